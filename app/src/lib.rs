@@ -1,0 +1,59 @@
+//! PromptLooper's dashboard: Leptos pages rendered on the server and hydrated in the browser.
+//! Server functions (`api`) are thin adapters over the engine.
+#![forbid(unsafe_code)]
+#![recursion_limit = "256"]
+
+pub mod api;
+pub mod components;
+pub mod error;
+pub mod pages;
+
+pub use engine::types;
+
+use leptos::prelude::*;
+use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
+use leptos_router::components::{Route, Router, Routes};
+use leptos_router::{SsrMode, path};
+
+/// The name the build gives the hydration bundle and stylesheet (`/pkg/<name>.js|.wasm|.css`).
+pub const OUTPUT_NAME: &str = "promptlooper";
+
+/// The HTML document around the app.
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8"/>
+                <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <link rel="icon" type="image/svg+xml" href="/favicon.svg"/>
+                <HydrationScripts options/>
+                <MetaTags/>
+            </head>
+            <body>
+                <App/>
+            </body>
+        </html>
+    }
+}
+
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    // Pages that may redirect (to setup or login) render fully before responding, so the
+    // redirect is a real HTTP redirect on first load.
+    view! {
+        <Stylesheet id="leptos" href="/pkg/promptlooper.css"/>
+        <Title text="PromptLooper"/>
+        <Router>
+            <Routes fallback=pages::not_found::NotFound>
+                <Route path=path!("/") view=pages::home::Home ssr=SsrMode::Async/>
+                <Route path=path!("/setup") view=pages::setup::SetupPage ssr=SsrMode::Async/>
+                <Route path=path!("/login") view=pages::login::LoginPage ssr=SsrMode::Async/>
+                <Route path=path!("/projects") view=pages::projects::ProjectsPage ssr=SsrMode::Async/>
+                <Route path=path!("/projects/:id") view=pages::project::ProjectPage ssr=SsrMode::Async/>
+                <Route path=path!("/admin") view=pages::admin::AdminPage ssr=SsrMode::Async/>
+            </Routes>
+        </Router>
+    }
+}

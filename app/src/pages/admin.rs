@@ -1,0 +1,186 @@
+//! `/admin`: settings, users and API keys (admins only).
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+
+use crate::api::{
+    CreateApiKey, CreateUser, DeleteUser, RevokeApiKey, SaveSettings, get_settings, list_api_keys, list_users,
+};
+use crate::components::shell::AppShell;
+use crate::components::{ErrorNote, action_error};
+use crate::types::{Me, Role};
+
+#[component]
+pub fn AdminPage() -> impl IntoView {
+    view! {
+        <Title text="Admin · PromptLooper"/>
+        <AppShell>
+            <AdminGate/>
+        </AppShell>
+    }
+}
+
+#[component]
+fn AdminGate() -> impl IntoView {
+    let is_admin = use_context::<Me>().is_some_and(|me| me.role == Role::Admin);
+    if is_admin {
+        view! {
+            <h1>"Admin"</h1>
+            <SettingsCard/>
+            <UsersCard/>
+            <KeysCard/>
+        }
+        .into_any()
+    } else {
+        view! { <p class="error">"Only admins can see this page."</p> }.into_any()
+    }
+}
+
+#[component]
+fn SettingsCard() -> impl IntoView {
+    let save = ServerAction::<SaveSettings>::new();
+    let settings = Resource::new(move || save.version().get(), |_| get_settings());
+    let error = action_error(save);
+    let saved = move || matches!(save.value().get(), Some(Ok(_)));
+    view! {
+        <section class="card">
+            <h2>"Settings"</h2>
+            <Transition fallback=|| ()>
+                {move || Suspend::new(async move {
+                    match settings.await {
+                        Ok(s) => view! {
+                            <ActionForm action=save attr:class="stack" attr:data-testid="settings-form">
+                                <label class="check">
+                                    <input type="checkbox" name="allow_guest_access" value="on" checked=s.allow_guest_access/>
+                                    "Allow guest access (anonymous visitors can read, never write)"
+                                </label>
+                                <label>"Instance name"
+                                    <input name="instance_name" required maxlength="200" value=s.instance_name/>
+                                </label>
+                                <label>"Default model"
+                                    <input name="default_model" maxlength="200" value=s.default_model.unwrap_or_default()/>
+                                </label>
+                                <label>"API token lifetime (minutes)"
+                                    <input type="number" name="token_ttl_minutes" min="5" max="43200" value=s.token_ttl_minutes/>
+                                </label>
+                                <button type="submit" class="primary">"Save settings"</button>
+                                {move || saved().then(|| view! { <span class="ok">"Saved."</span> })}
+                                <ErrorNote error/>
+                            </ActionForm>
+                        }.into_any(),
+                        Err(e) => view! { <p class="error">{e.to_string()}</p> }.into_any(),
+                    }
+                })}
+            </Transition>
+        </section>
+    }
+}
+
+#[component]
+fn UsersCard() -> impl IntoView {
+    let create = ServerAction::<CreateUser>::new();
+    let delete = ServerAction::<DeleteUser>::new();
+    let users = Resource::new(move || (create.version().get(), delete.version().get()), |_| list_users());
+    let create_error = action_error(create);
+    let delete_error = action_error(delete);
+    view! {
+        <section class="card">
+            <h2>"Users"</h2>
+            <Transition fallback=|| ()>
+                {move || Suspend::new(async move {
+                    match users.await {
+                        Ok(list) => view! {
+                            <table class="table">
+                                <thead><tr><th>"Username"</th><th>"Role"</th><th>"Created"</th><th></th></tr></thead>
+                                <tbody>
+                                    {list.into_iter().map(|u| {
+                                        let id = u.id;
+                                        view! {
+                                            <tr>
+                                                <td>{u.username}</td>
+                                                <td>{u.role.to_string()}</td>
+                                                <td>{u.created_at.format("%Y-%m-%d").to_string()}</td>
+                                                <td><button class="danger-outline" on:click=move |_| { delete.dispatch(DeleteUser { id }); }>"Delete"</button></td>
+                                            </tr>
+                                        }
+                                    }).collect_view()}
+                                </tbody>
+                            </table>
+                        }.into_any(),
+                        Err(e) => view! { <p class="error">{e.to_string()}</p> }.into_any(),
+                    }
+                })}
+            </Transition>
+            <ErrorNote error=delete_error/>
+            <ActionForm action=create attr:class="inline-form">
+                <input name="username" placeholder="username" required maxlength="64" aria-label="Username"/>
+                <input type="password" name="password" placeholder="password (8+ characters)" required minlength="8" aria-label="Password"/>
+                <select name="role" aria-label="Role">
+                    <option value="member" selected>"member"</option>
+                    <option value="guest">"guest (read-only)"</option>
+                    <option value="admin">"admin"</option>
+                </select>
+                <button type="submit" class="primary">"Add user"</button>
+                <ErrorNote error=create_error/>
+            </ActionForm>
+        </section>
+    }
+}
+
+#[component]
+fn KeysCard() -> impl IntoView {
+    let create = ServerAction::<CreateApiKey>::new();
+    let revoke = ServerAction::<RevokeApiKey>::new();
+    let keys = Resource::new(move || (create.version().get(), revoke.version().get()), |_| list_api_keys());
+    let create_error = action_error(create);
+    let new_key = move || create.value().get().and_then(|r| r.ok()).map(|k| k.key);
+    view! {
+        <section class="card">
+            <h2>"API keys"</h2>
+            <p class="muted">"Programs and agents send a key as " <code>"Authorization: Bearer <key>"</code> ". A key is shown once, when it is created."</p>
+            {move || new_key().map(|key| view! {
+                <p class="new-key" data-testid="new-key">"New key (copy it now): " <code>{key}</code></p>
+            })}
+            <Transition fallback=|| ()>
+                {move || Suspend::new(async move {
+                    match keys.await {
+                        Ok(list) => view! {
+                            <table class="table">
+                                <thead><tr><th>"Name"</th><th>"Key"</th><th>"Role"</th><th>"Last used"</th><th>"State"</th><th></th></tr></thead>
+                                <tbody>
+                                    {list.into_iter().map(|k| {
+                                        let id = k.id;
+                                        let active = k.revoked_at.is_none();
+                                        view! {
+                                            <tr>
+                                                <td>{k.name}</td>
+                                                <td><code>{k.prefix}"…"</code></td>
+                                                <td>{k.role.to_string()}</td>
+                                                <td>{k.last_used_at.map(|t| t.format("%Y-%m-%d %H:%M").to_string()).unwrap_or_else(|| "never".into())}</td>
+                                                <td>{if active { "active" } else { "revoked" }}</td>
+                                                <td>{active.then(|| view! {
+                                                    <button class="danger-outline" on:click=move |_| { revoke.dispatch(RevokeApiKey { id }); }>"Revoke"</button>
+                                                })}</td>
+                                            </tr>
+                                        }
+                                    }).collect_view()}
+                                </tbody>
+                            </table>
+                        }.into_any(),
+                        Err(e) => view! { <p class="error">{e.to_string()}</p> }.into_any(),
+                    }
+                })}
+            </Transition>
+            <ActionForm action=create attr:class="inline-form">
+                <input name="name" placeholder="key name, e.g. ci" required maxlength="200" aria-label="Key name"/>
+                <select name="role" aria-label="Role">
+                    <option value="member" selected>"member"</option>
+                    <option value="guest">"guest (read-only)"</option>
+                    <option value="admin">"admin"</option>
+                </select>
+                <button type="submit" class="primary">"Create key"</button>
+                <ErrorNote error=create_error/>
+            </ActionForm>
+        </section>
+    }
+}

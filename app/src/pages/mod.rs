@@ -1,0 +1,9 @@
+//! One routed page per file.
+
+pub mod admin;
+pub mod home;
+pub mod login;
+pub mod not_found;
+pub mod project;
+pub mod projects;
+pub mod setup;

@@ -1,0 +1,103 @@
+//! `/projects/:id`: one project — its description, markdown notes and experiments.
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::components::A;
+use leptos_router::hooks::use_params_map;
+use uuid::Uuid;
+
+use crate::api::{UpdateProjectText, get_project};
+use crate::components::shell::{AppShell, can_write};
+use crate::components::{ErrorNote, action_error};
+use crate::types::ProjectDetail;
+
+#[component]
+pub fn ProjectPage() -> impl IntoView {
+    view! {
+        <AppShell>
+            <ProjectView/>
+        </AppShell>
+    }
+}
+
+#[component]
+fn ProjectView() -> impl IntoView {
+    let params = use_params_map();
+    let id = move || params.read().get("id").and_then(|s| Uuid::parse_str(&s).ok());
+    let save = ServerAction::<UpdateProjectText>::new();
+    let project = Resource::new(move || (id(), save.version().get()), |(id, _)| async move {
+        match id {
+            Some(id) => get_project(id).await.map(Some),
+            None => Ok(None),
+        }
+    });
+    view! {
+        <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match project.await {
+                    Ok(Some(detail)) => view! { <Detail detail save/> }.into_any(),
+                    Ok(None) => view! { <p class="error">"No such project."</p> }.into_any(),
+                    Err(e) => view! { <p class="error">{e.to_string()}</p> }.into_any(),
+                }
+            })}
+        </Transition>
+    }
+}
+
+#[component]
+fn Detail(detail: ProjectDetail, save: ServerAction<UpdateProjectText>) -> impl IntoView {
+    let ProjectDetail { project, experiments } = detail;
+    let writable = can_write();
+    let error = action_error(save);
+    let title = format!("{} · PromptLooper", project.name);
+    view! {
+        <Title text=title/>
+        <p class="crumbs"><A href="/projects">"Projects"</A>" / "</p>
+        <h1>{project.name.clone()}</h1>
+        <section class="card">
+            <h2>"Experiments"</h2>
+            {if experiments.is_empty() {
+                view! { <p class="empty">"This project has no experiments yet."</p> }.into_any()
+            } else {
+                view! {
+                    <table class="table">
+                        <thead><tr><th>"Name"</th><th>"Status"</th><th>"Runs"</th><th>"Updated"</th></tr></thead>
+                        <tbody>
+                            {experiments.into_iter().map(|e| view! {
+                                <tr>
+                                    <td>{e.name}</td>
+                                    <td><span class=format!("status {}", e.status)>{e.status.clone()}</span></td>
+                                    <td>{e.run_count}</td>
+                                    <td>{e.updated_at.format("%Y-%m-%d %H:%M").to_string()}</td>
+                                </tr>
+                            }).collect_view()}
+                        </tbody>
+                    </table>
+                }.into_any()
+            }}
+        </section>
+        <section class="card">
+            <h2>"Description and notes"</h2>
+            {if writable {
+                view! {
+                    <ActionForm action=save attr:class="stack">
+                        <input type="hidden" name="id" value=project.id.to_string()/>
+                        <label>"Description"
+                            <input name="description" maxlength="10000" value=project.description.clone()/>
+                        </label>
+                        <label>"Notes (markdown)"
+                            <textarea name="notes" rows="10">{project.notes.clone()}</textarea>
+                        </label>
+                        <button type="submit" class="primary" disabled=move || save.pending().get()>"Save"</button>
+                        <ErrorNote error/>
+                    </ActionForm>
+                }.into_any()
+            } else {
+                view! {
+                    <p>{project.description.clone()}</p>
+                    <pre class="notes">{project.notes.clone()}</pre>
+                }.into_any()
+            }}
+        </section>
+    }
+}

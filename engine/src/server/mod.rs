@@ -1,0 +1,15 @@
+//! Server-only services (the `server` feature): storage, authentication and the operations
+//! that every transport calls. Transports stay thin: they parse, call one function here, and
+//! render the result.
+
+pub mod admin;
+pub mod auth;
+pub mod core;
+pub mod error;
+pub mod projects;
+pub mod store;
+
+pub use self::core::{Core, Secrets};
+pub use auth::{Actor, AuthVia};
+pub use error::{Error, Result};
+pub use store::{Db, DbKind};

@@ -1,0 +1,48 @@
+//! System-wide counts for `GET /api/v1/admin/stats`.
+
+use super::{Db, on_db};
+use crate::server::error::Result;
+use crate::types::RunCounts;
+
+#[derive(Debug, sqlx::FromRow)]
+pub struct Totals {
+    pub users: i64,
+    pub projects: i64,
+    pub experiments: i64,
+    pub cache_entries: i64,
+    pub active_api_keys: i64,
+    pub tokens_in: i64,
+    pub tokens_out: i64,
+    pub cost_estimate: f64,
+}
+
+pub async fn totals(db: &Db) -> Result<Totals> {
+    let sql = "SELECT \
+        (SELECT COUNT(*) FROM users) AS users, \
+        (SELECT COUNT(*) FROM projects) AS projects, \
+        (SELECT COUNT(*) FROM experiments) AS experiments, \
+        (SELECT COUNT(*) FROM response_cache) AS cache_entries, \
+        (SELECT COUNT(*) FROM api_keys WHERE revoked_at IS NULL) AS active_api_keys, \
+        (SELECT CAST(COALESCE(SUM(tokens_in), 0) AS BIGINT) FROM runs) AS tokens_in, \
+        (SELECT CAST(COALESCE(SUM(tokens_out), 0) AS BIGINT) FROM runs) AS tokens_out, \
+        (SELECT CAST(COALESCE(SUM(cost_estimate), 0) AS DOUBLE PRECISION) FROM runs) AS cost_estimate";
+    Ok(on_db!(db, p => sqlx::query_as::<_, Totals>(sql).fetch_one(p).await)?)
+}
+
+pub async fn run_counts(db: &Db) -> Result<RunCounts> {
+    let rows: Vec<(String, i64)> =
+        on_db!(db, p => sqlx::query_as("SELECT status, COUNT(*) FROM runs GROUP BY status").fetch_all(p).await)?;
+    let mut c = RunCounts::default();
+    for (status, n) in rows {
+        c.total += n;
+        match status.as_str() {
+            "pending" => c.pending = n,
+            "running" => c.running = n,
+            "completed" => c.completed = n,
+            "failed" => c.failed = n,
+            "cached" => c.cached = n,
+            _ => {}
+        }
+    }
+    Ok(c)
+}

@@ -1,0 +1,83 @@
+//! The REST API under `/api/v1`, plus `/health` and the OpenAPI document. Handlers are thin:
+//! extract, call one engine operation, render. Routes and their OpenAPI entries are registered
+//! together (utoipa-axum), so the document cannot miss a route.
+
+pub mod admin;
+pub mod auth;
+pub mod error;
+pub mod extract;
+pub mod health;
+pub mod projects;
+
+use axum::Json;
+use axum::extract::DefaultBodyLimit;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::state::AppState;
+
+/// The largest request body the API accepts.
+pub const BODY_LIMIT: usize = 2 * 1024 * 1024;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "PromptLooper API", description = "Experiments, runs, scoring and steering for LLM prompt tuning.",
+         license(name = "AGPL-3.0-or-later")),
+    modifiers(&BearerAuth),
+    security(("bearer" = [])),
+    components(schemas(error::ErrorBody)),
+    tags(
+        (name = "auth", description = "Setup, sign-in and the current principal"),
+        (name = "admin", description = "Settings, stats, users and API keys (admins)"),
+        (name = "projects", description = "Projects group experiments"),
+        (name = "health", description = "Liveness and readiness"),
+    )
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("A JWT from /api/v1/auth/login, an API key (pl_…), or the static API_KEY"))
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// All REST routes and the OpenAPI document describing them.
+pub fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
+    let (router, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(health::health))
+        .routes(routes!(auth::setup))
+        .routes(routes!(auth::login))
+        .routes(routes!(auth::me))
+        .routes(routes!(admin::get_settings, admin::update_settings))
+        .routes(routes!(admin::stats))
+        .routes(routes!(admin::list_users, admin::create_user))
+        .routes(routes!(admin::update_user, admin::delete_user))
+        .routes(routes!(admin::list_api_keys, admin::create_api_key))
+        .routes(routes!(admin::revoke_api_key))
+        .routes(routes!(projects::list_projects, projects::create_project))
+        .routes(routes!(projects::get_project, projects::update_project, projects::delete_project))
+        .routes(routes!(openapi_json))
+        .split_for_parts();
+    doc.info.version = engine::VERSION.to_owned();
+    (router.layer(DefaultBodyLimit::max(BODY_LIMIT)), doc)
+}
+
+/// This document.
+#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "health", security(()),
+    responses((status = 200, description = "The OpenAPI 3 document for every REST route")))]
+async fn openapi_json(axum::extract::State(state): axum::extract::State<AppState>) -> Json<serde_json::Value> {
+    Json(state.openapi.as_ref().clone())
+}

@@ -1,0 +1,272 @@
+//! Configuration: one struct, environment first. Every field's doc comment is its `--help`
+//! text; `.env.example` lists the same variables. Secrets are redacted in `Debug`.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(name = "promptlooper", version, about = "PromptLooper: a self-hosted LLM prompt tuning workbench")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub config: Config,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the dashboard, the REST API and health checks (the default).
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Administrative tasks.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Set a user's password (read from the PROMPTLOOPER_PASSWORD variable or standard input),
+    /// sign them out everywhere and lift any sign-in lock.
+    ResetPassword {
+        /// The username.
+        username: String,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Clone, Args)]
+pub struct Config {
+    /// PostgreSQL connection string (postgres://user:pass@host/db). Unset: SQLite at
+    /// $DATA_DIR/promptlooper.db. A sqlite:// URL is accepted too.
+    #[arg(long, env = "DATABASE_URL", global = true, value_parser = parse_database_url, hide_env_values = true)]
+    pub database_url: Option<String>,
+
+    /// Redis connection string. Optional: PromptLooper keeps its queue and events in the
+    /// database, so Redis is never required; the value is checked and otherwise unused.
+    #[arg(long, env = "REDIS_URL", global = true, value_parser = parse_redis_url, hide_env_values = true)]
+    pub redis_url: Option<String>,
+
+    /// Address to bind.
+    #[arg(long, env = "HOST", global = true, default_value = "0.0.0.0", value_parser = parse_host)]
+    pub host: IpAddr,
+
+    /// HTTP port (0 picks a free port and logs it).
+    #[arg(long, env = "PORT", global = true, default_value_t = 8400, value_parser = parse_port)]
+    pub port: u16,
+
+    /// Key that signs API tokens. Unset: generated once and kept in $DATA_DIR/jwt_secret, so
+    /// tokens and sessions survive restarts. At least 32 characters when set.
+    #[arg(long, env = "JWT_SECRET", global = true, value_parser = parse_secret, hide_env_values = true)]
+    pub jwt_secret: Option<Secret>,
+
+    /// A static API key with admin rights, sent as `Authorization: Bearer <key>` (for CI and
+    /// agents). Keys created in the dashboard are usually the better choice.
+    #[arg(long, env = "API_KEY", global = true, value_parser = parse_secret, hide_env_values = true)]
+    pub api_key: Option<Secret>,
+
+    /// A pre-configured LLM endpoint (OpenAI-compatible base URL), added on start.
+    #[arg(long, env = "DEFAULT_ENDPOINT_URL", global = true, value_parser = parse_http_url)]
+    pub default_endpoint_url: Option<String>,
+
+    /// API key for DEFAULT_ENDPOINT_URL (never logged or shown).
+    #[arg(long, env = "DEFAULT_ENDPOINT_KEY", global = true, value_parser = parse_any_secret, hide_env_values = true)]
+    pub default_endpoint_key: Option<Secret>,
+
+    /// How many runs execute at once, across all sweeps (1 to 1024).
+    #[arg(long, env = "MAX_CONCURRENT_RUNS", global = true, default_value_t = 4,
+          value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub max_concurrent_runs: u32,
+
+    /// Token budget per sweep; 0 means unlimited.
+    #[arg(long, env = "MAX_TOKENS_PER_SWEEP", global = true, default_value_t = 0)]
+    pub max_tokens_per_sweep: u64,
+
+    /// Where the SQLite database and generated secrets live (created if missing).
+    #[arg(long, env = "DATA_DIR", global = true, default_value = "./data")]
+    pub data_dir: PathBuf,
+
+    /// Serve the MCP endpoint for AI agents.
+    #[arg(long, env = "MCP_ENABLED", global = true, default_value_t = true, action = ArgAction::Set,
+          value_parser = parse_bool)]
+    pub mcp_enabled: bool,
+
+    /// Port of the standalone MCP listener.
+    #[arg(long, env = "MCP_PORT", global = true, default_value_t = 8401, value_parser = parse_port)]
+    pub mcp_port: u16,
+
+    /// Folder with the built dashboard assets (pkg/promptlooper.js, .wasm, .css).
+    #[arg(long, env = "LEPTOS_SITE_ROOT", global = true, default_value = "site")]
+    pub site_root: PathBuf,
+
+    /// Mark the session cookie `Secure` (set this when serving over HTTPS).
+    #[arg(long, env = "COOKIE_SECURE", global = true, default_value_t = false, action = ArgAction::Set,
+          value_parser = parse_bool)]
+    pub cookie_secure: bool,
+
+    /// Log format: text or json.
+    #[arg(long, env = "LOG_FORMAT", global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+impl Config {
+    /// The database URL in force: DATABASE_URL, or SQLite under DATA_DIR.
+    pub fn effective_database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) => url.clone(),
+            None => format!("sqlite://{}", self.data_dir.join("promptlooper.db").display()),
+        }
+    }
+
+    /// A configuration with every default (for tests and tools).
+    pub fn defaults() -> Config {
+        Cli::parse_from(["promptlooper"]).config
+    }
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("database", &self.database_url.as_deref().map(redact_url).unwrap_or_else(|| "sqlite (DATA_DIR)".into()))
+            .field("redis_url", &self.redis_url.as_deref().map(redact_url))
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("jwt_secret", &self.jwt_secret)
+            .field("api_key", &self.api_key)
+            .field("default_endpoint_url", &self.default_endpoint_url)
+            .field("default_endpoint_key", &self.default_endpoint_key)
+            .field("max_concurrent_runs", &self.max_concurrent_runs)
+            .field("max_tokens_per_sweep", &self.max_tokens_per_sweep)
+            .field("data_dir", &self.data_dir)
+            .field("mcp_enabled", &self.mcp_enabled)
+            .field("mcp_port", &self.mcp_port)
+            .field("site_root", &self.site_root)
+            .finish()
+    }
+}
+
+/// A secret value: shown as `<redacted>` in every `Debug` output.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// A URL with any password replaced, fit for logs.
+pub fn redact_url(raw: &str) -> String {
+    match url::Url::parse(raw) {
+        Ok(mut u) => {
+            if u.password().is_some() {
+                let _ = u.set_password(Some("***"));
+            }
+            u.to_string()
+        }
+        Err(_) => "<unparseable>".into(),
+    }
+}
+
+fn parse_database_url(s: &str) -> Result<String, String> {
+    let scheme = s.split(':').next().unwrap_or_default();
+    match engine::DbKind::from_url(s) {
+        Some(engine::DbKind::Postgres) => url::Url::parse(s)
+            .map(|_| s.to_owned())
+            .map_err(|e| format!("DATABASE_URL is not a valid URL ({e})")),
+        Some(engine::DbKind::Sqlite) => Ok(s.to_owned()),
+        None => Err(format!(
+            "DATABASE_URL must start with postgres://, postgresql:// or sqlite:// (got scheme {scheme:?})"
+        )),
+    }
+}
+
+fn parse_redis_url(s: &str) -> Result<String, String> {
+    let u = url::Url::parse(s).map_err(|e| format!("REDIS_URL is not a valid URL ({e})"))?;
+    match u.scheme() {
+        "redis" | "rediss" | "unix" => Ok(s.to_owned()),
+        other => Err(format!("REDIS_URL must use redis://, rediss:// or unix:// (got {other}://)")),
+    }
+}
+
+fn parse_http_url(s: &str) -> Result<String, String> {
+    let u = url::Url::parse(s).map_err(|e| format!("DEFAULT_ENDPOINT_URL is not a valid URL ({e})"))?;
+    match u.scheme() {
+        "http" | "https" => Ok(s.to_owned()),
+        other => Err(format!("DEFAULT_ENDPOINT_URL must use http:// or https:// (got {other}://)")),
+    }
+}
+
+fn parse_port(s: &str) -> Result<u16, String> {
+    s.trim().parse::<u16>().map_err(|_| format!("must be a port number from 0 to 65535 (PORT/MCP_PORT), got {s:?}"))
+}
+
+fn parse_host(s: &str) -> Result<IpAddr, String> {
+    s.trim().parse::<IpAddr>().map_err(|_| format!("HOST must be an IP address such as 0.0.0.0 or 127.0.0.1, got {s:?}"))
+}
+
+fn parse_secret(s: &str) -> Result<Secret, String> {
+    if s.len() < 32 {
+        return Err("JWT_SECRET and API_KEY must be at least 32 characters long".into());
+    }
+    Ok(Secret(s.to_owned()))
+}
+
+fn parse_any_secret(s: &str) -> Result<Secret, String> {
+    Ok(Secret(s.to_owned()))
+}
+
+fn parse_bool(s: &str) -> Result<bool, String> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" => Ok(false),
+        _ => Err(format!("must be true or false, got {s:?}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_match_the_spec() {
+        let c = Config::defaults();
+        assert_eq!(c.port, 8400);
+        assert_eq!(c.mcp_port, 8401);
+        assert_eq!(c.max_concurrent_runs, 4);
+        assert_eq!(c.max_tokens_per_sweep, 0);
+        assert!(c.mcp_enabled);
+        assert!(c.effective_database_url().starts_with("sqlite://"));
+    }
+
+    #[test]
+    fn bad_values_name_the_variable() {
+        let err = Cli::try_parse_from(["promptlooper", "--port", "99999"]).unwrap_err().to_string();
+        assert!(err.contains("PORT"), "{err}");
+        let err = Cli::try_parse_from(["promptlooper", "--database-url", "mysql://x"]).unwrap_err().to_string();
+        assert!(err.contains("DATABASE_URL"), "{err}");
+        let err = Cli::try_parse_from(["promptlooper", "--host", "nowhere"]).unwrap_err().to_string();
+        assert!(err.contains("HOST"), "{err}");
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        let c = Cli::try_parse_from(["promptlooper", "--api-key", "k3y-0123456789abcdef0123456789abcdef",
+            "--database-url", "postgres://u:hunter2@db/x"]).unwrap().config;
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("k3y-0123456789") && !shown.contains("hunter2"), "{shown}");
+    }
+}
