@@ -47,15 +47,26 @@ pub mod ssr {
     }
 
     pub async fn session() -> Result<tower_sessions::Session, AppError> {
-        leptos_axum::extract::<tower_sessions::Session>().await.map_err(|e| AppError::Message(e.to_string()))
+        leptos_axum::extract::<tower_sessions::Session>()
+            .await
+            .map_err(|e| AppError::Message(e.to_string()))
     }
 
     /// Starts a browser session for `user` under a fresh session id (no fixation).
     pub async fn sign_in(user: &engine::store::users::UserRow) -> Result<(), AppError> {
         let session = session().await?;
-        session.cycle_id().await.map_err(|e| AppError::Message(e.to_string()))?;
         session
-            .insert(SESSION_USER, SessionUser { id: user.id, version: user.session_version })
+            .cycle_id()
+            .await
+            .map_err(|e| AppError::Message(e.to_string()))?;
+        session
+            .insert(
+                SESSION_USER,
+                SessionUser {
+                    id: user.id,
+                    version: user.session_version,
+                },
+            )
             .await
             .map_err(|e| AppError::Message(e.to_string()))
     }
@@ -68,18 +79,27 @@ pub async fn get_session_info() -> Result<SessionInfo, AppError> {
     let needs_setup = engine::auth::needs_setup(&core).await?;
     let me = ssr::caller().await?.map(|a| a.me());
     let instance_name = engine::store::settings::load(&core.db).await?.instance_name;
-    Ok(SessionInfo { needs_setup, me, instance_name })
+    Ok(SessionInfo {
+        needs_setup,
+        me,
+        instance_name,
+    })
 }
 
 /// Creates the first admin and signs them in.
 #[server(prefix = "/sfn")]
 pub async fn setup(username: String, password: String, confirm: String) -> Result<(), AppError> {
     if password != confirm {
-        return Err(AppError::Field { field: "confirm".into(), message: "the passwords do not match".into() });
+        return Err(AppError::Field {
+            field: "confirm".into(),
+            message: "the passwords do not match".into(),
+        });
     }
     let core = ssr::core()?;
     let user = engine::auth::setup_admin(&core, &username, &password).await?;
-    let row = engine::store::users::get(&core.db, user.id).await?.ok_or(AppError::Unauthenticated)?;
+    let row = engine::store::users::get(&core.db, user.id)
+        .await?
+        .ok_or(AppError::Unauthenticated)?;
     ssr::sign_in(&row).await?;
     leptos_axum::redirect("/projects");
     Ok(())
@@ -96,7 +116,11 @@ pub async fn login(username: String, password: String) -> Result<(), AppError> {
 
 #[server(prefix = "/sfn")]
 pub async fn logout() -> Result<(), AppError> {
-    ssr::session().await?.flush().await.map_err(|e| AppError::Message(e.to_string()))?;
+    ssr::session()
+        .await?
+        .flush()
+        .await
+        .map_err(|e| AppError::Message(e.to_string()))?;
     leptos_axum::redirect("/login");
     Ok(())
 }
@@ -116,21 +140,36 @@ pub async fn get_project(id: Uuid) -> Result<ProjectDetail, AppError> {
 #[server(prefix = "/sfn")]
 pub async fn create_project(name: String, description: String) -> Result<Project, AppError> {
     let (core, actor) = (ssr::core()?, ssr::actor().await?);
-    let new = engine::types::NewProject { name, description, notes: String::new() };
+    let new = engine::types::NewProject {
+        name,
+        description,
+        notes: String::new(),
+    };
     Ok(engine::projects::create_project(&core, &actor, new).await?)
 }
 
 #[server(prefix = "/sfn")]
 pub async fn rename_project(id: Uuid, name: String) -> Result<Project, AppError> {
     let (core, actor) = (ssr::core()?, ssr::actor().await?);
-    let update = engine::types::ProjectUpdate { name: Some(name), ..Default::default() };
+    let update = engine::types::ProjectUpdate {
+        name: Some(name),
+        ..Default::default()
+    };
     Ok(engine::projects::update_project(&core, &actor, id, update).await?)
 }
 
 #[server(prefix = "/sfn")]
-pub async fn update_project_text(id: Uuid, description: String, notes: String) -> Result<Project, AppError> {
+pub async fn update_project_text(
+    id: Uuid,
+    description: String,
+    notes: String,
+) -> Result<Project, AppError> {
     let (core, actor) = (ssr::core()?, ssr::actor().await?);
-    let update = engine::types::ProjectUpdate { name: None, description: Some(description), notes: Some(notes) };
+    let update = engine::types::ProjectUpdate {
+        name: None,
+        description: Some(description),
+        notes: Some(notes),
+    };
     Ok(engine::projects::update_project(&core, &actor, id, update).await?)
 }
 
@@ -172,9 +211,17 @@ pub async fn list_users() -> Result<Vec<engine::types::User>, AppError> {
 }
 
 #[server(prefix = "/sfn")]
-pub async fn create_user(username: String, password: String, role: engine::types::Role) -> Result<engine::types::User, AppError> {
+pub async fn create_user(
+    username: String,
+    password: String,
+    role: engine::types::Role,
+) -> Result<engine::types::User, AppError> {
     let (core, actor) = (ssr::core()?, ssr::actor().await?);
-    let new = engine::types::NewUser { username, password, role };
+    let new = engine::types::NewUser {
+        username,
+        password,
+        role,
+    };
     Ok(engine::admin::create_user(&core, &actor, new).await?)
 }
 
@@ -191,7 +238,10 @@ pub async fn list_api_keys() -> Result<Vec<engine::types::ApiKey>, AppError> {
 }
 
 #[server(prefix = "/sfn")]
-pub async fn create_api_key(name: String, role: engine::types::Role) -> Result<engine::types::CreatedApiKey, AppError> {
+pub async fn create_api_key(
+    name: String,
+    role: engine::types::Role,
+) -> Result<engine::types::CreatedApiKey, AppError> {
     let (core, actor) = (ssr::core()?, ssr::actor().await?);
     let new = engine::types::NewApiKey { name, role };
     Ok(engine::admin::create_api_key(&core, &actor, new).await?)

@@ -53,7 +53,10 @@ impl From<engine::Error> for AppError {
             response.set_status(status);
         }
         match e {
-            E::Invalid(f) | E::Conflict(f) => AppError::Field { field: f.field, message: f.message },
+            E::Invalid(f) | E::Conflict(f) => AppError::Field {
+                field: f.field,
+                message: f.message,
+            },
             E::Unauthenticated => AppError::Unauthenticated,
             E::Internal(detail) => {
                 tracing_log(&detail);

@@ -10,7 +10,10 @@ pub struct FieldError {
 
 impl FieldError {
     pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        FieldError { field: field.into(), message: message.into() }
+        FieldError {
+            field: field.into(),
+            message: message.into(),
+        }
     }
 }
 
@@ -34,10 +37,19 @@ pub fn username(value: &str) -> Result<String, FieldError> {
         return Err(FieldError::new("username", "must not be empty"));
     }
     if v.chars().count() > USERNAME_MAX {
-        return Err(FieldError::new("username", format!("must be at most {USERNAME_MAX} characters")));
+        return Err(FieldError::new(
+            "username",
+            format!("must be at most {USERNAME_MAX} characters"),
+        ));
     }
-    if !v.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')) {
-        return Err(FieldError::new("username", "may contain only letters, digits, '.', '_' and '-'"));
+    if !v
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+    {
+        return Err(FieldError::new(
+            "username",
+            "may contain only letters, digits, '.', '_' and '-'",
+        ));
     }
     Ok(v.to_ascii_lowercase())
 }
@@ -45,10 +57,16 @@ pub fn username(value: &str) -> Result<String, FieldError> {
 pub fn password(value: &str) -> Result<(), FieldError> {
     let n = value.chars().count();
     if n < PASSWORD_MIN {
-        return Err(FieldError::new("password", format!("must be at least {PASSWORD_MIN} characters")));
+        return Err(FieldError::new(
+            "password",
+            format!("must be at least {PASSWORD_MIN} characters"),
+        ));
     }
     if n > PASSWORD_MAX {
-        return Err(FieldError::new("password", format!("must be at most {PASSWORD_MAX} characters")));
+        return Err(FieldError::new(
+            "password",
+            format!("must be at most {PASSWORD_MAX} characters"),
+        ));
     }
     Ok(())
 }
@@ -60,10 +78,16 @@ pub fn name(field: &str, value: &str) -> Result<String, FieldError> {
         return Err(FieldError::new(field, "must not be empty"));
     }
     if v.chars().count() > NAME_MAX {
-        return Err(FieldError::new(field, format!("must be at most {NAME_MAX} characters")));
+        return Err(FieldError::new(
+            field,
+            format!("must be at most {NAME_MAX} characters"),
+        ));
     }
     if v.chars().any(char::is_control) {
-        return Err(FieldError::new(field, "must not contain control characters"));
+        return Err(FieldError::new(
+            field,
+            "must not contain control characters",
+        ));
     }
     Ok(v.to_owned())
 }
@@ -71,7 +95,10 @@ pub fn name(field: &str, value: &str) -> Result<String, FieldError> {
 /// Free text limited to `max` characters.
 pub fn text(field: &str, value: &str, max: usize) -> Result<(), FieldError> {
     if value.chars().count() > max {
-        return Err(FieldError::new(field, format!("must be at most {max} characters")));
+        return Err(FieldError::new(
+            field,
+            format!("must be at most {max} characters"),
+        ));
     }
     Ok(())
 }

@@ -15,38 +15,61 @@ use crate::state::AppState;
 
 /// Static assets need no caller.
 fn is_asset(path: &str) -> bool {
-    path.starts_with("/pkg/") || path == "/favicon.svg" || path == "/favicon.ico" || path == "/health"
+    path.starts_with("/pkg/")
+        || path == "/favicon.svg"
+        || path == "/favicon.ico"
+        || path == "/health"
 }
 
-pub async fn resolve_caller(State(state): State<AppState>, session: Session, mut req: Request, next: Next) -> Response {
+pub async fn resolve_caller(
+    State(state): State<AppState>,
+    session: Session,
+    mut req: Request,
+    next: Next,
+) -> Response {
     if is_asset(req.uri().path()) {
         return next.run(req).await;
     }
     let core = &state.core;
-    let bearer = req.headers().get(header::AUTHORIZATION).map(|v| v.to_str().unwrap_or("").to_owned());
+    let bearer = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .map(|v| v.to_str().unwrap_or("").to_owned());
     let actor = match bearer {
         Some(value) => {
-            let Some(credential) = value.strip_prefix("Bearer ").map(str::trim).filter(|c| !c.is_empty()) else {
-                return ApiError::unauthenticated("the Authorization header must be `Bearer <token>`").into_response();
+            let Some(credential) = value
+                .strip_prefix("Bearer ")
+                .map(str::trim)
+                .filter(|c| !c.is_empty())
+            else {
+                return ApiError::unauthenticated(
+                    "the Authorization header must be `Bearer <token>`",
+                )
+                .into_response();
             };
             match engine::auth::authenticate_bearer(core, credential).await {
                 Ok(actor) => Some(actor),
                 Err(engine::Error::Unauthenticated) => {
-                    return ApiError::unauthenticated("invalid, expired or revoked credential").into_response();
+                    return ApiError::unauthenticated("invalid, expired or revoked credential")
+                        .into_response();
                 }
                 Err(e) => return ApiError::from(e).into_response(),
             }
         }
         None => match session.get::<SessionUser>(SESSION_USER).await {
-            Ok(Some(user)) => match engine::auth::session_actor(core, user.id, user.version, AuthVia::Session).await {
-                Ok(Some(actor)) => Some(actor),
-                Ok(None) => {
-                    // The user is gone or signed out everywhere: end this session.
-                    let _ = session.flush().await;
-                    anonymous(core).await
+            Ok(Some(user)) => {
+                match engine::auth::session_actor(core, user.id, user.version, AuthVia::Session)
+                    .await
+                {
+                    Ok(Some(actor)) => Some(actor),
+                    Ok(None) => {
+                        // The user is gone or signed out everywhere: end this session.
+                        let _ = session.flush().await;
+                        anonymous(core).await
+                    }
+                    Err(e) => return ApiError::from(e).into_response(),
                 }
-                Err(e) => return ApiError::from(e).into_response(),
-            },
+            }
             _ => anonymous(core).await,
         },
     };
@@ -55,8 +78,10 @@ pub async fn resolve_caller(State(state): State<AppState>, session: Session, mut
 }
 
 async fn anonymous(core: &engine::Core) -> Option<engine::Actor> {
-    engine::auth::anonymous_actor(core).await.unwrap_or_else(|e| {
-        tracing::warn!(error = %e, "could not read guest-access setting");
-        None
-    })
+    engine::auth::anonymous_actor(core)
+        .await
+        .unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "could not read guest-access setting");
+            None
+        })
 }

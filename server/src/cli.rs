@@ -11,7 +11,9 @@ pub async fn run(cli: Cli) -> i32 {
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => run_serve(cli.config).await,
         Command::Migrate => run_migrate(cli.config).await,
-        Command::Admin(AdminCommand::ResetPassword { username }) => reset_password(cli.config, &username).await,
+        Command::Admin(AdminCommand::ResetPassword { username }) => {
+            reset_password(cli.config, &username).await
+        }
     };
     match result {
         Ok(()) => 0,
@@ -27,9 +29,14 @@ async fn run_serve(config: Config) -> Result<(), String> {
     let addr = SocketAddr::new(config.host, config.port);
     tracing::info!(config = ?config, "starting PromptLooper {}", engine::VERSION);
     if config.redis_url.is_some() {
-        tracing::info!("REDIS_URL is set; PromptLooper keeps its queue and events in the database and does not need it");
+        tracing::info!(
+            "REDIS_URL is set; PromptLooper keeps its queue and events in the database and does not need it"
+        );
     }
-    let pkg = config.site_root.join("pkg").join(format!("{}.js", app::OUTPUT_NAME));
+    let pkg = config
+        .site_root
+        .join("pkg")
+        .join(format!("{}.js", app::OUTPUT_NAME));
     if !pkg.exists() {
         tracing::warn!(site_root = %config.site_root.display(),
             "dashboard assets not found: pages render but do not hydrate; build them with `make build` or set LEPTOS_SITE_ROOT");
@@ -42,7 +49,9 @@ async fn run_serve(config: Config) -> Result<(), String> {
         .map_err(|source| StartError::Bind { addr, source }.to_string())?;
     let local = listener.local_addr().map_err(|e| e.to_string())?;
     tracing::info!(address = %local, database = db.kind().as_str(), "listening on http://{local}");
-    serve(listener, router(state), shutdown_signal()).await.map_err(|e| e.to_string())?;
+    serve(listener, router(state), shutdown_signal())
+        .await
+        .map_err(|e| e.to_string())?;
     db.close().await;
     tracing::info!("stopped");
     Ok(())
@@ -62,19 +71,31 @@ async fn reset_password(config: Config, username: &str) -> Result<(), String> {
     let password = match std::env::var("PROMPTLOOPER_PASSWORD") {
         Ok(p) => p,
         Err(_) => {
-            eprintln!("New password for {username} (then Enter; input is read from standard input):");
+            eprintln!(
+                "New password for {username} (then Enter; input is read from standard input):"
+            );
             let mut line = String::new();
-            std::io::stdin().read_to_string(&mut line).map_err(|e| e.to_string())?;
+            std::io::stdin()
+                .read_to_string(&mut line)
+                .map_err(|e| e.to_string())?;
             line.lines().next().unwrap_or_default().to_owned()
         }
     };
     let db = connect(&config).await.map_err(|e| e.to_string())?;
-    let core = engine::Core::new(db.clone(), engine::Secrets::new(b"unused-for-password-reset-only", None));
-    let user = engine::admin::reset_password(&core, username, &password).await.map_err(|e| match e {
-        engine::Error::NotFound(_) => format!("no user named {username:?}"),
-        other => other.to_string(),
-    })?;
-    println!("password reset for {} (signed out everywhere)", user.username);
+    let core = engine::Core::new(
+        db.clone(),
+        engine::Secrets::new(b"unused-for-password-reset-only", None),
+    );
+    let user = engine::admin::reset_password(&core, username, &password)
+        .await
+        .map_err(|e| match e {
+            engine::Error::NotFound(_) => format!("no user named {username:?}"),
+            other => other.to_string(),
+        })?;
+    println!(
+        "password reset for {} (signed out everywhere)",
+        user.username
+    );
     db.close().await;
     Ok(())
 }

@@ -7,12 +7,28 @@ use std::path::PathBuf;
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
-#[command(name = "promptlooper", version, about = "PromptLooper: a self-hosted LLM prompt tuning workbench")]
+#[command(
+    name = "promptlooper",
+    version,
+    about = "PromptLooper: a self-hosted LLM prompt tuning workbench"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
     #[command(flatten)]
     pub config: Config,
+}
+
+impl Cli {
+    /// Parses a command line given as arguments, panicking with clap's message on error
+    /// (for tests and tools that build one).
+    pub fn try_parse_from_args<I, T>(args: I) -> Cli
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        Cli::try_parse_from(args).unwrap_or_else(|e| panic!("{e}"))
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -121,7 +137,10 @@ impl Config {
     pub fn effective_database_url(&self) -> String {
         match &self.database_url {
             Some(url) => url.clone(),
-            None => format!("sqlite://{}", self.data_dir.join("promptlooper.db").display()),
+            None => format!(
+                "sqlite://{}",
+                self.data_dir.join("promptlooper.db").display()
+            ),
         }
     }
 
@@ -134,7 +153,14 @@ impl Config {
 impl std::fmt::Debug for Config {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Config")
-            .field("database", &self.database_url.as_deref().map(redact_url).unwrap_or_else(|| "sqlite (DATA_DIR)".into()))
+            .field(
+                "database",
+                &self
+                    .database_url
+                    .as_deref()
+                    .map(redact_url)
+                    .unwrap_or_else(|| "sqlite (DATA_DIR)".into()),
+            )
             .field("redis_url", &self.redis_url.as_deref().map(redact_url))
             .field("host", &self.host)
             .field("port", &self.port)
@@ -198,24 +224,33 @@ fn parse_redis_url(s: &str) -> Result<String, String> {
     let u = url::Url::parse(s).map_err(|e| format!("REDIS_URL is not a valid URL ({e})"))?;
     match u.scheme() {
         "redis" | "rediss" | "unix" => Ok(s.to_owned()),
-        other => Err(format!("REDIS_URL must use redis://, rediss:// or unix:// (got {other}://)")),
+        other => Err(format!(
+            "REDIS_URL must use redis://, rediss:// or unix:// (got {other}://)"
+        )),
     }
 }
 
 fn parse_http_url(s: &str) -> Result<String, String> {
-    let u = url::Url::parse(s).map_err(|e| format!("DEFAULT_ENDPOINT_URL is not a valid URL ({e})"))?;
+    let u =
+        url::Url::parse(s).map_err(|e| format!("DEFAULT_ENDPOINT_URL is not a valid URL ({e})"))?;
     match u.scheme() {
         "http" | "https" => Ok(s.to_owned()),
-        other => Err(format!("DEFAULT_ENDPOINT_URL must use http:// or https:// (got {other}://)")),
+        other => Err(format!(
+            "DEFAULT_ENDPOINT_URL must use http:// or https:// (got {other}://)"
+        )),
     }
 }
 
 fn parse_port(s: &str) -> Result<u16, String> {
-    s.trim().parse::<u16>().map_err(|_| format!("must be a port number from 0 to 65535 (PORT/MCP_PORT), got {s:?}"))
+    s.trim()
+        .parse::<u16>()
+        .map_err(|_| format!("must be a port number from 0 to 65535 (PORT/MCP_PORT), got {s:?}"))
 }
 
 fn parse_host(s: &str) -> Result<IpAddr, String> {
-    s.trim().parse::<IpAddr>().map_err(|_| format!("HOST must be an IP address such as 0.0.0.0 or 127.0.0.1, got {s:?}"))
+    s.trim()
+        .parse::<IpAddr>()
+        .map_err(|_| format!("HOST must be an IP address such as 0.0.0.0 or 127.0.0.1, got {s:?}"))
 }
 
 fn parse_secret(s: &str) -> Result<Secret, String> {
@@ -254,19 +289,35 @@ mod tests {
 
     #[test]
     fn bad_values_name_the_variable() {
-        let err = Cli::try_parse_from(["promptlooper", "--port", "99999"]).unwrap_err().to_string();
+        let err = Cli::try_parse_from(["promptlooper", "--port", "99999"])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("PORT"), "{err}");
-        let err = Cli::try_parse_from(["promptlooper", "--database-url", "mysql://x"]).unwrap_err().to_string();
+        let err = Cli::try_parse_from(["promptlooper", "--database-url", "mysql://x"])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("DATABASE_URL"), "{err}");
-        let err = Cli::try_parse_from(["promptlooper", "--host", "nowhere"]).unwrap_err().to_string();
+        let err = Cli::try_parse_from(["promptlooper", "--host", "nowhere"])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("HOST"), "{err}");
     }
 
     #[test]
     fn secrets_never_print() {
-        let c = Cli::try_parse_from(["promptlooper", "--api-key", "k3y-0123456789abcdef0123456789abcdef",
-            "--database-url", "postgres://u:hunter2@db/x"]).unwrap().config;
+        let c = Cli::try_parse_from([
+            "promptlooper",
+            "--api-key",
+            "k3y-0123456789abcdef0123456789abcdef",
+            "--database-url",
+            "postgres://u:hunter2@db/x",
+        ])
+        .unwrap()
+        .config;
         let shown = format!("{c:?}");
-        assert!(!shown.contains("k3y-0123456789") && !shown.contains("hunter2"), "{shown}");
+        assert!(
+            !shown.contains("k3y-0123456789") && !shown.contains("hunter2"),
+            "{shown}"
+        );
     }
 }

@@ -31,21 +31,34 @@ use crate::state::AppState;
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error("DATA_DIR {path}: {source}")]
-    DataDir { path: String, source: std::io::Error },
+    DataDir {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("cannot connect to the database ({url}): {source}")]
     Connect { url: String, source: sqlx::Error },
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("cannot bind {addr}: {source}")]
-    Bind { addr: SocketAddr, source: std::io::Error },
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
 }
 
 /// Connects to the database chosen by the configuration and brings its schema up to date.
 pub async fn connect(config: &Config) -> Result<Db, StartError> {
-    std::fs::create_dir_all(&config.data_dir)
-        .map_err(|source| StartError::DataDir { path: config.data_dir.display().to_string(), source })?;
+    std::fs::create_dir_all(&config.data_dir).map_err(|source| StartError::DataDir {
+        path: config.data_dir.display().to_string(),
+        source,
+    })?;
     let url = config.effective_database_url();
-    let db = Db::connect(&url).await.map_err(|source| StartError::Connect { url: config::redact_url(&url), source })?;
+    let db = Db::connect(&url)
+        .await
+        .map_err(|source| StartError::Connect {
+            url: config::redact_url(&url),
+            source,
+        })?;
     db.migrate().await?;
     Ok(db)
 }
@@ -55,8 +68,12 @@ pub async fn prepare(config: Config) -> Result<AppState, StartError> {
     let db = connect(&config).await?;
     let jwt_secret = match &config.jwt_secret {
         Some(s) => s.expose().as_bytes().to_vec(),
-        None => load_or_create_secret(&config.data_dir.join("jwt_secret"))
-            .map_err(|source| StartError::DataDir { path: config.data_dir.display().to_string(), source })?,
+        None => load_or_create_secret(&config.data_dir.join("jwt_secret")).map_err(|source| {
+            StartError::DataDir {
+                path: config.data_dir.display().to_string(),
+                source,
+            }
+        })?,
     };
     let secrets = Secrets::new(&jwt_secret, config.api_key.as_ref().map(|k| k.expose()));
     let core = Core::new(db, secrets);
@@ -68,7 +85,12 @@ pub async fn prepare(config: Config) -> Result<AppState, StartError> {
         .build();
     let (_, openapi) = api::router();
     let openapi = serde_json::to_value(&openapi).unwrap_or_default();
-    Ok(AppState { core, leptos_options, config: Arc::new(config), openapi: Arc::new(openapi) })
+    Ok(AppState {
+        core,
+        leptos_options,
+        config: Arc::new(config),
+        openapi: Arc::new(openapi),
+    })
 }
 
 /// The whole HTTP app: REST under /api/v1, /health, the dashboard and its assets.
@@ -84,7 +106,10 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(api_routes)
         .merge(ui::routes(&state))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), auth_layer::resolve_caller))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth_layer::resolve_caller,
+        ))
         .layer(sessions)
         .layer(CompressionLayer::new())
         .layer(TraceLayer::new_for_http())
@@ -97,9 +122,12 @@ pub async fn serve(
     router: Router,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown)
-        .await
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }
 
 /// Reads a secret kept under DATA_DIR, creating it (64 random bytes, hex, mode 0600) if absent.

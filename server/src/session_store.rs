@@ -47,7 +47,10 @@ impl SessionStore for DbSessionStore {
     async fn create(&self, record: &mut Record) -> Result<()> {
         let data = serde_json::to_string(&record.data).map_err(|e| Error::Encode(e.to_string()))?;
         // On the (astronomically unlikely) id collision, draw a new id.
-        while !sessions::create(&self.db, &record.id.to_string(), &data, expiry(record)).await.map_err(backend)? {
+        while !sessions::create(&self.db, &record.id.to_string(), &data, expiry(record))
+            .await
+            .map_err(backend)?
+        {
             record.id = Id::default();
         }
         Ok(())
@@ -55,20 +58,31 @@ impl SessionStore for DbSessionStore {
 
     async fn save(&self, record: &Record) -> Result<()> {
         let data = serde_json::to_string(&record.data).map_err(|e| Error::Encode(e.to_string()))?;
-        sessions::save(&self.db, &record.id.to_string(), &data, expiry(record)).await.map_err(backend)
+        sessions::save(&self.db, &record.id.to_string(), &data, expiry(record))
+            .await
+            .map_err(backend)
     }
 
     async fn load(&self, id: &Id) -> Result<Option<Record>> {
-        let Some((raw, expires_at)) = sessions::load(&self.db, &id.to_string(), Utc::now()).await.map_err(backend)? else {
+        let Some((raw, expires_at)) = sessions::load(&self.db, &id.to_string(), Utc::now())
+            .await
+            .map_err(backend)?
+        else {
             return Ok(None);
         };
         let data = serde_json::from_str(&raw).map_err(|e| Error::Decode(e.to_string()))?;
         let expiry_date = time::OffsetDateTime::from_unix_timestamp(expires_at.timestamp())
             .map_err(|e| Error::Decode(e.to_string()))?;
-        Ok(Some(Record { id: *id, data, expiry_date }))
+        Ok(Some(Record {
+            id: *id,
+            data,
+            expiry_date,
+        }))
     }
 
     async fn delete(&self, id: &Id) -> Result<()> {
-        sessions::delete(&self.db, &id.to_string()).await.map_err(backend)
+        sessions::delete(&self.db, &id.to_string())
+            .await
+            .map_err(backend)
     }
 }

@@ -13,6 +13,11 @@ pub fn routes(state: &AppState) -> Router<AppState> {
     let core = state.core.clone();
     let options = state.leptos_options.clone();
     Router::new()
-        .leptos_routes_with_context(state, routes, move || provide_context(core.clone()), move || shell(options.clone()))
+        .leptos_routes_with_context(
+            state,
+            routes,
+            move || provide_context(core.clone()),
+            move || shell(options.clone()),
+        )
         .fallback(file_and_error_handler::<AppState, _>(shell))
 }

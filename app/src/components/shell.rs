@@ -39,7 +39,11 @@ pub fn AppShell(children: ChildrenFn) -> impl IntoView {
 fn Header(me: Me, instance_name: String) -> impl IntoView {
     let logout = ServerAction::<Logout>::new();
     let is_admin = me.role == Role::Admin;
-    let who = me.user.as_ref().map(|u| u.username.clone()).unwrap_or_else(|| me.via.replace('_', " "));
+    let who = me
+        .user
+        .as_ref()
+        .map(|u| u.username.clone())
+        .unwrap_or_else(|| me.via.replace('_', " "));
     let signed_in = me.user.is_some();
     view! {
         <header class="topbar">

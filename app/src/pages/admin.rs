@@ -4,7 +4,8 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use crate::api::{
-    CreateApiKey, CreateUser, DeleteUser, RevokeApiKey, SaveSettings, get_settings, list_api_keys, list_users,
+    CreateApiKey, CreateUser, DeleteUser, RevokeApiKey, SaveSettings, get_settings, list_api_keys,
+    list_users,
 };
 use crate::components::shell::AppShell;
 use crate::components::{ErrorNote, action_error};
@@ -80,7 +81,10 @@ fn SettingsCard() -> impl IntoView {
 fn UsersCard() -> impl IntoView {
     let create = ServerAction::<CreateUser>::new();
     let delete = ServerAction::<DeleteUser>::new();
-    let users = Resource::new(move || (create.version().get(), delete.version().get()), |_| list_users());
+    let users = Resource::new(
+        move || (create.version().get(), delete.version().get()),
+        |_| list_users(),
+    );
     let create_error = action_error(create);
     let delete_error = action_error(delete);
     view! {
@@ -131,7 +135,10 @@ fn UsersCard() -> impl IntoView {
 fn KeysCard() -> impl IntoView {
     let create = ServerAction::<CreateApiKey>::new();
     let revoke = ServerAction::<RevokeApiKey>::new();
-    let keys = Resource::new(move || (create.version().get(), revoke.version().get()), |_| list_api_keys());
+    let keys = Resource::new(
+        move || (create.version().get(), revoke.version().get()),
+        |_| list_api_keys(),
+    );
     let create_error = action_error(create);
     let new_key = move || create.value().get().and_then(|r| r.ok()).map(|k| k.key);
     view! {

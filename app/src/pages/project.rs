@@ -23,14 +23,22 @@ pub fn ProjectPage() -> impl IntoView {
 #[component]
 fn ProjectView() -> impl IntoView {
     let params = use_params_map();
-    let id = move || params.read().get("id").and_then(|s| Uuid::parse_str(&s).ok());
+    let id = move || {
+        params
+            .read()
+            .get("id")
+            .and_then(|s| Uuid::parse_str(&s).ok())
+    };
     let save = ServerAction::<UpdateProjectText>::new();
-    let project = Resource::new(move || (id(), save.version().get()), |(id, _)| async move {
-        match id {
-            Some(id) => get_project(id).await.map(Some),
-            None => Ok(None),
-        }
-    });
+    let project = Resource::new(
+        move || (id(), save.version().get()),
+        |(id, _)| async move {
+            match id {
+                Some(id) => get_project(id).await.map(Some),
+                None => Ok(None),
+            }
+        },
+    );
     view! {
         <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || Suspend::new(async move {
@@ -46,7 +54,10 @@ fn ProjectView() -> impl IntoView {
 
 #[component]
 fn Detail(detail: ProjectDetail, save: ServerAction<UpdateProjectText>) -> impl IntoView {
-    let ProjectDetail { project, experiments } = detail;
+    let ProjectDetail {
+        project,
+        experiments,
+    } = detail;
     let writable = can_write();
     let error = action_error(save);
     let title = format!("{} · PromptLooper", project.name);

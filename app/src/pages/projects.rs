@@ -25,11 +25,21 @@ fn ProjectList() -> impl IntoView {
     let rename = ServerAction::<RenameProject>::new();
     let delete = ServerAction::<DeleteProject>::new();
     let projects = Resource::new(
-        move || (create.version().get(), rename.version().get(), delete.version().get()),
+        move || {
+            (
+                create.version().get(),
+                rename.version().get(),
+                delete.version().get(),
+            )
+        },
         |_| list_projects(),
     );
     let create_error = action_error(create);
-    let row_error = Signal::derive(move || action_error(rename).get().or_else(|| action_error(delete).get()));
+    let row_error = Signal::derive(move || {
+        action_error(rename)
+            .get()
+            .or_else(|| action_error(delete).get())
+    });
     let writable = can_write();
 
     view! {
@@ -87,7 +97,8 @@ fn ProjectRow(
         n => format!("{n} experiments"),
     };
     let updated = project.updated_at.format("%Y-%m-%d %H:%M UTC").to_string();
-    let confirm_text = format!("Delete “{name}” with all its experiments and runs? This cannot be undone.");
+    let confirm_text =
+        format!("Delete “{name}” with all its experiments and runs? This cannot be undone.");
 
     let row_name = name.clone();
     view! {

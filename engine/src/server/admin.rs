@@ -6,7 +6,10 @@ use super::auth::{self, Actor};
 use super::core::Core;
 use super::error::{Error, Result};
 use super::store::{api_keys, settings, stats, users};
-use crate::types::{ApiKey, CreatedApiKey, NewApiKey, NewUser, Role, Settings, SettingsUpdate, Stats, User, UserUpdate};
+use crate::types::{
+    ApiKey, CreatedApiKey, NewApiKey, NewUser, Role, Settings, SettingsUpdate, Stats, User,
+    UserUpdate,
+};
 use crate::validate;
 
 pub const TOKEN_TTL_MINUTES: std::ops::RangeInclusive<i64> = 5..=43_200;
@@ -19,7 +22,11 @@ pub async fn get_settings(core: &Core, actor: &Actor) -> Result<Settings> {
 }
 
 /// Applies an update: every field is checked before anything is written.
-pub async fn update_settings(core: &Core, actor: &Actor, update: SettingsUpdate) -> Result<Settings> {
+pub async fn update_settings(
+    core: &Core,
+    actor: &Actor,
+    update: SettingsUpdate,
+) -> Result<Settings> {
     actor.require_admin()?;
     let mut s = settings::load(&core.db).await?;
     if let Some(v) = update.allow_guest_access {
@@ -38,13 +45,20 @@ pub async fn update_settings(core: &Core, actor: &Actor, update: SettingsUpdate)
         if !TOKEN_TTL_MINUTES.contains(&v) {
             return Err(Error::invalid(
                 "token_ttl_minutes",
-                format!("must be between {} and {}", TOKEN_TTL_MINUTES.start(), TOKEN_TTL_MINUTES.end()),
+                format!(
+                    "must be between {} and {}",
+                    TOKEN_TTL_MINUTES.start(),
+                    TOKEN_TTL_MINUTES.end()
+                ),
             ));
         }
         s.token_ttl_minutes = v;
     }
     settings::save(&core.db, &s).await?;
-    tracing::info!(allow_guest_access = s.allow_guest_access, "settings updated");
+    tracing::info!(
+        allow_guest_access = s.allow_guest_access,
+        "settings updated"
+    );
     Ok(s)
 }
 
@@ -72,7 +86,11 @@ pub async fn get_stats(core: &Core, actor: &Actor) -> Result<Stats> {
 
 pub async fn list_users(core: &Core, actor: &Actor) -> Result<Vec<User>> {
     actor.require_admin()?;
-    Ok(users::list(&core.db).await?.iter().map(users::UserRow::to_user).collect())
+    Ok(users::list(&core.db)
+        .await?
+        .iter()
+        .map(users::UserRow::to_user)
+        .collect())
 }
 
 pub async fn create_user(core: &Core, actor: &Actor, new: NewUser) -> Result<User> {
@@ -80,12 +98,16 @@ pub async fn create_user(core: &Core, actor: &Actor, new: NewUser) -> Result<Use
     let username = validate::username(&new.username)?;
     validate::password(&new.password)?;
     let hash = auth::hash_password(&new.password).await?;
-    Ok(users::insert(&core.db, &username, &hash, new.role).await?.to_user())
+    Ok(users::insert(&core.db, &username, &hash, new.role)
+        .await?
+        .to_user())
 }
 
 pub async fn update_user(core: &Core, actor: &Actor, id: Uuid, update: UserUpdate) -> Result<User> {
     actor.require_admin()?;
-    let user = users::get(&core.db, id).await?.ok_or(Error::NotFound("user"))?;
+    let user = users::get(&core.db, id)
+        .await?
+        .ok_or(Error::NotFound("user"))?;
     if let Some(p) = &update.password {
         validate::password(p)?;
     }
@@ -104,12 +126,17 @@ pub async fn update_user(core: &Core, actor: &Actor, id: Uuid, update: UserUpdat
     {
         users::set_role(&core.db, id, role).await?;
     }
-    Ok(users::get(&core.db, id).await?.ok_or(Error::NotFound("user"))?.to_user())
+    Ok(users::get(&core.db, id)
+        .await?
+        .ok_or(Error::NotFound("user"))?
+        .to_user())
 }
 
 pub async fn delete_user(core: &Core, actor: &Actor, id: Uuid) -> Result<()> {
     actor.require_admin()?;
-    let user = users::get(&core.db, id).await?.ok_or(Error::NotFound("user"))?;
+    let user = users::get(&core.db, id)
+        .await?
+        .ok_or(Error::NotFound("user"))?;
     if actor.user_id() == Some(id) {
         return Err(Error::invalid("id", "you cannot delete your own account"));
     }
@@ -125,7 +152,9 @@ pub async fn delete_user(core: &Core, actor: &Actor, id: Uuid) -> Result<()> {
 pub async fn reset_password(core: &Core, username: &str, password: &str) -> Result<User> {
     let username = validate::username(username)?;
     validate::password(password)?;
-    let user = users::get_by_username(&core.db, &username).await?.ok_or(Error::NotFound("user"))?;
+    let user = users::get_by_username(&core.db, &username)
+        .await?
+        .ok_or(Error::NotFound("user"))?;
     users::set_password(&core.db, user.id, &auth::hash_password(password).await?).await?;
     Ok(user.to_user())
 }
@@ -140,7 +169,9 @@ pub async fn create_api_key(core: &Core, actor: &Actor, new: NewApiKey) -> Resul
     actor.require_admin()?;
     let name = validate::name("name", &new.name)?;
     let Some(creator) = actor.user_id() else {
-        return Err(Error::Forbidden("API keys are created by a signed-in admin user"));
+        return Err(Error::Forbidden(
+            "API keys are created by a signed-in admin user",
+        ));
     };
     let (key, prefix, hash) = auth::generate_api_key();
     let api_key = api_keys::insert(&core.db, &name, &prefix, &hash, new.role, creator).await?;
@@ -150,5 +181,9 @@ pub async fn create_api_key(core: &Core, actor: &Actor, new: NewApiKey) -> Resul
 
 pub async fn revoke_api_key(core: &Core, actor: &Actor, id: Uuid) -> Result<()> {
     actor.require_admin()?;
-    if api_keys::revoke(&core.db, id).await? { Ok(()) } else { Err(Error::NotFound("API key")) }
+    if api_keys::revoke(&core.db, id).await? {
+        Ok(())
+    } else {
+        Err(Error::NotFound("API key"))
+    }
 }

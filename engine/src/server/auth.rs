@@ -65,15 +65,29 @@ impl Actor {
 
     /// Members and admins write; guests only read.
     pub fn require_write(&self) -> Result<()> {
-        if self.role.can_write() { Ok(()) } else { Err(Error::Forbidden("read-only access: this needs a member or admin")) }
+        if self.role.can_write() {
+            Ok(())
+        } else {
+            Err(Error::Forbidden(
+                "read-only access: this needs a member or admin",
+            ))
+        }
     }
 
     pub fn require_admin(&self) -> Result<()> {
-        if self.role == Role::Admin { Ok(()) } else { Err(Error::Forbidden("this needs an admin")) }
+        if self.role == Role::Admin {
+            Ok(())
+        } else {
+            Err(Error::Forbidden("this needs an admin"))
+        }
     }
 
     pub fn me(&self) -> Me {
-        Me { user: self.user.clone(), role: self.role, via: self.via.as_str().to_owned() }
+        Me {
+            user: self.user.clone(),
+            role: self.role,
+            via: self.via.as_str().to_owned(),
+        }
     }
 }
 
@@ -94,7 +108,9 @@ async fn verify_password(password: &str, hash: &str) -> Result<bool> {
     let (password, hash) = (password.to_owned(), hash.to_owned());
     tokio::task::spawn_blocking(move || {
         let parsed = PasswordHash::new(&hash).map_err(|e| Error::Internal(e.to_string()))?;
-        Ok(Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
+        Ok(Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok())
     })
     .await
     .map_err(|e| Error::Internal(e.to_string()))?
@@ -146,7 +162,9 @@ pub async fn login(core: &Core, username: &str, password: &str) -> Result<users:
     let now = Utc::now();
     if let Some(until) = user.locked_until.filter(|until| *until > now) {
         let secs = (until - now).num_seconds().max(1) as u64;
-        return Err(Error::Locked { retry_after_secs: secs });
+        return Err(Error::Locked {
+            retry_after_secs: secs,
+        });
     }
     if verify_password(password, &user.password_hash).await? {
         users::clear_failed_logins(&core.db, user.id).await?;
@@ -182,10 +200,24 @@ pub async fn issue_token(core: &Core, user: &users::UserRow) -> Result<TokenResp
     let ttl = settings::load(&core.db).await?.token_ttl_minutes;
     let now = Utc::now();
     let expires_at = now + Duration::minutes(ttl);
-    let claims = Claims { sub: user.id, ver: user.session_version, iat: now.timestamp(), exp: expires_at.timestamp() };
-    let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &core.secrets.jwt_encoding)
-        .map_err(|e| Error::Internal(e.to_string()))?;
-    Ok(TokenResponse { token, token_type: "Bearer".to_owned(), expires_at, user: user.to_user() })
+    let claims = Claims {
+        sub: user.id,
+        ver: user.session_version,
+        iat: now.timestamp(),
+        exp: expires_at.timestamp(),
+    };
+    let token = jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        &claims,
+        &core.secrets.jwt_encoding,
+    )
+    .map_err(|e| Error::Internal(e.to_string()))?;
+    Ok(TokenResponse {
+        token,
+        token_type: "Bearer".to_owned(),
+        expires_at,
+        user: user.to_user(),
+    })
 }
 
 /// Resolves an `Authorization: Bearer` credential: an API key, the static `API_KEY`, or a JWT.
@@ -202,36 +234,61 @@ pub async fn authenticate_bearer(core: &Core, credential: &str) -> Result<Actor>
                 Some(_) => Role::Guest,
                 None => return Err(Error::Unauthenticated),
             };
-            return Ok(Actor { user: creator.map(|u| u.to_user()), role, via: AuthVia::ApiKey(key.id) });
+            return Ok(Actor {
+                user: creator.map(|u| u.to_user()),
+                role,
+                via: AuthVia::ApiKey(key.id),
+            });
         }
     }
     if let Some(expected) = &core.secrets.static_api_key_hash {
         let given: [u8; 32] = Sha256::digest(credential.as_bytes()).into();
         if constant_time_eq(&given, expected) {
-            return Ok(Actor { user: None, role: Role::Admin, via: AuthVia::StaticApiKey });
+            return Ok(Actor {
+                user: None,
+                role: Role::Admin,
+                via: AuthVia::StaticApiKey,
+            });
         }
     }
     let mut validation = Validation::new(Algorithm::HS256);
     validation.leeway = 5;
     let data = jsonwebtoken::decode::<Claims>(credential, &core.secrets.jwt_decoding, &validation)
         .map_err(|_| Error::Unauthenticated)?;
-    session_actor(core, data.claims.sub, data.claims.ver, AuthVia::Jwt).await?.ok_or(Error::Unauthenticated)
+    session_actor(core, data.claims.sub, data.claims.ver, AuthVia::Jwt)
+        .await?
+        .ok_or(Error::Unauthenticated)
 }
 
 /// The actor for a user id carried by a session or token, if that user still exists and the
 /// credential's session version is current.
-pub async fn session_actor(core: &Core, user_id: Uuid, version: i64, via: AuthVia) -> Result<Option<Actor>> {
-    let Some(user) = users::get(&core.db, user_id).await? else { return Ok(None) };
+pub async fn session_actor(
+    core: &Core,
+    user_id: Uuid,
+    version: i64,
+    via: AuthVia,
+) -> Result<Option<Actor>> {
+    let Some(user) = users::get(&core.db, user_id).await? else {
+        return Ok(None);
+    };
     if user.session_version != version {
         return Ok(None);
     }
-    Ok(Some(Actor { role: user.role, user: Some(user.to_user()), via }))
+    Ok(Some(Actor {
+        role: user.role,
+        user: Some(user.to_user()),
+        via,
+    }))
 }
 
 /// The actor for a request with no credentials: a read-only guest when the admin allows it.
 pub async fn anonymous_actor(core: &Core) -> Result<Option<Actor>> {
     let allowed = settings::load(&core.db).await?.allow_guest_access;
-    Ok(allowed.then(|| Actor { user: None, role: Role::Guest, via: AuthVia::Guest }))
+    Ok(allowed.then(|| Actor {
+        user: None,
+        role: Role::Guest,
+        via: AuthVia::Guest,
+    }))
 }
 
 /// A new random API key and the parts stored about it: (key, prefix, hash).

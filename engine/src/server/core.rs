@@ -42,6 +42,10 @@ pub struct Core {
 
 impl Core {
     pub fn new(db: Db, secrets: Secrets) -> Self {
-        Core { db, secrets: Arc::new(secrets), started_at: Instant::now() }
+        Core {
+            db,
+            secrets: Arc::new(secrets),
+            started_at: Instant::now(),
+        }
     }
 }

@@ -55,7 +55,10 @@ impl From<FieldError> for Error {
 }
 
 /// Turns a unique-constraint violation into a conflict on `field`; other errors pass through.
-pub(crate) fn unique_violation(field: &'static str, message: &'static str) -> impl FnOnce(sqlx::Error) -> Error {
+pub(crate) fn unique_violation(
+    field: &'static str,
+    message: &'static str,
+) -> impl FnOnce(sqlx::Error) -> Error {
     move |e| match &e {
         sqlx::Error::Database(db) if db.is_unique_violation() => Error::conflict(field, message),
         _ => Error::Database(e),

@@ -8,6 +8,8 @@ pub mod core;
 pub mod error;
 pub mod projects;
 pub mod store;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use self::core::{Core, Secrets};
 pub use auth::{Actor, AuthVia};

@@ -12,9 +12,17 @@ use crate::validate::{self, DESCRIPTION_MAX, NOTES_MAX};
 /// At most this many projects per page.
 pub const PAGE_MAX: i64 = 500;
 
-pub async fn list_projects(core: &Core, _actor: &Actor, limit: i64, offset: i64) -> Result<Vec<Project>> {
+pub async fn list_projects(
+    core: &Core,
+    _actor: &Actor,
+    limit: i64,
+    offset: i64,
+) -> Result<Vec<Project>> {
     if !(1..=PAGE_MAX).contains(&limit) {
-        return Err(Error::invalid("limit", format!("must be between 1 and {PAGE_MAX}")));
+        return Err(Error::invalid(
+            "limit",
+            format!("must be between 1 and {PAGE_MAX}"),
+        ));
     }
     if offset < 0 {
         return Err(Error::invalid("offset", "must not be negative"));
@@ -23,9 +31,14 @@ pub async fn list_projects(core: &Core, _actor: &Actor, limit: i64, offset: i64)
 }
 
 pub async fn get_project(core: &Core, _actor: &Actor, id: Uuid) -> Result<ProjectDetail> {
-    let project = store::get(&core.db, id).await?.ok_or(Error::NotFound("project"))?;
+    let project = store::get(&core.db, id)
+        .await?
+        .ok_or(Error::NotFound("project"))?;
     let experiments = store::experiment_summaries(&core.db, id).await?;
-    Ok(ProjectDetail { project, experiments })
+    Ok(ProjectDetail {
+        project,
+        experiments,
+    })
 }
 
 pub async fn create_project(core: &Core, actor: &Actor, new: NewProject) -> Result<Project> {
@@ -33,12 +46,26 @@ pub async fn create_project(core: &Core, actor: &Actor, new: NewProject) -> Resu
     let name = validate::name("name", &new.name)?;
     validate::text("description", &new.description, DESCRIPTION_MAX)?;
     validate::text("notes", &new.notes, NOTES_MAX)?;
-    store::insert(&core.db, &name, &new.description, &new.notes, actor.user_id()).await
+    store::insert(
+        &core.db,
+        &name,
+        &new.description,
+        &new.notes,
+        actor.user_id(),
+    )
+    .await
 }
 
-pub async fn update_project(core: &Core, actor: &Actor, id: Uuid, update: ProjectUpdate) -> Result<Project> {
+pub async fn update_project(
+    core: &Core,
+    actor: &Actor,
+    id: Uuid,
+    update: ProjectUpdate,
+) -> Result<Project> {
     actor.require_write()?;
-    let current = store::get(&core.db, id).await?.ok_or(Error::NotFound("project"))?;
+    let current = store::get(&core.db, id)
+        .await?
+        .ok_or(Error::NotFound("project"))?;
     let name = match &update.name {
         Some(n) => validate::name("name", n)?,
         None => current.name,
@@ -50,11 +77,17 @@ pub async fn update_project(core: &Core, actor: &Actor, id: Uuid, update: Projec
     if !store::update(&core.db, id, &name, &description, &notes).await? {
         return Err(Error::NotFound("project"));
     }
-    store::get(&core.db, id).await?.ok_or(Error::NotFound("project"))
+    store::get(&core.db, id)
+        .await?
+        .ok_or(Error::NotFound("project"))
 }
 
 /// Deletes a project with all its experiments and runs.
 pub async fn delete_project(core: &Core, actor: &Actor, id: Uuid) -> Result<()> {
     actor.require_write()?;
-    if store::delete(&core.db, id).await? { Ok(()) } else { Err(Error::NotFound("project")) }
+    if store::delete(&core.db, id).await? {
+        Ok(())
+    } else {
+        Err(Error::NotFound("project"))
+    }
 }

@@ -3,7 +3,9 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use engine::types::{ApiKey, CreatedApiKey, NewApiKey, NewUser, Settings, SettingsUpdate, Stats, User, UserUpdate};
+use engine::types::{
+    ApiKey, CreatedApiKey, NewApiKey, NewUser, Settings, SettingsUpdate, Stats, User, UserUpdate,
+};
 
 use super::error::{ApiResult, ErrorBody};
 use super::extract::{Authed, IdPath, JsonBody};
@@ -11,14 +13,21 @@ use crate::state::AppState;
 
 #[utoipa::path(get, path = "/api/v1/admin/settings", tag = "admin",
     responses((status = 200, body = Settings), (status = 403, body = ErrorBody)))]
-pub async fn get_settings(State(s): State<AppState>, Authed(a): Authed) -> ApiResult<Json<Settings>> {
+pub async fn get_settings(
+    State(s): State<AppState>,
+    Authed(a): Authed,
+) -> ApiResult<Json<Settings>> {
     Ok(Json(engine::admin::get_settings(&s.core, &a).await?))
 }
 
 /// Changes settings; absent fields are kept. Nothing is written unless every field is valid.
 #[utoipa::path(put, path = "/api/v1/admin/settings", tag = "admin", request_body = SettingsUpdate,
     responses((status = 200, body = Settings), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
-pub async fn update_settings(State(s): State<AppState>, Authed(a): Authed, JsonBody(u): JsonBody<SettingsUpdate>) -> ApiResult<Json<Settings>> {
+pub async fn update_settings(
+    State(s): State<AppState>,
+    Authed(a): Authed,
+    JsonBody(u): JsonBody<SettingsUpdate>,
+) -> ApiResult<Json<Settings>> {
     Ok(Json(engine::admin::update_settings(&s.core, &a, u).await?))
 }
 
@@ -31,27 +40,46 @@ pub async fn stats(State(s): State<AppState>, Authed(a): Authed) -> ApiResult<Js
 
 #[utoipa::path(get, path = "/api/v1/admin/users", tag = "admin",
     responses((status = 200, body = [User]), (status = 403, body = ErrorBody)))]
-pub async fn list_users(State(s): State<AppState>, Authed(a): Authed) -> ApiResult<Json<Vec<User>>> {
+pub async fn list_users(
+    State(s): State<AppState>,
+    Authed(a): Authed,
+) -> ApiResult<Json<Vec<User>>> {
     Ok(Json(engine::admin::list_users(&s.core, &a).await?))
 }
 
 /// Adds a user (role `member` unless given).
 #[utoipa::path(post, path = "/api/v1/admin/users", tag = "admin", request_body = NewUser,
     responses((status = 201, body = User), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
-pub async fn create_user(State(s): State<AppState>, Authed(a): Authed, JsonBody(u): JsonBody<NewUser>) -> ApiResult<(StatusCode, Json<User>)> {
-    Ok((StatusCode::CREATED, Json(engine::admin::create_user(&s.core, &a, u).await?)))
+pub async fn create_user(
+    State(s): State<AppState>,
+    Authed(a): Authed,
+    JsonBody(u): JsonBody<NewUser>,
+) -> ApiResult<(StatusCode, Json<User>)> {
+    Ok((
+        StatusCode::CREATED,
+        Json(engine::admin::create_user(&s.core, &a, u).await?),
+    ))
 }
 
 /// Sets a user's password or role; either signs the user out everywhere.
 #[utoipa::path(put, path = "/api/v1/admin/users/{id}", tag = "admin", params(("id" = uuid::Uuid, Path)), request_body = UserUpdate,
     responses((status = 200, body = User), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
-pub async fn update_user(State(s): State<AppState>, Authed(a): Authed, IdPath(id): IdPath, JsonBody(u): JsonBody<UserUpdate>) -> ApiResult<Json<User>> {
+pub async fn update_user(
+    State(s): State<AppState>,
+    Authed(a): Authed,
+    IdPath(id): IdPath,
+    JsonBody(u): JsonBody<UserUpdate>,
+) -> ApiResult<Json<User>> {
     Ok(Json(engine::admin::update_user(&s.core, &a, id, u).await?))
 }
 
 #[utoipa::path(delete, path = "/api/v1/admin/users/{id}", tag = "admin", params(("id" = uuid::Uuid, Path)),
     responses((status = 204), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
-pub async fn delete_user(State(s): State<AppState>, Authed(a): Authed, IdPath(id): IdPath) -> ApiResult<StatusCode> {
+pub async fn delete_user(
+    State(s): State<AppState>,
+    Authed(a): Authed,
+    IdPath(id): IdPath,
+) -> ApiResult<StatusCode> {
     engine::admin::delete_user(&s.core, &a, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -59,21 +87,35 @@ pub async fn delete_user(State(s): State<AppState>, Authed(a): Authed, IdPath(id
 /// API keys, newest first (never the secret).
 #[utoipa::path(get, path = "/api/v1/admin/api-keys", tag = "admin",
     responses((status = 200, body = [ApiKey]), (status = 403, body = ErrorBody)))]
-pub async fn list_api_keys(State(s): State<AppState>, Authed(a): Authed) -> ApiResult<Json<Vec<ApiKey>>> {
+pub async fn list_api_keys(
+    State(s): State<AppState>,
+    Authed(a): Authed,
+) -> ApiResult<Json<Vec<ApiKey>>> {
     Ok(Json(engine::admin::list_api_keys(&s.core, &a).await?))
 }
 
 /// Creates a key. The answer's `key` is the only time the secret is shown.
 #[utoipa::path(post, path = "/api/v1/admin/api-keys", tag = "admin", request_body = NewApiKey,
     responses((status = 201, body = CreatedApiKey), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
-pub async fn create_api_key(State(s): State<AppState>, Authed(a): Authed, JsonBody(k): JsonBody<NewApiKey>) -> ApiResult<(StatusCode, Json<CreatedApiKey>)> {
-    Ok((StatusCode::CREATED, Json(engine::admin::create_api_key(&s.core, &a, k).await?)))
+pub async fn create_api_key(
+    State(s): State<AppState>,
+    Authed(a): Authed,
+    JsonBody(k): JsonBody<NewApiKey>,
+) -> ApiResult<(StatusCode, Json<CreatedApiKey>)> {
+    Ok((
+        StatusCode::CREATED,
+        Json(engine::admin::create_api_key(&s.core, &a, k).await?),
+    ))
 }
 
 /// Revokes a key at once.
 #[utoipa::path(delete, path = "/api/v1/admin/api-keys/{id}", tag = "admin", params(("id" = uuid::Uuid, Path)),
     responses((status = 204), (status = 404, body = ErrorBody)))]
-pub async fn revoke_api_key(State(s): State<AppState>, Authed(a): Authed, IdPath(id): IdPath) -> ApiResult<StatusCode> {
+pub async fn revoke_api_key(
+    State(s): State<AppState>,
+    Authed(a): Authed,
+    IdPath(id): IdPath,
+) -> ApiResult<StatusCode> {
     engine::admin::revoke_api_key(&s.core, &a, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -13,10 +13,18 @@ use crate::state::AppState;
 #[utoipa::path(post, path = "/api/v1/auth/setup", tag = "auth", security(()), request_body = Credentials,
     responses((status = 201, body = TokenResponse), (status = 409, body = ErrorBody, description = "Setup already done"),
               (status = 422, body = ErrorBody)))]
-pub async fn setup(State(state): State<AppState>, JsonBody(c): JsonBody<Credentials>) -> ApiResult<(StatusCode, Json<TokenResponse>)> {
+pub async fn setup(
+    State(state): State<AppState>,
+    JsonBody(c): JsonBody<Credentials>,
+) -> ApiResult<(StatusCode, Json<TokenResponse>)> {
     let user = engine::auth::setup_admin(&state.core, &c.username, &c.password).await?;
-    let row = engine::store::users::get(&state.core.db, user.id).await?.ok_or(engine::Error::NotFound("user"))?;
-    Ok((StatusCode::CREATED, Json(engine::auth::issue_token(&state.core, &row).await?)))
+    let row = engine::store::users::get(&state.core.db, user.id)
+        .await?
+        .ok_or(engine::Error::NotFound("user"))?;
+    Ok((
+        StatusCode::CREATED,
+        Json(engine::auth::issue_token(&state.core, &row).await?),
+    ))
 }
 
 /// Exchanges a username and password for a bearer token. Repeated failures lock the account
@@ -24,7 +32,10 @@ pub async fn setup(State(state): State<AppState>, JsonBody(c): JsonBody<Credenti
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", security(()), request_body = Credentials,
     responses((status = 200, body = TokenResponse), (status = 401, body = ErrorBody),
               (status = 429, body = ErrorBody, description = "Too many failed attempts")))]
-pub async fn login(State(state): State<AppState>, JsonBody(c): JsonBody<Credentials>) -> ApiResult<Json<TokenResponse>> {
+pub async fn login(
+    State(state): State<AppState>,
+    JsonBody(c): JsonBody<Credentials>,
+) -> ApiResult<Json<TokenResponse>> {
     let user = engine::auth::login(&state.core, &c.username, &c.password).await?;
     Ok(Json(engine::auth::issue_token(&state.core, &user).await?))
 }

@@ -35,15 +35,27 @@ pub struct ErrorDetail {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        ApiError { status, code, message: message.into(), field: None, retry_after: None }
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            field: None,
+            retry_after: None,
+        }
     }
 
     pub fn bad_request(field: Option<String>, message: impl Into<String>) -> Self {
-        ApiError { field, ..ApiError::new(StatusCode::BAD_REQUEST, "bad_request", message) }
+        ApiError {
+            field,
+            ..ApiError::new(StatusCode::BAD_REQUEST, "bad_request", message)
+        }
     }
 
     pub fn unprocessable(field: impl Into<String>, message: impl Into<String>) -> Self {
-        ApiError { field: Some(field.into()), ..ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", message) }
+        ApiError {
+            field: Some(field.into()),
+            ..ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", message)
+        }
     }
 
     pub fn unauthenticated(message: impl Into<String>) -> Self {
@@ -51,7 +63,11 @@ impl ApiError {
     }
 
     pub fn not_found(what: &str) -> Self {
-        ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("{what} not found"))
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("{what} not found"),
+        )
     }
 }
 
@@ -61,23 +77,36 @@ impl From<engine::Error> for ApiError {
         match e {
             E::NotFound(what) => ApiError::not_found(what),
             E::Invalid(f) => ApiError::unprocessable(f.field, f.message),
-            E::Conflict(f) => {
-                ApiError { field: Some(f.field), ..ApiError::new(StatusCode::CONFLICT, "conflict", f.message) }
-            }
+            E::Conflict(f) => ApiError {
+                field: Some(f.field),
+                ..ApiError::new(StatusCode::CONFLICT, "conflict", f.message)
+            },
             E::Unauthenticated => ApiError::unauthenticated("authentication required"),
             E::BadCredentials => ApiError::unauthenticated("invalid username or password"),
             E::Forbidden(why) => ApiError::new(StatusCode::FORBIDDEN, "forbidden", why),
             E::Locked { retry_after_secs } => ApiError {
                 retry_after: Some(retry_after_secs),
-                ..ApiError::new(StatusCode::TOO_MANY_REQUESTS, "locked", E::Locked { retry_after_secs }.to_string())
+                ..ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "locked",
+                    E::Locked { retry_after_secs }.to_string(),
+                )
             },
             E::Internal(detail) => {
                 tracing::error!(%detail, "internal error");
-                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error")
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "internal error",
+                )
             }
             E::Database(err) => {
                 tracing::error!(error = %err, "database error");
-                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "database_unavailable", "the database is unavailable")
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "database_unavailable",
+                    "the database is unavailable",
+                )
             }
         }
     }
@@ -85,13 +114,23 @@ impl From<engine::Error> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = ErrorBody { error: ErrorDetail { code: self.code.to_owned(), message: self.message, field: self.field } };
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code.to_owned(),
+                message: self.message,
+                field: self.field,
+            },
+        };
         let mut response = (self.status, Json(body)).into_response();
         if self.status == StatusCode::UNAUTHORIZED {
-            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         if let Some(secs) = self.retry_after {
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         response
     }

@@ -1,12 +1,12 @@
 //! Extractors whose rejections are our JSON errors: a JSON body that names the bad field, the
 //! authenticated caller, and path ids.
 
+use app::api::ssr::Caller;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use engine::Actor;
-use app::api::ssr::Caller;
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
@@ -24,7 +24,13 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
             .headers()
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
-            .map(|ct| ct.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case("application/json"))
+            .map(|ct| {
+                ct.split(';')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .eq_ignore_ascii_case("application/json")
+            })
             .unwrap_or(false);
         if !is_json {
             return Err(ApiError::new(
@@ -35,7 +41,11 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
         }
         let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "the request body is too large")
+                ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "payload_too_large",
+                    "the request body is too large",
+                )
             } else {
                 ApiError::bad_request(None, rejection.body_text())
             }
@@ -53,7 +63,8 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         let message = inner.to_string();
         // serde names a missing or unknown field in the message rather than the path.
         let field = if path == "." {
-            quoted_field(&message).or_else(|| (!inner.is_syntax() && !inner.is_eof()).then(|| "body".to_owned()))
+            quoted_field(&message)
+                .or_else(|| (!inner.is_syntax() && !inner.is_eof()).then(|| "body".to_owned()))
         } else {
             Some(path)
         };
@@ -81,7 +92,9 @@ impl<S: Send + Sync> FromRequestParts<S> for Authed {
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         match parts.extensions.get::<Caller>() {
             Some(Caller(Some(actor))) => Ok(Authed(actor.clone())),
-            _ => Err(ApiError::unauthenticated("authentication required: sign in or send Authorization: Bearer <token>")),
+            _ => Err(ApiError::unauthenticated(
+                "authentication required: sign in or send Authorization: Bearer <token>",
+            )),
         }
     }
 }
@@ -93,12 +106,13 @@ impl<S: Send + Sync> FromRequestParts<S> for IdPath {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let axum::extract::Path(raw) = axum::extract::Path::<String>::from_request_parts(parts, state)
-            .await
-            .map_err(|e| ApiError::bad_request(Some("id".into()), e.body_text()))?;
-        Uuid::parse_str(&raw)
-            .map(IdPath)
-            .map_err(|_| ApiError::bad_request(Some("id".into()), format!("id: {raw:?} is not a UUID")))
+        let axum::extract::Path(raw) =
+            axum::extract::Path::<String>::from_request_parts(parts, state)
+                .await
+                .map_err(|e| ApiError::bad_request(Some("id".into()), e.body_text()))?;
+        Uuid::parse_str(&raw).map(IdPath).map_err(|_| {
+            ApiError::bad_request(Some("id".into()), format!("id: {raw:?} is not a UUID"))
+        })
     }
 }
 
@@ -111,12 +125,21 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for QueryParams<T>
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         let query = parts.uri.query().unwrap_or("");
         let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
-        serde_path_to_error::deserialize(de).map(QueryParams).map_err(|err| {
-            let path = err.path().to_string();
-            let message = err.into_inner().to_string();
-            let field = if path == "." { quoted_field(&message) } else { Some(path) };
-            let shown = field.as_deref().map(|f| format!("{f}: {message}")).unwrap_or(message);
-            ApiError::bad_request(field, shown)
-        })
+        serde_path_to_error::deserialize(de)
+            .map(QueryParams)
+            .map_err(|err| {
+                let path = err.path().to_string();
+                let message = err.into_inner().to_string();
+                let field = if path == "." {
+                    quoted_field(&message)
+                } else {
+                    Some(path)
+                };
+                let shown = field
+                    .as_deref()
+                    .map(|f| format!("{f}: {message}"))
+                    .unwrap_or(message);
+                ApiError::bad_request(field, shown)
+            })
     }
 }

@@ -48,5 +48,12 @@ pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>)
             latency_ms: (started.elapsed().as_secs_f64() * 1000.0 * 100.0).round() / 100.0,
         },
     };
-    (if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE }, Json(body))
+    (
+        if ok {
+            StatusCode::OK
+        } else {
+            StatusCode::SERVICE_UNAVAILABLE
+        },
+        Json(body),
+    )
 }

@@ -47,7 +47,9 @@ impl Modify for BearerAuth {
             SecurityScheme::Http(
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
-                    .description(Some("A JWT from /api/v1/auth/login, an API key (pl_…), or the static API_KEY"))
+                    .description(Some(
+                        "A JWT from /api/v1/auth/login, an API key (pl_…), or the static API_KEY",
+                    ))
                     .build(),
             ),
         );
@@ -68,7 +70,11 @@ pub fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(admin::list_api_keys, admin::create_api_key))
         .routes(routes!(admin::revoke_api_key))
         .routes(routes!(projects::list_projects, projects::create_project))
-        .routes(routes!(projects::get_project, projects::update_project, projects::delete_project))
+        .routes(routes!(
+            projects::get_project,
+            projects::update_project,
+            projects::delete_project
+        ))
         .routes(routes!(openapi_json))
         .split_for_parts();
     doc.info.version = engine::VERSION.to_owned();
@@ -78,6 +84,8 @@ pub fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
 /// This document.
 #[utoipa::path(get, path = "/api/v1/openapi.json", tag = "health", security(()),
     responses((status = 200, description = "The OpenAPI 3 document for every REST route")))]
-async fn openapi_json(axum::extract::State(state): axum::extract::State<AppState>) -> Json<serde_json::Value> {
+async fn openapi_json(
+    axum::extract::State(state): axum::extract::State<AppState>,
+) -> Json<serde_json::Value> {
     Json(state.openapi.as_ref().clone())
 }

@@ -45,7 +45,14 @@ macro_rules! select_keys {
     };
 }
 
-pub async fn insert(db: &Db, name: &str, prefix: &str, key_hash: &str, role: Role, created_by: Uuid) -> Result<ApiKey> {
+pub async fn insert(
+    db: &Db,
+    name: &str,
+    prefix: &str,
+    key_hash: &str,
+    role: Role,
+    created_by: Uuid,
+) -> Result<ApiKey> {
     let id = Uuid::new_v4();
     on_db!(db, p => sqlx::query(
         "INSERT INTO api_keys (id, name, prefix, key_hash, role, created_by, created_at) \
@@ -84,5 +91,7 @@ pub async fn revoke(db: &Db, id: Uuid) -> Result<bool> {
 }
 
 pub async fn count_active(db: &Db) -> Result<i64> {
-    Ok(on_db!(db, p => sqlx::query_scalar("SELECT COUNT(*) FROM api_keys WHERE revoked_at IS NULL").fetch_one(p).await)?)
+    Ok(
+        on_db!(db, p => sqlx::query_scalar("SELECT COUNT(*) FROM api_keys WHERE revoked_at IS NULL").fetch_one(p).await)?,
+    )
 }

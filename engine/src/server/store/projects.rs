@@ -47,7 +47,13 @@ macro_rules! select_projects {
 
 const NAME_TAKEN: &str = "a project with this name already exists";
 
-pub async fn insert(db: &Db, name: &str, description: &str, notes: &str, owner_id: Option<Uuid>) -> Result<Project> {
+pub async fn insert(
+    db: &Db,
+    name: &str,
+    description: &str,
+    notes: &str,
+    owner_id: Option<Uuid>,
+) -> Result<Project> {
     let id = Uuid::new_v4();
     let now = Utc::now();
     on_db!(db, p => sqlx::query(
@@ -61,7 +67,8 @@ pub async fn insert(db: &Db, name: &str, description: &str, notes: &str, owner_i
 
 pub async fn get(db: &Db, id: Uuid) -> Result<Option<Project>> {
     let sql = select_projects!("WHERE p.id = $1");
-    let row = on_db!(db, p => sqlx::query_as::<_, ProjectRow>(sql).bind(id).fetch_optional(p).await)?;
+    let row =
+        on_db!(db, p => sqlx::query_as::<_, ProjectRow>(sql).bind(id).fetch_optional(p).await)?;
     Ok(row.map(Project::from))
 }
 

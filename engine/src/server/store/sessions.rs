@@ -22,9 +22,15 @@ pub async fn save(db: &Db, id: &str, data: &str, expires_at: DateTime<Utc>) -> R
 }
 
 /// The session's data and expiry, if it exists and has not expired.
-pub async fn load(db: &Db, id: &str, now: DateTime<Utc>) -> Result<Option<(String, DateTime<Utc>)>> {
-    Ok(on_db!(db, p => sqlx::query_as("SELECT data, expires_at FROM sessions WHERE id = $1 AND expires_at > $2")
-        .bind(id).bind(now).fetch_optional(p).await)?)
+pub async fn load(
+    db: &Db,
+    id: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<(String, DateTime<Utc>)>> {
+    Ok(
+        on_db!(db, p => sqlx::query_as("SELECT data, expires_at FROM sessions WHERE id = $1 AND expires_at > $2")
+        .bind(id).bind(now).fetch_optional(p).await)?,
+    )
 }
 
 pub async fn delete(db: &Db, id: &str) -> Result<()> {

@@ -10,15 +10,16 @@ use crate::types::Settings;
 const KEY: &str = "settings";
 
 pub async fn load(db: &Db) -> Result<Settings> {
-    let raw: Option<String> =
-        on_db!(db, p => sqlx::query_scalar("SELECT value FROM settings WHERE key = $1").bind(KEY).fetch_optional(p).await)?;
+    let raw: Option<String> = on_db!(db, p => sqlx::query_scalar("SELECT value FROM settings WHERE key = $1").bind(KEY).fetch_optional(p).await)?;
     Ok(match raw {
         // Fields added in later versions fall back to their defaults.
         Some(raw) => {
-            let mut value = serde_json::to_value(Settings::default()).map_err(|e| crate::Error::Internal(e.to_string()))?;
-            if let (Some(base), Ok(serde_json::Value::Object(stored))) =
-                (value.as_object_mut(), serde_json::from_str::<serde_json::Value>(&raw))
-            {
+            let mut value = serde_json::to_value(Settings::default())
+                .map_err(|e| crate::Error::Internal(e.to_string()))?;
+            if let (Some(base), Ok(serde_json::Value::Object(stored))) = (
+                value.as_object_mut(),
+                serde_json::from_str::<serde_json::Value>(&raw),
+            ) {
                 base.extend(stored);
             }
             serde_json::from_value(value).unwrap_or_default()

@@ -30,8 +30,7 @@ pub async fn totals(db: &Db) -> Result<Totals> {
 }
 
 pub async fn run_counts(db: &Db) -> Result<RunCounts> {
-    let rows: Vec<(String, i64)> =
-        on_db!(db, p => sqlx::query_as("SELECT status, COUNT(*) FROM runs GROUP BY status").fetch_all(p).await)?;
+    let rows: Vec<(String, i64)> = on_db!(db, p => sqlx::query_as("SELECT status, COUNT(*) FROM runs GROUP BY status").fetch_all(p).await)?;
     let mut c = RunCounts::default();
     for (status, n) in rows {
         c.total += n;

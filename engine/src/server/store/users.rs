@@ -23,7 +23,12 @@ pub struct UserRow {
 
 impl UserRow {
     pub fn to_user(&self) -> User {
-        User { id: self.id, username: self.username.clone(), role: self.role, created_at: self.created_at }
+        User {
+            id: self.id,
+            username: self.username.clone(),
+            role: self.role,
+            created_at: self.created_at,
+        }
     }
 }
 
@@ -57,7 +62,11 @@ pub async fn insert(db: &Db, username: &str, password_hash: &str, role: Role) ->
 
 /// Inserts the first admin, only while no user exists. Returns `None` when setup was
 /// already done. A marker row in `settings` makes two racing setups end with one admin.
-pub async fn insert_first_admin(db: &Db, username: &str, password_hash: &str) -> Result<Option<UserRow>> {
+pub async fn insert_first_admin(
+    db: &Db,
+    username: &str,
+    password_hash: &str,
+) -> Result<Option<UserRow>> {
     let now = Utc::now();
     let id = Uuid::new_v4();
     let inserted = on_db!(db, p => {
@@ -80,7 +89,11 @@ pub async fn insert_first_admin(db: &Db, username: &str, password_hash: &str) ->
             true
         }
     });
-    if inserted { Ok(get(db, id).await?) } else { Ok(None) }
+    if inserted {
+        Ok(get(db, id).await?)
+    } else {
+        Ok(None)
+    }
 }
 
 pub async fn get(db: &Db, id: Uuid) -> Result<Option<UserRow>> {
@@ -122,11 +135,17 @@ pub async fn delete(db: &Db, id: Uuid) -> Result<bool> {
 }
 
 pub async fn count_admins(db: &Db) -> Result<i64> {
-    Ok(on_db!(db, p => sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE role = 'admin'").fetch_one(p).await)?)
+    Ok(
+        on_db!(db, p => sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE role = 'admin'").fetch_one(p).await)?,
+    )
 }
 
 /// Records a failed sign-in; `locked_until` is set by the caller's policy.
-pub async fn record_failed_login(db: &Db, id: Uuid, locked_until: Option<DateTime<Utc>>) -> Result<()> {
+pub async fn record_failed_login(
+    db: &Db,
+    id: Uuid,
+    locked_until: Option<DateTime<Utc>>,
+) -> Result<()> {
     on_db!(db, p => sqlx::query(
         "UPDATE users SET failed_logins = failed_logins + 1, locked_until = $2 WHERE id = $1")
         .bind(id).bind(locked_until).execute(p).await.map(|r| r.rows_affected()))?;

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# The whole test suite (`make test`): Rust unit, story, HTTP and process tests on SQLite and on
+# PostgreSQL, then the dashboard journey in headless Chromium. Installs what is missing first.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/promptlooper/target}"
+export PL_TOOLS="${PL_TOOLS:-$HOME/.cache/promptlooper/tools}"
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+
+scripts/ensure-tools.sh
+
+if ! command -v chromium >/dev/null; then
+  echo "==> installing Debian's chromium for the browser test"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq && apt-get install -y -qq chromium >/dev/null
+fi
+if [ ! -d tests/browser/node_modules/playwright-core ] || [ tests/browser/package-lock.json -nt tests/browser/node_modules ]; then
+  echo "==> installing playwright-core"
+  (cd tests/browser && npm ci --no-audit --no-fund >/dev/null && touch node_modules)
+fi
+
+TEST_DATABASE_URL=$(scripts/ensure-postgres.sh)
+export TEST_DATABASE_URL PL_REQUIRE_POSTGRES=1
+
+echo "==> Rust tests (SQLite + PostgreSQL)"
+cargo test -p engine -p server --no-fail-fast 2>&1 | tee -a "$log"
+
+echo "==> browser test (headless Chromium)"
+cargo build -p server
+scripts/build-site.sh debug
+(cd tests/browser && PL_BIN="$CARGO_TARGET_DIR/debug/promptlooper" PL_SITE="$CARGO_TARGET_DIR/site/debug" \
+  node --test --test-concurrency=1 .) 2>&1 | tee -a "$log"
+
+# One closing line over both runners: cargo's "test result" lines and node's "# pass/# fail".
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+     /^# pass / { p += $3 } /^# fail / { f += $3 }
+     END { printf "make test: %d passed, %d failed\n", p, f }' "$log"

@@ -1,0 +1,311 @@
+//! The `promptlooper` binary as a process: configuration errors, graceful shutdown, restarts,
+//! the admin CLI, and logs free of secrets.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+const BIN: &str = env!("CARGO_BIN_EXE_promptlooper");
+const STATIC_KEY: &str = "static-key-process-tests-0123456789abcdef";
+
+fn command(data_dir: &std::path::Path) -> Command {
+    let mut c = Command::new(BIN);
+    c.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("DATA_DIR", data_dir)
+        .env("HOST", "127.0.0.1")
+        .env("PORT", "0")
+        .env("LEPTOS_SITE_ROOT", data_dir.join("site"))
+        .env(
+            "RUST_LOG",
+            "debug,sqlx=warn,hyper=info,h2=info,tower_sessions=info",
+        );
+    c
+}
+
+struct Running {
+    child: Child,
+    url: String,
+    log: Arc<Mutex<String>>,
+}
+
+fn start(mut cmd: Command) -> Running {
+    let mut child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let log = Arc::new(Mutex::new(String::new()));
+    let stderr = child.stderr.take().unwrap();
+    let sink = log.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            sink.lock().unwrap().push_str(&(line + "\n"));
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let found = {
+            let text = log.lock().unwrap();
+            text.find("listening on http://").map(|at| {
+                text[at + "listening on ".len()..]
+                    .split_whitespace()
+                    .next()
+                    .unwrap()
+                    .to_owned()
+            })
+        };
+        if let Some(url) = found {
+            return Running { child, url, log };
+        }
+        assert!(
+            Instant::now() < deadline,
+            "server did not start: {}",
+            log.lock().unwrap()
+        );
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("server exited with {status}: {}", log.lock().unwrap());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+impl Running {
+    /// SIGTERM, then wait: returns the exit code and the full log.
+    fn terminate(mut self) -> (i32, String) {
+        Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        let status = self.child.wait().unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+        let log = self.log.lock().unwrap().clone();
+        (status.code().unwrap_or(-1), log)
+    }
+}
+
+async fn post(url: &str, path: &str, auth: Option<&str>, body: Value) -> (u16, Value) {
+    let mut req = reqwest::Client::new()
+        .post(format!("{url}{path}"))
+        .json(&body);
+    if let Some(a) = auth {
+        req = req.bearer_auth(a);
+    }
+    let res = req.send().await.unwrap();
+    (
+        res.status().as_u16(),
+        res.json().await.unwrap_or(Value::Null),
+    )
+}
+
+async fn get(url: &str, path: &str, auth: Option<&str>) -> (u16, Value) {
+    let mut req = reqwest::Client::new().get(format!("{url}{path}"));
+    if let Some(a) = auth {
+        req = req.bearer_auth(a);
+    }
+    let res = req.send().await.unwrap();
+    (
+        res.status().as_u16(),
+        res.json().await.unwrap_or(Value::Null),
+    )
+}
+
+#[test]
+fn bad_configuration_fails_at_start_naming_the_variable() {
+    let dir = tempfile::tempdir().unwrap();
+    for (var, value) in [
+        ("PORT", "http"),
+        ("PORT", "70000"),
+        ("DATABASE_URL", "mysql://db/x"),
+        ("HOST", "everywhere"),
+        ("MAX_CONCURRENT_RUNS", "0"),
+        ("MCP_ENABLED", "maybe"),
+        ("REDIS_URL", "http://x"),
+        ("DEFAULT_ENDPOINT_URL", "ftp://x"),
+        ("JWT_SECRET", "short"),
+    ] {
+        let out = command(dir.path()).env(var, value).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{var}={value}: {stderr}");
+        assert!(stderr.contains(var), "{var}={value} not named in: {stderr}");
+    }
+    // An unreachable database: a clear message, exit 1, and the password stays hidden.
+    let out = command(dir.path())
+        .env("DATABASE_URL", "postgres://pl:sekret-pw@127.0.0.1:1/none")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("cannot connect to the database"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("sekret-pw"), "{stderr}");
+}
+
+#[tokio::test]
+async fn serves_stops_on_sigterm_and_keeps_sessions_across_restarts() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = tempfile::tempdir().unwrap();
+    let first = start(command(dir.path()));
+    let (s, health) = get(&first.url, "/health", None).await;
+    assert_eq!(
+        (s, health["database"]["backend"].as_str()),
+        (200, Some("sqlite"))
+    );
+    let (s, body) = post(
+        &first.url,
+        "/api/v1/auth/setup",
+        None,
+        json!({"username": "admin", "password": "correct horse battery"}),
+    )
+    .await;
+    assert_eq!(s, 201, "{body}");
+    let token = body["token"].as_str().unwrap().to_owned();
+    let (code, log) = first.terminate();
+    assert_eq!(code, 0, "{log}");
+    assert!(
+        log.contains("shutting down") && log.contains("stopped"),
+        "{log}"
+    );
+
+    // The generated signing key is private and survives the restart, and so do tokens.
+    let secret = dir.path().join("jwt_secret");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&secret).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+    let second = start(command(dir.path()));
+    let (s, me) = get(&second.url, "/api/v1/auth/me", Some(&token)).await;
+    assert_eq!((s, me["user"]["username"].as_str()), (200, Some("admin")));
+    second.terminate();
+}
+
+#[tokio::test]
+async fn admin_reset_password_from_the_command_line() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = tempfile::tempdir().unwrap();
+    let out = command(dir.path()).arg("migrate").output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(dir.path().join("promptlooper.db").exists());
+
+    let server = start(command(dir.path()));
+    let (_, body) = post(
+        &server.url,
+        "/api/v1/auth/setup",
+        None,
+        json!({"username": "admin", "password": "forgotten password"}),
+    )
+    .await;
+    let old_token = body["token"].as_str().unwrap().to_owned();
+
+    let out = command(dir.path())
+        .args(["admin", "reset-password", "admin"])
+        .env("PROMPTLOOPER_PASSWORD", "brand new password")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("password reset for admin"));
+    let out = command(dir.path())
+        .args(["admin", "reset-password", "nobody"])
+        .env("PROMPTLOOPER_PASSWORD", "brand new password")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no user named"));
+    let out = command(dir.path())
+        .args(["admin", "reset-password", "admin"])
+        .env("PROMPTLOOPER_PASSWORD", "short")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("password"));
+
+    assert_eq!(
+        get(&server.url, "/api/v1/auth/me", Some(&old_token))
+            .await
+            .0,
+        401,
+        "old tokens are signed out"
+    );
+    let (s, _) = post(
+        &server.url,
+        "/api/v1/auth/login",
+        None,
+        json!({"username": "admin", "password": "brand new password"}),
+    )
+    .await;
+    assert_eq!(s, 200);
+    server.terminate();
+}
+
+#[tokio::test]
+async fn logs_never_contain_secrets() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = command(dir.path());
+    cmd.env("API_KEY", STATIC_KEY)
+        .env("JWT_SECRET", "jwt-secret-for-the-log-test-0123456789abcdef")
+        .env("DEFAULT_ENDPOINT_KEY", "sk-endpoint-secret-123456")
+        .env(
+            "DATABASE_URL",
+            format!("sqlite://{}", dir.path().join("x.db").display()),
+        );
+    let server = start(cmd);
+    let (_, body) = post(
+        &server.url,
+        "/api/v1/auth/setup",
+        None,
+        json!({"username": "admin", "password": "correct horse battery"}),
+    )
+    .await;
+    let token = body["token"].as_str().unwrap().to_owned();
+    let (_, created) = post(
+        &server.url,
+        "/api/v1/admin/api-keys",
+        Some(&token),
+        json!({"name": "ci"}),
+    )
+    .await;
+    let key = created["key"].as_str().unwrap().to_owned();
+    get(&server.url, "/api/v1/auth/me", Some(&key)).await;
+    get(&server.url, "/api/v1/auth/me", Some(STATIC_KEY)).await;
+    post(
+        &server.url,
+        "/api/v1/auth/login",
+        None,
+        json!({"username": "admin", "password": "a wrong password"}),
+    )
+    .await;
+    let (_, log) = server.terminate();
+    assert!(
+        log.contains("failed sign-in"),
+        "the failure is logged: {log}"
+    );
+    for secret in [
+        STATIC_KEY,
+        "jwt-secret-for-the-log-test",
+        "sk-endpoint-secret",
+        "correct horse battery",
+        "a wrong password",
+        key.as_str(),
+        token.as_str(),
+    ] {
+        assert!(!log.contains(secret), "{secret} appears in the log");
+    }
+}
