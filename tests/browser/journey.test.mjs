@@ -45,6 +45,7 @@ test('setup, login and project management work after hydration', async () => {
   await page.fill('[data-testid="create-project"] input[name="description"]', 'tuning the extractor');
   await page.click('button:has-text("Create project")');
   await page.waitForSelector('li[data-project="Alpha extraction"]');
+  assert.equal(await page.inputValue('[data-testid="create-project"] input[name="name"]'), '', 'the form is cleared after creating');
   await page.fill('[data-testid="create-project"] input[name="name"]', 'Beta summaries');
   await page.click('button:has-text("Create project")');
   await page.waitForSelector('li[data-project="Beta summaries"]');

@@ -25,3 +25,49 @@ where
 {
     Signal::derive(move || action.value().get().and_then(|r| r.err()))
 }
+
+/// Clears `form` after each successful submission of `action` (ActionForm keeps its values).
+pub fn reset_on_success<I, O>(action: ServerAction<I>, form: NodeRef<leptos::html::Form>)
+where
+    I: leptos::server_fn::ServerFn<Output = O, Error = AppError> + Clone + Send + Sync + 'static,
+    O: Clone + Send + Sync + 'static,
+{
+    Effect::new(move |_| {
+        if matches!(action.value().get(), Some(Ok(_)))
+            && let Some(form) = form.get()
+        {
+            form.reset();
+        }
+    });
+}
+
+/// A button that asks before acting: the first click shows `question` with a confirm and a
+/// cancel button; only the confirm runs `on_confirm`.
+#[component]
+pub fn ConfirmButton(
+    #[prop(into)] label: String,
+    #[prop(into)] question: String,
+    on_confirm: impl Fn() + Send + Sync + 'static,
+) -> impl IntoView {
+    let asking = RwSignal::new(false);
+    let on_confirm = StoredValue::new(on_confirm);
+    let (label2, question) = (label.clone(), question);
+    view! {
+        <Show
+            when=move || asking.get()
+            fallback=move || {
+                let label = label.clone();
+                view! { <button class="danger-outline" on:click=move |_| asking.set(true)>{label}</button> }
+            }
+        >
+            <span class="confirm" role="alertdialog">
+                <span>{question.clone()}</span>
+                <button class="danger" on:click=move |_| {
+                    asking.set(false);
+                    on_confirm.with_value(|f| f());
+                }>{label2.clone()}</button>
+                <button on:click=move |_| asking.set(false)>"Cancel"</button>
+            </span>
+        </Show>
+    }
+}

@@ -8,7 +8,7 @@ use crate::api::{
     list_users,
 };
 use crate::components::shell::AppShell;
-use crate::components::{ErrorNote, action_error};
+use crate::components::{ConfirmButton, ErrorNote, action_error, reset_on_success};
 use crate::types::{Me, Role};
 
 #[component]
@@ -87,6 +87,9 @@ fn UsersCard() -> impl IntoView {
     );
     let create_error = action_error(create);
     let delete_error = action_error(delete);
+    let form = NodeRef::new();
+    reset_on_success(create, form);
+    let me = use_context::<Me>().and_then(|m| m.user).map(|u| u.id);
     view! {
         <section class="card">
             <h2>"Users"</h2>
@@ -99,12 +102,16 @@ fn UsersCard() -> impl IntoView {
                                 <tbody>
                                     {list.into_iter().map(|u| {
                                         let id = u.id;
+                                        let question = format!("Delete user {}?", u.username);
+                                        let is_me = me == Some(id);
                                         view! {
                                             <tr>
                                                 <td>{u.username}</td>
                                                 <td>{u.role.to_string()}</td>
                                                 <td>{u.created_at.format("%Y-%m-%d").to_string()}</td>
-                                                <td><button class="danger-outline" on:click=move |_| { delete.dispatch(DeleteUser { id }); }>"Delete"</button></td>
+                                                <td>{(!is_me).then(|| view! {
+                                                    <ConfirmButton label="Delete" question on_confirm=move || { delete.dispatch(DeleteUser { id }); }/>
+                                                })}</td>
                                             </tr>
                                         }
                                     }).collect_view()}
@@ -116,7 +123,7 @@ fn UsersCard() -> impl IntoView {
                 })}
             </Transition>
             <ErrorNote error=delete_error/>
-            <ActionForm action=create attr:class="inline-form">
+            <ActionForm action=create node_ref=form attr:class="inline-form">
                 <input name="username" placeholder="username" required maxlength="64" aria-label="Username"/>
                 <input type="password" name="password" placeholder="password (8+ characters)" required minlength="8" aria-label="Password"/>
                 <select name="role" aria-label="Role">
@@ -140,6 +147,8 @@ fn KeysCard() -> impl IntoView {
         |_| list_api_keys(),
     );
     let create_error = action_error(create);
+    let form = NodeRef::new();
+    reset_on_success(create, form);
     let new_key = move || create.value().get().and_then(|r| r.ok()).map(|k| k.key);
     view! {
         <section class="card">
@@ -158,6 +167,7 @@ fn KeysCard() -> impl IntoView {
                                     {list.into_iter().map(|k| {
                                         let id = k.id;
                                         let active = k.revoked_at.is_none();
+                                        let question = format!("Revoke {}? Programs using it stop working at once.", k.name);
                                         view! {
                                             <tr>
                                                 <td>{k.name}</td>
@@ -166,7 +176,7 @@ fn KeysCard() -> impl IntoView {
                                                 <td>{k.last_used_at.map(|t| t.format("%Y-%m-%d %H:%M").to_string()).unwrap_or_else(|| "never".into())}</td>
                                                 <td>{if active { "active" } else { "revoked" }}</td>
                                                 <td>{active.then(|| view! {
-                                                    <button class="danger-outline" on:click=move |_| { revoke.dispatch(RevokeApiKey { id }); }>"Revoke"</button>
+                                                    <ConfirmButton label="Revoke" question on_confirm=move || { revoke.dispatch(RevokeApiKey { id }); }/>
                                                 })}</td>
                                             </tr>
                                         }
@@ -178,7 +188,7 @@ fn KeysCard() -> impl IntoView {
                     }
                 })}
             </Transition>
-            <ActionForm action=create attr:class="inline-form">
+            <ActionForm action=create node_ref=form attr:class="inline-form">
                 <input name="name" placeholder="key name, e.g. ci" required maxlength="200" aria-label="Key name"/>
                 <select name="role" aria-label="Role">
                     <option value="member" selected>"member"</option>

@@ -6,7 +6,7 @@ use leptos_router::components::A;
 
 use crate::api::{CreateProject, DeleteProject, RenameProject, list_projects};
 use crate::components::shell::{AppShell, can_write};
-use crate::components::{ErrorNote, action_error};
+use crate::components::{ErrorNote, action_error, reset_on_success};
 use crate::types::Project;
 
 #[component]
@@ -35,6 +35,8 @@ fn ProjectList() -> impl IntoView {
         |_| list_projects(),
     );
     let create_error = action_error(create);
+    let form = NodeRef::new();
+    reset_on_success(create, form);
     let row_error = Signal::derive(move || {
         action_error(rename)
             .get()
@@ -47,7 +49,7 @@ fn ProjectList() -> impl IntoView {
             <h1>"Projects"</h1>
         </div>
         {writable.then(|| view! {
-            <ActionForm action=create attr:class="card inline-form" attr:data-testid="create-project">
+            <ActionForm action=create node_ref=form attr:class="card inline-form" attr:data-testid="create-project">
                 <input name="name" placeholder="New project name" required maxlength="200" aria-label="Project name"/>
                 <input name="description" placeholder="Description (optional)" maxlength="10000" aria-label="Description"/>
                 <button type="submit" class="primary" disabled=move || create.pending().get()>"Create project"</button>

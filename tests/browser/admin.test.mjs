@@ -1,0 +1,86 @@
+// Admin journeys in a real browser: API keys shown once, users, and guest access as an
+// anonymous visitor sees it (read-only, then locked out again).
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startServer, startBrowser, newPage, hydrated } from './harness.mjs';
+
+let server, chrome;
+before(async () => { server = await startServer(); chrome = await startBrowser(); });
+after(async () => { await chrome?.stop(); await server?.stop(); });
+
+async function api(path, { method = 'GET', token, body } = {}) {
+  const res = await fetch(`${server.url}${path}`, {
+    method,
+    headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body ? { 'content-type': 'application/json' } : {}) },
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  return { status: res.status, body: await res.json().catch(() => null) };
+}
+
+test('admin manages keys, users and guest access', async () => {
+  const setup = await api('/api/v1/auth/setup', { method: 'POST', body: { username: 'admin', password: 'correct horse battery' } });
+  assert.equal(setup.status, 201);
+  await api('/api/v1/projects', { method: 'POST', token: setup.body.token, body: { name: 'Shared results' } });
+
+  const { page, problems } = await newPage(chrome.browser);
+  await page.goto(`${server.url}/login`);
+  await hydrated(page);
+  await page.fill('input[name="username"]', 'admin');
+  await page.fill('input[name="password"]', 'correct horse battery');
+  await page.click('button:has-text("Sign in")');
+  await page.waitForURL('**/projects');
+  await page.click('nav >> text=Admin');
+  await page.waitForURL('**/admin');
+  await hydrated(page);
+
+  // An API key is shown once and works against the REST API; revoking it asks first.
+  await page.fill('input[aria-label="Key name"]', 'agent');
+  await page.click('button:has-text("Create key")');
+  const key = (await page.locator('[data-testid="new-key"] code').textContent()).trim();
+  assert.match(key, /^pl_[0-9a-f]{48}$/);
+  assert.equal(await page.inputValue('input[aria-label="Key name"]'), '');
+  assert.equal((await api('/api/v1/auth/me', { token: key })).body.via, 'api_key');
+  await page.reload();
+  await hydrated(page);
+  assert.equal(await page.locator(`text=${key}`).count(), 0, 'the key is not shown again');
+  await page.click('button:has-text("Revoke")');
+  await page.locator('[role="alertdialog"] button:has-text("Revoke")').click();
+  await page.waitForSelector('td:has-text("revoked")');
+  assert.equal((await api('/api/v1/auth/me', { token: key })).status, 401);
+
+  // Users: add a member; the admin cannot delete themself (no button).
+  await page.fill('input[aria-label="Username"]', 'mia');
+  await page.fill('input[aria-label="Password"]', 'member password');
+  await page.click('button:has-text("Add user")');
+  await page.waitForSelector('td:has-text("mia")');
+  assert.equal(await page.locator('tr:has(td:text-is("admin")) button:has-text("Delete")').count(), 0);
+
+  // Guest access off: an anonymous visitor is sent to sign in.
+  const anon = await chrome.browser.newContext();
+  const visitor = await anon.newPage();
+  await visitor.goto(`${server.url}/projects`);
+  await visitor.waitForURL('**/login');
+
+  // On: the visitor reads projects, with no way to change them.
+  await page.check('input[name="allow_guest_access"]');
+  await page.click('button:has-text("Save settings")');
+  await page.waitForSelector('text=Saved.');
+  await visitor.goto(`${server.url}/projects`);
+  await visitor.waitForSelector('li[data-project="Shared results"]');
+  assert.equal(await visitor.locator('[data-testid="create-project"]').count(), 0);
+  assert.equal(await visitor.locator('button:has-text("Delete")').count(), 0);
+  assert.equal(await visitor.locator('[data-testid="current-user"]').textContent(), 'guest');
+  assert.equal((await api('/api/v1/projects', { method: 'POST', body: { name: 'nope' } })).status, 403);
+
+  // Off again: locked out at once.
+  await page.uncheck('input[name="allow_guest_access"]');
+  await page.click('button:has-text("Save settings")');
+  await page.waitForFunction(() => !document.querySelector('input[name="allow_guest_access"]').checked);
+  await visitor.goto(`${server.url}/projects`);
+  await visitor.waitForURL('**/login');
+  assert.equal((await api('/api/v1/projects')).status, 401);
+
+  await anon.close();
+  assert.deepEqual(problems, [], 'browser reported problems');
+  await page.close();
+});
