@@ -284,7 +284,7 @@ pub async fn session_actor(
 /// The actor for a request with no credentials: a read-only guest when the admin allows it.
 pub async fn anonymous_actor(core: &Core) -> Result<Option<Actor>> {
     let allowed = settings::load(&core.db).await?.allow_guest_access;
-    Ok(allowed.then(|| Actor {
+    Ok(allowed.then_some(Actor {
         user: None,
         role: Role::Guest,
         via: AuthVia::Guest,
