@@ -16,9 +16,12 @@ use std::path::Path;
 use std::sync::Arc;
 
 use axum::Router;
+use axum::http::{HeaderName, HeaderValue};
 use engine::{Core, Db, Secrets};
 use leptos::config::LeptosOptions;
 use tower_http::compression::CompressionLayer;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 use tower_sessions::cookie::SameSite;
 use tower_sessions::{Expiry, SessionManagerLayer};
@@ -103,14 +106,27 @@ pub fn router(state: AppState) -> Router {
         .with_same_site(SameSite::Lax)
         .with_secure(state.config.cookie_secure)
         .with_expiry(Expiry::OnInactivity(time::Duration::days(7)));
+    let header = |name: &'static str, value: &'static str| {
+        SetResponseHeaderLayer::if_not_present(
+            HeaderName::from_static(name),
+            HeaderValue::from_static(value),
+        )
+    };
     Router::new()
         .merge(api_routes)
+        .route("/api/{*rest}", axum::routing::any(api::unknown_route))
         .merge(ui::routes(&state))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth_layer::resolve_caller,
         ))
         .layer(sessions)
+        // Every body, REST or server function, is capped; REST answers over-size with JSON 413.
+        .layer(RequestBodyLimitLayer::new(api::BODY_LIMIT))
+        .layer(axum::middleware::from_fn(api::json_payload_too_large))
+        .layer(header("x-content-type-options", "nosniff"))
+        .layer(header("x-frame-options", "DENY"))
+        .layer(header("referrer-policy", "same-origin"))
         .layer(CompressionLayer::new())
         .layer(TraceLayer::new_for_http())
         .with_state(state)

@@ -512,6 +512,13 @@ async fn health_reports_the_database_and_503_when_it_is_gone() {
         );
         assert_eq!(health["database"]["backend"], server.database.kind.as_str());
         assert_eq!(health["version"], env!("CARGO_PKG_VERSION"));
+        let res = TestServer::client()
+            .get(format!("{}/health", server.url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.headers()["x-content-type-options"], "nosniff");
+        assert_eq!(res.headers()["x-frame-options"], "DENY");
         server.state.core.db.close().await;
         let (s, health) = server.get("/health", None).await;
         assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE);

@@ -309,3 +309,58 @@ async fn logs_never_contain_secrets() {
         assert!(!log.contains(secret), "{secret} appears in the log");
     }
 }
+
+/// The Compose topology, natively: the binary in `serve` role on PostgreSQL.
+#[tokio::test]
+async fn serves_on_postgresql_like_the_compose_stack() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let Some(database) = engine::testing::TestDatabase::postgres().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let out = command(dir.path())
+        .env("DATABASE_URL", &database.url)
+        .arg("migrate")
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("migrations applied (postgres)"));
+    // The local server trusts connections, so a planted password is ignored by it and must be
+    // hidden by us.
+    let mut with_password = url::Url::parse(&database.url).unwrap();
+    with_password
+        .set_password(Some("planted-db-password"))
+        .unwrap();
+    let mut cmd = command(dir.path());
+    cmd.env("DATABASE_URL", with_password.as_str())
+        .env("REDIS_URL", "redis://:planted-redis-pw@127.0.0.1:6379");
+    let server = start(cmd);
+    let (s, health) = get(&server.url, "/health", None).await;
+    assert_eq!(
+        (s, health["database"]["backend"].as_str()),
+        (200, Some("postgres"))
+    );
+    let (s, body) = post(
+        &server.url,
+        "/api/v1/auth/setup",
+        None,
+        json!({"username": "admin", "password": "correct horse battery"}),
+    )
+    .await;
+    assert_eq!(s, 201, "{body}");
+    let token = body["token"].as_str().unwrap().to_owned();
+    let (s, _) = post(
+        &server.url,
+        "/api/v1/projects",
+        Some(&token),
+        json!({"name": "on postgres"}),
+    )
+    .await;
+    assert_eq!(s, 201);
+    let (code, log) = server.terminate();
+    assert_eq!(code, 0, "{log}");
+    assert!(log.contains("postgres"), "{log}");
+    assert!(
+        !log.contains("planted-db-password") && !log.contains("planted-redis-pw"),
+        "{log}"
+    );
+}

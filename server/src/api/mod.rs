@@ -89,3 +89,39 @@ async fn openapi_json(
 ) -> Json<serde_json::Value> {
     Json(state.openapi.as_ref().clone())
 }
+
+/// Any `/api/…` path no route matches: a JSON 404, not the dashboard's HTML page.
+pub async fn unknown_route(uri: axum::http::Uri) -> error::ApiError {
+    error::ApiError::new(
+        axum::http::StatusCode::NOT_FOUND,
+        "not_found",
+        format!("no API route at {}", uri.path()),
+    )
+}
+
+/// Gives over-size `/api/…` requests (rejected by the global body limit before any extractor
+/// runs) the API's JSON error shape.
+pub async fn json_payload_too_large(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let is_api = req.uri().path().starts_with("/api/");
+    let response = next.run(req).await;
+    let is_json = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if is_api && response.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE && !is_json {
+        return error::ApiError::new(
+            axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!(
+                "the request body is too large (limit {} KiB)",
+                BODY_LIMIT / 1024
+            ),
+        )
+        .into_response();
+    }
+    response
+}
