@@ -24,11 +24,15 @@ cat style/*.css > "$site/pkg.new/$name.css"
 if [ "$profile" = release ]; then
   # Debian's binaryen is too old (its output fails at run time); npm's works.
   wasm_opt="$tools/node_modules/.bin/wasm-opt"
-  if [ ! -x "$wasm_opt" ]; then
-    npm install --prefix "$tools" --no-save --no-audit --no-fund binaryen@132 >/dev/null
+  if [ ! -x "$wasm_opt" ] && command -v npm >/dev/null; then
+    npm install --prefix "$tools" --no-save --no-audit --no-fund binaryen@132 >/dev/null || true
   fi
-  "$wasm_opt" -Oz --enable-bulk-memory --enable-nontrapping-float-to-int \
-    "$site/pkg.new/${name}_bg.wasm" -o "$site/pkg.new/${name}_bg.wasm"
+  if [ -x "$wasm_opt" ]; then
+    "$wasm_opt" -Oz --enable-bulk-memory --enable-nontrapping-float-to-int \
+      "$site/pkg.new/${name}_bg.wasm" -o "$site/pkg.new/${name}_bg.wasm"
+  else
+    echo "warning: wasm-opt unavailable (needs npm); the WASM bundle is not size-optimised" >&2
+  fi
   for f in "$site/pkg.new"/*.{js,wasm,css}; do gzip -9 -k -f "$f"; done
 fi
 

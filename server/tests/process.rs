@@ -113,6 +113,19 @@ async fn get(url: &str, path: &str, auth: Option<&str>) -> (u16, Value) {
     )
 }
 
+/// First-boot setup over HTTP; returns the admin's token.
+async fn setup_admin(url: &str, password: &str) -> String {
+    let (s, body) = post(
+        url,
+        "/api/v1/auth/setup",
+        None,
+        json!({"username": "admin", "password": password}),
+    )
+    .await;
+    assert_eq!(s, 201, "{body}");
+    body["token"].as_str().unwrap().to_owned()
+}
+
 #[test]
 fn bad_configuration_fails_at_start_naming_the_variable() {
     let dir = tempfile::tempdir().unwrap();
@@ -156,15 +169,7 @@ async fn serves_stops_on_sigterm_and_keeps_sessions_across_restarts() {
         (s, health["database"]["backend"].as_str()),
         (200, Some("sqlite"))
     );
-    let (s, body) = post(
-        &first.url,
-        "/api/v1/auth/setup",
-        None,
-        json!({"username": "admin", "password": "correct horse battery"}),
-    )
-    .await;
-    assert_eq!(s, 201, "{body}");
-    let token = body["token"].as_str().unwrap().to_owned();
+    let token = setup_admin(&first.url, "correct horse battery").await;
     let (code, log) = first.terminate();
     assert_eq!(code, 0, "{log}");
     assert!(
@@ -201,14 +206,7 @@ async fn admin_reset_password_from_the_command_line() {
     assert!(dir.path().join("promptlooper.db").exists());
 
     let server = start(command(dir.path()));
-    let (_, body) = post(
-        &server.url,
-        "/api/v1/auth/setup",
-        None,
-        json!({"username": "admin", "password": "forgotten password"}),
-    )
-    .await;
-    let old_token = body["token"].as_str().unwrap().to_owned();
+    let old_token = setup_admin(&server.url, "forgotten password").await;
 
     let out = command(dir.path())
         .args(["admin", "reset-password", "admin"])
@@ -267,14 +265,7 @@ async fn logs_never_contain_secrets() {
             format!("sqlite://{}", dir.path().join("x.db").display()),
         );
     let server = start(cmd);
-    let (_, body) = post(
-        &server.url,
-        "/api/v1/auth/setup",
-        None,
-        json!({"username": "admin", "password": "correct horse battery"}),
-    )
-    .await;
-    let token = body["token"].as_str().unwrap().to_owned();
+    let token = setup_admin(&server.url, "correct horse battery").await;
     let (_, created) = post(
         &server.url,
         "/api/v1/admin/api-keys",
@@ -339,15 +330,7 @@ async fn serves_on_postgresql_like_the_compose_stack() {
         (s, health["database"]["backend"].as_str()),
         (200, Some("postgres"))
     );
-    let (s, body) = post(
-        &server.url,
-        "/api/v1/auth/setup",
-        None,
-        json!({"username": "admin", "password": "correct horse battery"}),
-    )
-    .await;
-    assert_eq!(s, 201, "{body}");
-    let token = body["token"].as_str().unwrap().to_owned();
+    let token = setup_admin(&server.url, "correct horse battery").await;
     let (s, _) = post(
         &server.url,
         "/api/v1/projects",

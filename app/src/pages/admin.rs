@@ -126,11 +126,7 @@ fn UsersCard() -> impl IntoView {
             <ActionForm action=create node_ref=form attr:class="inline-form">
                 <input name="username" placeholder="username" required maxlength="64" aria-label="Username"/>
                 <input type="password" name="password" placeholder="password (8+ characters)" required minlength="8" aria-label="Password"/>
-                <select name="role" aria-label="Role">
-                    <option value="member" selected>"member"</option>
-                    <option value="guest">"guest (read-only)"</option>
-                    <option value="admin">"admin"</option>
-                </select>
+                <RoleSelect/>
                 <button type="submit" class="primary">"Add user"</button>
                 <ErrorNote error=create_error/>
             </ActionForm>
@@ -190,14 +186,22 @@ fn KeysCard() -> impl IntoView {
             </Transition>
             <ActionForm action=create node_ref=form attr:class="inline-form">
                 <input name="name" placeholder="key name, e.g. ci" required maxlength="200" aria-label="Key name"/>
-                <select name="role" aria-label="Role">
-                    <option value="member" selected>"member"</option>
-                    <option value="guest">"guest (read-only)"</option>
-                    <option value="admin">"admin"</option>
-                </select>
+                <RoleSelect/>
                 <button type="submit" class="primary">"Create key"</button>
                 <ErrorNote error=create_error/>
             </ActionForm>
         </section>
+    }
+}
+
+/// The role picker shared by the user and API-key forms (member by default).
+#[component]
+fn RoleSelect() -> impl IntoView {
+    view! {
+        <select name="role" aria-label="Role">
+            <option value="member" selected>"member"</option>
+            <option value="guest">"guest (read-only)"</option>
+            <option value="admin">"admin"</option>
+        </select>
     }
 }
