@@ -43,7 +43,9 @@ pub mod ssr {
 
     /// The caller, or `Unauthenticated`.
     pub async fn actor() -> Result<Actor, AppError> {
-        caller().await?.ok_or(AppError::Unauthenticated)
+        caller()
+            .await?
+            .ok_or_else(|| engine::Error::Unauthenticated.into())
     }
 
     pub async fn session() -> Result<tower_sessions::Session, AppError> {
@@ -90,16 +92,13 @@ pub async fn get_session_info() -> Result<SessionInfo, AppError> {
 #[server(prefix = "/sfn")]
 pub async fn setup(username: String, password: String, confirm: String) -> Result<(), AppError> {
     if password != confirm {
-        return Err(AppError::Field {
-            field: "confirm".into(),
-            message: "the passwords do not match".into(),
-        });
+        return Err(engine::Error::invalid("confirm", "the passwords do not match").into());
     }
     let core = ssr::core()?;
     let user = engine::auth::setup_admin(&core, &username, &password).await?;
     let row = engine::store::users::get(&core.db, user.id)
         .await?
-        .ok_or(AppError::Unauthenticated)?;
+        .ok_or(engine::Error::NotFound("user"))?;
     ssr::sign_in(&row).await?;
     leptos_axum::redirect("/projects");
     Ok(())

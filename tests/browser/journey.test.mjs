@@ -17,6 +17,9 @@ test('setup, login and project management work after hydration', async () => {
   await hydrated(page);
   await page.fill('input[name="username"]', 'admin');
   await page.fill('input[name="password"]', 'correct horse battery');
+  await page.fill('input[name="confirm"]', 'correct horse batterY');
+  await page.click('button:has-text("Create admin")');
+  await page.waitForSelector('[role="alert"]:has-text("confirm: the passwords do not match")');
   await page.fill('input[name="confirm"]', 'correct horse battery');
   await page.click('button:has-text("Create admin")');
   await page.waitForURL('**/projects');
@@ -82,8 +85,10 @@ test('setup, login and project management work after hydration', async () => {
   await page.waitForSelector('li[data-project="Alpha v2"]');
   assert.equal(await page.locator('li.project-row').count(), 1);
 
-  // The two refusals above (wrong password: 401, duplicate name: 409) are the only failed loads.
+  // The refusals above (password mismatch: 422, wrong password: 401, duplicate name: 409) are
+  // the only failed loads.
   assert.deepEqual(problems, [
+    'console: Failed to load resource: the server responded with a status of 422 (Unprocessable Entity)',
     'console: Failed to load resource: the server responded with a status of 401 (Unauthorized)',
     'console: Failed to load resource: the server responded with a status of 409 (Conflict)',
   ], 'browser reported problems');
