@@ -18,11 +18,11 @@ if [ "$have" != "$want" ]; then
   echo "==> installing wasm-bindgen-cli $want (once; takes a few minutes)"
   # `cargo install --locked` fails for this version: its lockfile pins a webpki-roots release
   # the registry no longer serves. Build from the registry source with that one pin moved.
-  src=$(ls -d "$HOME"/.cargo/registry/src/*/wasm-bindgen-cli-"$want" 2>/dev/null | head -n 1 || true)
+  src=$(ls -d "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/wasm-bindgen-cli-"$want" 2>/dev/null | head -n 1 || true)
   if [ -z "$src" ]; then
     # An install attempt unpacks the crate source into the registry even when it fails.
     cargo install wasm-bindgen-cli --version "$want" --locked --root "$tools" >/dev/null 2>&1 || true
-    src=$(ls -d "$HOME"/.cargo/registry/src/*/wasm-bindgen-cli-"$want" 2>/dev/null | head -n 1 || true)
+    src=$(ls -d "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/wasm-bindgen-cli-"$want" 2>/dev/null | head -n 1 || true)
   fi
   if [ -n "$src" ] && ! "$tools/bin/wasm-bindgen" --version 2>/dev/null | grep -q "$want"; then
     work=$(mktemp -d)

@@ -23,16 +23,22 @@ fi
 TEST_DATABASE_URL=$(scripts/ensure-postgres.sh)
 export TEST_DATABASE_URL PL_REQUIRE_POSTGRES=1
 
+# Both suites always run; the script fails at the end if either did.
+status=0
 echo "==> Rust tests (SQLite + PostgreSQL)"
-cargo test -p engine -p server --no-fail-fast 2>&1 | tee -a "$log"
+cargo test -p engine -p server --no-fail-fast 2>&1 | tee -a "$log" || status=1
 
-echo "==> browser test (headless Chromium)"
-cargo build -p server
-scripts/build-site.sh debug
-(cd tests/browser && PL_BIN="$CARGO_TARGET_DIR/debug/promptlooper" PL_SITE="$CARGO_TARGET_DIR/site/debug" \
-  node --test --test-concurrency=1 .) 2>&1 | tee -a "$log"
+echo "==> browser tests (headless Chromium)"
+if cargo build -p server && scripts/build-site.sh debug; then
+  (cd tests/browser && PL_BIN="$CARGO_TARGET_DIR/debug/promptlooper" PL_SITE="$CARGO_TARGET_DIR/site/debug" \
+    node --test --test-concurrency=1) 2>&1 | tee -a "$log" || status=1
+else
+  echo "build for the browser tests failed" | tee -a "$log"
+  status=1
+fi
 
 # One closing line over both runners: cargo's "test result" lines and node's "# pass/# fail".
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
      /^# pass / { p += $3 } /^# fail / { f += $3 }
      END { printf "make test: %d passed, %d failed\n", p, f }' "$log"
+exit "$status"

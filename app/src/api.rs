@@ -251,3 +251,9 @@ pub async fn revoke_api_key(id: Uuid) -> Result<(), AppError> {
     let (core, actor) = (ssr::core()?, ssr::actor().await?);
     Ok(engine::admin::revoke_api_key(&core, &actor, id).await?)
 }
+
+#[server(prefix = "/sfn")]
+pub async fn get_stats() -> Result<engine::types::Stats, AppError> {
+    let (core, actor) = (ssr::core()?, ssr::actor().await?);
+    Ok(engine::admin::get_stats(&core, &actor).await?)
+}

@@ -73,5 +73,5 @@ impl From<engine::Error> for AppError {
 
 #[cfg(feature = "ssr")]
 fn tracing_log(detail: &str) {
-    leptos::logging::error!("server function failed: {detail}");
+    tracing::error!(%detail, "server function failed");
 }

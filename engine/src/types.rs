@@ -31,6 +31,20 @@ impl Role {
     pub fn can_write(self) -> bool {
         matches!(self, Role::Admin | Role::Member)
     }
+
+    /// The less privileged of two roles.
+    pub fn min(self, other: Role) -> Role {
+        let rank = |r: Role| match r {
+            Role::Guest => 0,
+            Role::Member => 1,
+            Role::Admin => 2,
+        };
+        if rank(self) <= rank(other) {
+            self
+        } else {
+            other
+        }
+    }
 }
 
 impl TryFrom<String> for Role {

@@ -107,6 +107,44 @@ async fn story(database: &TestDatabase) {
             .is_none()
     );
 
+    // Parallel guesses serialize on the account: only the free attempts reach the password check.
+    let target = engine::admin::create_user(
+        &core,
+        &admin,
+        NewUser {
+            username: "target".into(),
+            password: "target password".into(),
+            role: Role::Member,
+        },
+    )
+    .await
+    .unwrap();
+    let mut guesses = tokio::task::JoinSet::new();
+    for i in 0..12 {
+        let core = core.clone();
+        guesses.spawn(async move {
+            engine::auth::login(&core, "target", &format!("guess number {i}")).await
+        });
+    }
+    let (mut checked, mut locked) = (0, 0);
+    while let Some(result) = guesses.join_next().await {
+        match result.unwrap() {
+            Err(Error::BadCredentials) => checked += 1,
+            Err(Error::Locked { .. }) => locked += 1,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(
+        (checked, locked),
+        (
+            engine::auth::FREE_ATTEMPTS,
+            12 - engine::auth::FREE_ATTEMPTS
+        )
+    );
+    engine::admin::delete_user(&core, &admin, target.id)
+        .await
+        .unwrap();
+
     // Users: a member writes but does not administer; a guest only reads.
     let member_user = engine::admin::create_user(
         &core,

@@ -58,10 +58,16 @@ pub async fn resolve_caller(
         }
         None => match session.get::<SessionUser>(SESSION_USER).await {
             Ok(Some(user)) => {
+                if let Some(refused) = cross_site_write(&req) {
+                    return refused;
+                }
                 match engine::auth::session_actor(core, user.id, user.version, AuthVia::Session)
                     .await
                 {
-                    Ok(Some(actor)) => Some(actor),
+                    Ok(Some(actor)) => {
+                        keep_alive(&session).await;
+                        Some(actor)
+                    }
                     Ok(None) => {
                         // The user is gone or signed out everywhere: end this session.
                         let _ = session.flush().await;
@@ -84,4 +90,42 @@ async fn anonymous(core: &engine::Core) -> Option<engine::Actor> {
             tracing::warn!(error = %e, "could not read guest-access setting");
             None
         })
+}
+
+/// Refuses a state-changing request that a browser made on behalf of another site, using the
+/// `Sec-Fetch-Site` header (all current browsers) or, failing that, `Origin` versus `Host`.
+/// Only cookie-authenticated requests need this: a bearer token is never sent automatically.
+fn cross_site_write(req: &Request) -> Option<Response> {
+    use axum::http::Method;
+    if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
+        return None;
+    }
+    let headers = req.headers();
+    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let cross = match text("sec-fetch-site") {
+        Some(site) => !matches!(site, "same-origin" | "none"),
+        None => match (text("origin"), text("host")) {
+            (Some(origin), Some(host)) => origin.split("://").nth(1) != Some(host),
+            _ => false,
+        },
+    };
+    cross.then(|| {
+        tracing::warn!(path = %req.uri().path(), "refused a cross-site request carrying a session cookie");
+        ApiError::new(
+            axum::http::StatusCode::FORBIDDEN,
+            "cross_site",
+            "cross-site requests cannot use the session cookie",
+        )
+        .into_response()
+    })
+}
+
+/// Sessions expire after 7 days of inactivity: touching the session once a day renews it
+/// without writing to the database on every request.
+async fn keep_alive(session: &Session) {
+    const SEEN: &str = "seen";
+    let today = chrono::Utc::now().date_naive().to_string();
+    if session.get::<String>(SEEN).await.ok().flatten().as_deref() != Some(today.as_str()) {
+        let _ = session.insert(SEEN, today).await;
+    }
 }

@@ -1,6 +1,5 @@
 //! The subcommands: `serve` (default), `migrate`, `admin reset-password`.
 
-use std::io::Read;
 use std::net::SocketAddr;
 
 use crate::config::{AdminCommand, Cli, Command, Config};
@@ -72,13 +71,13 @@ async fn reset_password(config: Config, username: &str) -> Result<(), String> {
         Ok(p) => p,
         Err(_) => {
             eprintln!(
-                "New password for {username} (then Enter; input is read from standard input):"
+                "New password for {username}, then Enter (it is read from standard input and echoed; set PROMPTLOOPER_PASSWORD to avoid that):"
             );
             let mut line = String::new();
             std::io::stdin()
-                .read_to_string(&mut line)
+                .read_line(&mut line)
                 .map_err(|e| e.to_string())?;
-            line.lines().next().unwrap_or_default().to_owned()
+            line.trim_end_matches(['\r', '\n']).to_owned()
         }
     };
     let db = connect(&config).await.map_err(|e| e.to_string())?;

@@ -88,20 +88,22 @@ pub struct Config {
     #[arg(long, env = "API_KEY", global = true, value_parser = parse_secret, hide_env_values = true)]
     pub api_key: Option<Secret>,
 
-    /// A pre-configured LLM endpoint (OpenAI-compatible base URL), added on start.
+    /// A pre-configured LLM endpoint (OpenAI-compatible base URL). Checked now; added as an
+    /// endpoint once LLM endpoints ship (not in this release).
     #[arg(long, env = "DEFAULT_ENDPOINT_URL", global = true, value_parser = parse_http_url)]
     pub default_endpoint_url: Option<String>,
 
-    /// API key for DEFAULT_ENDPOINT_URL (never logged or shown).
+    /// API key for DEFAULT_ENDPOINT_URL (never logged or shown). Not used in this release.
     #[arg(long, env = "DEFAULT_ENDPOINT_KEY", global = true, value_parser = parse_any_secret, hide_env_values = true)]
     pub default_endpoint_key: Option<Secret>,
 
-    /// How many runs execute at once, across all sweeps (1 to 1024).
+    /// How many runs execute at once, across all sweeps (1 to 1024). Takes effect with sweeps
+    /// (not in this release).
     #[arg(long, env = "MAX_CONCURRENT_RUNS", global = true, default_value_t = 4,
           value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub max_concurrent_runs: u32,
 
-    /// Token budget per sweep; 0 means unlimited.
+    /// Token budget per sweep; 0 means unlimited. Takes effect with sweeps (not in this release).
     #[arg(long, env = "MAX_TOKENS_PER_SWEEP", global = true, default_value_t = 0)]
     pub max_tokens_per_sweep: u64,
 
@@ -109,12 +111,13 @@ pub struct Config {
     #[arg(long, env = "DATA_DIR", global = true, default_value = "./data")]
     pub data_dir: PathBuf,
 
-    /// Serve the MCP endpoint for AI agents.
+    /// Serve the MCP endpoint for AI agents. Takes effect with the MCP server (not in this
+    /// release).
     #[arg(long, env = "MCP_ENABLED", global = true, default_value_t = true, action = ArgAction::Set,
           value_parser = parse_bool)]
     pub mcp_enabled: bool,
 
-    /// Port of the standalone MCP listener.
+    /// Port of the standalone MCP listener (with the MCP server; not in this release).
     #[arg(long, env = "MCP_PORT", global = true, default_value_t = 8401, value_parser = parse_port)]
     pub mcp_port: u16,
 
@@ -166,7 +169,10 @@ impl std::fmt::Debug for Config {
             .field("port", &self.port)
             .field("jwt_secret", &self.jwt_secret)
             .field("api_key", &self.api_key)
-            .field("default_endpoint_url", &self.default_endpoint_url)
+            .field(
+                "default_endpoint_url",
+                &self.default_endpoint_url.as_deref().map(redact_url),
+            )
             .field("default_endpoint_key", &self.default_endpoint_key)
             .field("max_concurrent_runs", &self.max_concurrent_runs)
             .field("max_tokens_per_sweep", &self.max_tokens_per_sweep)
@@ -195,16 +201,36 @@ impl std::fmt::Debug for Secret {
 }
 
 /// A URL with any password replaced, fit for logs.
+/// Masks the user-info password and any query parameter that looks like a credential
+/// (`password`, `sslpassword`, `token`, `key`, `secret`, …).
 pub fn redact_url(raw: &str) -> String {
-    match url::Url::parse(raw) {
-        Ok(mut u) => {
-            if u.password().is_some() {
-                let _ = u.set_password(Some("***"));
-            }
-            u.to_string()
-        }
-        Err(_) => "<unparseable>".into(),
+    let Ok(mut u) = url::Url::parse(raw) else {
+        return "<unparseable>".into();
+    };
+    if u.password().is_some() {
+        let _ = u.set_password(Some("***"));
     }
+    if u.query().is_some() {
+        let pairs: Vec<(String, String)> = u
+            .query_pairs()
+            .map(|(k, v)| {
+                let lower = k.to_ascii_lowercase();
+                let secret = ["pass", "token", "key", "secret", "auth"]
+                    .iter()
+                    .any(|s| lower.contains(s));
+                (
+                    k.into_owned(),
+                    if secret {
+                        "***".to_owned()
+                    } else {
+                        v.into_owned()
+                    },
+                )
+            })
+            .collect();
+        u.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    u.to_string()
 }
 
 fn parse_database_url(s: &str) -> Result<String, String> {
@@ -301,6 +327,16 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("HOST"), "{err}");
+    }
+
+    #[test]
+    fn urls_are_redacted() {
+        assert_eq!(redact_url("postgres://u:pw@h/db"), "postgres://u:***@h/db");
+        let r = redact_url("postgres://h/db?sslmode=require&password=pw&api_key=k");
+        assert!(
+            r.contains("sslmode=require") && !r.contains("=pw") && !r.contains("=k"),
+            "{r}"
+        );
     }
 
     #[test]

@@ -660,3 +660,88 @@ async fn secrets_never_appear_in_responses() {
     }
     server.stop().await;
 }
+
+/// A browser session cannot be used by another site to change anything; bearer tokens are
+/// unaffected (browsers never attach them on their own).
+#[tokio::test]
+async fn cross_site_writes_with_the_session_cookie_are_refused() {
+    use leptos::server_fn::ServerFn;
+    let server = TestServer::start(engine::testing::TestDatabase::sqlite()).await;
+    let admin = server.setup_admin().await;
+    let browser = TestServer::client();
+    let login = browser
+        .post(format!("{}{}", server.url, app::api::Login::PATH))
+        .form(&[("username", "admin"), ("password", ADMIN_PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert!(login.status().is_success(), "{}", login.status());
+    let create = |site: Option<&'static str>, origin: Option<&'static str>, name: &'static str| {
+        let mut req = browser
+            .post(format!("{}{}", server.url, app::api::CreateProject::PATH))
+            .form(&[("name", name), ("description", "")]);
+        if let Some(site) = site {
+            req = req.header("sec-fetch-site", site);
+        }
+        if let Some(origin) = origin {
+            req = req.header("origin", origin);
+        }
+        req.send()
+    };
+    assert_eq!(
+        create(Some("cross-site"), None, "evil-1")
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        create(Some("same-site"), None, "evil-2")
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        create(None, Some("http://evil.example"), "evil-3")
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        create(Some("same-origin"), None, "mine")
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+    let same_origin = Box::leak(server.url.clone().into_boxed_str());
+    assert_eq!(
+        create(None, Some(same_origin), "mine too")
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+    let (_, list) = server.get("/api/v1/projects", Some(&admin)).await;
+    let mut names: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["mine", "mine too"]);
+    // A bearer token is not subject to the check.
+    let res = TestServer::client()
+        .post(format!("{}/api/v1/projects", server.url))
+        .bearer_auth(&admin)
+        .header("sec-fetch-site", "cross-site")
+        .json(&json!({"name": "via token"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    server.stop().await;
+}

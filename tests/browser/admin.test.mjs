@@ -32,6 +32,11 @@ test('admin manages keys, users and guest access', async () => {
   await page.click('nav >> text=Admin');
   await page.waitForURL('**/admin');
   await hydrated(page);
+  // The stats reflect the data: one user, one project, SQLite.
+  const stats = await page.locator('[data-testid="stats"]').textContent();
+  assert.match(stats, /Users1/);
+  assert.match(stats, /Projects1/);
+  assert.match(stats, /Databasesqlite/);
 
   // An API key is shown once and works against the REST API; revoking it asks first.
   await page.fill('input[aria-label="Key name"]', 'agent');

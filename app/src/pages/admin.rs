@@ -4,8 +4,8 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use crate::api::{
-    CreateApiKey, CreateUser, DeleteUser, RevokeApiKey, SaveSettings, get_settings, list_api_keys,
-    list_users,
+    CreateApiKey, CreateUser, DeleteUser, RevokeApiKey, SaveSettings, get_settings, get_stats,
+    list_api_keys, list_users,
 };
 use crate::components::shell::AppShell;
 use crate::components::{ConfirmButton, ErrorNote, action_error, reset_on_success};
@@ -27,6 +27,7 @@ fn AdminGate() -> impl IntoView {
     if is_admin {
         view! {
             <h1>"Admin"</h1>
+            <StatsCard/>
             <SettingsCard/>
             <UsersCard/>
             <KeysCard/>
@@ -203,5 +204,46 @@ fn RoleSelect() -> impl IntoView {
             <option value="guest">"guest (read-only)"</option>
             <option value="admin">"admin"</option>
         </select>
+    }
+}
+
+/// System-wide numbers, as `GET /api/v1/admin/stats` reports them.
+#[component]
+fn StatsCard() -> impl IntoView {
+    let stats = Resource::new(|| (), |_| get_stats());
+    view! {
+        <section class="card">
+            <h2>"System"</h2>
+            <Transition fallback=|| ()>
+                {move || Suspend::new(async move {
+                    match stats.await {
+                        Ok(s) => {
+                            let hit_rate = s.cache_hit_rate.map_or("–".to_owned(), |r| format!("{:.0} %", r * 100.0));
+                            let uptime = format!("{}h {:02}m", s.uptime_seconds / 3600, s.uptime_seconds / 60 % 60);
+                            let cells = [
+                                ("Users", s.users.to_string()),
+                                ("Projects", s.projects.to_string()),
+                                ("Experiments", s.experiments.to_string()),
+                                ("Runs", s.runs.total.to_string()),
+                                ("Completed / failed / cached", format!("{} / {} / {}", s.runs.completed, s.runs.failed, s.runs.cached)),
+                                ("Cache hit rate", hit_rate),
+                                ("Tokens in / out", format!("{} / {}", s.tokens_in, s.tokens_out)),
+                                ("Estimated cost", format!("${:.2}", s.cost_estimate)),
+                                ("Active API keys", s.active_api_keys.to_string()),
+                                ("Database", s.database),
+                                ("Version", s.version),
+                                ("Uptime", uptime),
+                            ];
+                            view! {
+                                <dl class="stats" data-testid="stats">
+                                    {cells.into_iter().map(|(k, v)| view! { <div><dt>{k}</dt><dd>{v}</dd></div> }).collect_view()}
+                                </dl>
+                            }.into_any()
+                        }
+                        Err(e) => view! { <p class="error">{e.to_string()}</p> }.into_any(),
+                    }
+                })}
+            </Transition>
+        </section>
     }
 }

@@ -14,8 +14,7 @@ use crate::validate;
 
 pub const TOKEN_TTL_MINUTES: std::ops::RangeInclusive<i64> = 5..=43_200;
 
-/// Settings are readable by any signed-in principal (the dashboard shows the instance name);
-/// only admins change them.
+/// The settings (admins only; the dashboard reads the instance name through the session).
 pub async fn get_settings(core: &Core, actor: &Actor) -> Result<Settings> {
     actor.require_admin()?;
     settings::load(&core.db).await

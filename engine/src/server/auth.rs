@@ -7,7 +7,7 @@
 use argon2::Argon2;
 use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
-use chrono::{DateTime, Duration, Utc};
+use chrono::{Duration, Utc};
 use jsonwebtoken::{Algorithm, Header, Validation};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
@@ -94,6 +94,7 @@ impl Actor {
 /// Hashes a password with argon2id (OWASP parameters) off the async runtime.
 pub async fn hash_password(password: &str) -> Result<String> {
     let password = password.to_owned();
+    let _permit = argon2_permit().await?;
     tokio::task::spawn_blocking(move || {
         Argon2::default()
             .hash_password(password.as_bytes())
@@ -106,6 +107,7 @@ pub async fn hash_password(password: &str) -> Result<String> {
 
 async fn verify_password(password: &str, hash: &str) -> Result<bool> {
     let (password, hash) = (password.to_owned(), hash.to_owned());
+    let _permit = argon2_permit().await?;
     tokio::task::spawn_blocking(move || {
         let parsed = PasswordHash::new(&hash).map_err(|e| Error::Internal(e.to_string()))?;
         Ok(Argon2::default()
@@ -114,6 +116,18 @@ async fn verify_password(password: &str, hash: &str) -> Result<bool> {
     })
     .await
     .map_err(|e| Error::Internal(e.to_string()))?
+}
+
+/// Each argon2 run takes ~19 MiB and a core for tens of milliseconds: at most one per core runs
+/// at a time, so a flood of sign-in attempts queues instead of exhausting memory.
+async fn argon2_permit() -> Result<tokio::sync::SemaphorePermit<'static>> {
+    static PERMITS: std::sync::LazyLock<tokio::sync::Semaphore> = std::sync::LazyLock::new(|| {
+        tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get()))
+    });
+    PERMITS
+        .acquire()
+        .await
+        .map_err(|e| Error::Internal(e.to_string()))
 }
 
 /// A valid hash of a random password, verified against when the username is unknown so that
@@ -134,11 +148,11 @@ pub async fn needs_setup(core: &Core) -> Result<bool> {
 
 /// Creates the first admin. Only works while no user exists; afterwards it is a conflict.
 pub async fn setup_admin(core: &Core, username: &str, password: &str) -> Result<User> {
-    let username = validate::username(username)?;
-    validate::password(password)?;
     if !needs_setup(core).await? {
         return Err(Error::conflict("username", "setup is already complete"));
     }
+    let username = validate::username(username)?;
+    validate::password(password)?;
     let hash = hash_password(password).await?;
     match users::insert_first_admin(&core.db, &username, &hash).await? {
         Some(row) => {
@@ -160,24 +174,25 @@ pub async fn login(core: &Core, username: &str, password: &str) -> Result<users:
         return Err(Error::BadCredentials);
     };
     let now = Utc::now();
-    if let Some(until) = user.locked_until.filter(|until| *until > now) {
-        let secs = (until - now).num_seconds().max(1) as u64;
-        return Err(Error::Locked {
-            retry_after_secs: secs,
-        });
-    }
+    let lock_for = |n| lock_after(n).map(Duration::seconds);
+    let attempt = match users::reserve_login_attempt(&core.db, user.id, now, lock_for).await? {
+        users::Attempt::Allowed(n) => n,
+        users::Attempt::Locked(until) => {
+            let secs = (until - now).num_seconds().max(1) as u64;
+            return Err(Error::Locked {
+                retry_after_secs: secs,
+            });
+        }
+    };
     if verify_password(password, &user.password_hash).await? {
         users::clear_failed_logins(&core.db, user.id).await?;
         return Ok(user);
     }
-    let failures = user.failed_logins + 1;
-    let locked_until = lock_after(failures).map(|secs| now + Duration::seconds(secs));
-    users::record_failed_login(&core.db, user.id, locked_until).await?;
-    tracing::warn!(username = %user.username, failures, locked = locked_until.is_some(), "failed sign-in");
+    tracing::warn!(username = %user.username, attempt, locked = lock_after(attempt).is_some(), "failed sign-in");
     Err(Error::BadCredentials)
 }
 
-/// How long to lock an account after `failures` consecutive failed sign-ins.
+/// How long to lock an account once `failures` consecutive sign-in attempts have not succeeded.
 pub fn lock_after(failures: i64) -> Option<i64> {
     if failures < FREE_ATTEMPTS {
         return None;
@@ -228,12 +243,10 @@ pub async fn authenticate_bearer(core: &Core, credential: &str) -> Result<Actor>
             let creator = users::get(&core.db, key.created_by).await?;
             api_keys::touch(&core.db, key.id, Utc::now()).await?;
             // A key never grants more than its creator currently has.
-            let role = match creator.as_ref().map(|u| u.role) {
-                Some(Role::Admin) => key.role,
-                Some(Role::Member) if key.role != Role::Admin => key.role,
-                Some(_) => Role::Guest,
-                None => return Err(Error::Unauthenticated),
+            let Some(creator_role) = creator.as_ref().map(|u| u.role) else {
+                return Err(Error::Unauthenticated);
             };
+            let role = key.role.min(creator_role);
             return Ok(Actor {
                 user: creator.map(|u| u.to_user()),
                 role,
@@ -307,11 +320,6 @@ pub fn hash_api_key(key: &str) -> String {
 
 fn constant_time_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-/// Expiry for a browser session started now.
-pub fn session_expiry(now: DateTime<Utc>) -> DateTime<Utc> {
-    now + Duration::days(7)
 }
 
 #[cfg(test)]

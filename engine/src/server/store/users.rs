@@ -140,16 +140,48 @@ pub async fn count_admins(db: &Db) -> Result<i64> {
     )
 }
 
-/// Records a failed sign-in; `locked_until` is set by the caller's policy.
-pub async fn record_failed_login(
+/// The outcome of reserving a sign-in attempt.
+pub enum Attempt {
+    /// The attempt may check the password; it is attempt number `n` since the last success.
+    Allowed(i64),
+    /// The account is locked until then.
+    Locked(DateTime<Utc>),
+}
+
+/// Counts a sign-in attempt *before* the password is checked, and locks the account when
+/// `lock_for(n)` says so, in one transaction. Parallel guesses therefore serialize on the row:
+/// no more than the free attempts ever reach the password check. A success clears both.
+pub async fn reserve_login_attempt(
     db: &Db,
     id: Uuid,
-    locked_until: Option<DateTime<Utc>>,
-) -> Result<()> {
-    on_db!(db, p => sqlx::query(
-        "UPDATE users SET failed_logins = failed_logins + 1, locked_until = $2 WHERE id = $1")
-        .bind(id).bind(locked_until).execute(p).await.map(|r| r.rows_affected()))?;
-    Ok(())
+    now: DateTime<Utc>,
+    lock_for: impl Fn(i64) -> Option<chrono::Duration>,
+) -> Result<Attempt> {
+    let attempt = on_db!(db, p => {
+        let mut tx = p.begin().await?;
+        let reserved: Option<i64> = sqlx::query_scalar(
+            "UPDATE users SET failed_logins = failed_logins + 1 \
+             WHERE id = $1 AND (locked_until IS NULL OR locked_until <= $2) RETURNING failed_logins")
+            .bind(id).bind(now).fetch_optional(&mut *tx).await?;
+        let attempt = match reserved {
+            Some(n) => {
+                if let Some(lock) = lock_for(n) {
+                    sqlx::query("UPDATE users SET locked_until = $2 WHERE id = $1")
+                        .bind(id).bind(now + lock).execute(&mut *tx).await?;
+                }
+                Attempt::Allowed(n)
+            }
+            None => {
+                let until: Option<DateTime<Utc>> =
+                    sqlx::query_scalar("SELECT locked_until FROM users WHERE id = $1")
+                        .bind(id).fetch_one(&mut *tx).await?;
+                Attempt::Locked(until.unwrap_or(now))
+            }
+        };
+        tx.commit().await?;
+        Ok::<_, sqlx::Error>(attempt)
+    })?;
+    Ok(attempt)
 }
 
 pub async fn clear_failed_logins(db: &Db, id: Uuid) -> Result<()> {
