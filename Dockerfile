@@ -15,7 +15,8 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
     scripts/ensure-tools.sh \
  && cargo build --release --locked -p server \
  && SITE_DIR=/out/site scripts/build-site.sh release \
- && cp target/release/promptlooper /out/promptlooper
+ && cp target/release/promptlooper /out/promptlooper \
+ && strip /out/promptlooper
 
 FROM debian:bookworm-slim
 RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates curl \

@@ -12,6 +12,7 @@ SITE_DEBUG := $(CARGO_TARGET_DIR)/site/debug
 
 ## Build the release (installing missing tools) and serve on :8400 with SQLite in ./data.
 run: build
+	@echo "==> PromptLooper on http://localhost:$${PORT:-8400} (data in $(DATA_DIR); Ctrl-C stops it)"
 	DATA_DIR=$(DATA_DIR) LEPTOS_SITE_ROOT=$(SITE_RELEASE) $(BIN_RELEASE) serve
 
 ## Release binary + optimised dashboard assets.
