@@ -7,6 +7,7 @@ pub mod auth;
 pub mod core;
 pub mod error;
 pub mod projects;
+pub mod providers;
 pub mod store;
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -1,6 +1,9 @@
 //! Types shared by the dashboard and the backend. They compile for WASM: no server-only
 //! dependencies here (schema derives are switched on by the `server` feature).
 
+mod pipeline;
+pub use pipeline::*;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;

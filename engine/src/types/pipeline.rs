@@ -1,0 +1,434 @@
+//! Types for LLM endpoints, experiments (sample data, pipeline stages, parameter space) and
+//! runs. Shared with the dashboard, so wasm-safe.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use uuid::Uuid;
+
+#[cfg(feature = "server")]
+use utoipa::ToSchema;
+
+/// The API an endpoint speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum EndpointKind {
+    /// OpenAI-compatible chat completions (OpenAI, vLLM, Ollama, OpenWebUI, LM Studio, OpenRouter…).
+    Openai,
+    /// Anthropic Messages.
+    Anthropic,
+    /// The built-in simulated provider: no network, deterministic, free.
+    Simulated,
+}
+
+impl EndpointKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EndpointKind::Openai => "openai",
+            EndpointKind::Anthropic => "anthropic",
+            EndpointKind::Simulated => "simulated",
+        }
+    }
+}
+
+impl TryFrom<String> for EndpointKind {
+    type Error = String;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        match value.as_str() {
+            "openai" => Ok(EndpointKind::Openai),
+            "anthropic" => Ok(EndpointKind::Anthropic),
+            "simulated" => Ok(EndpointKind::Simulated),
+            other => Err(format!("unknown endpoint kind {other:?}")),
+        }
+    }
+}
+
+/// An LLM endpoint as every response shows it: the API key is write-only; only a masked hint
+/// such as `sk-…abcd` is ever returned.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(ToSchema))]
+pub struct Endpoint {
+    pub id: Uuid,
+    pub name: String,
+    pub kind: EndpointKind,
+    pub base_url: String,
+    pub has_api_key: bool,
+    pub api_key_hint: Option<String>,
+    /// Kind-specific options (for `simulated`: latency, failure injection).
+    #[cfg_attr(feature = "server", schema(value_type = Object))]
+    pub options: Value,
+    /// At most this many calls to this endpoint at once (none: only the global limit).
+    pub max_concurrency: Option<i64>,
+    /// Per-call timeout in milliseconds.
+    pub timeout_ms: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct NewEndpoint {
+    pub name: String,
+    pub kind: EndpointKind,
+    /// Base URL, e.g. `https://api.openai.com/v1` or `http://localhost:11434/v1`. Not used by
+    /// `simulated`.
+    #[serde(default)]
+    pub base_url: String,
+    /// Write-only: stored encrypted, never returned.
+    #[serde(default)]
+    pub api_key: Option<String>,
+    #[serde(default)]
+    #[cfg_attr(feature = "server", schema(value_type = Option<Object>))]
+    pub options: Option<Value>,
+    #[serde(default)]
+    pub max_concurrency: Option<i64>,
+    #[serde(default)]
+    pub timeout_ms: Option<i64>,
+}
+
+/// Changes to an endpoint; absent fields are kept, `api_key: null` removes the key.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct EndpointUpdate {
+    pub name: Option<String>,
+    pub base_url: Option<String>,
+    #[serde(default, deserialize_with = "super::double_option")]
+    #[cfg_attr(feature = "server", schema(value_type = Option<String>))]
+    pub api_key: Option<Option<String>>,
+    #[cfg_attr(feature = "server", schema(value_type = Option<Object>))]
+    pub options: Option<Value>,
+    #[serde(default, deserialize_with = "super::double_option")]
+    #[cfg_attr(feature = "server", schema(value_type = Option<i64>))]
+    pub max_concurrency: Option<Option<i64>>,
+    pub timeout_ms: Option<i64>,
+}
+
+/// The answer of `POST /api/v1/endpoints/{id}/test`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(ToSchema))]
+pub struct EndpointTest {
+    pub ok: bool,
+    pub latency_ms: f64,
+    pub models: Vec<String>,
+    pub error: Option<String>,
+}
+
+/// One sample: named input variables and, optionally, the reference output.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct SampleItem {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[cfg_attr(feature = "server", schema(value_type = Object))]
+    pub input: BTreeMap<String, Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
+}
+
+/// Inference parameters. Absent ones are not sent.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct Params {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub temperature: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub top_p: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_tokens: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<i64>,
+    /// Any other provider parameter, passed through as given (e.g. `presence_penalty`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[cfg_attr(feature = "server", schema(value_type = Object))]
+    pub extra: BTreeMap<String, Value>,
+}
+
+/// One stage of a pipeline: templates (Jinja2 syntax), where to send them, and how.
+/// Templates see `input.<var>` and earlier stages' outputs as `stages[k].output`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct Stage {
+    pub name: String,
+    pub endpoint_id: Uuid,
+    pub model: String,
+    #[serde(default)]
+    pub system: String,
+    pub user: String,
+    #[serde(default)]
+    pub params: Params,
+}
+
+/// What a sweep may vary in one stage.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct StageSpace {
+    /// Alternative prompts; each replaces the stage's system and/or user template.
+    #[serde(default)]
+    pub prompts: Vec<PromptVariant>,
+    /// Alternative models (on the stage's endpoint unless one is named).
+    #[serde(default)]
+    pub models: Vec<ModelChoice>,
+    /// Parameter name → values (grid) or a range (random).
+    #[serde(default)]
+    #[cfg_attr(feature = "server", schema(value_type = Object))]
+    pub params: BTreeMap<String, Dimension>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct PromptVariant {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub system: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ModelChoice {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint_id: Option<Uuid>,
+    pub model: String,
+}
+
+/// A dimension of the parameter space: explicit values, or a numeric range.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Dimension {
+    Values(Vec<Value>),
+    Range {
+        min: f64,
+        max: f64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        step: Option<f64>,
+    },
+}
+
+/// The parameter space, stage by stage (index-aligned with the pipeline's stages).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ParameterSpace {
+    #[serde(default)]
+    pub stages: Vec<StageSpace>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(ToSchema))]
+pub struct Experiment {
+    pub id: Uuid,
+    pub project_id: Uuid,
+    pub name: String,
+    pub description: String,
+    pub sample_data: Vec<SampleItem>,
+    pub pipeline_stages: Vec<Stage>,
+    pub parameter_space: ParameterSpace,
+    /// Scorers and weights (used by scoring).
+    #[cfg_attr(feature = "server", schema(value_type = Object))]
+    pub scoring_config: Value,
+    /// draft, running, paused or completed.
+    pub status: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct NewExperiment {
+    pub project_id: Uuid,
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub sample_data: Vec<SampleItem>,
+    pub pipeline_stages: Vec<Stage>,
+    #[serde(default)]
+    pub parameter_space: ParameterSpace,
+    #[serde(default = "empty_array")]
+    #[cfg_attr(feature = "server", schema(value_type = Object))]
+    pub scoring_config: Value,
+}
+
+fn empty_array() -> Value {
+    Value::Array(Vec::new())
+}
+
+/// Changes to an experiment; absent fields are kept. The result is validated as a whole.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ExperimentUpdate {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub sample_data: Option<Vec<SampleItem>>,
+    pub pipeline_stages: Option<Vec<Stage>>,
+    pub parameter_space: Option<ParameterSpace>,
+    #[cfg_attr(feature = "server", schema(value_type = Option<Object>))]
+    pub scoring_config: Option<Value>,
+}
+
+/// Sample data to import: CSV (header row names the variables; a `reference` column, if any,
+/// is the reference output) or JSONL (one `{"input": {…}, "reference": "…"}` or flat object per
+/// line).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct SampleImport {
+    pub format: SampleFormat,
+    pub content: String,
+    /// Replace the current items (default) or append to them.
+    #[serde(default)]
+    pub append: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum SampleFormat {
+    Csv,
+    Jsonl,
+}
+
+/// One stage of a resolved configuration: exactly what is sent.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(ToSchema))]
+pub struct StageConfig {
+    pub endpoint_id: Uuid,
+    pub model: String,
+    /// The prompt variant used, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variant: Option<String>,
+    pub system: String,
+    pub user: String,
+    pub params: Params,
+}
+
+/// A complete configuration: one entry per pipeline stage.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(ToSchema))]
+pub struct RunConfig {
+    pub stages: Vec<StageConfig>,
+}
+
+/// Choices for one stage of an ad-hoc run; absent fields keep the stage's defaults.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct StageChoice {
+    /// A prompt variant from the parameter space, by name.
+    pub variant: Option<String>,
+    pub model: Option<String>,
+    pub endpoint_id: Option<Uuid>,
+    /// Parameter overrides, e.g. `{"temperature": 0.3}`.
+    #[cfg_attr(feature = "server", schema(value_type = Option<Object>))]
+    pub params: Option<BTreeMap<String, Value>>,
+}
+
+/// `POST /api/v1/runs`: execute one configuration over the experiment's sample items.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct NewRun {
+    pub experiment_id: Uuid,
+    /// Per-stage choices, index-aligned with the stages (fewer entries: the rest default).
+    #[serde(default)]
+    pub stages: Vec<StageChoice>,
+    /// Which items (0-based); default all.
+    #[serde(default)]
+    pub items: Option<Vec<usize>>,
+    /// How many samples of each item (1 to 100); repeats are distinct cache entries.
+    #[serde(default)]
+    pub repeats: Option<u32>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(ToSchema))]
+pub struct Run {
+    pub id: Uuid,
+    pub experiment_id: Uuid,
+    /// SHA-256 of the configuration, the item and the repeat index.
+    pub config_hash: String,
+    /// SHA-256 of the configuration alone: every run of one configuration shares it.
+    pub config_key: String,
+    pub config: RunConfig,
+    pub item_index: i32,
+    pub repeat_index: i32,
+    /// pending, running, completed, failed or cached.
+    pub status: String,
+    pub error: Option<String>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub completed_at: Option<DateTime<Utc>>,
+    pub duration_ms: Option<i64>,
+    pub tokens_in: i64,
+    pub tokens_out: i64,
+    /// Absent when a model's price is unknown.
+    pub cost_estimate: Option<f64>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(ToSchema))]
+pub struct StageResult {
+    pub stage_index: i32,
+    /// The rendered messages, as sent.
+    pub prompt_sent: String,
+    pub response_raw: String,
+    pub model_used: String,
+    #[cfg_attr(feature = "server", schema(value_type = Object))]
+    pub parameters: Value,
+    pub tokens_in: i64,
+    pub tokens_out: i64,
+    /// True when the provider reported no usage and the counts are estimates.
+    pub usage_estimated: bool,
+    pub latency_ms: i64,
+    pub cached: bool,
+    pub finish_reason: Option<String>,
+    pub cost_estimate: Option<f64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(ToSchema))]
+pub struct RunDetail {
+    #[serde(flatten)]
+    pub run: Run,
+    pub stages: Vec<StageResult>,
+}
+
+/// The result of an ad-hoc run over several items.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(ToSchema))]
+pub struct RunBatch {
+    pub config_key: String,
+    pub runs: Vec<Run>,
+    pub completed: usize,
+    pub cached: usize,
+    pub failed: usize,
+    pub tokens_in: i64,
+    pub tokens_out: i64,
+    pub cost_estimate: Option<f64>,
+}
+
+/// A model's price per million tokens.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ModelPrice {
+    pub model: String,
+    pub input_per_million: f64,
+    pub output_per_million: f64,
+}
