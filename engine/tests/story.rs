@@ -11,6 +11,7 @@ fn secrets() -> Secrets {
     Secrets::new(
         b"test-secret-test-secret-test-secret!",
         Some("static-key-0123456789-0123456789-abcdef"),
+        b"story encryption key",
     )
 }
 

@@ -38,6 +38,9 @@ CREATE INDEX runs_experiment_config_key ON runs (experiment_id, config_key);
 
 ALTER TABLE stage_results ADD COLUMN cached INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE stage_results ADD COLUMN finish_reason TEXT;
+-- The response_cache key this stage read or wrote (for per-run and per-experiment invalidation).
+ALTER TABLE stage_results ADD COLUMN cache_key TEXT NOT NULL DEFAULT '';
+CREATE INDEX stage_results_cache_key ON stage_results (cache_key);
 ALTER TABLE stage_results ADD COLUMN usage_estimated INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE stage_results ADD COLUMN cost_estimate REAL;
 

@@ -83,7 +83,7 @@ async fn reset_password(config: Config, username: &str) -> Result<(), String> {
     let db = connect(&config).await.map_err(|e| e.to_string())?;
     let core = engine::Core::new(
         db.clone(),
-        engine::Secrets::new(b"unused-for-password-reset-only", None),
+        engine::Secrets::new(b"unused-for-password-reset-only", None, b"unused"),
     );
     let user = engine::admin::reset_password(&core, username, &password)
         .await

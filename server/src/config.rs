@@ -83,6 +83,12 @@ pub struct Config {
     #[arg(long, env = "JWT_SECRET", global = true, value_parser = parse_secret, hide_env_values = true)]
     pub jwt_secret: Option<Secret>,
 
+    /// Key material that encrypts endpoint API keys at rest (at least 32 characters). Unset:
+    /// generated once and kept in $DATA_DIR/encryption_key. Keep it with your backups: stored
+    /// endpoint keys cannot be read without it.
+    #[arg(long, env = "ENCRYPTION_KEY", global = true, value_parser = parse_secret, hide_env_values = true)]
+    pub encryption_key: Option<Secret>,
+
     /// A static API key with admin rights, sent as `Authorization: Bearer <key>` (for CI and
     /// agents). Keys created in the dashboard are usually the better choice.
     #[arg(long, env = "API_KEY", global = true, value_parser = parse_secret, hide_env_values = true)]
@@ -169,6 +175,7 @@ impl std::fmt::Debug for Config {
             .field("port", &self.port)
             .field("jwt_secret", &self.jwt_secret)
             .field("api_key", &self.api_key)
+            .field("encryption_key", &self.encryption_key)
             .field(
                 "default_endpoint_url",
                 &self.default_endpoint_url.as_deref().map(redact_url),
@@ -281,7 +288,9 @@ fn parse_host(s: &str) -> Result<IpAddr, String> {
 
 fn parse_secret(s: &str) -> Result<Secret, String> {
     if s.len() < 32 {
-        return Err("JWT_SECRET and API_KEY must be at least 32 characters long".into());
+        return Err(
+            "JWT_SECRET, API_KEY and ENCRYPTION_KEY must be at least 32 characters long".into(),
+        );
     }
     Ok(Secret(s.to_owned()))
 }

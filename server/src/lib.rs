@@ -78,7 +78,21 @@ pub async fn prepare(config: Config) -> Result<AppState, StartError> {
             }
         })?,
     };
-    let secrets = Secrets::new(&jwt_secret, config.api_key.as_ref().map(|k| k.expose()));
+    let encryption_secret =
+        match &config.encryption_key {
+            Some(s) => s.expose().as_bytes().to_vec(),
+            None => load_or_create_secret(&config.data_dir.join("encryption_key")).map_err(
+                |source| StartError::DataDir {
+                    path: config.data_dir.display().to_string(),
+                    source,
+                },
+            )?,
+        };
+    let secrets = Secrets::new(
+        &jwt_secret,
+        config.api_key.as_ref().map(|k| k.expose()),
+        &encryption_secret,
+    );
     let core = Core::new(db, secrets);
     let leptos_options = LeptosOptions::builder()
         .output_name(app::OUTPUT_NAME)

@@ -4,26 +4,78 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use base64::Engine;
+use chacha20poly1305::aead::Aead;
+use chacha20poly1305::{Key, KeyInit, XChaCha20Poly1305, XNonce};
 use jsonwebtoken::{DecodingKey, EncodingKey};
 
+use super::endpoints::ProviderRegistry;
 use super::store::Db;
 
-/// Keys derived from the server secret. `Debug` never prints them.
+/// Keys derived from the server's secrets (kept outside the database). `Debug` never prints them.
 pub struct Secrets {
     pub(crate) jwt_encoding: EncodingKey,
     pub(crate) jwt_decoding: DecodingKey,
     /// SHA-256 of the static `API_KEY`, if one is configured (compared in constant time).
     pub(crate) static_api_key_hash: Option<[u8; 32]>,
+    /// Encrypts endpoint API keys at rest.
+    cipher: XChaCha20Poly1305,
 }
 
+/// Prefix of stored ciphertexts, so the format can change later.
+const SEALED_PREFIX: &str = "v1:";
+
 impl Secrets {
-    pub fn new(jwt_secret: &[u8], static_api_key: Option<&str>) -> Self {
+    /// `encryption_secret` is the key material for endpoint API keys (any length; it is hashed).
+    pub fn new(jwt_secret: &[u8], static_api_key: Option<&str>, encryption_secret: &[u8]) -> Self {
         use sha2::Digest;
+        let mut key = sha2::Sha256::new();
+        key.update(b"promptlooper endpoint keys v1\0");
+        key.update(encryption_secret);
+        let key: [u8; 32] = key.finalize().into();
         Secrets {
             jwt_encoding: EncodingKey::from_secret(jwt_secret),
             jwt_decoding: DecodingKey::from_secret(jwt_secret),
             static_api_key_hash: static_api_key.map(|k| sha2::Sha256::digest(k.as_bytes()).into()),
+            cipher: XChaCha20Poly1305::new(&Key::from(key)),
         }
+    }
+
+    /// Encrypts a secret for storage (random 192-bit nonce, authenticated).
+    pub fn seal(&self, plaintext: &str) -> Result<String, crate::Error> {
+        let nonce_bytes: [u8; 24] = rand::random();
+        let ciphertext = self
+            .cipher
+            .encrypt(&XNonce::from(nonce_bytes), plaintext.as_bytes())
+            .map_err(|_| crate::Error::Internal("encryption failed".into()))?;
+        let mut sealed = nonce_bytes.to_vec();
+        sealed.extend(ciphertext);
+        Ok(format!(
+            "{SEALED_PREFIX}{}",
+            base64::engine::general_purpose::STANDARD.encode(sealed)
+        ))
+    }
+
+    /// Decrypts what `seal` produced. Fails (without detail) if the data or the key changed.
+    pub fn open(&self, sealed: &str) -> Result<String, crate::Error> {
+        let failed = || {
+            crate::Error::Internal(
+                "a stored endpoint key cannot be decrypted (was the encryption key changed?)"
+                    .into(),
+            )
+        };
+        let raw = sealed
+            .strip_prefix(SEALED_PREFIX)
+            .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
+            .filter(|raw| raw.len() > 24)
+            .ok_or_else(failed)?;
+        let (nonce, ciphertext) = raw.split_at(24);
+        let nonce: [u8; 24] = nonce.try_into().map_err(|_| failed())?;
+        let plaintext = self
+            .cipher
+            .decrypt(&XNonce::from(nonce), ciphertext)
+            .map_err(|_| failed())?;
+        String::from_utf8(plaintext).map_err(|_| failed())
     }
 }
 
@@ -38,14 +90,56 @@ pub struct Core {
     pub db: Db,
     pub secrets: Arc<Secrets>,
     pub started_at: Instant,
+    /// Built providers per endpoint, and their concurrency limits.
+    pub providers: Arc<ProviderRegistry>,
+    /// At most `MAX_CONCURRENT_RUNS` runs execute at once across the process.
+    pub run_slots: Arc<tokio::sync::Semaphore>,
+    pub max_concurrent_runs: usize,
 }
+
+/// The default for `MAX_CONCURRENT_RUNS`.
+pub const DEFAULT_MAX_CONCURRENT_RUNS: usize = 4;
 
 impl Core {
     pub fn new(db: Db, secrets: Secrets) -> Self {
+        Core::with_limits(db, secrets, DEFAULT_MAX_CONCURRENT_RUNS)
+    }
+
+    pub fn with_limits(db: Db, secrets: Secrets, max_concurrent_runs: usize) -> Self {
+        // reqwest is built without a default TLS provider: use ring, like sqlx.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let max_concurrent_runs = max_concurrent_runs.max(1);
         Core {
             db,
             secrets: Arc::new(secrets),
             started_at: Instant::now(),
+            providers: Arc::new(ProviderRegistry::new()),
+            run_slots: Arc::new(tokio::sync::Semaphore::new(max_concurrent_runs)),
+            max_concurrent_runs,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sealed_secrets_round_trip_and_resist_tampering() {
+        let a = Secrets::new(b"jwt", None, b"key material A");
+        let sealed = a.seal("sk-live-1234567890").unwrap();
+        assert!(sealed.starts_with("v1:") && !sealed.contains("sk-live"));
+        assert_ne!(
+            sealed,
+            a.seal("sk-live-1234567890").unwrap(),
+            "nonces are random"
+        );
+        assert_eq!(a.open(&sealed).unwrap(), "sk-live-1234567890");
+        let b = Secrets::new(b"jwt", None, b"key material B");
+        assert!(b.open(&sealed).is_err(), "another key cannot open it");
+        let mut tampered = sealed.clone();
+        tampered.pop();
+        tampered.push(if sealed.ends_with('A') { 'B' } else { 'A' });
+        assert!(a.open(&tampered).is_err());
     }
 }

@@ -5,10 +5,13 @@
 pub mod admin;
 pub mod auth;
 pub mod core;
+pub mod endpoints;
 pub mod error;
+pub mod experiments;
 pub mod projects;
 pub mod providers;
 pub mod store;
+pub mod templates;
 #[cfg(feature = "testing")]
 pub mod testing;
 

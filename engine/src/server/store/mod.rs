@@ -3,6 +3,9 @@
 //! pool `Db` holds: `on_db!` expands a body for each backend.
 
 pub mod api_keys;
+pub mod endpoints;
+pub mod experiments;
+pub mod pricing;
 pub mod projects;
 pub mod sessions;
 pub mod settings;

@@ -1,0 +1,575 @@
+//! Experiment operations: create, read, update, delete, import sample data. Everything is
+//! validated at save time — template syntax and variables, endpoints and models, parameter
+//! ranges — with errors naming the stage and field (`pipeline_stages[1].user`).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::Utc;
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::auth::Actor;
+use super::core::Core;
+use super::error::{Error, Result};
+use super::providers::simulated;
+use super::store::{endpoints, experiments as store, projects};
+use super::templates;
+use crate::types::{
+    Dimension, EndpointKind, Experiment, ExperimentUpdate, NewExperiment, ParameterSpace, Params,
+    SampleFormat, SampleImport, SampleItem, Stage,
+};
+use crate::validate::{self, DESCRIPTION_MAX};
+
+pub const MAX_ITEMS: usize = 10_000;
+pub const MAX_STAGES: usize = 20;
+pub const MAX_TEMPLATE: usize = 100_000;
+pub const PAGE_MAX: i64 = 500;
+
+pub async fn list_experiments(
+    core: &Core,
+    _actor: &Actor,
+    project_id: Option<Uuid>,
+    limit: i64,
+    offset: i64,
+) -> Result<Vec<Experiment>> {
+    if !(1..=PAGE_MAX).contains(&limit) {
+        return Err(Error::invalid(
+            "limit",
+            format!("must be between 1 and {PAGE_MAX}"),
+        ));
+    }
+    if offset < 0 {
+        return Err(Error::invalid("offset", "must not be negative"));
+    }
+    store::list(&core.db, project_id, limit, offset).await
+}
+
+pub async fn get_experiment(core: &Core, _actor: &Actor, id: Uuid) -> Result<Experiment> {
+    store::get(&core.db, id)
+        .await?
+        .ok_or(Error::NotFound("experiment"))
+}
+
+pub async fn create_experiment(
+    core: &Core,
+    actor: &Actor,
+    new: NewExperiment,
+) -> Result<Experiment> {
+    actor.require_write()?;
+    if projects::get(&core.db, new.project_id).await?.is_none() {
+        return Err(Error::invalid("project_id", "no such project"));
+    }
+    let now = Utc::now();
+    let experiment = Experiment {
+        id: Uuid::new_v4(),
+        project_id: new.project_id,
+        name: validate::name("name", &new.name)?,
+        description: new.description,
+        sample_data: new.sample_data,
+        pipeline_stages: new.pipeline_stages,
+        parameter_space: new.parameter_space,
+        scoring_config: new.scoring_config,
+        status: "draft".to_owned(),
+        created_at: now,
+        updated_at: now,
+    };
+    check_experiment(core, &experiment).await?;
+    store::insert(&core.db, &experiment).await?;
+    Ok(experiment)
+}
+
+pub async fn update_experiment(
+    core: &Core,
+    actor: &Actor,
+    id: Uuid,
+    update: ExperimentUpdate,
+) -> Result<Experiment> {
+    actor.require_write()?;
+    let mut e = store::get(&core.db, id)
+        .await?
+        .ok_or(Error::NotFound("experiment"))?;
+    if let Some(name) = update.name {
+        e.name = validate::name("name", &name)?;
+    }
+    if let Some(v) = update.description {
+        e.description = v;
+    }
+    if let Some(v) = update.sample_data {
+        e.sample_data = v;
+    }
+    if let Some(v) = update.pipeline_stages {
+        e.pipeline_stages = v;
+    }
+    if let Some(v) = update.parameter_space {
+        e.parameter_space = v;
+    }
+    if let Some(v) = update.scoring_config {
+        e.scoring_config = v;
+    }
+    check_experiment(core, &e).await?;
+    store::update(&core.db, &e).await?;
+    store::get(&core.db, id)
+        .await?
+        .ok_or(Error::NotFound("experiment"))
+}
+
+pub async fn delete_experiment(core: &Core, actor: &Actor, id: Uuid) -> Result<()> {
+    actor.require_write()?;
+    if store::delete(&core.db, id).await? {
+        Ok(())
+    } else {
+        Err(Error::NotFound("experiment"))
+    }
+}
+
+/// Replaces (or extends) the sample data from CSV or JSONL. A bad row is an error naming its
+/// line; nothing is written unless the whole experiment is still valid.
+pub async fn import_samples(
+    core: &Core,
+    actor: &Actor,
+    id: Uuid,
+    import: SampleImport,
+) -> Result<Experiment> {
+    actor.require_write()?;
+    let mut items = match import.format {
+        SampleFormat::Csv => parse_csv(&import.content)?,
+        SampleFormat::Jsonl => parse_jsonl(&import.content)?,
+    };
+    let mut e = store::get(&core.db, id)
+        .await?
+        .ok_or(Error::NotFound("experiment"))?;
+    if import.append {
+        let mut all = e.sample_data.clone();
+        all.append(&mut items);
+        items = all;
+    }
+    e.sample_data = items;
+    check_experiment(core, &e).await?;
+    store::update(&core.db, &e).await?;
+    store::get(&core.db, id)
+        .await?
+        .ok_or(Error::NotFound("experiment"))
+}
+
+/// CSV with a header row; a `reference` column (and an optional `id` column) are not inputs.
+pub fn parse_csv(content: &str) -> Result<Vec<SampleItem>> {
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(false)
+        .trim(csv::Trim::Headers)
+        .from_reader(content.as_bytes());
+    let headers = reader
+        .headers()
+        .map_err(|e| Error::invalid("content", format!("line 1: {e}")))?
+        .clone();
+    if headers.is_empty() || headers.iter().any(str::is_empty) {
+        return Err(Error::invalid(
+            "content",
+            "line 1: every column needs a name",
+        ));
+    }
+    let mut items = Vec::new();
+    for (i, record) in reader.records().enumerate() {
+        let line = record
+            .as_ref()
+            .ok()
+            .and_then(|r| r.position())
+            .map_or(i as u64 + 2, |p| p.line());
+        let record = record.map_err(|e| Error::invalid("content", format!("line {line}: {e}")))?;
+        let mut input = BTreeMap::new();
+        let (mut reference, mut id) = (None, None);
+        for (name, value) in headers.iter().zip(record.iter()) {
+            match name {
+                "reference" => reference = Some(value.to_owned()),
+                "id" => id = Some(value.to_owned()),
+                _ => {
+                    input.insert(name.to_owned(), Value::String(value.to_owned()));
+                }
+            }
+        }
+        items.push(SampleItem {
+            id,
+            input,
+            reference,
+        });
+    }
+    Ok(items)
+}
+
+/// One JSON object per line: `{"input": {...}, "reference": "...", "id": "..."}`, or a flat
+/// object whose `reference`/`id` keys are taken out and the rest are inputs. Blank lines skip.
+pub fn parse_jsonl(content: &str) -> Result<Vec<SampleItem>> {
+    let mut items = Vec::new();
+    for (i, line) in content.lines().enumerate() {
+        let line_no = i + 1;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let value: Value = serde_json::from_str(line).map_err(|e| {
+            Error::invalid("content", format!("line {line_no}: invalid JSON ({e})"))
+        })?;
+        let Value::Object(mut object) = value else {
+            return Err(Error::invalid(
+                "content",
+                format!("line {line_no}: expected a JSON object"),
+            ));
+        };
+        let text = |v: Value, what: &str| match v {
+            Value::String(s) => Ok(s),
+            Value::Null => Err(Error::invalid(
+                "content",
+                format!("line {line_no}: {what} must be a string"),
+            )),
+            other => Ok(other.to_string()),
+        };
+        let reference = object
+            .remove("reference")
+            .map(|v| text(v, "reference"))
+            .transpose()?;
+        let id = object.remove("id").map(|v| text(v, "id")).transpose()?;
+        let input = match object.remove("input") {
+            Some(Value::Object(input)) if object.is_empty() => input.into_iter().collect(),
+            Some(_) if object.is_empty() => {
+                return Err(Error::invalid(
+                    "content",
+                    format!("line {line_no}: input must be an object"),
+                ));
+            }
+            Some(_) => {
+                return Err(Error::invalid(
+                    "content",
+                    format!(
+                        "line {line_no}: with an input object, only id and reference may follow"
+                    ),
+                ));
+            }
+            None => object.into_iter().collect(),
+        };
+        items.push(SampleItem {
+            id,
+            input,
+            reference,
+        });
+    }
+    Ok(items)
+}
+
+fn is_identifier(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// The input names every item has (`None` when there are no items).
+fn common_inputs(items: &[SampleItem]) -> Option<BTreeSet<String>> {
+    let mut iter = items.iter();
+    let first: BTreeSet<String> = iter.next()?.input.keys().cloned().collect();
+    Some(iter.fold(first, |acc, item| {
+        acc.into_iter()
+            .filter(|k| item.input.contains_key(k))
+            .collect()
+    }))
+}
+
+/// Every rule an experiment must satisfy before it is saved.
+pub async fn check_experiment(core: &Core, e: &Experiment) -> Result<()> {
+    validate::text("description", &e.description, DESCRIPTION_MAX)?;
+    if e.sample_data.len() > MAX_ITEMS {
+        return Err(Error::invalid(
+            "sample_data",
+            format!("at most {MAX_ITEMS} items"),
+        ));
+    }
+    for (i, item) in e.sample_data.iter().enumerate() {
+        if let Some(bad) = item.input.keys().find(|k| !is_identifier(k)) {
+            return Err(Error::invalid(
+                format!("sample_data[{i}].input"),
+                format!(
+                    "{bad:?} is not a valid variable name (letters, digits, _; not starting with a digit)"
+                ),
+            ));
+        }
+    }
+    if e.pipeline_stages.is_empty() || e.pipeline_stages.len() > MAX_STAGES {
+        return Err(Error::invalid(
+            "pipeline_stages",
+            format!("must have 1 to {MAX_STAGES} stages"),
+        ));
+    }
+    let inputs = common_inputs(&e.sample_data);
+    for (k, stage) in e.pipeline_stages.iter().enumerate() {
+        check_stage(core, k, stage, inputs.as_ref()).await?;
+    }
+    check_space(
+        core,
+        &e.parameter_space,
+        &e.pipeline_stages,
+        inputs.as_ref(),
+    )
+    .await?;
+    if !(e.scoring_config.is_array() || e.scoring_config.is_object()) {
+        return Err(Error::invalid(
+            "scoring_config",
+            "must be a JSON array or object",
+        ));
+    }
+    Ok(())
+}
+
+async fn check_stage(
+    core: &Core,
+    k: usize,
+    stage: &Stage,
+    inputs: Option<&BTreeSet<String>>,
+) -> Result<()> {
+    let at = |f: &str| format!("pipeline_stages[{k}].{f}");
+    validate::name(&at("name"), &stage.name)?;
+    check_model(
+        core,
+        stage.endpoint_id,
+        &stage.model,
+        &at("endpoint_id"),
+        &at("model"),
+    )
+    .await?;
+    for (field, template) in [("system", &stage.system), ("user", &stage.user)] {
+        if template.len() > MAX_TEMPLATE {
+            return Err(Error::invalid(
+                at(field),
+                format!("at most {MAX_TEMPLATE} bytes"),
+            ));
+        }
+        templates::check(template, &at(field), k, inputs)?;
+    }
+    if stage.user.trim().is_empty() {
+        return Err(Error::invalid(
+            at("user"),
+            "the user template must not be empty",
+        ));
+    }
+    check_params(&stage.params, &at("params"))
+}
+
+async fn check_model(
+    core: &Core,
+    endpoint_id: Uuid,
+    model: &str,
+    endpoint_field: &str,
+    model_field: &str,
+) -> Result<()> {
+    let endpoint = endpoints::get(&core.db, endpoint_id)
+        .await?
+        .ok_or_else(|| Error::invalid(endpoint_field, "no such endpoint"))?;
+    if model.trim().is_empty() || model.len() > 200 {
+        return Err(Error::invalid(model_field, "must be 1 to 200 characters"));
+    }
+    if endpoint.kind == EndpointKind::Simulated && !simulated::MODELS[..3].contains(&model) {
+        return Err(Error::invalid(
+            model_field,
+            format!("unknown model {model:?} (simulated models: sim-large, sim-medium, sim-small)"),
+        ));
+    }
+    Ok(())
+}
+
+/// Parameter ranges shared by stages, the parameter space and ad-hoc overrides.
+pub fn check_params(p: &Params, field: &str) -> Result<()> {
+    let bad =
+        |name: &str, why: &str| Err(Error::invalid(format!("{field}.{name}"), why.to_owned()));
+    if let Some(t) = p.temperature
+        && !(0.0..=2.0).contains(&t)
+    {
+        return bad("temperature", "must be between 0 and 2");
+    }
+    if let Some(t) = p.top_p
+        && !(t > 0.0 && t <= 1.0)
+    {
+        return bad("top_p", "must be greater than 0 and at most 1");
+    }
+    if let Some(m) = p.max_tokens
+        && !(1..=1_000_000).contains(&m)
+    {
+        return bad("max_tokens", "must be between 1 and 1000000");
+    }
+    if let Some(stop) = &p.stop
+        && (stop.len() > 16 || stop.iter().any(|s| s.is_empty()))
+    {
+        return bad("stop", "at most 16 non-empty sequences");
+    }
+    for key in p.extra.keys() {
+        if ["model", "messages", "stream", "system"].contains(&key.as_str()) {
+            return bad(key, "is set by PromptLooper and cannot be overridden");
+        }
+    }
+    Ok(())
+}
+
+/// Applies `name = value` to parameters: known names are typed and range-checked, anything
+/// else goes to `extra`.
+pub fn set_param(p: &mut Params, name: &str, value: &Value, field: &str) -> Result<()> {
+    let wrong = |what: &str| Error::invalid(field, format!("{name} must be {what}"));
+    // Applied to a copy: a rejected value leaves `p` unchanged.
+    let mut next = p.clone();
+    match name {
+        "temperature" => next.temperature = Some(value.as_f64().ok_or_else(|| wrong("a number"))?),
+        "top_p" => next.top_p = Some(value.as_f64().ok_or_else(|| wrong("a number"))?),
+        "max_tokens" => {
+            next.max_tokens = Some(
+                value
+                    .as_u64()
+                    .and_then(|v| u32::try_from(v).ok())
+                    .ok_or_else(|| wrong("a positive integer"))?,
+            )
+        }
+        "seed" => next.seed = Some(value.as_i64().ok_or_else(|| wrong("an integer"))?),
+        "stop" => {
+            next.stop = Some(
+                serde_json::from_value(value.clone()).map_err(|_| wrong("a list of strings"))?,
+            );
+        }
+        _ => {
+            next.extra.insert(name.to_owned(), value.clone());
+        }
+    }
+    check_params(&next, field)?;
+    *p = next;
+    Ok(())
+}
+
+async fn check_space(
+    core: &Core,
+    space: &ParameterSpace,
+    stages: &[Stage],
+    inputs: Option<&BTreeSet<String>>,
+) -> Result<()> {
+    if space.stages.len() > stages.len() {
+        return Err(Error::invalid(
+            "parameter_space.stages",
+            "has more entries than the pipeline has stages",
+        ));
+    }
+    for (k, s) in space.stages.iter().enumerate() {
+        let at = |f: String| format!("parameter_space.stages[{k}].{f}");
+        let mut names = BTreeSet::new();
+        for (j, v) in s.prompts.iter().enumerate() {
+            validate::name(&at(format!("prompts[{j}].name")), &v.name)?;
+            if !names.insert(v.name.as_str()) {
+                return Err(Error::invalid(
+                    at(format!("prompts[{j}].name")),
+                    "prompt variant names must be unique",
+                ));
+            }
+            if v.system.is_none() && v.user.is_none() {
+                return Err(Error::invalid(
+                    at(format!("prompts[{j}]")),
+                    "a variant must set system, user or both",
+                ));
+            }
+            for (field, template) in [("system", &v.system), ("user", &v.user)] {
+                if let Some(t) = template {
+                    templates::check(t, &at(format!("prompts[{j}].{field}")), k, inputs)?;
+                }
+            }
+        }
+        for (j, m) in s.models.iter().enumerate() {
+            let endpoint = m.endpoint_id.unwrap_or(stages[k].endpoint_id);
+            check_model(
+                core,
+                endpoint,
+                &m.model,
+                &at(format!("models[{j}].endpoint_id")),
+                &at(format!("models[{j}].model")),
+            )
+            .await?;
+        }
+        for (name, dim) in &s.params {
+            let field = at(format!("params.{name}"));
+            match dim {
+                Dimension::Values(values) => {
+                    if values.is_empty() || values.len() > 1000 {
+                        return Err(Error::invalid(field, "must list 1 to 1000 values"));
+                    }
+                    for value in values {
+                        set_param(&mut stages[k].params.clone(), name, value, &field)?;
+                    }
+                }
+                Dimension::Range { min, max, step } => {
+                    if !(min.is_finite() && max.is_finite() && min <= max) {
+                        return Err(Error::invalid(field, "a range needs finite min <= max"));
+                    }
+                    if let Some(step) = step
+                        && !(*step > 0.0 && (max - min) / step <= 10_000.0)
+                    {
+                        return Err(Error::invalid(
+                            field,
+                            "step must be positive and give at most 10000 values",
+                        ));
+                    }
+                    for end in [min, max] {
+                        set_param(
+                            &mut stages[k].params.clone(),
+                            name,
+                            &serde_json::json!(end),
+                            &field,
+                        )?;
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_imports_with_line_numbers() {
+        let items =
+            parse_csv("text,lang,reference\nHello,en,Hallo\n\"Multi\nline\",de,x\n").unwrap();
+        assert_eq!(items.len(), 2);
+        assert_eq!(items[0].input["text"], "Hello");
+        assert_eq!(items[0].reference.as_deref(), Some("Hallo"));
+        assert_eq!(items[1].input["text"], "Multi\nline");
+        let e = parse_csv("a,b\n1,2\n3\n").unwrap_err();
+        assert!(e.to_string().contains("line 3"), "{e}");
+    }
+
+    #[test]
+    fn jsonl_imports_both_shapes_and_names_bad_lines() {
+        let items = parse_jsonl(
+            "{\"input\": {\"q\": \"hi\"}, \"reference\": \"yo\"}\n\n{\"q\": \"two\", \"id\": 7}\n",
+        )
+        .unwrap();
+        assert_eq!(items.len(), 2);
+        assert_eq!(items[1].input["q"], "two");
+        assert_eq!(items[1].id.as_deref(), Some("7"));
+        let e = parse_jsonl("{\"q\": 1}\n{oops}\n").unwrap_err();
+        assert!(e.to_string().contains("line 2: invalid JSON"), "{e}");
+        assert!(
+            parse_jsonl("[1]")
+                .unwrap_err()
+                .to_string()
+                .contains("line 1")
+        );
+    }
+
+    #[test]
+    fn parameters_are_range_checked() {
+        let mut p = Params::default();
+        assert!(set_param(&mut p, "temperature", &serde_json::json!(0.3), "f").is_ok());
+        assert_eq!(
+            set_param(&mut p, "temperature", &serde_json::json!(3), "f")
+                .unwrap_err()
+                .field(),
+            Some("f.temperature")
+        );
+        assert_eq!(p.temperature, Some(0.3), "a rejected value changes nothing");
+        assert!(set_param(&mut p, "top_p", &serde_json::json!(0), "f").is_err());
+        assert!(set_param(&mut p, "max_tokens", &serde_json::json!(-1), "f").is_err());
+        assert!(set_param(&mut p, "presence_penalty", &serde_json::json!(0.5), "f").is_ok());
+        assert!(set_param(&mut p, "messages", &serde_json::json!([]), "f").is_err());
+    }
+}
