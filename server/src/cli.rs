@@ -2,7 +2,7 @@
 
 use std::net::SocketAddr;
 
-use crate::config::{AdminCommand, Cli, Command, Config};
+use crate::config::{AdminCommand, Cli, Command, Config, MockLlmArgs};
 use crate::{StartError, connect, prepare, router, serve, shutdown_signal};
 
 /// Runs the parsed command line; returns the process exit code.
@@ -13,6 +13,7 @@ pub async fn run(cli: Cli) -> i32 {
         Command::Admin(AdminCommand::ResetPassword { username }) => {
             reset_password(cli.config, &username).await
         }
+        Command::MockLlm(args) => run_mock_llm(args).await,
     };
     match result {
         Ok(()) => 0,
@@ -97,4 +98,28 @@ async fn reset_password(config: Config, username: &str) -> Result<(), String> {
     );
     db.close().await;
     Ok(())
+}
+
+async fn run_mock_llm(args: MockLlmArgs) -> Result<(), String> {
+    if !(0.0..=1.0).contains(&args.fail_rate) {
+        return Err("--fail-rate must be between 0 and 1".into());
+    }
+    let listener = tokio::net::TcpListener::bind(args.bind)
+        .await
+        .map_err(|e| format!("cannot bind {}: {e}", args.bind))?;
+    let local = listener.local_addr().map_err(|e| e.to_string())?;
+    tracing::info!(
+        latency_ms = args.latency_ms,
+        fail_rate = args.fail_rate,
+        "mock LLM listening on http://{local}/v1"
+    );
+    let state = crate::mock_llm::MockState::new(crate::mock_llm::MockConfig {
+        latency_ms: args.latency_ms,
+        fail_rate: args.fail_rate,
+        api_key: args.require_key,
+        omit_usage: false,
+    });
+    crate::mock_llm::serve(listener, state, shutdown_signal())
+        .await
+        .map_err(|e| e.to_string())
 }

@@ -40,6 +40,24 @@ pub enum Command {
     /// Administrative tasks.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// Serve a mock LLM API (OpenAI-compatible and Anthropic shapes) for tests and benchmarks.
+    MockLlm(MockLlmArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct MockLlmArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:9100")]
+    pub bind: std::net::SocketAddr,
+    /// Added latency per request, in milliseconds.
+    #[arg(long, default_value_t = 0)]
+    pub latency_ms: u64,
+    /// Share of requests that fail (0 to 1): 429 with Retry-After, 500, malformed body, hang.
+    #[arg(long, default_value_t = 0.0)]
+    pub fail_rate: f64,
+    /// Require this API key (Bearer or x-api-key).
+    #[arg(long, env = "MOCK_LLM_API_KEY", hide_env_values = true)]
+    pub require_key: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -94,17 +112,15 @@ pub struct Config {
     #[arg(long, env = "API_KEY", global = true, value_parser = parse_secret, hide_env_values = true)]
     pub api_key: Option<Secret>,
 
-    /// A pre-configured LLM endpoint (OpenAI-compatible base URL). Checked now; added as an
-    /// endpoint once LLM endpoints ship (not in this release).
+    /// A pre-configured LLM endpoint (OpenAI-compatible base URL), added once as "Default".
     #[arg(long, env = "DEFAULT_ENDPOINT_URL", global = true, value_parser = parse_http_url)]
     pub default_endpoint_url: Option<String>,
 
-    /// API key for DEFAULT_ENDPOINT_URL (never logged or shown). Not used in this release.
+    /// API key for DEFAULT_ENDPOINT_URL (stored encrypted; never logged or shown).
     #[arg(long, env = "DEFAULT_ENDPOINT_KEY", global = true, value_parser = parse_any_secret, hide_env_values = true)]
     pub default_endpoint_key: Option<Secret>,
 
-    /// How many runs execute at once, across all sweeps (1 to 1024). Takes effect with sweeps
-    /// (not in this release).
+    /// How many runs execute at once across the process (1 to 1024).
     #[arg(long, env = "MAX_CONCURRENT_RUNS", global = true, default_value_t = 4,
           value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub max_concurrent_runs: u32,
@@ -130,6 +146,11 @@ pub struct Config {
     /// Folder with the built dashboard assets (pkg/promptlooper.js, .wasm, .css).
     #[arg(long, env = "LEPTOS_SITE_ROOT", global = true, default_value = "site")]
     pub site_root: PathBuf,
+
+    /// Seed the demo project (simulated endpoint, no API key) on first boot.
+    #[arg(long, env = "SEED_DEMO", global = true, default_value_t = true, action = ArgAction::Set,
+          value_parser = parse_bool)]
+    pub seed_demo: bool,
 
     /// Mark the session cookie `Secure` (set this when serving over HTTPS).
     #[arg(long, env = "COOKIE_SECURE", global = true, default_value_t = false, action = ArgAction::Set,

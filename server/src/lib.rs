@@ -7,6 +7,7 @@ pub mod api;
 pub mod auth_layer;
 pub mod cli;
 pub mod config;
+pub mod mock_llm;
 pub mod session_store;
 pub mod state;
 pub mod ui;
@@ -42,6 +43,8 @@ pub enum StartError {
     Connect { url: String, source: sqlx::Error },
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("{what} failed: {detail}")]
+    Startup { what: &'static str, detail: String },
     #[error("cannot bind {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -93,7 +96,8 @@ pub async fn prepare(config: Config) -> Result<AppState, StartError> {
         config.api_key.as_ref().map(|k| k.expose()),
         &encryption_secret,
     );
-    let core = Core::new(db, secrets);
+    let core = Core::with_limits(db, secrets, config.max_concurrent_runs as usize);
+    startup(&core, &config).await?;
     let leptos_options = LeptosOptions::builder()
         .output_name(app::OUTPUT_NAME)
         .site_root(config.site_root.display().to_string())
@@ -108,6 +112,34 @@ pub async fn prepare(config: Config) -> Result<AppState, StartError> {
         config: Arc::new(config),
         openapi: Arc::new(openapi),
     })
+}
+
+/// One-time and every-time start-up work on the database.
+async fn startup(core: &Core, config: &Config) -> Result<(), StartError> {
+    let step = |what: &'static str| {
+        move |e: engine::Error| StartError::Startup {
+            what,
+            detail: e.to_string(),
+        }
+    };
+    engine::pricing::seed_defaults(core)
+        .await
+        .map_err(step("seeding model prices"))?;
+    engine::runs::recover_interrupted(core)
+        .await
+        .map_err(step("recovering interrupted runs"))?;
+    if let Some(url) = &config.default_endpoint_url {
+        let key = config.default_endpoint_key.as_ref().map(|k| k.expose());
+        engine::endpoints::seed_default_endpoint(core, url, key)
+            .await
+            .map_err(step("adding DEFAULT_ENDPOINT_URL"))?;
+    }
+    if config.seed_demo {
+        engine::demo::seed_once(core)
+            .await
+            .map_err(step("seeding the demo project"))?;
+    }
+    Ok(())
 }
 
 /// The whole HTTP app: REST under /api/v1, /health, the dashboard and its assets.

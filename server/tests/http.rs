@@ -557,6 +557,27 @@ async fn openapi_describes_every_route() {
         ("get", "/api/v1/projects/{id}"),
         ("put", "/api/v1/projects/{id}"),
         ("delete", "/api/v1/projects/{id}"),
+        ("get", "/api/v1/admin/pricing"),
+        ("put", "/api/v1/admin/pricing"),
+        ("delete", "/api/v1/admin/pricing/{model}"),
+        ("delete", "/api/v1/admin/cache"),
+        ("get", "/api/v1/endpoints"),
+        ("post", "/api/v1/endpoints"),
+        ("get", "/api/v1/endpoints/{id}"),
+        ("put", "/api/v1/endpoints/{id}"),
+        ("delete", "/api/v1/endpoints/{id}"),
+        ("post", "/api/v1/endpoints/{id}/test"),
+        ("get", "/api/v1/experiments"),
+        ("post", "/api/v1/experiments"),
+        ("get", "/api/v1/experiments/{id}"),
+        ("put", "/api/v1/experiments/{id}"),
+        ("delete", "/api/v1/experiments/{id}"),
+        ("post", "/api/v1/experiments/{id}/samples"),
+        ("get", "/api/v1/experiments/{id}/runs"),
+        ("delete", "/api/v1/experiments/{id}/cache"),
+        ("post", "/api/v1/runs"),
+        ("get", "/api/v1/runs/{id}"),
+        ("delete", "/api/v1/runs/{id}/cache"),
     ];
     let mut documented = Vec::new();
     for (path, item) in paths {
@@ -573,7 +594,9 @@ async fn openapi_describes_every_route() {
                 "{method} {path} documents no responses"
             );
             // The router really serves it: never 404 "no route" or 405.
-            let concrete = path.replace("{id}", &uuid::Uuid::new_v4().to_string());
+            let concrete = path
+                .replace("{id}", &uuid::Uuid::new_v4().to_string())
+                .replace("{model}", "no-such-model");
             let m = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
             let res = TestServer::client()
                 .request(m, format!("{}{}", server.url, concrete))

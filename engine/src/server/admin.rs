@@ -65,12 +65,15 @@ pub async fn get_stats(core: &Core, actor: &Actor) -> Result<Stats> {
     actor.require_admin()?;
     let t = stats::totals(&core.db).await?;
     let runs = stats::run_counts(&core.db).await?;
-    let finished = runs.completed + runs.cached;
+    let (hits, misses) = super::store::cache::counters(&core.db).await?;
+    let lookups = hits + misses;
     Ok(Stats {
         users: t.users,
         projects: t.projects,
         experiments: t.experiments,
-        cache_hit_rate: (finished > 0).then(|| runs.cached as f64 / finished as f64),
+        cache_hits: hits,
+        cache_misses: misses,
+        cache_hit_rate: (lookups > 0).then(|| hits as f64 / lookups as f64),
         runs,
         cache_entries: t.cache_entries,
         tokens_in: t.tokens_in,

@@ -4,12 +4,16 @@
 
 pub mod admin;
 pub mod auth;
+pub mod cache;
 pub mod core;
+pub mod demo;
 pub mod endpoints;
 pub mod error;
 pub mod experiments;
+pub mod pricing;
 pub mod projects;
 pub mod providers;
+pub mod runs;
 pub mod store;
 pub mod templates;
 #[cfg(feature = "testing")]

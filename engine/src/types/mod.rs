@@ -278,7 +278,10 @@ pub struct Stats {
     pub experiments: i64,
     pub runs: RunCounts,
     pub cache_entries: i64,
-    /// Cached runs over finished runs; absent until a run has finished.
+    /// LLM calls answered from the cache, and calls that went to a provider.
+    pub cache_hits: i64,
+    pub cache_misses: i64,
+    /// Hits over lookups; absent until the first lookup.
     pub cache_hit_rate: Option<f64>,
     pub tokens_in: i64,
     pub tokens_out: i64,

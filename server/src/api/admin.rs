@@ -119,3 +119,48 @@ pub async fn revoke_api_key(
     engine::admin::revoke_api_key(&s.core, &a, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
+
+/// Model prices (USD per million tokens) used for cost estimates.
+#[utoipa::path(get, path = "/api/v1/admin/pricing", tag = "admin",
+    responses((status = 200, body = [engine::types::ModelPrice])))]
+pub async fn list_prices(
+    State(s): State<AppState>,
+    Authed(a): Authed,
+) -> ApiResult<Json<Vec<engine::types::ModelPrice>>> {
+    Ok(Json(engine::pricing::list_prices(&s.core, &a).await?))
+}
+
+/// Sets prices for the given models (others are kept); returns the whole table.
+#[utoipa::path(put, path = "/api/v1/admin/pricing", tag = "admin", request_body = [engine::types::ModelPrice],
+    responses((status = 200, body = [engine::types::ModelPrice]), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn set_prices(
+    State(s): State<AppState>,
+    Authed(a): Authed,
+    JsonBody(p): JsonBody<Vec<engine::types::ModelPrice>>,
+) -> ApiResult<Json<Vec<engine::types::ModelPrice>>> {
+    Ok(Json(engine::pricing::set_prices(&s.core, &a, p).await?))
+}
+
+/// Removes a model's price (its runs then show no cost).
+#[utoipa::path(delete, path = "/api/v1/admin/pricing/{model}", tag = "admin", params(("model" = String, Path)),
+    responses((status = 204), (status = 404, body = ErrorBody)))]
+pub async fn delete_price(
+    State(s): State<AppState>,
+    Authed(a): Authed,
+    axum::extract::Path(model): axum::extract::Path<String>,
+) -> ApiResult<StatusCode> {
+    engine::pricing::delete_price(&s.core, &a, &model).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Empties the whole response cache.
+#[utoipa::path(delete, path = "/api/v1/admin/cache", tag = "admin",
+    responses((status = 200, body = super::experiments::Removed), (status = 403, body = ErrorBody)))]
+pub async fn clear_cache(
+    State(s): State<AppState>,
+    Authed(a): Authed,
+) -> ApiResult<Json<super::experiments::Removed>> {
+    Ok(Json(super::experiments::Removed {
+        removed: engine::runs::invalidate_all_cache(&s.core, &a).await?,
+    }))
+}

@@ -4,10 +4,13 @@
 
 pub mod admin;
 pub mod auth;
+pub mod endpoints;
 pub mod error;
+pub mod experiments;
 pub mod extract;
 pub mod health;
 pub mod projects;
+pub mod runs;
 
 use axum::Json;
 use axum::extract::DefaultBodyLimit;
@@ -32,6 +35,9 @@ pub const BODY_LIMIT: usize = 2 * 1024 * 1024;
         (name = "auth", description = "Setup, sign-in and the current principal"),
         (name = "admin", description = "Settings, stats, users and API keys (admins)"),
         (name = "projects", description = "Projects group experiments"),
+        (name = "endpoints", description = "LLM endpoints (OpenAI-compatible, Anthropic, simulated)"),
+        (name = "experiments", description = "Sample data, pipeline stages, parameter space"),
+        (name = "runs", description = "Executing configurations, run results and the response cache"),
         (name = "health", description = "Liveness and readiness"),
     )
 )]
@@ -75,6 +81,34 @@ pub fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
             projects::update_project,
             projects::delete_project
         ))
+        .routes(routes!(admin::list_prices, admin::set_prices))
+        .routes(routes!(admin::delete_price))
+        .routes(routes!(admin::clear_cache))
+        .routes(routes!(
+            endpoints::list_endpoints,
+            endpoints::create_endpoint
+        ))
+        .routes(routes!(
+            endpoints::get_endpoint,
+            endpoints::update_endpoint,
+            endpoints::delete_endpoint
+        ))
+        .routes(routes!(endpoints::test_endpoint))
+        .routes(routes!(
+            experiments::list_experiments,
+            experiments::create_experiment
+        ))
+        .routes(routes!(
+            experiments::get_experiment,
+            experiments::update_experiment,
+            experiments::delete_experiment
+        ))
+        .routes(routes!(experiments::import_samples))
+        .routes(routes!(experiments::list_runs))
+        .routes(routes!(experiments::invalidate_cache))
+        .routes(routes!(runs::create_runs))
+        .routes(routes!(runs::get_run))
+        .routes(routes!(runs::invalidate_cache))
         .routes(routes!(openapi_json))
         .split_for_parts();
     doc.info.version = engine::VERSION.to_owned();

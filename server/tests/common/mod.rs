@@ -1,6 +1,8 @@
 //! Boots the real PromptLooper app on 127.0.0.1:0 over a fresh database, for HTTP tests.
 #![allow(dead_code)]
 
+pub mod mock;
+
 use engine::testing::TestDatabase;
 use reqwest::{Client, Method, StatusCode};
 use serde_json::{Value, json};
@@ -20,10 +22,17 @@ pub const STATIC_KEY: &str = "static-api-key-for-tests-0123456789abcdef";
 pub const ADMIN_PASSWORD: &str = "correct horse battery";
 
 impl TestServer {
+    /// Boots the app without the demo project (tests count what they create).
     pub async fn start(database: TestDatabase) -> TestServer {
+        Self::start_with(database, &["--seed-demo", "false"]).await
+    }
+
+    /// Boots the app with extra command-line arguments.
+    pub async fn start_with(database: TestDatabase, extra: &[&str]) -> TestServer {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let data_dir = tempfile::tempdir().unwrap();
-        let cli = Cli::try_parse_from_args([
+        let site = data_dir.path().join("site");
+        let mut args = vec![
             "promptlooper",
             "--data-dir",
             data_dir.path().to_str().unwrap(),
@@ -32,8 +41,10 @@ impl TestServer {
             "--api-key",
             STATIC_KEY,
             "--site-root",
-            data_dir.path().join("site").to_str().unwrap(),
-        ]);
+            site.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        let cli = Cli::try_parse_from_args(args);
         let state = server::prepare(cli.config).await.expect("server prepares");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());

@@ -3,10 +3,12 @@
 //! pool `Db` holds: `on_db!` expands a body for each backend.
 
 pub mod api_keys;
+pub mod cache;
 pub mod endpoints;
 pub mod experiments;
 pub mod pricing;
 pub mod projects;
+pub mod runs;
 pub mod sessions;
 pub mod settings;
 pub mod stats;

@@ -36,3 +36,11 @@ pub async fn save(db: &Db, settings: &Settings) -> Result<()> {
         .bind(KEY).bind(raw).bind(Utc::now()).execute(p).await.map(|r| r.rows_affected()))?;
     Ok(())
 }
+
+/// Sets a one-time marker; true for the one caller that set it first (safe across processes).
+pub async fn claim_marker(db: &Db, key: &str) -> Result<bool> {
+    let n = on_db!(db, p => sqlx::query(
+        "INSERT INTO settings (key, value, updated_at) VALUES ($1, 'true', $2) ON CONFLICT (key) DO NOTHING")
+        .bind(key).bind(Utc::now()).execute(p).await.map(|r| r.rows_affected()))?;
+    Ok(n == 1)
+}

@@ -1,0 +1,162 @@
+//! Cache keys: SHA-256 over a canonical JSON encoding (object keys sorted, no whitespace) of
+//! everything that determines an LLM call's answer. Same key ⇒ identical request.
+
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use super::providers::Message;
+use crate::types::{EndpointKind, Params};
+
+/// Bump when the key's contents change, so old entries stop matching.
+const KEY_VERSION: u32 = 1;
+
+/// JSON with object keys sorted at every level, whatever the map type in use.
+pub fn canonical_json(value: &Value) -> String {
+    fn write(value: &Value, out: &mut String) {
+        match value {
+            Value::Object(map) => {
+                let mut keys: Vec<&String> = map.keys().collect();
+                keys.sort();
+                out.push('{');
+                for (i, k) in keys.into_iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    out.push_str(&Value::String(k.clone()).to_string());
+                    out.push(':');
+                    write(&map[k], out);
+                }
+                out.push('}');
+            }
+            Value::Array(items) => {
+                out.push('[');
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    write(item, out);
+                }
+                out.push(']');
+            }
+            other => out.push_str(&other.to_string()),
+        }
+    }
+    let mut out = String::new();
+    write(value, &mut out);
+    out
+}
+
+pub fn sha256_hex(text: &str) -> String {
+    hex::encode(Sha256::digest(text.as_bytes()))
+}
+
+/// The identity of one call: where it goes, what is sent, for which item, stage and repeat.
+pub struct CallKey<'a> {
+    pub kind: EndpointKind,
+    pub base_url: &'a str,
+    pub model: &'a str,
+    pub messages: &'a [Message],
+    pub params: &'a Params,
+    pub input: &'a Value,
+    pub stage_index: usize,
+    pub repeat_index: u32,
+}
+
+pub fn call_key(k: &CallKey<'_>) -> String {
+    let material = json!({
+        "v": KEY_VERSION,
+        "provider": k.kind.as_str(),
+        // Endpoints of one kind at one URL answer alike; the endpoint's id and name do not matter.
+        "base_url": if k.kind == EndpointKind::Simulated { "" } else { k.base_url.trim_end_matches('/') },
+        "model": k.model,
+        "messages": k.messages,
+        "params": k.params,
+        "input": k.input,
+        "stage": k.stage_index,
+        "repeat": k.repeat_index,
+    });
+    sha256_hex(&canonical_json(&material))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::server::providers::Role;
+
+    #[test]
+    fn canonical_json_sorts_keys_at_every_level() {
+        let a: Value =
+            serde_json::from_str(r#"{"b":1,"a":{"y":[{"d":1,"c":2}],"x":null}}"#).unwrap();
+        assert_eq!(
+            canonical_json(&a),
+            r#"{"a":{"x":null,"y":[{"c":2,"d":1}]},"b":1}"#
+        );
+    }
+
+    #[test]
+    fn keys_change_with_every_part_and_only_then() {
+        let messages = vec![Message {
+            role: Role::User,
+            content: "hi".into(),
+        }];
+        let params = Params {
+            temperature: Some(0.2),
+            ..Params::default()
+        };
+        let input = json!({"q": "hi"});
+        let base = CallKey {
+            kind: EndpointKind::Openai,
+            base_url: "http://x/v1/",
+            model: "m",
+            messages: &messages,
+            params: &params,
+            input: &input,
+            stage_index: 0,
+            repeat_index: 0,
+        };
+        let k = call_key(&base);
+        assert_eq!(k.len(), 64);
+        assert_eq!(
+            k,
+            call_key(&CallKey {
+                base_url: "http://x/v1",
+                ..base
+            }),
+            "a trailing slash is the same URL"
+        );
+        assert_ne!(k, call_key(&CallKey { model: "n", ..base }));
+        assert_ne!(
+            k,
+            call_key(&CallKey {
+                stage_index: 1,
+                ..base
+            })
+        );
+        assert_ne!(
+            k,
+            call_key(&CallKey {
+                repeat_index: 1,
+                ..base
+            })
+        );
+        let hotter = Params {
+            temperature: Some(0.3),
+            ..Params::default()
+        };
+        assert_ne!(
+            k,
+            call_key(&CallKey {
+                params: &hotter,
+                ..base
+            })
+        );
+        let other_input = json!({"q": "ho"});
+        assert_ne!(
+            k,
+            call_key(&CallKey {
+                input: &other_input,
+                ..base
+            })
+        );
+    }
+}

@@ -1,0 +1,50 @@
+//! `/api/v1/runs`: execute a configuration ad hoc, read a run, forget its cache.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use engine::types::{NewRun, RunBatch, RunDetail};
+
+use super::error::{ApiResult, ErrorBody};
+use super::experiments::Removed;
+use super::extract::{Authed, IdPath, JsonBody};
+use crate::state::AppState;
+
+/// Executes one configuration over the experiment's sample items (× repeats), stage by stage,
+/// answering identical calls from the cache. Returns when every run has ended.
+#[utoipa::path(post, path = "/api/v1/runs", tag = "runs", request_body = NewRun,
+    responses((status = 201, body = RunBatch), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn create_runs(
+    State(s): State<AppState>,
+    Authed(a): Authed,
+    JsonBody(r): JsonBody<NewRun>,
+) -> ApiResult<(StatusCode, Json<RunBatch>)> {
+    Ok((
+        StatusCode::CREATED,
+        Json(engine::runs::run_configuration(&s.core, &a, r).await?),
+    ))
+}
+
+/// A run with its stage results (rendered prompts, raw responses, tokens, latency, cache use).
+#[utoipa::path(get, path = "/api/v1/runs/{id}", tag = "runs", params(("id" = uuid::Uuid, Path)),
+    responses((status = 200, body = RunDetail), (status = 404, body = ErrorBody)))]
+pub async fn get_run(
+    State(s): State<AppState>,
+    Authed(a): Authed,
+    IdPath(id): IdPath,
+) -> ApiResult<Json<RunDetail>> {
+    Ok(Json(engine::runs::get_run(&s.core, &a, id).await?))
+}
+
+/// Forgets the cached responses this run used.
+#[utoipa::path(delete, path = "/api/v1/runs/{id}/cache", tag = "runs", params(("id" = uuid::Uuid, Path)),
+    responses((status = 200, body = Removed), (status = 404, body = ErrorBody)))]
+pub async fn invalidate_cache(
+    State(s): State<AppState>,
+    Authed(a): Authed,
+    IdPath(id): IdPath,
+) -> ApiResult<Json<Removed>> {
+    Ok(Json(Removed {
+        removed: engine::runs::invalidate_run_cache(&s.core, &a, id).await?,
+    }))
+}
