@@ -408,7 +408,7 @@ pub fn check_params(p: &Params, field: &str) -> Result<()> {
 /// Applies `name = value` to parameters: known names are typed and range-checked, anything
 /// else goes to `extra`.
 pub fn set_param(p: &mut Params, name: &str, value: &Value, field: &str) -> Result<()> {
-    let wrong = |what: &str| Error::invalid(field, format!("{name} must be {what}"));
+    let wrong = |what: &str| Error::invalid(format!("{field}.{name}"), format!("must be {what}"));
     // Applied to a copy: a rejected value leaves `p` unchanged.
     let mut next = p.clone();
     match name {
@@ -485,13 +485,14 @@ async fn check_space(
         }
         for (name, dim) in &s.params {
             let field = at(format!("params.{name}"));
+            let base = at("params".to_owned());
             match dim {
                 Dimension::Values(values) => {
                     if values.is_empty() || values.len() > 1000 {
                         return Err(Error::invalid(field, "must list 1 to 1000 values"));
                     }
                     for value in values {
-                        set_param(&mut stages[k].params.clone(), name, value, &field)?;
+                        set_param(&mut stages[k].params.clone(), name, value, &base)?;
                     }
                 }
                 Dimension::Range { min, max, step } => {

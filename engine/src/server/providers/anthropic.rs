@@ -42,7 +42,7 @@ impl Anthropic {
         let headers = response.headers().clone();
         let body = response.text().await.map_err(transport_error)?;
         if !(200..300).contains(&status) {
-            return Err(classify_status(status, &headers, &body));
+            return Err(self.access.scrub(classify_status(status, &headers, &body)));
         }
         serde_json::from_str(&body).map_err(|e| {
             ProviderError::retryable(Some(status), None, format!("malformed response body ({e})"))

@@ -100,6 +100,29 @@ pub struct EndpointAccess {
     pub timeout: Duration,
 }
 
+impl EndpointAccess {
+    /// Removes the API key from text that came back from the endpoint (some providers echo
+    /// the key, or part of it, in their errors).
+    pub fn scrub(&self, mut error: ProviderError) -> ProviderError {
+        if let Some(key) = self.api_key.as_deref().filter(|k| k.len() >= 8) {
+            error.message = error.message.replace(key, "***");
+            // Also a long tail of the key, as in "sk-…1234abcd" style echoes.
+            let tail: String = key
+                .chars()
+                .rev()
+                .take(key.chars().count() / 2)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect();
+            if tail.len() >= 8 {
+                error.message = error.message.replace(&tail, "***");
+            }
+        }
+        error
+    }
+}
+
 impl std::fmt::Debug for EndpointAccess {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("EndpointAccess")
