@@ -260,12 +260,29 @@ async fn logs_never_contain_secrets() {
     cmd.env("API_KEY", STATIC_KEY)
         .env("JWT_SECRET", "jwt-secret-for-the-log-test-0123456789abcdef")
         .env("DEFAULT_ENDPOINT_KEY", "sk-endpoint-secret-123456")
+        .env("DEFAULT_ENDPOINT_URL", "http://127.0.0.1:9/v1")
+        .env(
+            "ENCRYPTION_KEY",
+            "encryption-key-for-the-log-test-0123456789",
+        )
         .env(
             "DATABASE_URL",
             format!("sqlite://{}", dir.path().join("x.db").display()),
         );
     let server = start(cmd);
     let token = setup_admin(&server.url, "correct horse battery").await;
+    // The endpoint from DEFAULT_ENDPOINT_URL exists, with its key, and its test fails loudly.
+    let (_, endpoints) = get(&server.url, "/api/v1/endpoints", Some(&token)).await;
+    let default = endpoints
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "Default")
+        .expect("the default endpoint was added");
+    assert_eq!(default["api_key_hint"], "sk-…3456");
+    let test_path = format!("/api/v1/endpoints/{}/test", default["id"].as_str().unwrap());
+    let (_, test) = post(&server.url, &test_path, Some(&token), json!({})).await;
+    assert_eq!(test["ok"], false, "{test}");
     let (_, created) = post(
         &server.url,
         "/api/v1/admin/api-keys",
@@ -291,6 +308,7 @@ async fn logs_never_contain_secrets() {
     for secret in [
         STATIC_KEY,
         "jwt-secret-for-the-log-test",
+        "encryption-key-for-the-log",
         "sk-endpoint-secret",
         "correct horse battery",
         "a wrong password",

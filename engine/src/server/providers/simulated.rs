@@ -9,6 +9,7 @@
 //! - temperature: best near 0.25, worse the further away; a low `top_p` costs a little;
 //! - prompt: asking for `only` the answer and a `comma`-separated list helps; asking the model
 //!   to `think` aloud hurts.
+//!
 //! Lost words are dropped or replaced by filler, and filler is added as quality falls.
 //! Options (the endpoint's `options`) add latency and inject failures.
 
@@ -213,10 +214,9 @@ pub fn complete(request: &ChatRequest) -> ChatResponse {
     let user = request
         .messages
         .iter()
-        .filter(|m| m.role == Role::User)
-        .map(|m| m.content.as_str())
-        .last()
-        .unwrap_or("");
+        .rev()
+        .find(|m| m.role == Role::User)
+        .map_or("", |m| m.content.as_str());
     let key = hash(&[
         serde_json::to_string(&(&request.model, &request.messages, &request.params))
             .unwrap_or_default()
