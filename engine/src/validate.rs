@@ -103,6 +103,20 @@ pub fn text(field: &str, value: &str, max: usize) -> Result<(), FieldError> {
     Ok(())
 }
 
+/// A page of a listing: `limit` from 1 to `max`, `offset` not negative.
+pub fn page(limit: i64, offset: i64, max: i64) -> Result<(), FieldError> {
+    if !(1..=max).contains(&limit) {
+        return Err(FieldError::new(
+            "limit",
+            format!("must be between 1 and {max}"),
+        ));
+    }
+    if offset < 0 {
+        return Err(FieldError::new("offset", "must not be negative"));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

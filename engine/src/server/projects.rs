@@ -18,15 +18,7 @@ pub async fn list_projects(
     limit: i64,
     offset: i64,
 ) -> Result<Vec<Project>> {
-    if !(1..=PAGE_MAX).contains(&limit) {
-        return Err(Error::invalid(
-            "limit",
-            format!("must be between 1 and {PAGE_MAX}"),
-        ));
-    }
-    if offset < 0 {
-        return Err(Error::invalid("offset", "must not be negative"));
-    }
+    validate::page(limit, offset, PAGE_MAX)?;
     store::list(&core.db, limit, offset).await
 }
 

@@ -27,6 +27,7 @@ use super::templates::{self, ItemInfo, RenderContext, StageOutput};
 use crate::types::{
     Experiment, NewRun, Run, RunBatch, RunConfig, RunDetail, StageChoice, StageConfig,
 };
+use crate::validate;
 
 pub const MAX_REPEATS: u32 = 100;
 pub const PAGE_MAX: i64 = 1000;
@@ -453,15 +454,7 @@ pub async fn list_runs(
             ));
         }
     };
-    if !(1..=PAGE_MAX).contains(&limit) {
-        return Err(Error::invalid(
-            "limit",
-            format!("must be between 1 and {PAGE_MAX}"),
-        ));
-    }
-    if offset < 0 {
-        return Err(Error::invalid("offset", "must not be negative"));
-    }
+    validate::page(limit, offset, PAGE_MAX)?;
     store::list(&core.db, experiment_id, status, sort, limit, offset).await
 }
 

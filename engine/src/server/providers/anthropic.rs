@@ -5,8 +5,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::{
-    ChatRequest, ChatResponse, EndpointAccess, Provider, ProviderError, Role, classify_status,
-    transport_error,
+    ChatRequest, ChatResponse, EndpointAccess, Provider, ProviderError, Role, model_ids, send_json,
 };
 
 pub const API_VERSION: &str = "2023-06-01";
@@ -31,22 +30,11 @@ impl Anthropic {
     }
 
     async fn send(&self, request: reqwest::RequestBuilder) -> Result<Value, ProviderError> {
-        let mut request = request
-            .timeout(self.access.timeout)
-            .header("anthropic-version", API_VERSION);
+        let mut request = request.header("anthropic-version", API_VERSION);
         if let Some(key) = &self.access.api_key {
             request = request.header("x-api-key", key);
         }
-        let response = request.send().await.map_err(transport_error)?;
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        let body = response.text().await.map_err(transport_error)?;
-        if !(200..300).contains(&status) {
-            return Err(self.access.scrub(classify_status(status, &headers, &body)));
-        }
-        serde_json::from_str(&body).map_err(|e| {
-            ProviderError::retryable(Some(status), None, format!("malformed response body ({e})"))
-        })
+        send_json(&self.access, request).await
     }
 }
 
@@ -140,15 +128,7 @@ impl Provider for Anthropic {
     }
 
     async fn list_models(&self) -> Result<Vec<String>, ProviderError> {
-        let raw = self.send(self.http.get(self.url("models"))).await?;
-        let mut models: Vec<String> = raw["data"]
-            .as_array()
-            .ok_or_else(|| ProviderError::fatal(Some(200), "the model list has no `data` array"))?
-            .iter()
-            .filter_map(|m| m["id"].as_str().map(str::to_owned))
-            .collect();
-        models.sort();
-        Ok(models)
+        model_ids(&self.send(self.http.get(self.url("models"))).await?)
     }
 
     async fn embed(

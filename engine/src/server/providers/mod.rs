@@ -208,6 +208,41 @@ pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
     Some(wait.to_std().unwrap_or(Duration::ZERO))
 }
 
+/// Sends a request (authentication already attached) with the endpoint's timeout and
+/// returns the JSON body. Error statuses are classified, with the API key scrubbed from them;
+/// an unreadable body is a retryable error.
+pub async fn send_json(
+    access: &EndpointAccess,
+    request: reqwest::RequestBuilder,
+) -> Result<serde_json::Value, ProviderError> {
+    let response = request
+        .timeout(access.timeout)
+        .send()
+        .await
+        .map_err(transport_error)?;
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let body = response.text().await.map_err(transport_error)?;
+    if !(200..300).contains(&status) {
+        return Err(access.scrub(classify_status(status, &headers, &body)));
+    }
+    serde_json::from_str(&body).map_err(|e| {
+        ProviderError::retryable(Some(status), None, format!("malformed response body ({e})"))
+    })
+}
+
+/// The sorted model ids of a `{"data": [{"id": …}]}` listing (both APIs use this shape).
+pub fn model_ids(listing: &serde_json::Value) -> Result<Vec<String>, ProviderError> {
+    let mut models: Vec<String> = listing["data"]
+        .as_array()
+        .ok_or_else(|| ProviderError::fatal(Some(200), "the model list has no `data` array"))?
+        .iter()
+        .filter_map(|m| m["id"].as_str().map(str::to_owned))
+        .collect();
+    models.sort();
+    Ok(models)
+}
+
 /// Maps a transport error (connect, timeout, body) to a retryable provider error. The URL is
 /// left out: it may carry credentials.
 pub fn transport_error(e: reqwest::Error) -> ProviderError {

@@ -4,8 +4,8 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::{
-    ChatRequest, ChatResponse, EndpointAccess, Provider, ProviderError, classify_status,
-    estimate_tokens, transport_error,
+    ChatRequest, ChatResponse, EndpointAccess, Provider, ProviderError, estimate_tokens, model_ids,
+    send_json,
 };
 
 pub struct OpenAi {
@@ -23,20 +23,11 @@ impl OpenAi {
     }
 
     async fn send(&self, request: reqwest::RequestBuilder) -> Result<Value, ProviderError> {
-        let mut request = request.timeout(self.access.timeout);
-        if let Some(key) = &self.access.api_key {
-            request = request.bearer_auth(key);
-        }
-        let response = request.send().await.map_err(transport_error)?;
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        let body = response.text().await.map_err(transport_error)?;
-        if !(200..300).contains(&status) {
-            return Err(self.access.scrub(classify_status(status, &headers, &body)));
-        }
-        serde_json::from_str(&body).map_err(|e| {
-            ProviderError::retryable(Some(status), None, format!("malformed response body ({e})"))
-        })
+        let request = match &self.access.api_key {
+            Some(key) => request.bearer_auth(key),
+            None => request,
+        };
+        send_json(&self.access, request).await
     }
 }
 
@@ -131,15 +122,7 @@ impl Provider for OpenAi {
     }
 
     async fn list_models(&self) -> Result<Vec<String>, ProviderError> {
-        let raw = self.send(self.http.get(self.url("models"))).await?;
-        let mut models: Vec<String> = raw["data"]
-            .as_array()
-            .ok_or_else(|| ProviderError::fatal(Some(200), "the model list has no `data` array"))?
-            .iter()
-            .filter_map(|m| m["id"].as_str().map(str::to_owned))
-            .collect();
-        models.sort();
-        Ok(models)
+        model_ids(&self.send(self.http.get(self.url("models"))).await?)
     }
 
     async fn embed(&self, model: &str, inputs: &[String]) -> Result<Vec<Vec<f32>>, ProviderError> {
