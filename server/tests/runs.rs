@@ -162,6 +162,36 @@ async fn a_two_stage_pipeline_runs_and_repeats_from_the_cache() {
         assert_eq!(mock.state.chat_requests(), 6);
         assert_eq!(again["config_key"], batch["config_key"]);
 
+        // An identical configuration in another experiment shares the entries.
+        let (_, original) = server
+            .get(
+                &format!("/api/v1/experiments/{}", s.experiment),
+                Some(&s.admin),
+            )
+            .await;
+        let mut copy = json!({});
+        for field in [
+            "project_id",
+            "sample_data",
+            "pipeline_stages",
+            "parameter_space",
+        ] {
+            copy[field] = original[field].clone();
+        }
+        copy["name"] = json!("copy");
+        let (status, copy) = server
+            .call(
+                Method::POST,
+                "/api/v1/experiments",
+                Some(&s.admin),
+                Some(copy),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{copy}");
+        let (_, shared) = run(&server, &s.admin, json!({"experiment_id": copy["id"]})).await;
+        assert_eq!(shared["cached"].as_u64(), Some(3), "{shared}");
+        assert_eq!(mock.state.chat_requests(), 6);
+
         // A second repeat is a distinct sample: new calls for repeat 1 only.
         let (_, repeated) = run(
             &server,
@@ -256,10 +286,10 @@ async fn a_two_stage_pipeline_runs_and_repeats_from_the_cache() {
         let (_, stats) = server.get("/api/v1/admin/stats", Some(&s.admin)).await;
         assert_eq!(
             (stats["cache_hits"].as_i64(), stats["cache_misses"].as_i64()),
-            (Some(12), Some(12)),
+            (Some(18), Some(12)),
             "{stats}"
         );
-        assert_eq!(stats["cache_hit_rate"], 0.5);
+        assert_eq!(stats["cache_hit_rate"], 0.6);
 
         // Experiment-wide and global invalidation.
         let (_, removed) = server
