@@ -10,6 +10,7 @@ pub mod demo;
 pub mod endpoints;
 pub mod error;
 pub mod experiments;
+pub mod planner;
 pub mod pricing;
 pub mod projects;
 pub mod providers;
