@@ -257,3 +257,79 @@ pub async fn get_stats() -> Result<engine::types::Stats, AppError> {
     let (core, actor) = (ssr::core()?, ssr::actor().await?);
     Ok(engine::admin::get_stats(&core, &actor).await?)
 }
+
+#[server(prefix = "/sfn")]
+pub async fn get_experiment(id: Uuid) -> Result<engine::types::Experiment, AppError> {
+    let (core, actor) = (ssr::core()?, ssr::actor().await?);
+    Ok(engine::experiments::get_experiment(&core, &actor, id).await?)
+}
+
+/// Runs one configuration over the experiment's items (JSON body: per-stage choices).
+#[server(prefix = "/sfn", input = leptos::server_fn::codec::Json)]
+pub async fn run_experiment(
+    run: engine::types::NewRun,
+) -> Result<engine::types::RunBatch, AppError> {
+    let (core, actor) = (ssr::core()?, ssr::actor().await?);
+    Ok(engine::runs::run_configuration(&core, &actor, run).await?)
+}
+
+/// A run as the experiment page lists it: what was chosen, how it went, the final output.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct RunView {
+    pub id: Uuid,
+    pub item_index: i32,
+    pub repeat_index: i32,
+    pub status: String,
+    pub error: Option<String>,
+    pub choices: String,
+    pub tokens: i64,
+    pub duration_ms: Option<i64>,
+    pub cost_estimate: Option<f64>,
+    pub output: Option<String>,
+}
+
+/// The experiment's most recent runs (newest first) with their final outputs.
+#[server(prefix = "/sfn")]
+pub async fn recent_runs(experiment_id: Uuid) -> Result<Vec<RunView>, AppError> {
+    let (core, actor) = (ssr::core()?, ssr::actor().await?);
+    let (runs, _) =
+        engine::runs::list_runs(&core, &actor, experiment_id, None, "-created_at", 30, 0).await?;
+    let mut views = Vec::with_capacity(runs.len());
+    for run in runs {
+        let detail = engine::runs::get_run(&core, &actor, run.id).await?;
+        let choices = run
+            .config
+            .stages
+            .iter()
+            .map(|s| {
+                let t = s
+                    .params
+                    .temperature
+                    .map(|t| format!(" t={t}"))
+                    .unwrap_or_default();
+                format!(
+                    "{}{}{t}",
+                    s.variant
+                        .as_deref()
+                        .map(|v| format!("{v} · "))
+                        .unwrap_or_default(),
+                    s.model
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(" → ");
+        views.push(RunView {
+            id: run.id,
+            item_index: run.item_index,
+            repeat_index: run.repeat_index,
+            status: run.status,
+            error: run.error,
+            choices,
+            tokens: run.tokens_in + run.tokens_out,
+            duration_ms: run.duration_ms,
+            cost_estimate: run.cost_estimate,
+            output: detail.stages.last().map(|s| s.response_raw.clone()),
+        });
+    }
+    Ok(views)
+}

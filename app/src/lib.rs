@@ -52,6 +52,7 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/login") view=pages::login::LoginPage ssr=SsrMode::Async/>
                 <Route path=path!("/projects") view=pages::projects::ProjectsPage ssr=SsrMode::Async/>
                 <Route path=path!("/projects/:id") view=pages::project::ProjectPage ssr=SsrMode::Async/>
+                <Route path=path!("/experiments/:id") view=pages::experiment::ExperimentPage ssr=SsrMode::Async/>
                 <Route path=path!("/admin") view=pages::admin::AdminPage ssr=SsrMode::Async/>
             </Routes>
         </Router>

@@ -1,6 +1,7 @@
 //! One routed page per file.
 
 pub mod admin;
+pub mod experiment;
 pub mod home;
 pub mod login;
 pub mod not_found;

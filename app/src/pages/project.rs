@@ -76,7 +76,7 @@ fn Detail(detail: ProjectDetail, save: ServerAction<UpdateProjectText>) -> impl 
                         <tbody>
                             {experiments.into_iter().map(|e| view! {
                                 <tr>
-                                    <td>{e.name}</td>
+                                    <td><A href=format!("/experiments/{}", e.id)>{e.name}</A></td>
                                     <td><span class=format!("status {}", e.status)>{e.status.clone()}</span></td>
                                     <td>{e.run_count}</td>
                                     <td>{e.updated_at.format("%Y-%m-%d %H:%M").to_string()}</td>

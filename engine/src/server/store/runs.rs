@@ -207,7 +207,8 @@ pub async fn list(
     macro_rules! page {
         ($order:literal) => {{
             let sql = select_runs!(
-                "WHERE experiment_id = $1 AND ($2 IS NULL OR status = $2) ORDER BY ", $order, ", id LIMIT $3 OFFSET $4"
+                "WHERE experiment_id = $1 AND ($2 IS NULL OR status = $2) ORDER BY ", $order,
+                ", item_index, repeat_index, id LIMIT $3 OFFSET $4"
             );
             on_db!(db, p => sqlx::query_as::<_, RunRow>(sql).bind(experiment_id).bind(status).bind(limit).bind(offset).fetch_all(p).await)?
         }};

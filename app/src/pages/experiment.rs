@@ -1,0 +1,260 @@
+//! `/experiments/:id`: an experiment's pipeline and sample data, a form to run one
+//! configuration (prompt variant, model, temperature per stage), and its recent runs.
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::components::A;
+use leptos_router::hooks::use_params_map;
+use uuid::Uuid;
+
+use crate::api::{RunExperiment, get_experiment, recent_runs};
+use crate::components::shell::{AppShell, can_write};
+use crate::components::{ErrorNote, action_error};
+use crate::types::{Experiment, NewRun, RunBatch, StageChoice};
+
+#[component]
+pub fn ExperimentPage() -> impl IntoView {
+    view! {
+        <AppShell>
+            <ExperimentView/>
+        </AppShell>
+    }
+}
+
+#[component]
+fn ExperimentView() -> impl IntoView {
+    let params = use_params_map();
+    let id = move || {
+        params
+            .read()
+            .get("id")
+            .and_then(|s| Uuid::parse_str(&s).ok())
+    };
+    let experiment = Resource::new(id, |id| async move {
+        match id {
+            Some(id) => get_experiment(id).await.map(Some),
+            None => Ok(None),
+        }
+    });
+    view! {
+        <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match experiment.await {
+                    Ok(Some(e)) => view! { <Detail experiment=e/> }.into_any(),
+                    Ok(None) => view! { <p class="error">"No such experiment."</p> }.into_any(),
+                    Err(e) => view! { <p class="error">{e.to_string()}</p> }.into_any(),
+                }
+            })}
+        </Transition>
+    }
+}
+
+#[component]
+fn Detail(experiment: Experiment) -> impl IntoView {
+    let run = ServerAction::<RunExperiment>::new();
+    let runs = Resource::new(
+        move || run.version().get(),
+        move |_| recent_runs(experiment.id),
+    );
+    let title = format!("{} · PromptLooper", experiment.name);
+    let project_href = format!("/projects/{}", experiment.project_id);
+    view! {
+        <Title text=title/>
+        <p class="crumbs"><A href="/projects">"Projects"</A>" / "<A href=project_href>"Project"</A>" / "</p>
+        <h1>{experiment.name.clone()}</h1>
+        <p class="muted">{experiment.description.clone()}</p>
+        {can_write().then(|| view! { <RunForm experiment=experiment.clone() run/> })}
+        <section class="card">
+            <h2>"Recent runs"</h2>
+            <Transition fallback=|| ()>
+                {move || Suspend::new(async move {
+                    match runs.await {
+                        Ok(list) if list.is_empty() => view! { <p class="empty">"No runs yet."</p> }.into_any(),
+                        Ok(list) => view! {
+                            <table class="table runs" data-testid="runs">
+                                <thead><tr><th>"Item"</th><th>"Status"</th><th>"Configuration"</th><th>"Tokens"</th><th>"ms"</th><th>"Cost"</th><th>"Output"</th></tr></thead>
+                                <tbody>
+                                    {list.into_iter().map(|r| {
+                                        let output = r.error.clone().or(r.output.clone()).unwrap_or_default();
+                                        view! {
+                                            <tr>
+                                                <td>{r.item_index + 1}{(r.repeat_index > 0).then(|| format!(" (#{})", r.repeat_index + 1))}</td>
+                                                <td><span class=format!("status {}", r.status)>{r.status.clone()}</span></td>
+                                                <td class="small">{r.choices.clone()}</td>
+                                                <td>{r.tokens}</td>
+                                                <td>{r.duration_ms.map(|d| d.to_string()).unwrap_or_default()}</td>
+                                                <td>{r.cost_estimate.map_or("–".to_owned(), |c| format!("${c:.4}"))}</td>
+                                                <td class="output">{output}</td>
+                                            </tr>
+                                        }
+                                    }).collect_view()}
+                                </tbody>
+                            </table>
+                        }.into_any(),
+                        Err(e) => view! { <p class="error">{e.to_string()}</p> }.into_any(),
+                    }
+                })}
+            </Transition>
+        </section>
+        <Pipeline experiment=experiment.clone()/>
+        <Samples experiment/>
+    }
+}
+
+/// Per-stage choices and a Run button. Empty choices keep the stage's own settings.
+#[component]
+fn RunForm(experiment: Experiment, run: ServerAction<RunExperiment>) -> impl IntoView {
+    let stages = experiment.pipeline_stages.len();
+    let variant: Vec<RwSignal<String>> =
+        (0..stages).map(|_| RwSignal::new(String::new())).collect();
+    let model: Vec<RwSignal<String>> = (0..stages).map(|_| RwSignal::new(String::new())).collect();
+    let temperature: Vec<RwSignal<String>> =
+        (0..stages).map(|_| RwSignal::new(String::new())).collect();
+    let repeats = RwSignal::new("1".to_owned());
+    let local_error = RwSignal::new(None::<String>);
+    let error = action_error(run);
+    let id = experiment.id;
+    let (v, m, t) = (variant.clone(), model.clone(), temperature.clone());
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        local_error.set(None);
+        let mut choices = Vec::with_capacity(stages);
+        for k in 0..stages {
+            let mut choice = StageChoice::default();
+            let variant = v[k].get_untracked();
+            let model = m[k].get_untracked();
+            let temp = t[k].get_untracked();
+            choice.variant = (!variant.is_empty()).then_some(variant);
+            choice.model = (!model.is_empty()).then_some(model);
+            if !temp.trim().is_empty() {
+                match temp.trim().parse::<f64>() {
+                    Ok(value) => {
+                        choice.params =
+                            Some([("temperature".to_owned(), serde_json::json!(value))].into())
+                    }
+                    Err(_) => {
+                        local_error.set(Some(format!(
+                            "stage {}: temperature must be a number",
+                            k + 1
+                        )));
+                        return;
+                    }
+                }
+            }
+            choices.push(choice);
+        }
+        let repeats = repeats.get_untracked().trim().parse::<u32>().ok();
+        run.dispatch(RunExperiment {
+            run: NewRun {
+                experiment_id: id,
+                stages: choices,
+                items: None,
+                repeats,
+            },
+        });
+    };
+    let items = experiment.sample_data.len();
+    let rows = experiment
+        .pipeline_stages
+        .iter()
+        .enumerate()
+        .map(|(k, stage)| {
+            let space = experiment.parameter_space.stages.get(k).cloned().unwrap_or_default();
+            let (variant, model, temperature) = (variant[k], model[k], temperature[k]);
+            let default_temp = stage.params.temperature.map(|t| t.to_string()).unwrap_or_else(|| "default".into());
+            view! {
+                <div class="stage-choice">
+                    <strong>{format!("{}. {}", k + 1, stage.name)}</strong>
+                    <label>"Prompt"
+                        <select aria-label=format!("Prompt for stage {}", k + 1) on:change=move |ev| variant.set(event_target_value(&ev))>
+                            <option value="">"stage default"</option>
+                            {space.prompts.iter().map(|p| view! { <option value=p.name.clone()>{p.name.clone()}</option> }).collect_view()}
+                        </select>
+                    </label>
+                    <label>"Model"
+                        <select aria-label=format!("Model for stage {}", k + 1) on:change=move |ev| model.set(event_target_value(&ev))>
+                            <option value="">{format!("{} (default)", stage.model)}</option>
+                            {space.models.iter().map(|m| view! { <option value=m.model.clone()>{m.model.clone()}</option> }).collect_view()}
+                        </select>
+                    </label>
+                    <label>"Temperature"
+                        <input type="number" step="0.05" min="0" max="2" placeholder=default_temp
+                            aria-label=format!("Temperature for stage {}", k + 1)
+                            prop:value=move || temperature.get() on:input=move |ev| temperature.set(event_target_value(&ev))/>
+                    </label>
+                </div>
+            }
+        })
+        .collect_view();
+    let summary = move || {
+        run.value().get().and_then(|r| r.ok()).map(|b: RunBatch| {
+            let cost = b
+                .cost_estimate
+                .map_or("no cost estimate".to_owned(), |c| format!("${c:.4}"));
+            format!(
+                "{} completed, {} cached, {} failed · {} tokens in, {} out · {cost}",
+                b.completed, b.cached, b.failed, b.tokens_in, b.tokens_out
+            )
+        })
+    };
+    view! {
+        <section class="card">
+            <h2>"Run a configuration"</h2>
+            <form class="stack run-form" on:submit=submit data-testid="run-form">
+                {rows}
+                <label class="inline">"Repeats"
+                    <input type="number" min="1" max="100" aria-label="Repeats" prop:value=move || repeats.get()
+                        on:input=move |ev| repeats.set(event_target_value(&ev))/>
+                </label>
+                <button type="submit" class="primary" disabled=move || run.pending().get()>
+                    {move || if run.pending().get() { "Running…".to_owned() } else { format!("Run over {items} items") }}
+                </button>
+                {move || summary().map(|s| view! { <p class="ok" data-testid="run-summary">{s}</p> })}
+                {move || local_error.get().map(|e| view! { <p class="error" role="alert">{e}</p> })}
+                <ErrorNote error/>
+            </form>
+        </section>
+    }
+}
+
+#[component]
+fn Pipeline(experiment: Experiment) -> impl IntoView {
+    view! {
+        <section class="card">
+            <h2>"Pipeline"</h2>
+            {experiment.pipeline_stages.into_iter().enumerate().map(|(k, s)| view! {
+                <div class="stage">
+                    <h3>{format!("{}. {} — {}", k + 1, s.name, s.model)}</h3>
+                    {(!s.system.is_empty()).then(|| view! { <p class="label">"System"</p><pre>{s.system.clone()}</pre> })}
+                    <p class="label">"User"</p>
+                    <pre>{s.user.clone()}</pre>
+                </div>
+            }).collect_view()}
+        </section>
+    }
+}
+
+#[component]
+fn Samples(experiment: Experiment) -> impl IntoView {
+    let total = experiment.sample_data.len();
+    view! {
+        <section class="card">
+            <h2>{format!("Sample data ({total} items)")}</h2>
+            <table class="table">
+                <thead><tr><th>"#"</th><th>"Input"</th><th>"Reference"</th></tr></thead>
+                <tbody>
+                    {experiment.sample_data.into_iter().take(20).enumerate().map(|(i, item)| {
+                        let input = item.input.iter().map(|(k, v)| match v {
+                            serde_json::Value::String(s) => format!("{k}: {s}"),
+                            other => format!("{k}: {other}"),
+                        }).collect::<Vec<_>>().join("\n");
+                        view! {
+                            <tr><td>{i + 1}</td><td class="output">{input}</td><td class="output">{item.reference.unwrap_or_default()}</td></tr>
+                        }
+                    }).collect_view()}
+                </tbody>
+            </table>
+            {(total > 20).then(|| view! { <p class="muted">{format!("… and {} more", total - 20)}</p> })}
+        </section>
+    }
+}
