@@ -30,6 +30,8 @@ use crate::types::{
 use crate::validate;
 
 pub const MAX_REPEATS: u32 = 100;
+/// The most runs one ad-hoc request may create (larger plans are sweeps).
+pub const MAX_BATCH: usize = 10_000;
 pub const PAGE_MAX: i64 = 1000;
 
 /// Resolves per-stage choices (prompt variant, model, parameters) against the experiment into
@@ -152,6 +154,15 @@ pub async fn run_configuration(core: &Core, actor: &Actor, new: NewRun) -> Resul
         }
         None => (0..experiment.sample_data.len()).collect(),
     };
+    if items.len() * repeats as usize > MAX_BATCH {
+        return Err(Error::invalid(
+            "repeats",
+            format!(
+                "{} items × {repeats} repeats is more than {MAX_BATCH} runs; run fewer at once",
+                items.len()
+            ),
+        ));
+    }
     let mut endpoint_map = HashMap::new();
     for (k, stage) in config.stages.iter().enumerate() {
         if endpoint_map.contains_key(&stage.endpoint_id) {
