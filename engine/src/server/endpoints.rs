@@ -25,7 +25,8 @@ const CONCURRENCY_RANGE: std::ops::RangeInclusive<i64> = 1..=1024;
 
 /// Built providers, rebuilt when their endpoint changes.
 pub struct ProviderRegistry {
-    http: reqwest::Client,
+    /// Built on first use: a server that never calls an endpoint never loads TLS roots.
+    http: std::sync::OnceLock<reqwest::Client>,
     entries: RwLock<HashMap<Uuid, Entry>>,
 }
 
@@ -57,15 +58,22 @@ impl Default for ProviderRegistry {
 
 impl ProviderRegistry {
     pub fn new() -> Self {
-        let http = reqwest::Client::builder()
-            .pool_max_idle_per_host(64)
-            .connect_timeout(Duration::from_secs(10))
-            .build()
-            .unwrap_or_default();
         ProviderRegistry {
-            http,
+            http: std::sync::OnceLock::new(),
             entries: RwLock::new(HashMap::new()),
         }
+    }
+
+    fn http(&self) -> reqwest::Client {
+        self.http
+            .get_or_init(|| {
+                reqwest::Client::builder()
+                    .pool_max_idle_per_host(64)
+                    .connect_timeout(Duration::from_secs(10))
+                    .build()
+                    .unwrap_or_default()
+            })
+            .clone()
     }
 
     /// The provider for `row`, built (and its key decrypted) only when the row changed.
@@ -82,7 +90,7 @@ impl ProviderRegistry {
                 slots: e.slots.clone(),
             });
         }
-        let provider = providers::build(access(core, row)?, self.http.clone())
+        let provider = providers::build(access(core, row)?, self.http())
             .map_err(|e| Error::invalid("options", e.message))?;
         let slots = row
             .max_concurrency
