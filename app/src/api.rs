@@ -333,3 +333,42 @@ pub async fn recent_runs(experiment_id: Uuid) -> Result<Vec<RunView>, AppError> 
     }
     Ok(views)
 }
+
+#[server(prefix = "/sfn")]
+pub async fn list_endpoints() -> Result<Vec<engine::types::Endpoint>, AppError> {
+    let (core, actor) = (ssr::core()?, ssr::actor().await?);
+    Ok(engine::endpoints::list_endpoints(&core, &actor).await?)
+}
+
+#[server(prefix = "/sfn")]
+pub async fn create_endpoint(
+    name: String,
+    kind: engine::types::EndpointKind,
+    base_url: String,
+    api_key: String,
+) -> Result<engine::types::Endpoint, AppError> {
+    let (core, actor) = (ssr::core()?, ssr::actor().await?);
+    let api_key = (!api_key.is_empty()).then_some(api_key);
+    let new = engine::types::NewEndpoint {
+        name,
+        kind,
+        base_url,
+        api_key,
+        options: None,
+        max_concurrency: None,
+        timeout_ms: None,
+    };
+    Ok(engine::endpoints::create_endpoint(&core, &actor, new).await?)
+}
+
+#[server(prefix = "/sfn")]
+pub async fn delete_endpoint(id: Uuid) -> Result<(), AppError> {
+    let (core, actor) = (ssr::core()?, ssr::actor().await?);
+    Ok(engine::endpoints::delete_endpoint(&core, &actor, id).await?)
+}
+
+#[server(prefix = "/sfn")]
+pub async fn test_endpoint(id: Uuid) -> Result<engine::types::EndpointTest, AppError> {
+    let (core, actor) = (ssr::core()?, ssr::actor().await?);
+    Ok(engine::endpoints::test_endpoint(&core, &actor, id).await?)
+}

@@ -38,6 +38,32 @@ test('admin manages keys, users and guest access', async () => {
   assert.match(stats, /Projects1/);
   assert.match(stats, /Databasesqlite/);
 
+  // Endpoints: add a simulated one and test it; add a real one whose key never shows again.
+  await page.fill('input[aria-label="Endpoint name"]', 'sim two');
+  await page.selectOption('select[aria-label="Kind"]', 'simulated');
+  await page.click('button:has-text("Add endpoint")');
+  const sim = page.locator('tr[data-endpoint="sim two"]');
+  await sim.waitFor();
+  await sim.locator('button:has-text("Test")').click();
+  await sim.locator('.test-result:has-text("ok · 4 models")').waitFor();
+  await page.fill('input[aria-label="Endpoint name"]', 'paid');
+  await page.selectOption('select[aria-label="Kind"]', 'openai');
+  await page.fill('input[aria-label="Base URL"]', 'http://127.0.0.1:9/v1');
+  await page.fill('input[aria-label="API key"]', 'sk-browser-secret-abcdef123456');
+  await page.click('button:has-text("Add endpoint")');
+  const paid = page.locator('tr[data-endpoint="paid"]');
+  await paid.waitFor();
+  assert.equal(await paid.locator('code').textContent(), 'sk-…3456');
+  assert.equal(await page.inputValue('input[aria-label="API key"]'), '', 'the key field is cleared');
+  await paid.locator('button:has-text("Test")').click();
+  await paid.locator('.test-result:has-text("failed: could not connect")').waitFor();
+  await sim.locator('button:has-text("Delete")').click();
+  await sim.locator('[role="alertdialog"] button:has-text("Delete")').click();
+  await sim.waitFor({ state: 'detached' });
+  await page.reload();
+  await hydrated(page);
+  assert.ok(!(await page.content()).includes('abcdef123456'), 'the endpoint key is never sent back');
+
   // An API key is shown once and works against the REST API; revoking it asks first.
   await page.fill('input[aria-label="Key name"]', 'agent');
   await page.click('button:has-text("Create key")');

@@ -1,11 +1,11 @@
-//! `/admin`: settings, users and API keys (admins only).
+//! `/admin`: system stats, LLM endpoints, settings, users and API keys (admins only).
 
 use leptos::prelude::*;
 use leptos_meta::Title;
 
 use crate::api::{
-    CreateApiKey, CreateUser, DeleteUser, RevokeApiKey, SaveSettings, get_settings, get_stats,
-    list_api_keys, list_users,
+    CreateApiKey, CreateEndpoint, CreateUser, DeleteEndpoint, DeleteUser, RevokeApiKey,
+    SaveSettings, TestEndpoint, get_settings, get_stats, list_api_keys, list_endpoints, list_users,
 };
 use crate::components::shell::AppShell;
 use crate::components::{ConfirmButton, ErrorNote, action_error, reset_on_success};
@@ -28,6 +28,7 @@ fn AdminGate() -> impl IntoView {
         view! {
             <h1>"Admin"</h1>
             <StatsCard/>
+            <EndpointsCard/>
             <SettingsCard/>
             <UsersCard/>
             <KeysCard/>
@@ -244,6 +245,82 @@ fn StatsCard() -> impl IntoView {
                     }
                 })}
             </Transition>
+        </section>
+    }
+}
+
+/// LLM endpoints: list, add (the key is write-only), test connectivity, delete.
+#[component]
+fn EndpointsCard() -> impl IntoView {
+    let create = ServerAction::<CreateEndpoint>::new();
+    let delete = ServerAction::<DeleteEndpoint>::new();
+    let test = ServerAction::<TestEndpoint>::new();
+    let endpoints = Resource::new(
+        move || (create.version().get(), delete.version().get()),
+        |_| list_endpoints(),
+    );
+    let create_error = action_error(create);
+    let delete_error = action_error(delete);
+    let form = NodeRef::new();
+    reset_on_success(create, form);
+    let tested = RwSignal::new(None::<uuid::Uuid>);
+    let test_result = move |id: uuid::Uuid| {
+        (tested.get() == Some(id)).then(|| match test.value().get() {
+            None => "testing…".to_owned(),
+            Some(Ok(t)) if t.ok => {
+                format!("ok · {} models · {:.0} ms", t.models.len(), t.latency_ms)
+            }
+            Some(Ok(t)) => format!("failed: {}", t.error.unwrap_or_default()),
+            Some(Err(e)) => format!("failed: {e}"),
+        })
+    };
+    view! {
+        <section class="card">
+            <h2>"LLM endpoints"</h2>
+            <Transition fallback=|| ()>
+                {move || Suspend::new(async move {
+                    match endpoints.await {
+                        Ok(list) => view! {
+                            <table class="table" data-testid="endpoints">
+                                <thead><tr><th>"Name"</th><th>"Kind"</th><th>"Base URL"</th><th>"Key"</th><th>"Check"</th><th></th></tr></thead>
+                                <tbody>
+                                    {list.into_iter().map(|e| {
+                                        let id = e.id;
+                                        let question = format!("Delete endpoint {}?", e.name);
+                                        view! {
+                                            <tr data-endpoint=e.name.clone()>
+                                                <td>{e.name.clone()}</td>
+                                                <td>{e.kind.as_str()}</td>
+                                                <td class="small">{if e.base_url.is_empty() { "built in".to_owned() } else { e.base_url.clone() }}</td>
+                                                <td><code>{e.api_key_hint.clone().unwrap_or_else(|| "none".into())}</code></td>
+                                                <td>
+                                                    <button on:click=move |_| { tested.set(Some(id)); test.dispatch(TestEndpoint { id }); }>"Test"</button>
+                                                    <span class="small test-result">{move || test_result(id)}</span>
+                                                </td>
+                                                <td><ConfirmButton label="Delete" question on_confirm=move || { delete.dispatch(DeleteEndpoint { id }); }/></td>
+                                            </tr>
+                                        }
+                                    }).collect_view()}
+                                </tbody>
+                            </table>
+                        }.into_any(),
+                        Err(e) => view! { <p class="error">{e.to_string()}</p> }.into_any(),
+                    }
+                })}
+            </Transition>
+            <ErrorNote error=delete_error/>
+            <ActionForm action=create node_ref=form attr:class="inline-form" attr:data-testid="endpoint-form">
+                <input name="name" placeholder="name" required maxlength="200" aria-label="Endpoint name"/>
+                <select name="kind" aria-label="Kind">
+                    <option value="openai" selected>"OpenAI-compatible"</option>
+                    <option value="anthropic">"Anthropic"</option>
+                    <option value="simulated">"Simulated"</option>
+                </select>
+                <input name="base_url" placeholder="https://api.openai.com/v1" aria-label="Base URL"/>
+                <input type="password" name="api_key" placeholder="API key (optional)" autocomplete="off" aria-label="API key"/>
+                <button type="submit" class="primary">"Add endpoint"</button>
+                <ErrorNote error=create_error/>
+            </ActionForm>
         </section>
     }
 }
