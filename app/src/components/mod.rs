@@ -71,3 +71,14 @@ pub fn ConfirmButton(
         </Show>
     }
 }
+
+/// The `:id` route parameter as a UUID (`None` when absent or malformed), reactively.
+pub fn id_param() -> impl Fn() -> Option<uuid::Uuid> + Copy + Send + Sync + 'static {
+    let params = leptos_router::hooks::use_params_map();
+    move || {
+        params
+            .read()
+            .get("id")
+            .and_then(|s| uuid::Uuid::parse_str(&s).ok())
+    }
+}

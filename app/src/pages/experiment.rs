@@ -4,12 +4,10 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::A;
-use leptos_router::hooks::use_params_map;
-use uuid::Uuid;
 
 use crate::api::{RunExperiment, get_experiment, recent_runs};
 use crate::components::shell::{AppShell, can_write};
-use crate::components::{ErrorNote, action_error};
+use crate::components::{ErrorNote, action_error, id_param};
 use crate::types::{Experiment, NewRun, RunBatch, StageChoice};
 
 #[component]
@@ -23,13 +21,7 @@ pub fn ExperimentPage() -> impl IntoView {
 
 #[component]
 fn ExperimentView() -> impl IntoView {
-    let params = use_params_map();
-    let id = move || {
-        params
-            .read()
-            .get("id")
-            .and_then(|s| Uuid::parse_str(&s).ok())
-    };
+    let id = id_param();
     let experiment = Resource::new(id, |id| async move {
         match id {
             Some(id) => get_experiment(id).await.map(Some),

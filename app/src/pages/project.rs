@@ -3,12 +3,10 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::A;
-use leptos_router::hooks::use_params_map;
-use uuid::Uuid;
 
 use crate::api::{UpdateProjectText, get_project};
 use crate::components::shell::{AppShell, can_write};
-use crate::components::{ErrorNote, action_error};
+use crate::components::{ErrorNote, action_error, id_param};
 use crate::types::ProjectDetail;
 
 #[component]
@@ -22,13 +20,7 @@ pub fn ProjectPage() -> impl IntoView {
 
 #[component]
 fn ProjectView() -> impl IntoView {
-    let params = use_params_map();
-    let id = move || {
-        params
-            .read()
-            .get("id")
-            .and_then(|s| Uuid::parse_str(&s).ok())
-    };
+    let id = id_param();
     let save = ServerAction::<UpdateProjectText>::new();
     let project = Resource::new(
         move || (id(), save.version().get()),
