@@ -365,3 +365,104 @@ async fn serves_on_postgresql_like_the_compose_stack() {
         "{log}"
     );
 }
+
+/// `kill -9` in the middle of a batch: after a restart no run is left pending or running,
+/// completed runs keep their results, the interrupted ones say so.
+#[tokio::test]
+async fn a_killed_server_loses_no_completed_run_and_leaves_none_stuck() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = command(dir.path());
+    cmd.env("MAX_CONCURRENT_RUNS", "1")
+        .env("SEED_DEMO", "false");
+    let server = start(cmd);
+    let token = setup_admin(&server.url, "correct horse battery").await;
+    let (_, endpoint) = post(
+        &server.url,
+        "/api/v1/endpoints",
+        Some(&token),
+        json!({"name": "slow", "kind": "simulated", "options": {"latency_ms": 400}}),
+    )
+    .await;
+    let (_, project) = post(
+        &server.url,
+        "/api/v1/projects",
+        Some(&token),
+        json!({"name": "p"}),
+    )
+    .await;
+    let items: Vec<Value> = (0..8)
+        .map(|i| json!({"input": {"text": format!("Item {i} in Paris")}}))
+        .collect();
+    let (s, experiment) = post(&server.url, "/api/v1/experiments", Some(&token), json!({
+        "project_id": project["id"], "name": "e", "sample_data": items,
+        "pipeline_stages": [{"name": "one", "endpoint_id": endpoint["id"], "model": "sim-large", "user": "{{ input.text }}"}]
+    })).await;
+    assert_eq!(s, 201, "{experiment}");
+    let experiment_id = experiment["id"].as_str().unwrap().to_owned();
+    let (url, body, auth) = (
+        server.url.clone(),
+        json!({"experiment_id": experiment_id}),
+        token.clone(),
+    );
+    let batch = tokio::spawn(async move { post(&url, "/api/v1/runs", Some(&auth), body).await });
+    let runs_path = format!("/api/v1/experiments/{experiment_id}/runs?limit=100");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, page) = get(&server.url, &runs_path, Some(&token)).await;
+        if page["runs"]
+            .as_array()
+            .is_some_and(|r| r.iter().any(|r| r["status"] == "completed"))
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no run completed: {page}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut child = server.child;
+    Command::new("kill")
+        .args(["-KILL", &child.id().to_string()])
+        .status()
+        .unwrap();
+    child.wait().unwrap();
+    batch.abort();
+
+    let mut cmd = command(dir.path());
+    cmd.env("SEED_DEMO", "false");
+    let restarted = start(cmd);
+    let (_, page) = get(&restarted.url, &runs_path, Some(&token)).await;
+    let runs = page["runs"].as_array().unwrap();
+    assert_eq!(
+        runs.len(),
+        8,
+        "every run was persisted before any call: {page}"
+    );
+    let completed: Vec<&Value> = runs.iter().filter(|r| r["status"] == "completed").collect();
+    let failed: Vec<&Value> = runs.iter().filter(|r| r["status"] == "failed").collect();
+    assert_eq!(
+        completed.len() + failed.len(),
+        8,
+        "none pending or running: {page}"
+    );
+    assert!(!completed.is_empty() && !failed.is_empty(), "{page}");
+    assert!(
+        failed
+            .iter()
+            .all(|r| r["error"].as_str().unwrap().starts_with("interrupted")),
+        "{page}"
+    );
+    for run in completed {
+        let (_, detail) = get(
+            &restarted.url,
+            &format!("/api/v1/runs/{}", run["id"].as_str().unwrap()),
+            Some(&token),
+        )
+        .await;
+        assert_eq!(
+            detail["stages"].as_array().unwrap().len(),
+            1,
+            "the completed run kept its result"
+        );
+    }
+    restarted.terminate();
+}
