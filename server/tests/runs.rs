@@ -565,6 +565,16 @@ async fn the_endpoint_key_never_appears_in_any_response() {
         !seen.contains(SENTINEL) && !seen.contains("4f3c2b1a0987"),
         "the key leaked"
     );
+    // The stored key never follows the endpoint to another host.
+    let moved = server
+        .call(
+            Method::PUT,
+            &format!("/api/v1/endpoints/{}", s.endpoint),
+            Some(&s.admin),
+            Some(json!({"base_url": "http://attacker.example/v1"})),
+        )
+        .await;
+    assert_error(&moved, StatusCode::UNPROCESSABLE_ENTITY, Some("api_key"));
     // Rotating or removing the key works without ever reading it back.
     let (_, e) = server
         .call(

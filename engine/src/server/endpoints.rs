@@ -68,6 +68,8 @@ impl ProviderRegistry {
         self.http
             .get_or_init(|| {
                 reqwest::Client::builder()
+                    // Never follow redirects: a key header (x-api-key) would go along.
+                    .redirect(reqwest::redirect::Policy::none())
                     .pool_max_idle_per_host(64)
                     .connect_timeout(Duration::from_secs(10))
                     .build()
@@ -136,14 +138,15 @@ fn access(core: &Core, row: &EndpointRow) -> Result<EndpointAccess> {
 /// `sk-…abcd`: enough to recognise a key, never enough to use it.
 pub fn mask_key(key: &str) -> String {
     let chars: Vec<char> = key.chars().collect();
-    if chars.len() < 12 {
+    // Short keys show at most their last two characters.
+    if chars.len() < 20 {
         return "…".to_owned()
             + &chars[chars.len().saturating_sub(2)..]
                 .iter()
                 .collect::<String>();
     }
     let head: String = match key.find('-') {
-        Some(i) if i <= 4 => key[..=i].to_owned(),
+        Some(i) if i <= 3 => key[..=i].to_owned(),
         _ => chars[..3].iter().collect(),
     };
     format!(
@@ -290,6 +293,25 @@ pub async fn update_endpoint(
     let timeout_ms = update.timeout_ms.unwrap_or(row.timeout_ms);
     let max_concurrency = update.max_concurrency.unwrap_or(row.max_concurrency);
     check(row.kind, &base_url, &options, timeout_ms, max_concurrency)?;
+    // A stored key only ever goes to the origin it was entered for.
+    let origin = |u: &str| {
+        url::Url::parse(u).ok().map(|u| {
+            (
+                u.scheme().to_owned(),
+                u.host_str().map(str::to_owned),
+                u.port_or_known_default(),
+            )
+        })
+    };
+    if update.api_key.is_none()
+        && row.api_key_enc.is_some()
+        && origin(&base_url) != origin(&row.base_url)
+    {
+        return Err(Error::invalid(
+            "api_key",
+            "changing the endpoint's scheme, host or port requires entering the API key again (or api_key: null)",
+        ));
+    }
     let (sealed, hint) = match update.api_key {
         None => (row.api_key_enc.clone(), row.api_key_hint.clone()),
         Some(None) => (None, None),
@@ -419,5 +441,10 @@ mod tests {
         assert_eq!(mask_key("sk-proj-abcdefghijklmnop1234"), "sk-…1234");
         assert_eq!(mask_key("abcdefghijklmnopqrstuvwxyz"), "abc…wxyz");
         assert_eq!(mask_key("short"), "…rt");
+        assert_eq!(
+            mask_key("sk-0123456789ab"),
+            "…ab",
+            "short keys reveal almost nothing"
+        );
     }
 }

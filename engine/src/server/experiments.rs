@@ -460,8 +460,20 @@ async fn check_space(
             }
             for (field, template) in [("system", &v.system), ("user", &v.user)] {
                 if let Some(t) = template {
+                    if t.len() > MAX_TEMPLATE {
+                        return Err(Error::invalid(
+                            at(format!("prompts[{j}].{field}")),
+                            format!("at most {MAX_TEMPLATE} bytes"),
+                        ));
+                    }
                     templates::check(t, &at(format!("prompts[{j}].{field}")), k, inputs)?;
                 }
+            }
+            if v.user.as_deref().is_some_and(|u| u.trim().is_empty()) {
+                return Err(Error::invalid(
+                    at(format!("prompts[{j}].user")),
+                    "the user template must not be empty",
+                ));
             }
         }
         for (j, m) in s.models.iter().enumerate() {

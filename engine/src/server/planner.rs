@@ -109,12 +109,10 @@ fn choice(
 pub fn grid_size(e: &Experiment) -> Result<usize> {
     let mut total: usize = 1;
     for a in axes(e, true)? {
-        let stage = a.variants.len()
-            * a.models.len()
-            * a.params
-                .iter()
-                .map(|(_, v)| v.len().max(1))
-                .product::<usize>();
+        let stage = a.params.iter().fold(
+            a.variants.len().saturating_mul(a.models.len()),
+            |n, (_, v)| n.saturating_mul(v.len().max(1)),
+        );
         total = total.saturating_mul(stage);
     }
     Ok(total)

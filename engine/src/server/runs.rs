@@ -203,13 +203,15 @@ pub async fn run_configuration(core: &Core, actor: &Actor, new: NewRun) -> Resul
             });
         }
     }
+    // Everything that can fail is loaded before the runs exist.
+    let prices = PriceBook::load(core).await?;
     store::insert_pending(&core.db, &runs).await?;
 
     let batch = Arc::new(Batch {
         core: core.clone(),
         experiment: Arc::new(experiment),
         endpoints: endpoint_map,
-        prices: PriceBook::load(core).await?,
+        prices,
         policy: RetryPolicy::default(),
     });
     // Detached: a client that disconnects does not abandon half-finished runs.
@@ -219,7 +221,7 @@ pub async fn run_configuration(core: &Core, actor: &Actor, new: NewRun) -> Resul
             let batch = batch.clone();
             tasks.spawn(async move {
                 let _slot = batch.core.run_slots.clone().acquire_owned().await;
-                execute(&batch, run).await
+                execute_or_fail(&batch, run).await
             });
         }
         let mut done = Vec::new();
@@ -253,6 +255,26 @@ fn summarise(config_key: String, runs: Vec<Run>) -> RunBatch {
         tokens_out: runs.iter().map(|r| r.tokens_out).sum(),
         cost_estimate: cost,
         runs,
+    }
+}
+
+/// Executes a run; if recording it fails midway (the database went away), it is marked failed
+/// rather than left running.
+async fn execute_or_fail(batch: &Batch, run: Run) -> Result<Run> {
+    let fallback = run.clone();
+    match execute(batch, run).await {
+        Ok(run) => Ok(run),
+        Err(e) => {
+            tracing::error!(run = %fallback.id, error = %e, "a run could not be recorded");
+            let failed = Run {
+                status: "failed".into(),
+                error: Some(format!("internal error while recording the run: {e}")),
+                completed_at: Some(Utc::now()),
+                ..fallback
+            };
+            store::finish(&batch.core.db, &failed).await?;
+            Ok(failed)
+        }
     }
 }
 
@@ -357,7 +379,10 @@ async fn execute(batch: &Batch, mut run: Run) -> Result<Run> {
                             usage_estimated: response.usage_estimated,
                         };
                         // Errors are never cached; successes are, for every later identical call.
-                        cache_store::put(&core.db, &key, &answer).await?;
+                        // A failed cache write costs a future call, not this paid-for answer.
+                        if let Err(e) = cache_store::put(&core.db, &key, &answer).await {
+                            tracing::warn!(error = %e, "could not store a response in the cache");
+                        }
                         (answer, false)
                     }
                     Err(e) => {

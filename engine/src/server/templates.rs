@@ -14,8 +14,15 @@ pub fn environment() -> Environment<'static> {
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
     env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
+    // A bound on the work one render may do: runaway loops end with an error.
+    env.set_fuel(Some(FUEL));
     env
 }
+
+/// Instructions one render may execute.
+pub const FUEL: u64 = 1_000_000;
+/// The longest rendered prompt, in bytes.
+pub const MAX_RENDERED: usize = 1_000_000;
 
 /// What a template may refer to.
 #[derive(Serialize)]
@@ -77,7 +84,17 @@ pub fn check(
                     ));
                 }
             }
-            "item" | "loop" | "range" | "namespace" | "dict" | "debug" => {}
+            "item" => {
+                if let Some(name) = rest
+                    && !matches!(name.split('.').next(), Some("index" | "id"))
+                {
+                    return Err(Error::invalid(
+                        field,
+                        format!("undefined variable item.{name} (item has index and id)"),
+                    ));
+                }
+            }
+            "loop" | "range" | "namespace" | "dict" | "debug" => {}
             other => {
                 return Err(Error::invalid(
                     field,
@@ -186,6 +203,8 @@ mod tests {
             .is_ok()
         );
         assert!(check("{{ input.anything }}", "user", 0, None).is_ok());
+        assert!(check("{{ item.index }} {{ item.id }}", "user", 0, Some(&have)).is_ok());
+        assert!(check("{{ item.name }}", "user", 0, Some(&have)).is_err());
     }
 
     #[test]
@@ -212,5 +231,11 @@ mod tests {
             "hi/out/3"
         );
         assert!(render(&env, "{{ input.missing }}", &ctx).is_err());
+        let runaway =
+            "{% for a in range(100000) %}{% for b in range(100000) %}x{% endfor %}{% endfor %}";
+        assert!(
+            render(&env, runaway, &ctx).is_err(),
+            "fuel ends runaway loops"
+        );
     }
 }

@@ -5,7 +5,8 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::{
-    ChatRequest, ChatResponse, EndpointAccess, Provider, ProviderError, Role, model_ids, send_json,
+    ChatRequest, ChatResponse, EndpointAccess, Provider, ProviderError, Role, clamp_tokens,
+    model_ids, send_json,
 };
 
 pub const API_VERSION: &str = "2023-06-01";
@@ -109,7 +110,11 @@ impl Provider for Anthropic {
             )
             .await?;
         let message: MessageResponse = serde_json::from_value(raw).map_err(|e| {
-            ProviderError::retryable(Some(200), None, format!("malformed message ({e})"))
+            ProviderError::fatal(
+                Some(200),
+                self.access
+                    .scrub_text(&format!("unexpected message format ({e})")),
+            )
         })?;
         let content = message
             .content
@@ -120,8 +125,8 @@ impl Provider for Anthropic {
             .join("");
         Ok(ChatResponse {
             content,
-            tokens_in: message.usage.input_tokens,
-            tokens_out: message.usage.output_tokens,
+            tokens_in: clamp_tokens(message.usage.input_tokens),
+            tokens_out: clamp_tokens(message.usage.output_tokens),
             usage_estimated: false,
             finish_reason: message.stop_reason,
         })

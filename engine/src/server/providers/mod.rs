@@ -79,6 +79,12 @@ impl ProviderError {
     }
 }
 
+/// Token counts as reported, kept within sane bounds (a hostile or broken endpoint must not
+/// overflow totals or produce negative costs).
+pub fn clamp_tokens(n: i64) -> i64 {
+    n.clamp(0, 1_000_000_000)
+}
+
 #[async_trait::async_trait]
 pub trait Provider: Send + Sync {
     async fn chat(&self, request: &ChatRequest) -> Result<ChatResponse, ProviderError>;
@@ -104,22 +110,27 @@ impl EndpointAccess {
     /// Removes the API key from text that came back from the endpoint (some providers echo
     /// the key, or part of it, in their errors).
     pub fn scrub(&self, mut error: ProviderError) -> ProviderError {
-        if let Some(key) = self.api_key.as_deref().filter(|k| k.len() >= 8) {
-            error.message = error.message.replace(key, "***");
-            // Also a long tail of the key, as in "sk-…1234abcd" style echoes.
-            let tail: String = key
-                .chars()
-                .rev()
-                .take(key.chars().count() / 2)
-                .collect::<Vec<_>>()
-                .into_iter()
-                .rev()
-                .collect();
-            if tail.len() >= 8 {
-                error.message = error.message.replace(&tail, "***");
+        error.message = self.scrub_text(&error.message);
+        error
+    }
+
+    /// Replaces the key, and any run of 8 or more of its characters, with `***`.
+    pub fn scrub_text(&self, text: &str) -> String {
+        let Some(key) = self.api_key.as_deref().filter(|k| !k.is_empty()) else {
+            return text.to_owned();
+        };
+        let mut out = text.replace(key, "***");
+        // Echoes of part of the key ("sk-…1234abcd", or a key cut by truncation).
+        let chars: Vec<char> = key.chars().collect();
+        if chars.len() > 8 {
+            for start in 0..=chars.len() - 8 {
+                let piece: String = chars[start..start + 8].iter().collect();
+                if out.contains(&piece) {
+                    out = out.replace(&piece, "***");
+                }
             }
         }
-        error
+        out
     }
 }
 
@@ -162,9 +173,10 @@ pub fn classify_status(
 ) -> ProviderError {
     let snippet: String = body.chars().take(300).collect();
     let lower = body.to_ascii_lowercase();
+    // Only errors that waiting cannot fix; a plain "rate limit, check quota" stays retryable.
     let quota = [
         "insufficient_quota",
-        "quota",
+        "exceeded your current quota",
         "billing",
         "credit balance",
         "spend limit",
@@ -196,12 +208,17 @@ pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
             .and_then(|v| v.to_str().ok())
             .map(str::trim)
     };
+    // Any number is clamped to 0–86,400 s; "inf", "NaN" and the like are ignored.
+    let seconds = |s: f64| {
+        s.is_finite()
+            .then(|| Duration::from_secs_f64(s.clamp(0.0, 86_400.0)))
+    };
     if let Some(ms) = text("retry-after-ms").and_then(|v| v.parse::<f64>().ok()) {
-        return Some(Duration::from_secs_f64((ms / 1000.0).max(0.0)));
+        return seconds(ms / 1000.0);
     }
     let value = text("retry-after")?;
     if let Ok(secs) = value.parse::<f64>() {
-        return Some(Duration::from_secs_f64(secs.max(0.0)));
+        return seconds(secs);
     }
     let when = chrono::DateTime::parse_from_rfc2822(value).ok()?;
     let wait = when.with_timezone(&chrono::Utc) - chrono::Utc::now();
@@ -224,7 +241,8 @@ pub async fn send_json(
     let headers = response.headers().clone();
     let body = response.text().await.map_err(transport_error)?;
     if !(200..300).contains(&status) {
-        return Err(access.scrub(classify_status(status, &headers, &body)));
+        // Scrub the whole body first: truncation could otherwise cut a key in half.
+        return Err(classify_status(status, &headers, &access.scrub_text(&body)));
     }
     serde_json::from_str(&body).map_err(|e| {
         ProviderError::retryable(Some(status), None, format!("malformed response body ({e})"))
@@ -254,4 +272,46 @@ pub fn transport_error(e: reqwest::Error) -> ProviderError {
         "transport error"
     };
     ProviderError::retryable(None, None, format!("{what}: {}", e.without_url()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn access(key: &str) -> EndpointAccess {
+        EndpointAccess {
+            kind: EndpointKind::Openai,
+            base_url: String::new(),
+            api_key: Some(key.into()),
+            options: serde_json::Value::Null,
+            timeout: Duration::from_secs(1),
+        }
+    }
+
+    #[test]
+    fn scrubbing_removes_whole_and_partial_keys() {
+        let a = access("sk-proj-abcdefghijklmnop1234");
+        assert_eq!(
+            a.scrub_text("bad key sk-proj-abcdefghijklmnop1234!"),
+            "bad key ***!"
+        );
+        assert!(
+            !a.scrub_text("key ends ...ijklmnop1234")
+                .contains("ijklmnop")
+        );
+        assert_eq!(access("sk-1234").scrub_text("got sk-1234"), "got ***");
+    }
+
+    #[test]
+    fn retry_after_parses_safely() {
+        let mut h = reqwest::header::HeaderMap::new();
+        h.insert("retry-after", "inf".parse().unwrap());
+        assert_eq!(retry_after(&h), None);
+        h.insert("retry-after", "1e30".parse().unwrap());
+        assert_eq!(retry_after(&h), Some(Duration::from_secs(86_400)));
+        h.insert("retry-after-ms", "250".parse().unwrap());
+        assert_eq!(retry_after(&h), Some(Duration::from_millis(250)));
+        h.insert("retry-after-ms", "NaN".parse().unwrap());
+        assert_eq!(retry_after(&h), None);
+    }
 }

@@ -4,8 +4,8 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::{
-    ChatRequest, ChatResponse, EndpointAccess, Provider, ProviderError, estimate_tokens, model_ids,
-    send_json,
+    ChatRequest, ChatResponse, EndpointAccess, Provider, ProviderError, clamp_tokens,
+    estimate_tokens, model_ids, send_json,
 };
 
 pub struct OpenAi {
@@ -92,7 +92,11 @@ impl Provider for OpenAi {
             )
             .await?;
         let completion: Completion = serde_json::from_value(raw).map_err(|e| {
-            ProviderError::retryable(Some(200), None, format!("malformed completion ({e})"))
+            ProviderError::fatal(
+                Some(200),
+                self.access
+                    .scrub_text(&format!("unexpected completion format ({e})")),
+            )
         })?;
         let choice = completion.choices.into_iter().next().ok_or_else(|| {
             ProviderError::retryable(Some(200), None, "the completion has no choices")
@@ -102,7 +106,7 @@ impl Provider for OpenAi {
             Some(Usage {
                 prompt_tokens: Some(i),
                 completion_tokens: Some(o),
-            }) => (i, o, false),
+            }) => (clamp_tokens(i), clamp_tokens(o), false),
             _ => {
                 let prompt: String = request
                     .messages
