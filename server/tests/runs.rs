@@ -669,3 +669,39 @@ async fn the_demo_project_runs_out_of_the_box() {
         server.stop().await;
     }
 }
+
+/// Identical calls made at the same time are paid for once: the others wait for the first
+/// and read its answer from the cache.
+#[tokio::test]
+async fn identical_concurrent_calls_reach_the_provider_once() {
+    let server = TestServer::start(engine::testing::TestDatabase::sqlite()).await;
+    let mock = Mock::start(MockConfig {
+        api_key: Some(SENTINEL.into()),
+        latency_ms: 150,
+        ..MockConfig::default()
+    })
+    .await;
+    let s = setup(&server, &mock).await;
+    let (_, batch) = run(
+        &server,
+        &s.admin,
+        json!({"experiment_id": s.experiment, "items": [0, 0, 0]}),
+    )
+    .await;
+    assert_eq!(batch["runs"].as_array().unwrap().len(), 3, "{batch}");
+    assert_eq!(
+        (batch["completed"].as_u64(), batch["cached"].as_u64()),
+        (Some(1), Some(2)),
+        "{batch}"
+    );
+    assert_eq!(
+        mock.state.chat_requests(),
+        2,
+        "one call per stage, not three"
+    );
+    assert!(
+        server.state.core.in_flight.is_empty(),
+        "no lock is left behind"
+    );
+    server.stop().await;
+}

@@ -78,6 +78,59 @@ pub fn call_key(k: &CallKey<'_>) -> String {
     sha256_hex(&canonical_json(&material))
 }
 
+/// Per-key locks for calls in progress. The first caller of a key holds its lock while it
+/// calls the provider and fills the cache; later callers of the same key wait, then find the
+/// answer in the cache. Entries are dropped when no one holds them.
+#[derive(Debug, Default)]
+pub struct InFlight(
+    std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<tokio::sync::Mutex<()>>>>,
+);
+
+/// Held while a call for one key is in progress.
+pub struct InFlightGuard<'a> {
+    owner: &'a InFlight,
+    key: String,
+    _guard: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl InFlight {
+    pub async fn lock(&self, key: &str) -> InFlightGuard<'_> {
+        let lock = {
+            let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+            map.entry(key.to_owned()).or_default().clone()
+        };
+        let guard = lock.lock_owned().await;
+        InFlightGuard {
+            owner: self,
+            key: key.to_owned(),
+            _guard: Some(guard),
+        }
+    }
+
+    /// Keys currently locked or waited for (for tests).
+    pub fn len(&self) -> usize {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl Drop for InFlightGuard<'_> {
+    fn drop(&mut self) {
+        self._guard.take();
+        let mut map = self.owner.0.lock().unwrap_or_else(|e| e.into_inner());
+        // Only the map and nobody else holds it: forget the entry.
+        if map
+            .get(&self.key)
+            .is_some_and(|l| std::sync::Arc::strong_count(l) == 1)
+        {
+            map.remove(&self.key);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -94,6 +94,8 @@ pub struct Core {
     pub providers: Arc<ProviderRegistry>,
     /// At most `MAX_CONCURRENT_RUNS` runs execute at once across the process.
     pub run_slots: Arc<tokio::sync::Semaphore>,
+    /// One in-flight LLM call per cache key: identical concurrent calls wait for the first.
+    pub in_flight: Arc<super::cache::InFlight>,
     pub max_concurrent_runs: usize,
 }
 
@@ -115,6 +117,7 @@ impl Core {
             started_at: Instant::now(),
             providers: Arc::new(ProviderRegistry::new()),
             run_slots: Arc::new(tokio::sync::Semaphore::new(max_concurrent_runs)),
+            in_flight: Arc::default(),
             max_concurrent_runs,
         }
     }

@@ -343,6 +343,8 @@ async fn execute(batch: &Batch, mut run: Run) -> Result<Run> {
             stage_index: k,
             repeat_index: run.repeat_index as u32,
         });
+        // Single flight: a concurrent identical call waits here and then reads the cache.
+        let _in_flight = core.in_flight.lock(&key).await;
         let (answer, cached) = match cache_store::get(&core.db, &key).await? {
             Some(hit) => {
                 hits += 1;
