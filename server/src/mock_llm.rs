@@ -50,6 +50,18 @@ pub enum Scripted {
     Malformed,
 }
 
+impl Scripted {
+    /// A plain HTTP error with no headers.
+    pub fn status(status: u16) -> Scripted {
+        Scripted::Status {
+            status,
+            retry_after: None,
+            retry_after_ms: None,
+            body: None,
+        }
+    }
+}
+
 #[derive(Clone, Default)]
 pub struct MockState {
     config: Arc<MockConfig>,

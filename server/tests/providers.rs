@@ -128,12 +128,7 @@ async fn transient_failures_are_retried_until_success() {
             retry_after_ms: None,
             body: None,
         },
-        Scripted::Status {
-            status: 500,
-            retry_after: None,
-            retry_after_ms: None,
-            body: None,
-        },
+        Scripted::status(500),
         Scripted::Malformed,
         Scripted::Hang { ms: 2_000 },
         Scripted::Status {
@@ -202,12 +197,7 @@ async fn auth_and_quota_errors_fail_fast_and_never_show_the_key() {
     assert!(error.message.contains("quota"), "{}", error.message);
 
     // A retryable failure that never ends gives up after the policy's attempts, saying so.
-    mock.state.script((0..5).map(|_| Scripted::Status {
-        status: 503,
-        retry_after: None,
-        retry_after_ms: None,
-        body: None,
-    }));
+    mock.state.script((0..5).map(|_| Scripted::status(503)));
     let (result, attempts) = fast_policy().run(|| right.chat(&req)).await;
     assert_eq!(attempts, 5);
     assert!(result.unwrap_err().message.contains("after 5 attempts"));

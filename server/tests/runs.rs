@@ -71,6 +71,18 @@ async fn setup(server: &TestServer, mock: &Mock) -> Setup {
     }
 }
 
+/// A SQLite server with the fixture, against a mock that requires the sentinel key.
+async fn start_with_mock(config: MockConfig) -> (TestServer, Mock, Setup) {
+    let server = TestServer::start(engine::testing::TestDatabase::sqlite()).await;
+    let mock = Mock::start(MockConfig {
+        api_key: Some(SENTINEL.into()),
+        ..config
+    })
+    .await;
+    let s = setup(&server, &mock).await;
+    (server, mock, s)
+}
+
 async fn run(server: &TestServer, token: &str, body: Value) -> (StatusCode, Value) {
     server
         .call(Method::POST, "/api/v1/runs", Some(token), Some(body))
@@ -314,19 +326,8 @@ async fn a_two_stage_pipeline_runs_and_repeats_from_the_cache() {
 
 #[tokio::test]
 async fn failures_are_recorded_clearly_and_never_cached() {
-    let server = TestServer::start(engine::testing::TestDatabase::sqlite()).await;
-    let mock = Mock::start(MockConfig {
-        api_key: Some(SENTINEL.into()),
-        ..MockConfig::default()
-    })
-    .await;
-    let s = setup(&server, &mock).await;
-    mock.state.script([Scripted::Status {
-        status: 401,
-        retry_after: None,
-        retry_after_ms: None,
-        body: None,
-    }]);
+    let (server, mock, s) = start_with_mock(MockConfig::default()).await;
+    mock.state.script([Scripted::status(401)]);
     let (_, batch) = run(
         &server,
         &s.admin,
@@ -354,9 +355,7 @@ async fn failures_are_recorded_clearly_and_never_cached() {
 
 #[tokio::test]
 async fn experiments_are_validated_at_save_time() {
-    let server = TestServer::start(engine::testing::TestDatabase::sqlite()).await;
-    let mock = Mock::start(MockConfig::default()).await;
-    let s = setup(&server, &mock).await;
+    let (server, mock, s) = start_with_mock(MockConfig::default()).await;
     let experiment_path = format!("/api/v1/experiments/{}", s.experiment);
     let put = |body: Value| server.call(Method::PUT, &experiment_path, Some(&s.admin), Some(body));
     let stage = |user: &str, extra: Value| {
@@ -464,9 +463,7 @@ async fn experiments_are_validated_at_save_time() {
 
 #[tokio::test]
 async fn sample_data_imports_from_csv_and_jsonl() {
-    let server = TestServer::start(engine::testing::TestDatabase::sqlite()).await;
-    let mock = Mock::start(MockConfig::default()).await;
-    let s = setup(&server, &mock).await;
+    let (server, _mock, s) = start_with_mock(MockConfig::default()).await;
     let path = format!("/api/v1/experiments/{}/samples", s.experiment);
     let (st, e) = server.call(Method::POST, &path, Some(&s.admin), Some(json!({
         "format": "csv", "content": "text,reference\n\"Marie Curie, Paris\",\"Marie, Curie, Paris\"\nLinus in Helsinki,\"Linus, Helsinki\"\n"
@@ -524,13 +521,7 @@ async fn sample_data_imports_from_csv_and_jsonl() {
 /// listing or the OpenAPI document — only to the endpoint itself.
 #[tokio::test]
 async fn the_endpoint_key_never_appears_in_any_response() {
-    let server = TestServer::start(engine::testing::TestDatabase::sqlite()).await;
-    let mock = Mock::start(MockConfig {
-        api_key: Some(SENTINEL.into()),
-        ..MockConfig::default()
-    })
-    .await;
-    let s = setup(&server, &mock).await;
+    let (server, mock, s) = start_with_mock(MockConfig::default()).await;
     let (_, batch) = run(&server, &s.admin, json!({"experiment_id": s.experiment})).await;
     mock.state.script([Scripted::Status {
         status: 401,
@@ -674,14 +665,11 @@ async fn the_demo_project_runs_out_of_the_box() {
 /// and read its answer from the cache.
 #[tokio::test]
 async fn identical_concurrent_calls_reach_the_provider_once() {
-    let server = TestServer::start(engine::testing::TestDatabase::sqlite()).await;
-    let mock = Mock::start(MockConfig {
-        api_key: Some(SENTINEL.into()),
+    let (server, mock, s) = start_with_mock(MockConfig {
         latency_ms: 150,
         ..MockConfig::default()
     })
     .await;
-    let s = setup(&server, &mock).await;
     let (_, batch) = run(
         &server,
         &s.admin,
