@@ -12,6 +12,7 @@ COPY . .
 # release server and the optimised WASM bundle (scripts/build-site.sh release).
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target,id=pl-target \
+    --mount=type=cache,target=/opt/tools,id=pl-tools \
     scripts/ensure-tools.sh \
  && cargo build --release --locked -p server \
  && SITE_DIR=/out/site scripts/build-site.sh release \
