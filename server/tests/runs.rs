@@ -514,6 +514,46 @@ async fn sample_data_imports_from_csv_and_jsonl() {
         3,
         "failed imports change nothing"
     );
+
+    // Uploading the file itself: CSV replaces, NDJSON with ?append=true appends.
+    let upload = |content_type: &'static str, body: &'static str, query: &'static str| {
+        TestServer::client()
+            .post(format!("{}{path}{query}", server.url))
+            .bearer_auth(&s.admin)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+    };
+    let res = upload(
+        "text/csv; charset=utf-8",
+        "text,reference\nAda in London,\"Ada, London\"\n",
+        "",
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let e: Value = res.json().await.unwrap();
+    assert_eq!(e["sample_data"].as_array().unwrap().len(), 1);
+    let res = upload(
+        "application/x-ndjson",
+        "{\"text\": \"Alan at Cambridge\"}\n",
+        "?append=true",
+    )
+    .await
+    .unwrap();
+    let e: Value = res.json().await.unwrap();
+    assert_eq!(e["sample_data"].as_array().unwrap().len(), 2);
+    let res = upload("text/csv", "text\nfine\ntoo,many\n", "")
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let e: Value = res.json().await.unwrap();
+    assert!(
+        e["error"]["message"].as_str().unwrap().contains("line 3"),
+        "{e}"
+    );
+    let res = upload("application/pdf", "%PDF", "").await.unwrap();
+    assert_eq!(res.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
     server.stop().await;
 }
 

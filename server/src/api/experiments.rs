@@ -3,13 +3,13 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use engine::types::{Experiment, ExperimentUpdate, NewExperiment, Run, SampleImport};
+use engine::types::{Experiment, ExperimentUpdate, NewExperiment, Run, SampleFormat, SampleImport};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::error::{ApiResult, ErrorBody};
-use super::extract::{Authed, IdPath, JsonBody, QueryParams};
+use super::error::{ApiError, ApiResult, ErrorBody};
+use super::extract::{Authed, IdPath, JsonBody, QueryParams, parse_json};
 use crate::state::AppState;
 
 #[derive(Deserialize, IntoParams)]
@@ -94,19 +94,72 @@ pub async fn delete_experiment(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Imports sample data from CSV or JSONL (replacing, or appending with `append: true`).
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ImportQuery {
+    /// For raw CSV / NDJSON bodies: append to the current items instead of replacing them.
+    #[serde(default)]
+    pub append: bool,
+}
+
+/// Imports sample data, replacing the items (or appending). Send either JSON
+/// (`{"format": "csv"|"jsonl", "content": "…", "append": false}`), or the file itself as
+/// `text/csv` or `application/x-ndjson` (`curl --data-binary @items.csv`, `?append=true`).
 /// A bad row is a 422 naming its line.
-#[utoipa::path(post, path = "/api/v1/experiments/{id}/samples", tag = "experiments", params(("id" = Uuid, Path)),
-    request_body = SampleImport,
-    responses((status = 200, body = Experiment), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/experiments/{id}/samples", tag = "experiments",
+    params(("id" = Uuid, Path), ImportQuery),
+    request_body(content(
+        (SampleImport = "application/json"),
+        (String = "text/csv"),
+        (String = "application/x-ndjson"),
+    )),
+    responses((status = 200, body = Experiment), (status = 404, body = ErrorBody), (status = 415, body = ErrorBody),
+              (status = 422, body = ErrorBody)))]
 pub async fn import_samples(
     State(s): State<AppState>,
     Authed(a): Authed,
     IdPath(id): IdPath,
-    JsonBody(i): JsonBody<SampleImport>,
+    QueryParams(q): QueryParams<ImportQuery>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
 ) -> ApiResult<Json<Experiment>> {
+    let content_type = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
+        .unwrap_or_default();
+    let raw = |format| -> ApiResult<SampleImport> {
+        let content = String::from_utf8(body.to_vec()).map_err(|_| {
+            ApiError::bad_request(Some("body".into()), "the file must be UTF-8 text")
+        })?;
+        Ok(SampleImport {
+            format,
+            content,
+            append: q.append,
+        })
+    };
+    let import = match content_type.as_str() {
+        "application/json" => parse_json::<SampleImport>(&body)?,
+        "text/csv" => raw(SampleFormat::Csv)?,
+        "application/x-ndjson" | "application/jsonl" | "application/x-jsonlines" => {
+            raw(SampleFormat::Jsonl)?
+        }
+        _ => {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "send application/json, text/csv or application/x-ndjson",
+            ));
+        }
+    };
     Ok(Json(
-        engine::experiments::import_samples(&s.core, &a, id, i).await?,
+        engine::experiments::import_samples(&s.core, &a, id, import).await?,
     ))
 }
 
