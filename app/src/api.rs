@@ -292,11 +292,9 @@ pub struct RunView {
 #[server(prefix = "/sfn")]
 pub async fn recent_runs(experiment_id: Uuid) -> Result<Vec<RunView>, AppError> {
     let (core, actor) = (ssr::core()?, ssr::actor().await?);
-    let (runs, _) =
-        engine::runs::list_runs(&core, &actor, experiment_id, None, "-created_at", 30, 0).await?;
+    let runs = engine::runs::recent_runs(&core, &actor, experiment_id, 30).await?;
     let mut views = Vec::with_capacity(runs.len());
-    for run in runs {
-        let detail = engine::runs::get_run(&core, &actor, run.id).await?;
+    for (run, output) in runs {
         let choices = run
             .config
             .stages
@@ -328,7 +326,7 @@ pub async fn recent_runs(experiment_id: Uuid) -> Result<Vec<RunView>, AppError> 
             tokens: run.tokens_in + run.tokens_out,
             duration_ms: run.duration_ms,
             cost_estimate: run.cost_estimate,
-            output: detail.stages.last().map(|s| s.response_raw.clone()),
+            output,
         });
     }
     Ok(views)

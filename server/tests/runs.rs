@@ -164,6 +164,21 @@ async fn a_two_stage_pipeline_runs_and_repeats_from_the_cache() {
         assert!(stages[0]["tokens_in"].as_i64().unwrap() > 0);
         assert!(stages[0]["cost_estimate"].as_f64().unwrap() > 0.0);
         assert!(stages[1]["cost_estimate"].is_null());
+        // The dashboard's recent-runs query returns each run with its final output.
+        let actor = engine::auth::authenticate_bearer(&server.state.core, &s.admin)
+            .await
+            .unwrap();
+        let experiment_id: uuid::Uuid = s.experiment.parse().unwrap();
+        let recent = engine::runs::recent_runs(&server.state.core, &actor, experiment_id, 30)
+            .await
+            .unwrap();
+        assert_eq!(recent.len(), 3);
+        let (recent_run, output) = recent
+            .iter()
+            .find(|(r, _)| r.id.to_string() == first["id"].as_str().unwrap())
+            .unwrap();
+        assert_eq!(recent_run.status, "completed");
+        assert_eq!(output.as_deref(), stages[1]["response_raw"].as_str());
 
         // The same configuration again: every call from the cache, none to the endpoint.
         let (_, again) = run(&server, &s.admin, json!({"experiment_id": s.experiment})).await;

@@ -17,6 +17,11 @@ pub fn ErrorNote(#[prop(into)] error: Signal<Option<AppError>>) -> impl IntoView
     }
 }
 
+/// What an async section shows when its server call failed.
+pub fn error_view(error: AppError) -> AnyView {
+    view! { <p class="error">{error.to_string()}</p> }.into_any()
+}
+
 /// The error of an action's last result, if it failed.
 pub fn action_error<I, O>(action: ServerAction<I>) -> Signal<Option<AppError>>
 where

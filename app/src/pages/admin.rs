@@ -8,7 +8,7 @@ use crate::api::{
     SaveSettings, TestEndpoint, get_settings, get_stats, list_api_keys, list_endpoints, list_users,
 };
 use crate::components::shell::AppShell;
-use crate::components::{ConfirmButton, ErrorNote, action_error, reset_on_success};
+use crate::components::{ConfirmButton, ErrorNote, action_error, error_view, reset_on_success};
 use crate::types::{Me, Role};
 
 #[component]
@@ -71,7 +71,7 @@ fn SettingsCard() -> impl IntoView {
                                 <ErrorNote error/>
                             </ActionForm>
                         }.into_any(),
-                        Err(e) => view! { <p class="error">{e.to_string()}</p> }.into_any(),
+                        Err(e) => error_view(e),
                     }
                 })}
             </Transition>
@@ -120,7 +120,7 @@ fn UsersCard() -> impl IntoView {
                                 </tbody>
                             </table>
                         }.into_any(),
-                        Err(e) => view! { <p class="error">{e.to_string()}</p> }.into_any(),
+                        Err(e) => error_view(e),
                     }
                 })}
             </Transition>
@@ -182,7 +182,7 @@ fn KeysCard() -> impl IntoView {
                                 </tbody>
                             </table>
                         }.into_any(),
-                        Err(e) => view! { <p class="error">{e.to_string()}</p> }.into_any(),
+                        Err(e) => error_view(e),
                     }
                 })}
             </Transition>
@@ -241,7 +241,7 @@ fn StatsCard() -> impl IntoView {
                                 </dl>
                             }.into_any()
                         }
-                        Err(e) => view! { <p class="error">{e.to_string()}</p> }.into_any(),
+                        Err(e) => error_view(e),
                     }
                 })}
             </Transition>
@@ -304,7 +304,7 @@ fn EndpointsCard() -> impl IntoView {
                                 </tbody>
                             </table>
                         }.into_any(),
-                        Err(e) => view! { <p class="error">{e.to_string()}</p> }.into_any(),
+                        Err(e) => error_view(e),
                     }
                 })}
             </Transition>

@@ -7,7 +7,7 @@ use leptos_router::components::A;
 
 use crate::api::{RunExperiment, get_experiment, recent_runs};
 use crate::components::shell::{AppShell, can_write};
-use crate::components::{ErrorNote, action_error, id_param};
+use crate::components::{ErrorNote, action_error, error_view, id_param};
 use crate::types::{Experiment, NewRun, RunBatch, StageChoice};
 
 #[component]
@@ -34,7 +34,7 @@ fn ExperimentView() -> impl IntoView {
                 match experiment.await {
                     Ok(Some(e)) => view! { <Detail experiment=e/> }.into_any(),
                     Ok(None) => view! { <p class="error">"No such experiment."</p> }.into_any(),
-                    Err(e) => view! { <p class="error">{e.to_string()}</p> }.into_any(),
+                    Err(e) => error_view(e),
                 }
             })}
         </Transition>
@@ -83,7 +83,7 @@ fn Detail(experiment: Experiment) -> impl IntoView {
                                 </tbody>
                             </table>
                         }.into_any(),
-                        Err(e) => view! { <p class="error">{e.to_string()}</p> }.into_any(),
+                        Err(e) => error_view(e),
                     }
                 })}
             </Transition>

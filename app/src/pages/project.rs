@@ -6,7 +6,7 @@ use leptos_router::components::A;
 
 use crate::api::{UpdateProjectText, get_project};
 use crate::components::shell::{AppShell, can_write};
-use crate::components::{ErrorNote, action_error, id_param};
+use crate::components::{ErrorNote, action_error, error_view, id_param};
 use crate::types::ProjectDetail;
 
 #[component]
@@ -37,7 +37,7 @@ fn ProjectView() -> impl IntoView {
                 match project.await {
                     Ok(Some(detail)) => view! { <Detail detail save/> }.into_any(),
                     Ok(None) => view! { <p class="error">"No such project."</p> }.into_any(),
-                    Err(e) => view! { <p class="error">{e.to_string()}</p> }.into_any(),
+                    Err(e) => error_view(e),
                 }
             })}
         </Transition>

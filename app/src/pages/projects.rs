@@ -6,7 +6,7 @@ use leptos_router::components::A;
 
 use crate::api::{CreateProject, DeleteProject, RenameProject, list_projects};
 use crate::components::shell::{AppShell, can_write};
-use crate::components::{ErrorNote, action_error, reset_on_success};
+use crate::components::{ErrorNote, action_error, error_view, reset_on_success};
 use crate::types::Project;
 
 #[component]
@@ -68,7 +68,7 @@ fn ProjectList() -> impl IntoView {
                             {list.into_iter().map(|p| view! { <ProjectRow project=p rename delete writable/> }).collect_view()}
                         </ul>
                     }.into_any(),
-                    Err(e) => view! { <p class="error">{e.to_string()}</p> }.into_any(),
+                    Err(e) => error_view(e),
                 }
             })}
         </Transition>

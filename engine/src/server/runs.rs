@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Instant;
 
 use chrono::Utc;
@@ -113,6 +114,9 @@ struct Batch {
     endpoints: HashMap<Uuid, (EndpointRow, Ready)>,
     prices: PriceBook,
     policy: RetryPolicy,
+    /// Cache hits and misses of the batch's calls, counted in memory.
+    hits: AtomicI64,
+    misses: AtomicI64,
 }
 
 /// `POST /api/v1/runs`: executes one configuration over the chosen items (× repeats) and
@@ -213,6 +217,8 @@ pub async fn run_configuration(core: &Core, actor: &Actor, new: NewRun) -> Resul
         endpoints: endpoint_map,
         prices,
         policy: RetryPolicy::default(),
+        hits: AtomicI64::new(0),
+        misses: AtomicI64::new(0),
     });
     // Detached: a client that disconnects does not abandon half-finished runs.
     let work = tokio::spawn(async move {
@@ -231,6 +237,14 @@ pub async fn run_configuration(core: &Core, actor: &Actor, new: NewRun) -> Resul
                 Ok(Err(e)) => tracing::error!(error = %e, "a run could not be recorded"),
                 Err(e) => tracing::error!(error = %e, "a run task panicked"),
             }
+        }
+        // The hit/miss counters are written once per batch, not once per run.
+        let (hits, misses) = (
+            batch.hits.load(Ordering::Relaxed),
+            batch.misses.load(Ordering::Relaxed),
+        );
+        if let Err(e) = cache_store::count(&batch.core.db, hits, misses).await {
+            tracing::warn!(error = %e, "could not update the cache counters");
         }
         done
     });
@@ -445,7 +459,8 @@ async fn execute(batch: &Batch, mut run: Run) -> Result<Run> {
         }
     }
     store::finish(&core.db, &run).await?;
-    cache_store::count(&core.db, hits, misses).await?;
+    batch.hits.fetch_add(hits, Ordering::Relaxed);
+    batch.misses.fetch_add(misses, Ordering::Relaxed);
     Ok(run)
 }
 
@@ -494,6 +509,24 @@ pub async fn list_runs(
     };
     validate::page(limit, offset, PAGE_MAX)?;
     store::list(&core.db, experiment_id, status, sort, limit, offset).await
+}
+
+/// An experiment's newest runs with the final stage's output of each (two queries in all).
+pub async fn recent_runs(
+    core: &Core,
+    actor: &Actor,
+    experiment_id: Uuid,
+    limit: i64,
+) -> Result<Vec<(Run, Option<String>)>> {
+    let (runs, _) = list_runs(core, actor, experiment_id, None, "-created_at", limit, 0).await?;
+    let mut outputs = store::final_outputs(&core.db, experiment_id, limit).await?;
+    Ok(runs
+        .into_iter()
+        .map(|r| {
+            let out = outputs.remove(&r.id);
+            (r, out)
+        })
+        .collect())
 }
 
 /// Forgets the cached responses a run used, so the next identical call goes to the provider.

@@ -226,3 +226,19 @@ pub async fn list(
         .bind(experiment_id).bind(status).fetch_one(p).await)?;
     Ok((rows.into_iter().map(Run::from).collect(), total))
 }
+
+/// The last stage's response of each of an experiment's `limit` newest runs (the same order as
+/// `list` with `RunSort::CreatedDesc`), in one query.
+pub async fn final_outputs(
+    db: &Db,
+    experiment_id: Uuid,
+    limit: i64,
+) -> Result<std::collections::HashMap<Uuid, String>> {
+    let rows: Vec<(Uuid, String)> = on_db!(db, p => sqlx::query_as(
+        "SELECT s.run_id, s.response_raw FROM stage_results s \
+         WHERE s.run_id IN (SELECT id FROM runs WHERE experiment_id = $1 \
+                            ORDER BY created_at DESC, item_index, repeat_index, id LIMIT $2) \
+         AND s.stage_index = (SELECT MAX(t.stage_index) FROM stage_results t WHERE t.run_id = s.run_id)")
+        .bind(experiment_id).bind(limit).fetch_all(p).await)?;
+    Ok(rows.into_iter().collect())
+}
