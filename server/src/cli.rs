@@ -1,4 +1,4 @@
-//! The subcommands: `serve` (default), `migrate`, `admin reset-password`.
+//! The subcommands: `serve` (default), `worker`, `migrate`, `admin reset-password`, `mock-llm`.
 
 use std::net::SocketAddr;
 
@@ -9,6 +9,7 @@ use crate::{StartError, connect, prepare, router, serve, shutdown_signal};
 pub async fn run(cli: Cli) -> i32 {
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => run_serve(cli.config).await,
+        Command::Worker => run_worker(cli.config).await,
         Command::Migrate => run_migrate(cli.config).await,
         Command::Admin(AdminCommand::ResetPassword { username }) => {
             reset_password(cli.config, &username).await
@@ -49,9 +50,38 @@ async fn run_serve(config: Config) -> Result<(), String> {
         .map_err(|source| StartError::Bind { addr, source }.to_string())?;
     let local = listener.local_addr().map_err(|e| e.to_string())?;
     tracing::info!(address = %local, database = db.kind().as_str(), "listening on http://{local}");
-    serve(listener, router(state), shutdown_signal())
+    serve(listener, router(state.clone()), shutdown_signal())
         .await
         .map_err(|e| e.to_string())?;
+    tracing::info!("finishing runs in flight");
+    crate::stop_background(&state).await;
+    db.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// `worker`: drives sweeps (claims runs, calls endpoints, records results) until SIGTERM,
+/// then finishes the runs in flight.
+async fn run_worker(config: Config) -> Result<(), String> {
+    let url = config.effective_database_url();
+    if engine::DbKind::from_url(&url) != Some(engine::DbKind::Postgres) {
+        return Err(
+            "`worker` needs DATABASE_URL=postgres://…: on SQLite, `serve` runs the sweeps itself".into(),
+        );
+    }
+    tracing::info!("starting PromptLooper {} worker", engine::VERSION);
+    let db = connect(&config).await.map_err(|e| e.to_string())?;
+    let secrets = crate::load_secrets(&config).map_err(|e| e.to_string())?;
+    let mut core = engine::Core::with_limits(db.clone(), secrets, config.max_concurrent_runs as usize);
+    core.max_tokens_per_sweep = (config.max_tokens_per_sweep > 0)
+        .then(|| i64::try_from(config.max_tokens_per_sweep).unwrap_or(i64::MAX));
+    let background = engine::jobs::start(&core, "worker", crate::SWEEP_LANES)
+        .await
+        .map_err(|e| e.to_string())?;
+    tracing::info!(node = %core.node, max_concurrent_runs = config.max_concurrent_runs, "worker ready");
+    shutdown_signal().await;
+    tracing::info!("finishing runs in flight");
+    background.shutdown().await;
     db.close().await;
     tracing::info!("stopped");
     Ok(())

@@ -35,6 +35,9 @@ impl Cli {
 pub enum Command {
     /// Serve the dashboard, the REST API and health checks (the default).
     Serve,
+    /// Execute sweeps without serving HTTP: several `worker` processes and one `serve` share
+    /// one PostgreSQL database (DATABASE_URL) and split the runs between them.
+    Worker,
     /// Apply database migrations and exit.
     Migrate,
     /// Administrative tasks.
@@ -125,7 +128,8 @@ pub struct Config {
           value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub max_concurrent_runs: u32,
 
-    /// Token budget per sweep; 0 means unlimited. Takes effect with sweeps (not in this release).
+    /// Token budget per sweep (input + output tokens of calls made); 0 means unlimited. A sweep's
+    /// own budget can only lower it.
     #[arg(long, env = "MAX_TOKENS_PER_SWEEP", global = true, default_value_t = 0)]
     pub max_tokens_per_sweep: u64,
 

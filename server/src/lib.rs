@@ -72,6 +72,46 @@ pub async fn connect(config: &Config) -> Result<Db, StartError> {
 /// Everything `serve` needs, built from configuration.
 pub async fn prepare(config: Config) -> Result<AppState, StartError> {
     let db = connect(&config).await?;
+    let secrets = load_secrets(&config)?;
+    let mut core = Core::with_limits(db, secrets, config.max_concurrent_runs as usize);
+    core.max_tokens_per_sweep = (config.max_tokens_per_sweep > 0)
+        .then(|| i64::try_from(config.max_tokens_per_sweep).unwrap_or(i64::MAX));
+    startup(&core, &config).await?;
+    let background = engine::jobs::start(&core, "serve", SWEEP_LANES)
+        .await
+        .map_err(|e| StartError::Startup {
+            what: "starting the sweep workers",
+            detail: e.to_string(),
+        })?;
+    let leptos_options = LeptosOptions::builder()
+        .output_name(app::OUTPUT_NAME)
+        .site_root(config.site_root.display().to_string())
+        .site_pkg_dir("pkg")
+        .site_addr(SocketAddr::new(config.host, config.port))
+        .build();
+    let (_, openapi) = api::router();
+    let openapi = serde_json::to_value(&openapi).unwrap_or_default();
+    Ok(AppState {
+        core,
+        leptos_options,
+        config: Arc::new(config),
+        openapi: Arc::new(openapi),
+        background: Arc::new(tokio::sync::Mutex::new(Some(background))),
+    })
+}
+
+/// Sweep lanes one process drives at once (runs are bounded by `MAX_CONCURRENT_RUNS`).
+pub const SWEEP_LANES: usize = 4;
+
+/// Stops the background work of `prepare` (lanes finish their runs in flight).
+pub async fn stop_background(state: &AppState) {
+    if let Some(background) = state.background.lock().await.take() {
+        background.shutdown().await;
+    }
+}
+
+/// The server's secrets: from the environment, else generated once under DATA_DIR.
+pub fn load_secrets(config: &Config) -> Result<Secrets, StartError> {
     let jwt_secret = match &config.jwt_secret {
         Some(s) => s.expose().as_bytes().to_vec(),
         None => load_or_create_secret(&config.data_dir.join("jwt_secret")).map_err(|source| {
@@ -91,27 +131,11 @@ pub async fn prepare(config: Config) -> Result<AppState, StartError> {
                 },
             )?,
         };
-    let secrets = Secrets::new(
+    Ok(Secrets::new(
         &jwt_secret,
         config.api_key.as_ref().map(|k| k.expose()),
         &encryption_secret,
-    );
-    let core = Core::with_limits(db, secrets, config.max_concurrent_runs as usize);
-    startup(&core, &config).await?;
-    let leptos_options = LeptosOptions::builder()
-        .output_name(app::OUTPUT_NAME)
-        .site_root(config.site_root.display().to_string())
-        .site_pkg_dir("pkg")
-        .site_addr(SocketAddr::new(config.host, config.port))
-        .build();
-    let (_, openapi) = api::router();
-    let openapi = serde_json::to_value(&openapi).unwrap_or_default();
-    Ok(AppState {
-        core,
-        leptos_options,
-        config: Arc::new(config),
-        openapi: Arc::new(openapi),
-    })
+    ))
 }
 
 /// One-time and every-time start-up work on the database.
@@ -125,9 +149,6 @@ async fn startup(core: &Core, config: &Config) -> Result<(), StartError> {
     engine::pricing::seed_defaults(core)
         .await
         .map_err(step("seeding model prices"))?;
-    engine::runs::recover_interrupted(core)
-        .await
-        .map_err(step("recovering interrupted runs"))?;
     if let Some(url) = &config.default_endpoint_url {
         let key = config.default_endpoint_key.as_ref().map(|k| k.expose());
         engine::endpoints::seed_default_endpoint(core, url, key)
@@ -161,6 +182,8 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(api_routes)
         .route("/api/{*rest}", axum::routing::any(api::unknown_route))
+        .route("/ws/experiments/{id}", axum::routing::get(api::live::experiment_ws))
+        .route("/ws/dashboard", axum::routing::get(api::live::dashboard_ws))
         .merge(ui::routes(&state))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -15,4 +15,6 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// The OpenAPI document, built once at start.
     pub openapi: Arc<serde_json::Value>,
+    /// The sweep workers, heartbeat and event relay (taken on shutdown).
+    pub background: Arc<tokio::sync::Mutex<Option<engine::jobs::Background>>>,
 }

@@ -86,22 +86,22 @@ pub struct InFlight(
     std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<tokio::sync::Mutex<()>>>>,
 );
 
-/// Held while a call for one key is in progress.
-pub struct InFlightGuard<'a> {
-    owner: &'a InFlight,
+/// Held while a call for one key is in progress (and until its answer is recorded).
+pub struct InFlightGuard {
+    owner: std::sync::Arc<InFlight>,
     key: String,
     _guard: Option<tokio::sync::OwnedMutexGuard<()>>,
 }
 
 impl InFlight {
-    pub async fn lock(&self, key: &str) -> InFlightGuard<'_> {
+    pub async fn lock(self: &std::sync::Arc<Self>, key: &str) -> InFlightGuard {
         let lock = {
             let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
             map.entry(key.to_owned()).or_default().clone()
         };
         let guard = lock.lock_owned().await;
         InFlightGuard {
-            owner: self,
+            owner: self.clone(),
             key: key.to_owned(),
             _guard: Some(guard),
         }
@@ -117,7 +117,7 @@ impl InFlight {
     }
 }
 
-impl Drop for InFlightGuard<'_> {
+impl Drop for InFlightGuard {
     fn drop(&mut self) {
         self._guard.take();
         let mut map = self.owner.0.lock().unwrap_or_else(|e| e.into_inner());

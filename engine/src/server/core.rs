@@ -97,6 +97,18 @@ pub struct Core {
     /// One in-flight LLM call per cache key: identical concurrent calls wait for the first.
     pub in_flight: Arc<super::cache::InFlight>,
     pub max_concurrent_runs: usize,
+    /// `MAX_TOKENS_PER_SWEEP` (none: unlimited).
+    pub max_tokens_per_sweep: Option<i64>,
+    /// This process's identity: owner of the run leases it holds.
+    pub node: Arc<str>,
+    /// Live event subscribers of this process.
+    pub hub: Arc<super::events::Hub>,
+    /// Commits run outcomes in groups.
+    pub recorder: super::recorder::Recorder,
+    /// Sweeps this process is driving.
+    pub driving: Arc<super::jobs::Driving>,
+    /// Set on shutdown: lanes stop claiming runs.
+    pub stopping: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// The default for `MAX_CONCURRENT_RUNS`.
@@ -111,7 +123,22 @@ impl Core {
         // reqwest is built without a default TLS provider: use ring, like sqlx.
         let _ = rustls::crypto::ring::default_provider().install_default();
         let max_concurrent_runs = max_concurrent_runs.max(1);
+        let node: Arc<str> = format!(
+            "{}-{}-{}",
+            std::env::var("HOSTNAME").unwrap_or_else(|_| "local".into()),
+            std::process::id(),
+            &uuid::Uuid::new_v4().simple().to_string()[..8]
+        )
+        .into();
+        let hub = Arc::new(super::events::Hub::new());
+        let recorder = super::recorder::Recorder::start(db.clone(), hub.clone(), node.clone());
         Core {
+            max_tokens_per_sweep: None,
+            node,
+            hub,
+            recorder,
+            driving: Arc::default(),
+            stopping: Arc::default(),
             db,
             secrets: Arc::new(secrets),
             started_at: Instant::now(),

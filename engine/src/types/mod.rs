@@ -2,7 +2,9 @@
 //! dependencies here (schema derives are switched on by the `server` feature).
 
 mod pipeline;
+mod sweep;
 pub use pipeline::*;
+pub use sweep::*;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};

@@ -361,6 +361,9 @@ pub struct NewRun {
 pub struct Run {
     pub id: Uuid,
     pub experiment_id: Uuid,
+    /// The sweep that planned this run (none for ad-hoc runs).
+    #[serde(default)]
+    pub sweep_id: Option<Uuid>,
     /// SHA-256 of the configuration, the item and the repeat index.
     pub config_hash: String,
     /// SHA-256 of the configuration alone: every run of one configuration shares it.

@@ -9,8 +9,10 @@ pub mod error;
 pub mod experiments;
 pub mod extract;
 pub mod health;
+pub mod live;
 pub mod projects;
 pub mod runs;
+pub mod sweeps;
 
 use axum::Json;
 use axum::extract::DefaultBodyLimit;
@@ -38,6 +40,8 @@ pub const BODY_LIMIT: usize = 2 * 1024 * 1024;
         (name = "endpoints", description = "LLM endpoints (OpenAI-compatible, Anthropic, simulated)"),
         (name = "experiments", description = "Sample data, pipeline stages, parameter space"),
         (name = "runs", description = "Executing configurations, run results and the response cache"),
+        (name = "sweeps", description = "Sweeps (grid, random), preview, steering, budgets"),
+        (name = "events", description = "The activity timeline and live event streams"),
         (name = "health", description = "Liveness and readiness"),
     )
 )]
@@ -109,6 +113,23 @@ pub fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(runs::create_runs))
         .routes(routes!(runs::get_run))
         .routes(routes!(runs::invalidate_cache))
+        .routes(routes!(sweeps::start_sweep, sweeps::current_sweep))
+        .routes(routes!(sweeps::preview_sweep))
+        .routes(routes!(sweeps::list_sweeps))
+        .routes(routes!(sweeps::get_sweep))
+        .routes(routes!(sweeps::pause))
+        .routes(routes!(sweeps::resume))
+        .routes(routes!(sweeps::stop))
+        .routes(routes!(sweeps::redirect))
+        .routes(routes!(sweeps::fork))
+        .routes(routes!(sweeps::approve))
+        .routes(routes!(sweeps::reject))
+        .routes(routes!(sweeps::clear_mark))
+        .routes(routes!(sweeps::list_marks))
+        .routes(routes!(sweeps::experiment_events))
+        .routes(routes!(sweeps::all_events))
+        .routes(routes!(live::experiment_stream))
+        .routes(routes!(live::global_stream))
         .routes(routes!(openapi_json))
         .split_for_parts();
     doc.info.version = engine::VERSION.to_owned();

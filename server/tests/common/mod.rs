@@ -83,6 +83,7 @@ impl TestServer {
         if let Some(task) = self.task.take() {
             let _ = task.await;
         }
+        server::stop_background(&self.state).await;
         self.state.core.db.close().await;
     }
 

@@ -24,6 +24,37 @@ pub async fn get(db: &Db, key: &str) -> Result<Option<CachedResponse>> {
         .bind(key).fetch_optional(p).await)?)
 }
 
+/// Looks up many keys at once (in chunks); returns the ones present.
+pub async fn get_many(
+    db: &Db,
+    keys: &[&str],
+) -> Result<std::collections::HashMap<String, CachedResponse>> {
+    #[derive(sqlx::FromRow)]
+    struct Hit {
+        config_hash: String,
+        #[sqlx(flatten)]
+        answer: CachedResponse,
+    }
+    let mut out = std::collections::HashMap::new();
+    for chunk in keys.chunks(500) {
+        let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "SELECT config_hash, response, model, tokens_in, tokens_out, latency_ms, finish_reason, usage_estimated \
+             FROM response_cache WHERE config_hash IN ({})",
+            placeholders.join(", ")
+        );
+        let rows: Vec<Hit> = on_db!(db, p => {
+            let mut q = sqlx::query_as::<_, Hit>(sqlx::AssertSqlSafe(sql.clone()));
+            for k in chunk {
+                q = q.bind(*k);
+            }
+            q.fetch_all(p).await
+        })?;
+        out.extend(rows.into_iter().map(|h| (h.config_hash, h.answer)));
+    }
+    Ok(out)
+}
+
 /// Stores a successful response; an existing entry for the key wins (same request).
 pub async fn put(db: &Db, key: &str, r: &CachedResponse) -> Result<()> {
     on_db!(db, p => sqlx::query(

@@ -5,6 +5,7 @@
 pub mod api_keys;
 pub mod cache;
 pub mod endpoints;
+pub mod events;
 pub mod experiments;
 pub mod pricing;
 pub mod projects;
@@ -12,6 +13,7 @@ pub mod runs;
 pub mod sessions;
 pub mod settings;
 pub mod stats;
+pub mod sweeps;
 pub mod users;
 
 use std::str::FromStr;
@@ -101,8 +103,18 @@ impl Db {
     /// Applies the migrations for this backend (idempotent).
     pub async fn migrate(&self) -> Result<(), sqlx::migrate::MigrateError> {
         match self {
-            Db::Sqlite(pool) => sqlx::migrate!("../migrations/sqlite").run(pool).await,
-            Db::Postgres(pool) => sqlx::migrate!("../migrations/postgres").run(pool).await,
+            Db::Sqlite(pool) => {
+                sqlx::migrate!("../migrations/sqlite").run(pool).await?;
+                // The job queue's own tables, tracked apart from ours.
+                let mut apalis = apalis_sqlite::SqliteStorage::migrations();
+                apalis.dangerous_set_table_name("_apalis_migrations");
+                apalis.run(pool).await
+            }
+            Db::Postgres(pool) => {
+                sqlx::migrate!("../migrations/postgres").run(pool).await?;
+                // The job queue's tables live in their own schema (`apalis`).
+                apalis_postgres::PostgresStorage::migrations().run(pool).await
+            }
         }
     }
 

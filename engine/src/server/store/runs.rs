@@ -10,9 +10,10 @@ use crate::server::error::Result;
 use crate::types::{Run, RunConfig, StageResult};
 
 #[derive(Debug, sqlx::FromRow)]
-struct RunRow {
+pub(crate) struct RunRow {
     id: Uuid,
     experiment_id: Uuid,
+    sweep_id: Option<Uuid>,
     config_hash: String,
     config_key: String,
     config: Json<RunConfig>,
@@ -34,6 +35,7 @@ impl From<RunRow> for Run {
         Run {
             id: r.id,
             experiment_id: r.experiment_id,
+            sweep_id: r.sweep_id,
             config_hash: r.config_hash,
             config_key: r.config_key,
             config: r.config.0,
@@ -55,23 +57,25 @@ impl From<RunRow> for Run {
 macro_rules! select_runs {
     ($($tail:literal),+) => {
         concat!(
-            "SELECT id, experiment_id, config_hash, config_key, config, item_index, repeat_index, status, error, ",
+            "SELECT id, experiment_id, sweep_id, config_hash, config_key, config, item_index, repeat_index, status, error, ",
             "started_at, completed_at, duration_ms, tokens_in, tokens_out, cost_estimate, created_at FROM runs ",
             $($tail),+
         )
     };
 }
 
-/// Persists pending runs in one transaction (before any call is made).
-pub async fn insert_pending(db: &Db, runs: &[Run]) -> Result<()> {
+/// Persists an ad-hoc batch's runs, already running under `lease_owner`'s lease, in one
+/// transaction (before any call is made).
+pub async fn insert_leased(db: &Db, runs: &[Run], lease_owner: &str, lease_until: DateTime<Utc>) -> Result<()> {
     on_db!(db, p => {
         let mut tx = p.begin().await?;
         for r in runs {
             sqlx::query(
                 "INSERT INTO runs (id, experiment_id, config_hash, config_key, config, item_index, repeat_index, \
-                 status, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', $8)")
+                 status, created_at, started_at, lease_owner, lease_until, attempts) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, 'running', $8, $8, $9, $10, 1)")
                 .bind(r.id).bind(r.experiment_id).bind(&r.config_hash).bind(&r.config_key).bind(Json(&r.config))
-                .bind(r.item_index).bind(r.repeat_index).bind(r.created_at)
+                .bind(r.item_index).bind(r.repeat_index).bind(r.created_at).bind(lease_owner).bind(lease_until)
                 .execute(&mut *tx).await?;
         }
         tx.commit().await
@@ -79,10 +83,69 @@ pub async fn insert_pending(db: &Db, runs: &[Run]) -> Result<()> {
     Ok(())
 }
 
-pub async fn mark_running(db: &Db, id: Uuid, at: DateTime<Utc>) -> Result<()> {
-    on_db!(db, p => sqlx::query("UPDATE runs SET status = 'running', started_at = $2 WHERE id = $1")
-        .bind(id).bind(at).execute(p).await.map(|r| r.rows_affected()))?;
-    Ok(())
+/// Claims up to `limit` of a running sweep's pending runs for `owner` (in plan order): they
+/// become `running` under a lease. Safe with many processes: each run goes to one claimer.
+pub async fn claim(
+    db: &Db,
+    sweep_id: Uuid,
+    owner: &str,
+    limit: i64,
+    lease_until: DateTime<Utc>,
+) -> Result<Vec<(Run, i32)>> {
+    #[derive(sqlx::FromRow)]
+    struct Claimed {
+        #[sqlx(flatten)]
+        run: RunRow,
+        attempts: i32,
+    }
+    let now = Utc::now();
+    let rows: Vec<Claimed> = match db {
+        Db::Sqlite(p) => sqlx::query_as(concat!(
+            "UPDATE runs SET status = 'running', lease_owner = $1, lease_until = $2, started_at = $3, \
+             attempts = attempts + 1 WHERE id IN (SELECT id FROM runs WHERE sweep_id = $4 AND status = 'pending' \
+             ORDER BY seq LIMIT $5) AND status = 'pending' \
+             AND (SELECT status FROM sweeps WHERE id = $4) = 'running' RETURNING ",
+            "id, experiment_id, sweep_id, config_hash, config_key, config, item_index, repeat_index, status, error, ",
+            "started_at, completed_at, duration_ms, tokens_in, tokens_out, cost_estimate, created_at, attempts"))
+            .bind(owner).bind(lease_until).bind(now).bind(sweep_id).bind(limit)
+            .fetch_all(p).await?,
+        Db::Postgres(p) => sqlx::query_as(concat!(
+            "UPDATE runs SET status = 'running', lease_owner = $1, lease_until = $2, started_at = $3, \
+             attempts = attempts + 1 WHERE id IN (SELECT id FROM runs WHERE sweep_id = $4 AND status = 'pending' \
+             ORDER BY seq LIMIT $5 FOR UPDATE SKIP LOCKED) AND status = 'pending' \
+             AND (SELECT status FROM sweeps WHERE id = $4) = 'running' RETURNING ",
+            "id, experiment_id, sweep_id, config_hash, config_key, config, item_index, repeat_index, status, error, ",
+            "started_at, completed_at, duration_ms, tokens_in, tokens_out, cost_estimate, created_at, attempts"))
+            .bind(owner).bind(lease_until).bind(now).bind(sweep_id).bind(limit)
+            .fetch_all(p).await?,
+    };
+    let mut out: Vec<(Run, i32)> = rows.into_iter().map(|c| (Run::from(c.run), c.attempts)).collect();
+    out.sort_by_key(|(r, _)| (r.item_index, r.repeat_index));
+    Ok(out)
+}
+
+/// Extends the leases `owner` holds.
+pub async fn renew_leases(db: &Db, owner: &str, until: DateTime<Utc>) -> Result<u64> {
+    Ok(on_db!(db, p => sqlx::query(
+        "UPDATE runs SET lease_until = $2 WHERE lease_owner = $1 AND status = 'running'")
+        .bind(owner).bind(until).execute(p).await.map(|r| r.rows_affected()))?)
+}
+
+/// Runs whose lease ran out (their process died): sweep runs go back to pending (to be
+/// claimed again), ad-hoc runs (whose caller is gone) end failed. `None`: every lease, for a
+/// process that knows it is alone. Returns (requeued, failed).
+pub async fn reclaim_expired(db: &Db, before: Option<DateTime<Utc>>) -> Result<(u64, u64)> {
+    let now = Utc::now();
+    let requeued = on_db!(db, p => sqlx::query(
+        "UPDATE runs SET status = 'pending', lease_owner = NULL, lease_until = NULL \
+         WHERE status = 'running' AND sweep_id IS NOT NULL AND ($1 IS NULL OR lease_until < $1)")
+        .bind(before).execute(p).await.map(|r| r.rows_affected()))?;
+    let failed = on_db!(db, p => sqlx::query(
+        "UPDATE runs SET status = 'failed', error = 'interrupted: the process running it stopped before it finished', \
+         completed_at = $2, lease_owner = NULL, lease_until = NULL \
+         WHERE status IN ('pending', 'running') AND sweep_id IS NULL AND ($1 IS NULL OR lease_until IS NULL OR lease_until < $1)")
+        .bind(before).bind(now).execute(p).await.map(|r| r.rows_affected()))?;
+    Ok((requeued, failed))
 }
 
 /// Records how a run ended (completed, cached or failed).
@@ -94,14 +157,6 @@ pub async fn finish(db: &Db, run: &Run) -> Result<()> {
         .bind(run.tokens_in).bind(run.tokens_out).bind(run.cost_estimate)
         .execute(p).await.map(|r| r.rows_affected()))?;
     Ok(())
-}
-
-/// Runs that were pending or running when the process stopped: marked failed, so none stays
-/// stuck. Returns how many.
-pub async fn fail_interrupted(db: &Db, message: &str) -> Result<u64> {
-    Ok(on_db!(db, p => sqlx::query(
-        "UPDATE runs SET status = 'failed', error = $1, completed_at = $2 WHERE status IN ('pending', 'running')")
-        .bind(message).bind(Utc::now()).execute(p).await.map(|r| r.rows_affected()))?)
 }
 
 pub struct NewStageResult<'a> {
@@ -241,4 +296,12 @@ pub async fn final_outputs(
          AND s.stage_index = (SELECT MAX(t.stage_index) FROM stage_results t WHERE t.run_id = s.run_id)")
         .bind(experiment_id).bind(limit).fetch_all(p).await)?;
     Ok(rows.into_iter().collect())
+}
+
+/// Average output tokens per model over recorded stages (for estimates).
+pub async fn average_output_tokens(db: &Db) -> Result<std::collections::HashMap<String, i64>> {
+    let rows: Vec<(String, f64)> = on_db!(db, p => sqlx::query_as(
+        "SELECT model_used, CAST(AVG(tokens_out) AS DOUBLE PRECISION) FROM stage_results GROUP BY model_used")
+        .fetch_all(p).await)?;
+    Ok(rows.into_iter().map(|(m, a)| (m, a.round() as i64)).collect())
 }

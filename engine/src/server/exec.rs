@@ -1,0 +1,357 @@
+//! Executing one run: stage by stage, rendering templates, answering from the response cache
+//! when the identical call was made before, calling the provider (with retries) otherwise.
+//! Execution writes nothing: it returns an [`Outcome`] that the recorder commits, together
+//! with other runs' outcomes, in one transaction.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use chrono::Utc;
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::cache::{self, CallKey, InFlightGuard};
+use super::core::Core;
+use super::endpoints::Ready;
+use super::error::{Error, Result};
+use super::pricing::PriceBook;
+use super::providers::retry::RetryPolicy;
+use super::providers::{ChatRequest, Message, Role};
+use super::store::cache::{self as cache_store, CachedResponse};
+use super::store::endpoints::{self, EndpointRow};
+use super::store::events::NewEvent;
+use super::templates::{self, ItemInfo, RenderContext, StageOutput};
+use crate::types::{Experiment, Run, StageConfig};
+
+/// What the runs of one experiment share while they execute.
+pub struct Context {
+    pub core: Core,
+    pub experiment: Arc<Experiment>,
+    pub prices: PriceBook,
+    pub policy: RetryPolicy,
+    /// Endpoints by id, loaded on first use (`None`: it no longer exists).
+    endpoints: Mutex<HashMap<Uuid, Option<(EndpointRow, Ready)>>>,
+}
+
+impl Context {
+    pub async fn new(core: &Core, experiment: Experiment) -> Result<Context> {
+        Ok(Context {
+            core: core.clone(),
+            experiment: Arc::new(experiment),
+            prices: PriceBook::load(core).await?,
+            policy: RetryPolicy::default(),
+            endpoints: Mutex::default(),
+        })
+    }
+
+    /// The endpoint a stage calls, ready to use.
+    pub async fn endpoint(&self, id: Uuid) -> Result<Option<(EndpointRow, Ready)>> {
+        if let Some(known) = self.endpoints.lock().unwrap_or_else(|e| e.into_inner()).get(&id) {
+            return Ok(known.clone());
+        }
+        let loaded = match endpoints::get(&self.core.db, id).await? {
+            Some(row) => {
+                let ready = self.core.providers.get(&self.core, &row)?;
+                Some((row, ready))
+            }
+            None => None,
+        };
+        self.endpoints
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id, loaded.clone());
+        Ok(loaded)
+    }
+
+    fn stage_name(&self, k: usize) -> &str {
+        self.experiment
+            .pipeline_stages
+            .get(k)
+            .map_or("?", |s| s.name.as_str())
+    }
+}
+
+/// One stage's call, rendered and keyed.
+pub struct PreparedCall {
+    pub messages: Vec<Message>,
+    pub key: String,
+}
+
+/// Renders stage `k` of a run (given the earlier stages' outputs) and computes its cache key.
+/// `Err` is the run's failure message.
+pub fn prepare(
+    ctx: &Context,
+    env: &minijinja::Environment<'_>,
+    run: &Run,
+    k: usize,
+    outputs: &[StageOutput],
+    row: &EndpointRow,
+) -> std::result::Result<PreparedCall, String> {
+    let stage = &run.config.stages[k];
+    let Some(item) = ctx.experiment.sample_data.get(run.item_index as usize) else {
+        return Err(format!(
+            "sample item {} no longer exists (the experiment's items changed)",
+            run.item_index
+        ));
+    };
+    let render_ctx = RenderContext {
+        input: &item.input,
+        stages: outputs,
+        item: ItemInfo {
+            index: run.item_index as usize,
+            id: item.id.as_deref(),
+        },
+    };
+    let stage_name = ctx.stage_name(k);
+    let system = templates::render(env, &stage.system, &render_ctx)
+        .map_err(|e| format!("stage {k} ({stage_name}): template error: {e}"))?;
+    let user = templates::render(env, &stage.user, &render_ctx)
+        .map_err(|e| format!("stage {k} ({stage_name}): template error: {e}"))?;
+    let messages = messages(system, user);
+    let input = serde_json::to_value(&item.input).unwrap_or_default();
+    let key = key_for(row, stage, &messages, &input, k, run.repeat_index as u32);
+    Ok(PreparedCall { messages, key })
+}
+
+pub fn messages(system: String, user: String) -> Vec<Message> {
+    let mut messages = Vec::with_capacity(2);
+    if !system.trim().is_empty() {
+        messages.push(Message {
+            role: Role::System,
+            content: system,
+        });
+    }
+    messages.push(Message {
+        role: Role::User,
+        content: user,
+    });
+    messages
+}
+
+pub fn key_for(
+    row: &EndpointRow,
+    stage: &StageConfig,
+    messages: &[Message],
+    input: &Value,
+    k: usize,
+    repeat: u32,
+) -> String {
+    cache::call_key(&CallKey {
+        kind: row.kind,
+        base_url: &row.base_url,
+        model: &stage.model,
+        messages,
+        params: &stage.params,
+        input,
+        stage_index: k,
+        repeat_index: repeat,
+    })
+}
+
+/// A stage's result, owned, ready to store.
+#[derive(Clone, Debug)]
+pub struct StageRecord {
+    pub stage_index: i32,
+    pub prompt_sent: String,
+    pub response_raw: String,
+    pub model_used: String,
+    pub parameters: Value,
+    pub tokens_in: i64,
+    pub tokens_out: i64,
+    pub latency_ms: i64,
+    pub cached: bool,
+    pub finish_reason: Option<String>,
+    pub usage_estimated: bool,
+    pub cost_estimate: Option<f64>,
+    pub cache_key: String,
+}
+
+/// How a run ended, not yet written.
+pub struct Outcome {
+    /// The run as it ended (status completed, cached or failed).
+    pub run: Run,
+    pub stages: Vec<StageRecord>,
+    /// Fresh answers to store in the response cache.
+    pub cache_puts: Vec<(String, CachedResponse)>,
+    pub hits: i64,
+    pub misses: i64,
+    /// Spent on calls actually made.
+    pub spent_tokens_in: i64,
+    pub spent_tokens_out: i64,
+    pub spent_cost: f64,
+    /// Events beyond the run's own end event (stage completions).
+    pub events: Vec<NewEvent>,
+    /// Single-flight locks, released once the outcome is recorded (so a waiting identical
+    /// call finds the answer in the cache).
+    pub guards: Vec<InFlightGuard>,
+}
+
+impl Outcome {
+    /// A run that ends failed without executing.
+    pub fn failed(mut run: Run, error: String) -> Outcome {
+        run.status = "failed".into();
+        run.error = Some(error);
+        run.completed_at = Some(Utc::now());
+        Outcome {
+            run,
+            stages: Vec::new(),
+            cache_puts: Vec::new(),
+            hits: 0,
+            misses: 0,
+            spent_tokens_in: 0,
+            spent_tokens_out: 0,
+            spent_cost: 0.0,
+            events: Vec::new(),
+            guards: Vec::new(),
+        }
+    }
+}
+
+/// Executes one run to its end. Only a database failure while reading the cache is an `Err`.
+pub async fn execute(ctx: &Context, mut run: Run) -> Result<Outcome> {
+    let core = &ctx.core;
+    let started = Instant::now();
+    if run.started_at.is_none() {
+        run.started_at = Some(Utc::now());
+    }
+    let env = templates::environment();
+    let mut outputs: Vec<StageOutput> = Vec::new();
+    let mut out = Outcome::failed(run.clone(), String::new());
+    out.run.error = None;
+    let mut cost = Some(0.0);
+    let mut failure = None;
+    let multi_stage = run.config.stages.len() > 1;
+
+    for (k, stage) in run.config.stages.iter().enumerate() {
+        let stage_name = ctx.stage_name(k).to_owned();
+        let Some((row, ready)) = ctx.endpoint(stage.endpoint_id).await? else {
+            failure = Some(format!(
+                "stage {k} ({stage_name}): the endpoint no longer exists"
+            ));
+            break;
+        };
+        let call = match prepare(ctx, &env, &run, k, &outputs, &row) {
+            Ok(call) => call,
+            Err(e) => {
+                failure = Some(e);
+                break;
+            }
+        };
+        // Single flight: a concurrent identical call waits here and then reads the cache.
+        let guard = core.in_flight.lock(&call.key).await;
+        let (answer, cached) = match cache_store::get(&core.db, &call.key).await? {
+            Some(hit) => {
+                out.hits += 1;
+                (hit, true)
+            }
+            None => {
+                out.misses += 1;
+                let request = ChatRequest {
+                    model: stage.model.clone(),
+                    messages: call.messages.clone(),
+                    params: stage.params.clone(),
+                };
+                let _endpoint_slot = match &ready.slots {
+                    Some(slots) => Some(
+                        slots
+                            .clone()
+                            .acquire_owned()
+                            .await
+                            .map_err(|e| Error::Internal(e.to_string()))?,
+                    ),
+                    None => None,
+                };
+                let call_started = Instant::now();
+                let (result, _attempts) = ctx.policy.run(|| ready.provider.chat(&request)).await;
+                match result {
+                    Ok(response) => {
+                        let answer = CachedResponse {
+                            response: response.content,
+                            model: stage.model.clone(),
+                            tokens_in: response.tokens_in,
+                            tokens_out: response.tokens_out,
+                            latency_ms: call_started.elapsed().as_millis() as i64,
+                            finish_reason: response.finish_reason,
+                            usage_estimated: response.usage_estimated,
+                        };
+                        out.spent_tokens_in += answer.tokens_in;
+                        out.spent_tokens_out += answer.tokens_out;
+                        out.spent_cost += ctx
+                            .prices
+                            .cost(&stage.model, answer.tokens_in, answer.tokens_out)
+                            .unwrap_or(0.0);
+                        // Errors are never cached; successes are, for every later identical call.
+                        out.cache_puts.push((call.key.clone(), answer.clone()));
+                        (answer, false)
+                    }
+                    Err(e) => {
+                        failure = Some(format!("stage {k} ({stage_name}): {}", e.message));
+                        break;
+                    }
+                }
+            }
+        };
+        out.guards.push(guard);
+        let stage_cost = ctx
+            .prices
+            .cost(&stage.model, answer.tokens_in, answer.tokens_out);
+        cost = cost.zip(stage_cost).map(|(a, b)| a + b);
+        out.run.tokens_in += answer.tokens_in;
+        out.run.tokens_out += answer.tokens_out;
+        if multi_stage {
+            out.events.push(NewEvent {
+                event_type: "stage.completed",
+                experiment_id: Some(run.experiment_id),
+                sweep_id: run.sweep_id,
+                run_id: Some(run.id),
+                payload: serde_json::json!({
+                    "stage_index": k,
+                    "stage": stage_name,
+                    "cached": cached,
+                    "tokens_in": answer.tokens_in,
+                    "tokens_out": answer.tokens_out,
+                    "latency_ms": answer.latency_ms,
+                }),
+            });
+        }
+        out.stages.push(StageRecord {
+            stage_index: k as i32,
+            prompt_sent: serde_json::to_string(&call.messages).unwrap_or_default(),
+            response_raw: answer.response.clone(),
+            model_used: answer.model.clone(),
+            parameters: serde_json::to_value(&stage.params).unwrap_or_default(),
+            tokens_in: answer.tokens_in,
+            tokens_out: answer.tokens_out,
+            latency_ms: answer.latency_ms,
+            cached,
+            finish_reason: answer.finish_reason.clone(),
+            usage_estimated: answer.usage_estimated,
+            cost_estimate: stage_cost,
+            cache_key: call.key,
+        });
+        outputs.push(StageOutput {
+            name: stage_name,
+            output: answer.response,
+        });
+    }
+
+    out.run.completed_at = Some(Utc::now());
+    out.run.duration_ms = Some(started.elapsed().as_millis() as i64);
+    out.run.cost_estimate = cost;
+    match failure {
+        Some(error) => {
+            tracing::warn!(run = %run.id, %error, "run failed");
+            out.run.status = "failed".into();
+            out.run.error = Some(error);
+        }
+        None => {
+            out.run.status = if out.misses == 0 {
+                "cached".into()
+            } else {
+                "completed".into()
+            }
+        }
+    }
+    Ok(out)
+}

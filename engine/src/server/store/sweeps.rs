@@ -1,0 +1,386 @@
+//! The `sweeps` table, and configuration marks.
+
+use chrono::{DateTime, Utc};
+use sqlx::types::Json;
+use uuid::Uuid;
+
+use super::{Db, on_db};
+use crate::server::error::Result;
+use crate::types::{ConfigMark, ParameterSpace, Progress, RunConfig, Sweep, SweepRequest};
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct SweepRow {
+    pub id: Uuid,
+    pub experiment_id: Uuid,
+    pub request: Json<SweepRequest>,
+    pub space: Json<ParameterSpace>,
+    pub status: String,
+    pub pause_reason: Option<String>,
+    pub total: i64,
+    pub done: i64,
+    pub completed: i64,
+    pub cached: i64,
+    pub failed: i64,
+    pub skipped: i64,
+    pub tokens_in: i64,
+    pub tokens_out: i64,
+    pub cost: f64,
+    pub calls: i64,
+    pub cache_hits: i64,
+    pub max_tokens: Option<i64>,
+    pub max_cost: Option<f64>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+pub const COLUMNS: &str = "id, experiment_id, request, space, status, pause_reason, total, done, completed, \
+     cached, failed, skipped, tokens_in, tokens_out, cost, calls, cache_hits, max_tokens, max_cost, created_at, \
+     updated_at, finished_at";
+
+macro_rules! select_sweeps {
+    ($($tail:literal),+) => {
+        concat!(
+            "SELECT id, experiment_id, request, space, status, pause_reason, total, done, completed, cached, failed, ",
+            "skipped, tokens_in, tokens_out, cost, calls, cache_hits, max_tokens, max_cost, created_at, updated_at, ",
+            "finished_at FROM sweeps ",
+            $($tail),+
+        )
+    };
+}
+
+impl SweepRow {
+    pub fn progress(&self) -> Progress {
+        let lookups = self.calls + self.cache_hits;
+        // Pace: runs that ended by executing (not planned from the cache), since the start.
+        let executed = self.completed + self.failed;
+        let remaining = (self.total - self.done).max(0);
+        let elapsed = (self.updated_at - self.created_at).num_milliseconds() as f64 / 1000.0;
+        let eta_seconds = if remaining == 0 {
+            Some(0.0)
+        } else if executed > 0 && elapsed > 0.0 && self.status == "running" {
+            Some((remaining as f64 * elapsed / executed as f64 * 10.0).round() / 10.0)
+        } else {
+            None
+        };
+        Progress {
+            done: self.done,
+            total: self.total,
+            completed: self.completed,
+            cached: self.cached,
+            failed: self.failed,
+            skipped: self.skipped,
+            tokens_in: self.tokens_in,
+            tokens_out: self.tokens_out,
+            cost: (self.cost * 1e6).round() / 1e6,
+            calls: self.calls,
+            cache_hits: self.cache_hits,
+            cache_hit_rate: (lookups > 0).then(|| self.cache_hits as f64 / lookups as f64),
+            eta_seconds,
+        }
+    }
+
+    /// Whether a budget is spent.
+    pub fn budget_spent(&self) -> bool {
+        self.max_tokens
+            .is_some_and(|m| self.tokens_in + self.tokens_out >= m)
+            || self.max_cost.is_some_and(|m| self.cost >= m)
+    }
+
+    pub fn to_sweep(&self) -> Sweep {
+        Sweep {
+            id: self.id,
+            experiment_id: self.experiment_id,
+            request: self.request.0.clone(),
+            parameter_space: self.space.0.clone(),
+            status: self.status.clone(),
+            pause_reason: self.pause_reason.clone(),
+            progress: self.progress(),
+            max_tokens: self.max_tokens,
+            max_cost: self.max_cost,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+            finished_at: self.finished_at,
+        }
+    }
+}
+
+pub async fn get(db: &Db, id: Uuid) -> Result<Option<SweepRow>> {
+    Ok(on_db!(db, p => sqlx::query_as::<_, SweepRow>(select_sweeps!("WHERE id = $1"))
+        .bind(id).fetch_optional(p).await)?)
+}
+
+/// The experiment's sweep that is running or paused, if any.
+pub async fn active(db: &Db, experiment_id: Uuid) -> Result<Option<SweepRow>> {
+    Ok(on_db!(db, p => sqlx::query_as::<_, SweepRow>(select_sweeps!(
+        "WHERE experiment_id = $1 AND status IN ('running', 'paused') ORDER BY created_at DESC LIMIT 1"))
+        .bind(experiment_id).fetch_optional(p).await)?)
+}
+
+/// The experiment's newest sweep.
+pub async fn latest(db: &Db, experiment_id: Uuid) -> Result<Option<SweepRow>> {
+    Ok(on_db!(db, p => sqlx::query_as::<_, SweepRow>(select_sweeps!(
+        "WHERE experiment_id = $1 ORDER BY created_at DESC LIMIT 1"))
+        .bind(experiment_id).fetch_optional(p).await)?)
+}
+
+pub async fn list(db: &Db, experiment_id: Uuid, limit: i64, offset: i64) -> Result<(Vec<SweepRow>, i64)> {
+    let rows = on_db!(db, p => sqlx::query_as::<_, SweepRow>(select_sweeps!(
+        "WHERE experiment_id = $1 ORDER BY created_at DESC LIMIT $2 OFFSET $3"))
+        .bind(experiment_id).bind(limit).bind(offset).fetch_all(p).await)?;
+    let total: i64 = on_db!(db, p => sqlx::query_scalar("SELECT COUNT(*) FROM sweeps WHERE experiment_id = $1")
+        .bind(experiment_id).fetch_one(p).await)?;
+    Ok((rows, total))
+}
+
+/// Running sweeps with unclaimed runs that no process has driven since `stale_before`; each is
+/// claimed for re-driving (so only one process re-enqueues it).
+pub async fn claim_stale(db: &Db, stale_before: DateTime<Utc>, now: DateTime<Utc>) -> Result<Vec<Uuid>> {
+    Ok(on_db!(db, p => sqlx::query_scalar(
+        "UPDATE sweeps SET driven_at = $2 WHERE status = 'running' \
+         AND (driven_at IS NULL OR driven_at < $1) \
+         AND EXISTS (SELECT 1 FROM runs WHERE runs.sweep_id = sweeps.id AND runs.status = 'pending') \
+         RETURNING id")
+        .bind(stale_before).bind(now).fetch_all(p).await)?)
+}
+
+/// Marks sweeps as driven now (a process holds lanes for them).
+pub async fn touch_driven(db: &Db, ids: &[Uuid], now: DateTime<Utc>) -> Result<()> {
+    for id in ids {
+        on_db!(db, p => sqlx::query("UPDATE sweeps SET driven_at = $2 WHERE id = $1")
+            .bind(id).bind(now).execute(p).await.map(|r| r.rows_affected()))?;
+    }
+    Ok(())
+}
+
+#[derive(Debug, sqlx::FromRow)]
+struct MarkRow {
+    experiment_id: Uuid,
+    config_key: String,
+    mark: String,
+    note: String,
+    marked_by: Option<Uuid>,
+    marked_at: DateTime<Utc>,
+    config: Option<Json<RunConfig>>,
+}
+
+pub async fn set_mark(db: &Db, m: &ConfigMark) -> Result<()> {
+    on_db!(db, p => sqlx::query(
+        "INSERT INTO config_marks (experiment_id, config_key, mark, note, marked_by, marked_at) \
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (experiment_id, config_key) DO UPDATE SET \
+         mark = excluded.mark, note = excluded.note, marked_by = excluded.marked_by, marked_at = excluded.marked_at")
+        .bind(m.experiment_id).bind(&m.config_key).bind(&m.mark).bind(&m.note).bind(m.marked_by).bind(m.marked_at)
+        .execute(p).await.map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+pub async fn clear_mark(db: &Db, experiment_id: Uuid, config_key: &str) -> Result<bool> {
+    let n = on_db!(db, p => sqlx::query("DELETE FROM config_marks WHERE experiment_id = $1 AND config_key = $2")
+        .bind(experiment_id).bind(config_key).execute(p).await.map(|r| r.rows_affected()))?;
+    Ok(n > 0)
+}
+
+pub async fn marks(db: &Db, experiment_id: Uuid) -> Result<Vec<ConfigMark>> {
+    let rows = on_db!(db, p => sqlx::query_as::<_, MarkRow>(
+        "SELECT m.experiment_id, m.config_key, m.mark, m.note, m.marked_by, m.marked_at, \
+         (SELECT r.config FROM runs r WHERE r.experiment_id = m.experiment_id AND r.config_key = m.config_key LIMIT 1) AS config \
+         FROM config_marks m WHERE m.experiment_id = $1 ORDER BY m.marked_at DESC")
+        .bind(experiment_id).fetch_all(p).await)?;
+    Ok(rows
+        .into_iter()
+        .map(|r| ConfigMark {
+            experiment_id: r.experiment_id,
+            config_key: r.config_key,
+            mark: r.mark,
+            note: r.note,
+            marked_by: r.marked_by,
+            marked_at: r.marked_at,
+            config: r.config.map(|c| c.0),
+        })
+        .collect())
+}
+
+/// A planned run that the cache already answers: the run (status `cached`) and its stages.
+pub type CachedRun = (crate::types::Run, Vec<crate::server::exec::StageRecord>);
+
+/// Inserts planned runs (pending ones and ones answered from the cache) on a transaction.
+macro_rules! insert_planned {
+    ($tx:ident, $pending:expr, $cached:expr, $seq:expr, $now:expr) => {{
+        let mut seq: i64 = $seq;
+        for r in $pending.iter() {
+            sqlx::query(
+                "INSERT INTO runs (id, experiment_id, sweep_id, seq, config_hash, config_key, config, item_index, \
+                 repeat_index, status, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending', $10)")
+                .bind(r.id).bind(r.experiment_id).bind(r.sweep_id).bind(seq).bind(&r.config_hash)
+                .bind(&r.config_key).bind(Json(&r.config)).bind(r.item_index).bind(r.repeat_index).bind($now)
+                .execute(&mut *$tx).await?;
+            seq += 1;
+        }
+        for (r, stages) in $cached.iter() {
+            sqlx::query(
+                "INSERT INTO runs (id, experiment_id, sweep_id, seq, config_hash, config_key, config, item_index, \
+                 repeat_index, status, started_at, completed_at, duration_ms, tokens_in, tokens_out, cost_estimate, \
+                 created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'cached', $10, $10, 0, $11, $12, $13, $10)")
+                .bind(r.id).bind(r.experiment_id).bind(r.sweep_id).bind(seq).bind(&r.config_hash)
+                .bind(&r.config_key).bind(Json(&r.config)).bind(r.item_index).bind(r.repeat_index).bind($now)
+                .bind(r.tokens_in).bind(r.tokens_out).bind(r.cost_estimate)
+                .execute(&mut *$tx).await?;
+            seq += 1;
+            for s in stages.iter() {
+                sqlx::query(
+                    "INSERT INTO stage_results (id, run_id, stage_index, prompt_sent, response_raw, model_used, parameters, \
+                     tokens_in, tokens_out, latency_ms, cached, finish_reason, usage_estimated, cost_estimate, cache_key, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)")
+                    .bind(Uuid::new_v4()).bind(r.id).bind(s.stage_index).bind(&s.prompt_sent).bind(&s.response_raw)
+                    .bind(&s.model_used).bind(Json(&s.parameters)).bind(s.tokens_in).bind(s.tokens_out)
+                    .bind(s.latency_ms).bind(true).bind(&s.finish_reason).bind(s.usage_estimated)
+                    .bind(s.cost_estimate).bind(&s.cache_key).bind($now)
+                    .execute(&mut *$tx).await?;
+            }
+        }
+        seq
+    }};
+}
+
+/// Creates a sweep with its planned runs, and its first events, in one transaction. The sweep
+/// is completed at once when the cache answered every run.
+pub async fn create(
+    db: &Db,
+    row: &SweepRow,
+    created_by: Option<Uuid>,
+    pending: &[crate::types::Run],
+    cached: &[CachedRun],
+    events: impl FnOnce(&SweepRow) -> Vec<super::events::NewEvent>,
+) -> Result<(SweepRow, Vec<crate::types::Event>)> {
+    let now = row.created_at;
+    let mut row = row.clone();
+    if pending.is_empty() {
+        row.status = "completed".into();
+        row.finished_at = Some(now);
+    }
+    let events = events(&row);
+    Ok(on_db!(db, p => {
+        let mut tx = p.begin().await?;
+        sqlx::query(
+            "INSERT INTO sweeps (id, experiment_id, request, space, status, total, done, cached, cache_hits, \
+             max_tokens, max_cost, driven_at, created_by, created_at, updated_at, finished_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $12, $12, $14)")
+            .bind(row.id).bind(row.experiment_id).bind(&row.request).bind(&row.space).bind(&row.status)
+            .bind(row.total).bind(row.done).bind(row.cached).bind(row.cache_hits).bind(row.max_tokens)
+            .bind(row.max_cost).bind(now).bind(created_by).bind(row.finished_at)
+            .execute(&mut *tx).await?;
+        insert_planned!(tx, pending, cached, 0, now);
+        let status = if pending.is_empty() { "completed" } else { "running" };
+        sqlx::query("UPDATE experiments SET status = $2, updated_at = $3 WHERE id = $1")
+            .bind(row.experiment_id).bind(status).bind(now).execute(&mut *tx).await?;
+        let stored: Vec<crate::types::Event> = super::events::insert_events!(tx, events)?;
+        tx.commit().await?;
+        Ok::<_, sqlx::Error>((row, stored))
+    })?)
+}
+
+/// Replaces a sweep's unstarted runs with a new plan (redirect), in one transaction. Returns
+/// the sweep's new state and how many runs were dropped.
+pub async fn replan(
+    db: &Db,
+    id: Uuid,
+    space: &ParameterSpace,
+    request: &SweepRequest,
+    pending: &[crate::types::Run],
+    cached: &[CachedRun],
+    cache_hits: i64,
+) -> Result<(SweepRow, i64)> {
+    let now = Utc::now();
+    Ok(on_db!(db, p => {
+        let mut tx = p.begin().await?;
+        let dropped = sqlx::query("DELETE FROM runs WHERE sweep_id = $1 AND status = 'pending'")
+            .bind(id).execute(&mut *tx).await?.rows_affected() as i64;
+        let seq: Option<i64> = sqlx::query_scalar("SELECT MAX(seq) FROM runs WHERE sweep_id = $1")
+            .bind(id).fetch_one(&mut *tx).await?;
+        insert_planned!(tx, pending, cached, seq.unwrap_or(0) + 1, now);
+        let added = (pending.len() + cached.len()) as i64;
+        let sql = format!(
+            "UPDATE sweeps SET space = $2, request = $3, total = total - $4 + $5, skipped = skipped + $4, \
+             done = done + $6, cached = cached + $6, cache_hits = cache_hits + $7, updated_at = $8 WHERE id = $1 RETURNING {COLUMNS}");
+        let row = sqlx::query_as::<_, SweepRow>(sqlx::AssertSqlSafe(sql))
+            .bind(id).bind(Json(space)).bind(Json(request)).bind(dropped).bind(added).bind(cached.len() as i64)
+            .bind(cache_hits).bind(now)
+            .fetch_one(&mut *tx).await?;
+        tx.commit().await?;
+        Ok::<_, sqlx::Error>((row, dropped))
+    })?)
+}
+
+/// Sets a sweep's status when it is in one of `from`; returns the new state if it changed.
+/// The experiment's status follows (stopped sweeps leave it `completed`).
+pub async fn transition(
+    db: &Db,
+    id: Uuid,
+    from: &[&str],
+    to: &str,
+    pause_reason: Option<&str>,
+    budget: Option<(Option<i64>, Option<f64>)>,
+) -> Result<Option<SweepRow>> {
+    let now = Utc::now();
+    let from = from.join(",");
+    let finished = matches!(to, "completed" | "stopped").then_some(now);
+    let experiment_status = match to {
+        "running" => "running",
+        "paused" => "paused",
+        _ => "completed",
+    };
+    let (set_budget, max_tokens, max_cost) = match budget {
+        Some((t, c)) => (true, t, c),
+        None => (false, None, None),
+    };
+    Ok(on_db!(db, p => {
+        let mut tx = p.begin().await?;
+        let sql = format!(
+            "UPDATE sweeps SET status = $2, pause_reason = $3, finished_at = COALESCE($4, finished_at), updated_at = $5, \
+             driven_at = $5, max_tokens = CASE WHEN $7 THEN $8 ELSE max_tokens END, \
+             max_cost = CASE WHEN $7 THEN $9 ELSE max_cost END \
+             WHERE id = $1 AND ',' || CAST($6 AS TEXT) || ',' LIKE '%,' || status || ',%' RETURNING {COLUMNS}");
+        let row = sqlx::query_as::<_, SweepRow>(sqlx::AssertSqlSafe(sql))
+            .bind(id).bind(to).bind(pause_reason).bind(finished).bind(now).bind(&from)
+            .bind(set_budget).bind(max_tokens).bind(max_cost)
+            .fetch_optional(&mut *tx).await?;
+        if let Some(row) = &row {
+            sqlx::query("UPDATE experiments SET status = $2, updated_at = $3 WHERE id = $1")
+                .bind(row.experiment_id).bind(experiment_status).bind(now).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok::<_, sqlx::Error>(row)
+    })?)
+}
+
+/// Drops a stopped sweep's unstarted runs; returns the sweep's new state.
+pub async fn drop_pending(db: &Db, id: Uuid) -> Result<Option<SweepRow>> {
+    let now = Utc::now();
+    Ok(on_db!(db, p => {
+        let mut tx = p.begin().await?;
+        let dropped = sqlx::query("DELETE FROM runs WHERE sweep_id = $1 AND status = 'pending'")
+            .bind(id).execute(&mut *tx).await?.rows_affected() as i64;
+        let sql = format!(
+            "UPDATE sweeps SET total = total - $2, skipped = skipped + $2, updated_at = $3 WHERE id = $1 RETURNING {COLUMNS}");
+        let row = sqlx::query_as::<_, SweepRow>(sqlx::AssertSqlSafe(sql))
+            .bind(id).bind(dropped).bind(now).fetch_optional(&mut *tx).await?;
+        tx.commit().await?;
+        Ok::<_, sqlx::Error>(row)
+    })?)
+}
+
+/// Config hashes of a sweep's runs that started or ended (kept by a redirect).
+pub async fn started_hashes(db: &Db, id: Uuid) -> Result<Vec<String>> {
+    Ok(on_db!(db, p => sqlx::query_scalar(
+        "SELECT config_hash FROM runs WHERE sweep_id = $1 AND status <> 'pending'")
+        .bind(id).fetch_all(p).await)?)
+}
+
+/// Counts of a sweep's runs by status (for health and tests).
+pub async fn queue_counts(db: &Db) -> Result<(i64, i64)> {
+    let pending: i64 = on_db!(db, p => sqlx::query_scalar(
+        "SELECT COUNT(*) FROM runs WHERE status = 'pending'").fetch_one(p).await)?;
+    let running: i64 = on_db!(db, p => sqlx::query_scalar(
+        "SELECT COUNT(*) FROM runs WHERE status = 'running'").fetch_one(p).await)?;
+    Ok((pending, running))
+}

@@ -1,0 +1,290 @@
+//! Sweeps and steering: start, preview, pause, resume, stop, redirect, fork, approve, reject,
+//! and the activity timeline.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::StatusCode;
+use engine::types::{
+    Budget, ConfigMark, EventPage, Experiment, ForkRequest, MarkRequest, Redirect, Sweep,
+    SweepPreview, SweepRequest,
+};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::error::{ApiResult, ErrorBody};
+use super::extract::{Authed, IdPath, JsonBody, QueryParams, parse_json};
+use crate::state::AppState;
+
+/// Plans a sweep (grid or random) and starts it. Every run is persisted before any call;
+/// runs the cache answers are `cached` at once. Progress arrives as events.
+#[utoipa::path(post, path = "/api/v1/experiments/{id}/sweep", tag = "sweeps", params(("id" = uuid::Uuid, Path)),
+    request_body = SweepRequest,
+    responses((status = 201, body = Sweep), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+              (status = 422, body = ErrorBody)))]
+pub async fn start_sweep(
+    State(s): State<AppState>,
+    Authed(a): Authed,
+    IdPath(id): IdPath,
+    JsonBody(r): JsonBody<SweepRequest>,
+) -> ApiResult<(StatusCode, Json<Sweep>)> {
+    Ok((
+        StatusCode::CREATED,
+        Json(engine::sweeps::start(&s.core, &a, id, r).await?),
+    ))
+}
+
+/// What a sweep would do before spending anything: runs, calls, how many are already cached,
+/// estimated tokens and cost.
+#[utoipa::path(post, path = "/api/v1/experiments/{id}/sweep/preview", tag = "sweeps", params(("id" = uuid::Uuid, Path)),
+    request_body = SweepRequest,
+    responses((status = 200, body = SweepPreview), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn preview_sweep(
+    State(s): State<AppState>,
+    Authed(a): Authed,
+    IdPath(id): IdPath,
+    JsonBody(r): JsonBody<SweepRequest>,
+) -> ApiResult<Json<SweepPreview>> {
+    Ok(Json(engine::sweeps::preview(&s.core, &a, id, r).await?))
+}
+
+/// The experiment's current sweep: the running or paused one, else the newest.
+#[utoipa::path(get, path = "/api/v1/experiments/{id}/sweep", tag = "sweeps", params(("id" = uuid::Uuid, Path)),
+    responses((status = 200, body = Sweep), (status = 404, body = ErrorBody)))]
+pub async fn current_sweep(
+    State(s): State<AppState>,
+    Authed(a): Authed,
+    IdPath(id): IdPath,
+) -> ApiResult<Json<Sweep>> {
+    Ok(Json(engine::sweeps::current_sweep(&s.core, &a, id).await?))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct PageQuery {
+    /// 1 to 1000 (default 100).
+    #[serde(default = "default_limit")]
+    pub limit: i64,
+    #[serde(default)]
+    pub offset: i64,
+}
+
+fn default_limit() -> i64 {
+    100
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SweepPage {
+    pub sweeps: Vec<Sweep>,
+    pub total: i64,
+}
+
+/// The experiment's sweeps, newest first.
+#[utoipa::path(get, path = "/api/v1/experiments/{id}/sweeps", tag = "sweeps", params(("id" = uuid::Uuid, Path), PageQuery),
+    responses((status = 200, body = SweepPage), (status = 404, body = ErrorBody)))]
+pub async fn list_sweeps(
+    State(s): State<AppState>,
+    Authed(a): Authed,
+    IdPath(id): IdPath,
+    QueryParams(q): QueryParams<PageQuery>,
+) -> ApiResult<Json<SweepPage>> {
+    let (sweeps, total) = engine::sweeps::list_sweeps(&s.core, &a, id, q.limit, q.offset).await?;
+    Ok(Json(SweepPage { sweeps, total }))
+}
+
+#[utoipa::path(get, path = "/api/v1/sweeps/{id}", tag = "sweeps", params(("id" = uuid::Uuid, Path)),
+    responses((status = 200, body = Sweep), (status = 404, body = ErrorBody)))]
+pub async fn get_sweep(
+    State(s): State<AppState>,
+    Authed(a): Authed,
+    IdPath(id): IdPath,
+) -> ApiResult<Json<Sweep>> {
+    Ok(Json(engine::sweeps::get_sweep(&s.core, &a, id).await?))
+}
+
+/// Pauses the running sweep: nothing new starts; calls in flight finish and are recorded.
+#[utoipa::path(post, path = "/api/v1/experiments/{id}/pause", tag = "sweeps", params(("id" = uuid::Uuid, Path)),
+    responses((status = 200, body = Sweep), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn pause(
+    State(s): State<AppState>,
+    Authed(a): Authed,
+    IdPath(id): IdPath,
+) -> ApiResult<Json<Sweep>> {
+    Ok(Json(engine::sweeps::pause(&s.core, &a, id).await?))
+}
+
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ResumeRequest {
+    /// A new budget (for a sweep paused because its budget was spent).
+    #[serde(default)]
+    pub budget: Option<Budget>,
+}
+
+/// Resumes a paused sweep (optionally with a larger budget). The body may be empty.
+#[utoipa::path(post, path = "/api/v1/experiments/{id}/resume", tag = "sweeps", params(("id" = uuid::Uuid, Path)),
+    request_body(content = Option<ResumeRequest>),
+    responses((status = 200, body = Sweep), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+              (status = 422, body = ErrorBody)))]
+pub async fn resume(
+    State(s): State<AppState>,
+    Authed(a): Authed,
+    IdPath(id): IdPath,
+    body: Bytes,
+) -> ApiResult<Json<Sweep>> {
+    let r: ResumeRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        ResumeRequest::default()
+    } else {
+        parse_json(&body)?
+    };
+    Ok(Json(engine::sweeps::resume(&s.core, &a, id, r.budget).await?))
+}
+
+/// Stops the sweep: unstarted runs are dropped; calls in flight finish and are recorded.
+#[utoipa::path(post, path = "/api/v1/experiments/{id}/stop", tag = "sweeps", params(("id" = uuid::Uuid, Path)),
+    responses((status = 200, body = Sweep), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn stop(
+    State(s): State<AppState>,
+    Authed(a): Authed,
+    IdPath(id): IdPath,
+) -> ApiResult<Json<Sweep>> {
+    Ok(Json(engine::sweeps::stop(&s.core, &a, id).await?))
+}
+
+/// Replaces what remains of the running (or paused) sweep with a new parameter space; runs
+/// already started or ended are kept.
+#[utoipa::path(post, path = "/api/v1/experiments/{id}/redirect", tag = "sweeps", params(("id" = uuid::Uuid, Path)),
+    request_body = Redirect,
+    responses((status = 200, body = Sweep), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+              (status = 422, body = ErrorBody)))]
+pub async fn redirect(
+    State(s): State<AppState>,
+    Authed(a): Authed,
+    IdPath(id): IdPath,
+    JsonBody(r): JsonBody<Redirect>,
+) -> ApiResult<Json<Sweep>> {
+    Ok(Json(engine::sweeps::redirect(&s.core, &a, id, r).await?))
+}
+
+/// A new experiment from one run's configuration, with modifications.
+#[utoipa::path(post, path = "/api/v1/experiments/{id}/fork", tag = "sweeps", params(("id" = uuid::Uuid, Path)),
+    request_body = ForkRequest,
+    responses((status = 201, body = Experiment), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+              (status = 422, body = ErrorBody)))]
+pub async fn fork(
+    State(s): State<AppState>,
+    Authed(a): Authed,
+    IdPath(id): IdPath,
+    JsonBody(r): JsonBody<ForkRequest>,
+) -> ApiResult<(StatusCode, Json<Experiment>)> {
+    Ok((
+        StatusCode::CREATED,
+        Json(engine::sweeps::fork(&s.core, &a, id, r).await?),
+    ))
+}
+
+fn mark_body(body: &Bytes) -> Result<MarkRequest, super::error::ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        Ok(MarkRequest::default())
+    } else {
+        parse_json(body)
+    }
+}
+
+/// Approves the run's configuration as good enough. The body (`{"note": …}`) may be empty.
+#[utoipa::path(post, path = "/api/v1/runs/{id}/approve", tag = "sweeps", params(("id" = uuid::Uuid, Path)),
+    request_body(content = Option<MarkRequest>),
+    responses((status = 200, body = ConfigMark), (status = 404, body = ErrorBody)))]
+pub async fn approve(
+    State(s): State<AppState>,
+    Authed(a): Authed,
+    IdPath(id): IdPath,
+    body: Bytes,
+) -> ApiResult<Json<ConfigMark>> {
+    let m = mark_body(&body)?;
+    Ok(Json(engine::sweeps::mark(&s.core, &a, id, "approved", m).await?))
+}
+
+/// Rejects the run's configuration: it is excluded from rankings.
+#[utoipa::path(post, path = "/api/v1/runs/{id}/reject", tag = "sweeps", params(("id" = uuid::Uuid, Path)),
+    request_body(content = Option<MarkRequest>),
+    responses((status = 200, body = ConfigMark), (status = 404, body = ErrorBody)))]
+pub async fn reject(
+    State(s): State<AppState>,
+    Authed(a): Authed,
+    IdPath(id): IdPath,
+    body: Bytes,
+) -> ApiResult<Json<ConfigMark>> {
+    let m = mark_body(&body)?;
+    Ok(Json(engine::sweeps::mark(&s.core, &a, id, "rejected", m).await?))
+}
+
+/// Clears the approval or rejection of the run's configuration.
+#[utoipa::path(delete, path = "/api/v1/runs/{id}/mark", tag = "sweeps", params(("id" = uuid::Uuid, Path)),
+    responses((status = 204), (status = 404, body = ErrorBody)))]
+pub async fn clear_mark(
+    State(s): State<AppState>,
+    Authed(a): Authed,
+    IdPath(id): IdPath,
+) -> ApiResult<StatusCode> {
+    engine::sweeps::clear_mark(&s.core, &a, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Approved and rejected configurations of the experiment.
+#[utoipa::path(get, path = "/api/v1/experiments/{id}/marks", tag = "sweeps", params(("id" = uuid::Uuid, Path)),
+    responses((status = 200, body = Vec<ConfigMark>), (status = 404, body = ErrorBody)))]
+pub async fn list_marks(
+    State(s): State<AppState>,
+    Authed(a): Authed,
+    IdPath(id): IdPath,
+) -> ApiResult<Json<Vec<ConfigMark>>> {
+    Ok(Json(engine::sweeps::list_marks(&s.core, &a, id).await?))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct EventQuery {
+    /// Comma-separated event types (e.g. `run.failed,budget.exhausted`).
+    #[serde(default, rename = "type")]
+    pub event_type: Option<String>,
+    /// Only events after this id, oldest first; otherwise newest first.
+    #[serde(default)]
+    pub after: Option<i64>,
+    /// 1 to 1000 (default 100).
+    #[serde(default = "default_limit")]
+    pub limit: i64,
+    #[serde(default)]
+    pub offset: i64,
+}
+
+/// The experiment's activity timeline.
+#[utoipa::path(get, path = "/api/v1/experiments/{id}/events", tag = "events", params(("id" = uuid::Uuid, Path), EventQuery),
+    responses((status = 200, body = EventPage), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn experiment_events(
+    State(s): State<AppState>,
+    Authed(a): Authed,
+    IdPath(id): IdPath,
+    QueryParams(q): QueryParams<EventQuery>,
+) -> ApiResult<Json<EventPage>> {
+    Ok(Json(
+        engine::events::list_events(&s.core, &a, Some(id), q.event_type.as_deref(), q.after, q.limit, q.offset)
+            .await?,
+    ))
+}
+
+/// The activity timeline across all experiments.
+#[utoipa::path(get, path = "/api/v1/events", tag = "events", params(EventQuery),
+    responses((status = 200, body = EventPage), (status = 422, body = ErrorBody)))]
+pub async fn all_events(
+    State(s): State<AppState>,
+    Authed(a): Authed,
+    QueryParams(q): QueryParams<EventQuery>,
+) -> ApiResult<Json<EventPage>> {
+    Ok(Json(
+        engine::events::list_events(&s.core, &a, None, q.event_type.as_deref(), q.after, q.limit, q.offset)
+            .await?,
+    ))
+}
