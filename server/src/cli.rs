@@ -66,13 +66,15 @@ async fn run_worker(config: Config) -> Result<(), String> {
     let url = config.effective_database_url();
     if engine::DbKind::from_url(&url) != Some(engine::DbKind::Postgres) {
         return Err(
-            "`worker` needs DATABASE_URL=postgres://…: on SQLite, `serve` runs the sweeps itself".into(),
+            "`worker` needs DATABASE_URL=postgres://…: on SQLite, `serve` runs the sweeps itself"
+                .into(),
         );
     }
     tracing::info!("starting PromptLooper {} worker", engine::VERSION);
     let db = connect(&config).await.map_err(|e| e.to_string())?;
     let secrets = crate::load_secrets(&config).map_err(|e| e.to_string())?;
-    let mut core = engine::Core::with_limits(db.clone(), secrets, config.max_concurrent_runs as usize);
+    let mut core =
+        engine::Core::with_limits(db.clone(), secrets, config.max_concurrent_runs as usize);
     core.max_tokens_per_sweep = (config.max_tokens_per_sweep > 0)
         .then(|| i64::try_from(config.max_tokens_per_sweep).unwrap_or(i64::MAX));
     let background = engine::jobs::start(&core, "worker", crate::SWEEP_LANES)

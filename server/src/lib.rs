@@ -182,7 +182,10 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(api_routes)
         .route("/api/{*rest}", axum::routing::any(api::unknown_route))
-        .route("/ws/experiments/{id}", axum::routing::get(api::live::experiment_ws))
+        .route(
+            "/ws/experiments/{id}",
+            axum::routing::get(api::live::experiment_ws),
+        )
         .route("/ws/dashboard", axum::routing::get(api::live::dashboard_ws))
         .merge(ui::routes(&state))
         .layer(axum::middleware::from_fn_with_state(

@@ -64,7 +64,10 @@ pub fn notify_payloads(origin: &str, events: &[Event]) -> Vec<String> {
             size = 0;
         }
         if len > NOTIFY_MAX {
-            tracing::warn!(event = e.id, "an event is too large to notify; other processes see it in the timeline");
+            tracing::warn!(
+                event = e.id,
+                "an event is too large to notify; other processes see it in the timeline"
+            );
             continue;
         }
         batch.push(e);
@@ -157,7 +160,10 @@ pub fn parse_types(types: Option<&str>) -> Result<Option<String>> {
         if !EVENT_TYPES.contains(&t) {
             return Err(Error::invalid(
                 "type",
-                format!("unknown event type {t:?}; known: {}", EVENT_TYPES.join(", ")),
+                format!(
+                    "unknown event type {t:?}; known: {}",
+                    EVENT_TYPES.join(", ")
+                ),
             ));
         }
         list.push(t);

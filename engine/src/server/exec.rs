@@ -47,7 +47,12 @@ impl Context {
 
     /// The endpoint a stage calls, ready to use.
     pub async fn endpoint(&self, id: Uuid) -> Result<Option<(EndpointRow, Ready)>> {
-        if let Some(known) = self.endpoints.lock().unwrap_or_else(|e| e.into_inner()).get(&id) {
+        if let Some(known) = self
+            .endpoints
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&id)
+        {
             return Ok(known.clone());
         }
         let loaded = match endpoints::get(&self.core.db, id).await? {

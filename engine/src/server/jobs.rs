@@ -48,12 +48,22 @@ pub struct DrivingGuard<'a> {
 
 impl Driving {
     pub fn hold(&self, id: Uuid) -> DrivingGuard<'_> {
-        *self.0.lock().unwrap_or_else(|e| e.into_inner()).entry(id).or_default() += 1;
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(id)
+            .or_default() += 1;
         DrivingGuard { owner: self, id }
     }
 
     pub fn ids(&self) -> Vec<Uuid> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).keys().copied().collect()
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .keys()
+            .copied()
+            .collect()
     }
 }
 
@@ -75,7 +85,9 @@ fn queue_error(e: impl std::fmt::Display) -> Error {
 
 /// Enqueues lanes for a sweep with `pending` runs to go.
 pub async fn enqueue_lanes(core: &Core, sweep_id: Uuid, pending: usize) -> Result<()> {
-    let lanes: Vec<Lane> = (0..sweeps::lanes_for(pending)).map(|_| Lane { sweep_id }).collect();
+    let lanes: Vec<Lane> = (0..sweeps::lanes_for(pending))
+        .map(|_| Lane { sweep_id })
+        .collect();
     match &core.db {
         Db::Sqlite(pool) => {
             let mut storage = SqliteStorage::<Lane>::new(pool)
@@ -147,7 +159,8 @@ pub async fn start(core: &Core, role: &str, lanes: usize) -> Result<Background> 
         let core = core.clone();
         async move {
             let _ = stopped.wait_for(|s| *s).await;
-            core.stopping.store(true, std::sync::atomic::Ordering::SeqCst);
+            core.stopping
+                .store(true, std::sync::atomic::Ordering::SeqCst);
             Ok::<(), std::io::Error>(())
         }
     };
@@ -243,7 +256,11 @@ async fn recover(core: &Core) -> Result<()> {
     };
     let (requeued, failed) = run_store::reclaim_expired(&core.db, before).await?;
     if requeued + failed > 0 {
-        tracing::warn!(requeued, failed, "recovered runs an earlier process left unfinished");
+        tracing::warn!(
+            requeued,
+            failed,
+            "recovered runs an earlier process left unfinished"
+        );
     }
     let stale_before = match core.db {
         // Alone: every running sweep needs driving now.
@@ -278,7 +295,11 @@ async fn beat(core: &Core) -> Result<()> {
     if requeued + failed > 0 {
         tracing::warn!(requeued, failed, "reclaimed runs whose process stopped");
     }
-    redrive(core, now - chrono::Duration::from_std(STALE).unwrap_or_default()).await
+    redrive(
+        core,
+        now - chrono::Duration::from_std(STALE).unwrap_or_default(),
+    )
+    .await
 }
 
 /// Live workers (heartbeat within the last 3 beats), by role.

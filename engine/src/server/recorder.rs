@@ -223,7 +223,11 @@ macro_rules! transitions {
 
 /// Writes one group in one transaction; returns the stored events and, per outcome, whether
 /// it applied.
-async fn write(db: &Db, node: &str, group: &[Job]) -> std::result::Result<(Vec<Event>, Vec<bool>), sqlx::Error> {
+async fn write(
+    db: &Db,
+    node: &str,
+    group: &[Job],
+) -> std::result::Result<(Vec<Event>, Vec<bool>), sqlx::Error> {
     let is_pg = matches!(db, Db::Postgres(_));
     on_db!(db, p => {
         let now = Utc::now();
@@ -339,4 +343,3 @@ async fn write(db: &Db, node: &str, group: &[Job]) -> std::result::Result<(Vec<E
         Ok((stored, applied))
     })
 }
-

@@ -16,7 +16,9 @@ use super::exec::Context;
 use super::experiments::{check_params, set_param};
 use super::store::runs::{self as store, RunSort};
 use super::store::{cache as cache_store, endpoints, experiments};
-use crate::types::{Experiment, NewRun, Run, RunBatch, RunConfig, RunDetail, StageChoice, StageConfig};
+use crate::types::{
+    Experiment, NewRun, Run, RunBatch, RunConfig, RunDetail, StageChoice, StageConfig,
+};
 use crate::validate;
 
 pub const MAX_REPEATS: u32 = 100;
@@ -182,7 +184,8 @@ pub async fn run_configuration(core: &Core, actor: &Actor, new: NewRun) -> Resul
     }
     // Everything that can fail is loaded before the runs exist.
     let ctx = Arc::new(Context::new(core, experiment).await?);
-    let lease_until = now + chrono::Duration::from_std(crate::server::sweeps::LEASE).unwrap_or_default();
+    let lease_until =
+        now + chrono::Duration::from_std(crate::server::sweeps::LEASE).unwrap_or_default();
     store::insert_leased(&core.db, &runs, &core.node, lease_until).await?;
 
     // Detached: a client that disconnects does not abandon half-finished runs.
@@ -195,7 +198,12 @@ pub async fn run_configuration(core: &Core, actor: &Actor, new: NewRun) -> Resul
                 let id = run.id;
                 let outcome = crate::server::sweeps::execute_or_fail(&ctx, run).await;
                 let ended = outcome.run.clone();
-                match ctx.core.recorder.record(outcome, Some(ctx.core.node.clone())).await {
+                match ctx
+                    .core
+                    .recorder
+                    .record(outcome, Some(ctx.core.node.clone()))
+                    .await
+                {
                     Ok(_) => Ok(ended),
                     Err(e) => {
                         tracing::error!(run = %id, error = %e, "a run could not be recorded");

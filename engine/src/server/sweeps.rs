@@ -125,7 +125,10 @@ fn check_request(e: &Experiment, req: &SweepRequest) -> Result<(u32, Vec<usize>)
             return Err(Error::invalid("budget.max_tokens", "must be positive"));
         }
         if b.max_cost.is_some_and(|c| !(c.is_finite() && c > 0.0)) {
-            return Err(Error::invalid("budget.max_cost", "must be a positive number"));
+            return Err(Error::invalid(
+                "budget.max_cost",
+                "must be a positive number",
+            ));
         }
     }
     Ok((repeats, items))
@@ -143,13 +146,14 @@ async fn plan(
     let choices = match &req.strategy {
         Strategy::Grid => planner::grid(e)?,
         Strategy::Random { samples, seed } => {
-            planner::sample(e, *samples as usize, seed.unwrap_or_default())
-                .map_err(|err| match err {
+            planner::sample(e, *samples as usize, seed.unwrap_or_default()).map_err(
+                |err| match err {
                     Error::Invalid(f) if f.field == "samples" => {
                         Error::invalid("strategy.samples", f.message)
                     }
                     other => other,
-                })?
+                },
+            )?
         }
     };
     // Configurations, without duplicates (a random draw may repeat one).
@@ -236,7 +240,11 @@ async fn resolve_cached(ctx: &Context, runs: Vec<Run>, configurations: usize) ->
     let mut alive: Vec<bool> = vec![true; n];
     let mut prompt_bytes: Vec<Option<usize>> = vec![None; n];
     let mut cache_hits = 0i64;
-    let depth = runs.iter().map(|r| r.config.stages.len()).max().unwrap_or(0);
+    let depth = runs
+        .iter()
+        .map(|r| r.config.stages.len())
+        .max()
+        .unwrap_or(0);
     // Stage 0 renders the same for every repeat: render once per (configuration, item).
     let mut first_render: HashMap<(String, i32), std::result::Result<Vec<_>, String>> =
         HashMap::new();
@@ -266,10 +274,9 @@ async fn resolve_cached(ctx: &Context, runs: Vec<Run>, configurations: usize) ->
                 alive[idx] = false;
                 continue;
             };
-            let input = serde_json::to_value(
-                &ctx.experiment.sample_data[run.item_index as usize].input,
-            )
-            .unwrap_or_default();
+            let input =
+                serde_json::to_value(&ctx.experiment.sample_data[run.item_index as usize].input)
+                    .unwrap_or_default();
             let key = exec::key_for(&row, stage, &messages, &input, k, run.repeat_index as u32);
             prompt_bytes[idx] = Some(messages.iter().map(|m| m.content.len()).sum());
             calls.push((idx, key, messages));
@@ -342,7 +349,11 @@ async fn resolve_cached(ctx: &Context, runs: Vec<Run>, configurations: usize) ->
 }
 
 /// The experiment as a sweep sees it: with the request's parameter space, checked.
-async fn sweep_experiment(core: &Core, experiment_id: Uuid, space: Option<&ParameterSpace>) -> Result<Experiment> {
+async fn sweep_experiment(
+    core: &Core,
+    experiment_id: Uuid,
+    space: Option<&ParameterSpace>,
+) -> Result<Experiment> {
     let mut e = experiments::get(&core.db, experiment_id)
         .await?
         .ok_or(Error::NotFound("experiment"))?;
@@ -355,7 +366,10 @@ async fn sweep_experiment(core: &Core, experiment_id: Uuid, space: Option<&Param
 
 /// A random sweep without a seed gets one now, so the sweep records how to reproduce it.
 fn with_seed(mut req: SweepRequest) -> SweepRequest {
-    if let Strategy::Random { seed: seed @ None, .. } = &mut req.strategy {
+    if let Strategy::Random {
+        seed: seed @ None, ..
+    } = &mut req.strategy
+    {
         *seed = Some(rand::random::<u32>() as u64);
     }
     req
@@ -363,7 +377,12 @@ fn with_seed(mut req: SweepRequest) -> SweepRequest {
 
 /// `POST /api/v1/experiments/{id}/sweep/preview`: what a sweep would run and cost; nothing is
 /// written.
-pub async fn preview(core: &Core, _actor: &Actor, experiment_id: Uuid, req: SweepRequest) -> Result<SweepPreview> {
+pub async fn preview(
+    core: &Core,
+    _actor: &Actor,
+    experiment_id: Uuid,
+    req: SweepRequest,
+) -> Result<SweepPreview> {
     let e = sweep_experiment(core, experiment_id, req.parameter_space.as_ref()).await?;
     let ctx = Context::new(core, e).await?;
     let plan = plan(&ctx, &req, Uuid::nil(), &HashSet::new()).await?;
@@ -420,7 +439,12 @@ pub async fn preview(core: &Core, _actor: &Actor, experiment_id: Uuid, req: Swee
 
 /// `POST /api/v1/experiments/{id}/sweep`: plans the sweep, persists every run, and starts
 /// the lanes. Returns the sweep as planned.
-pub async fn start(core: &Core, actor: &Actor, experiment_id: Uuid, req: SweepRequest) -> Result<Sweep> {
+pub async fn start(
+    core: &Core,
+    actor: &Actor,
+    experiment_id: Uuid,
+    req: SweepRequest,
+) -> Result<Sweep> {
     actor.require_write()?;
     let req = with_seed(req);
     let e = sweep_experiment(core, experiment_id, req.parameter_space.as_ref()).await?;
@@ -469,22 +493,29 @@ pub async fn start(core: &Core, actor: &Actor, experiment_id: Uuid, req: SweepRe
     };
     let configurations = plan.configurations;
     let pending = plan.pending.len();
-    let (row, events) = store::create(&core.db, &row, actor.user_id(), &plan.pending, &plan.cached, |row| {
-        let mut ev = vec![sweep_event(
-            "experiment.started",
-            row,
-            json!({
-                "config": row.request.0,
-                "configurations": configurations,
-                "runs": row.total,
-                "cached_at_planning": row.cached,
-            }),
-        )];
-        if row.status == "completed" {
-            ev.push(sweep_event("experiment.completed", row, json!({})));
-        }
-        ev
-    })
+    let (row, events) = store::create(
+        &core.db,
+        &row,
+        actor.user_id(),
+        &plan.pending,
+        &plan.cached,
+        |row| {
+            let mut ev = vec![sweep_event(
+                "experiment.started",
+                row,
+                json!({
+                    "config": row.request.0,
+                    "configurations": configurations,
+                    "runs": row.total,
+                    "cached_at_planning": row.cached,
+                }),
+            )];
+            if row.status == "completed" {
+                ev.push(sweep_event("experiment.completed", row, json!({})));
+            }
+            ev
+        },
+    )
     .await?;
     super::events::notify(&core.db, &core.node, &events).await;
     core.hub.publish(events);
@@ -531,11 +562,21 @@ pub async fn drive(core: &Core, sweep_id: Uuid) -> Result<()> {
             }
         }
         let lease_until = Utc::now() + chrono::Duration::from_std(LEASE).unwrap_or_default();
-        let claimed = run_store::claim(&core.db, sweep_id, &core.node, permits.len() as i64, lease_until).await?;
+        let claimed = run_store::claim(
+            &core.db,
+            sweep_id,
+            &core.node,
+            permits.len() as i64,
+            lease_until,
+        )
+        .await?;
         if claimed.is_empty() {
             break;
         }
         permits.truncate(claimed.len());
+        let mut permits: Vec<Option<_>> = permits.into_iter().map(Some).collect();
+        // (Never more than asked for; should it happen, the extra runs wait for a slot.)
+        permits.resize_with(claimed.len(), || None);
         let started: Vec<NewEvent> = claimed
             .iter()
             .filter(|(_, attempts)| *attempts <= MAX_ATTEMPTS)
@@ -556,7 +597,10 @@ pub async fn drive(core: &Core, sweep_id: Uuid) -> Result<()> {
         for ((run, attempts), permit) in claimed.into_iter().zip(permits) {
             let ctx = ctx.clone();
             tasks.spawn(async move {
-                let _permit = permit;
+                let _permit = match permit {
+                    Some(p) => Some(p),
+                    None => ctx.core.run_slots.clone().acquire_owned().await.ok(),
+                };
                 let outcome = if attempts > MAX_ATTEMPTS {
                     Outcome::failed(
                         run,
@@ -581,7 +625,10 @@ pub async fn execute_or_fail(ctx: &Context, run: Run) -> Outcome {
         Ok(outcome) => outcome,
         Err(e) => {
             tracing::error!(run = %fallback.id, error = %e, "a run failed while executing");
-            Outcome::failed(fallback, format!("internal error while executing the run: {e}"))
+            Outcome::failed(
+                fallback,
+                format!("internal error while executing the run: {e}"),
+            )
         }
     }
 }
@@ -592,8 +639,12 @@ pub async fn record(core: &Core, outcome: Outcome) {
     let id = outcome.run.id;
     match core.recorder.record(outcome, Some(core.node.clone())).await {
         Ok(true) => {}
-        Ok(false) => tracing::info!(run = %id, "run was already recorded elsewhere (lease taken over)"),
-        Err(e) => tracing::error!(run = %id, error = %e, "could not record a run; it will be retried"),
+        Ok(false) => {
+            tracing::info!(run = %id, "run was already recorded elsewhere (lease taken over)")
+        }
+        Err(e) => {
+            tracing::error!(run = %id, error = %e, "could not record a run; it will be retried")
+        }
     }
 }
 
@@ -603,26 +654,59 @@ async fn active_or_conflict(core: &Core, experiment_id: Uuid) -> Result<SweepRow
     }
     store::active(&core.db, experiment_id)
         .await?
-        .ok_or_else(|| Error::conflict("experiment", "no sweep is running or paused on this experiment"))
+        .ok_or_else(|| {
+            Error::conflict(
+                "experiment",
+                "no sweep is running or paused on this experiment",
+            )
+        })
 }
 
 /// `POST /api/v1/experiments/{id}/pause`: nothing new starts; calls in flight finish.
 pub async fn pause(core: &Core, actor: &Actor, experiment_id: Uuid) -> Result<Sweep> {
     actor.require_write()?;
     let sweep = active_or_conflict(core, experiment_id).await?;
-    let Some(row) = store::transition(&core.db, sweep.id, &["running"], "paused", Some("manual"), None).await? else {
-        return Err(Error::conflict("experiment", format!("the sweep is {}, not running", sweep.status)));
+    let Some(row) = store::transition(
+        &core.db,
+        sweep.id,
+        &["running"],
+        "paused",
+        Some("manual"),
+        None,
+    )
+    .await?
+    else {
+        return Err(Error::conflict(
+            "experiment",
+            format!("the sweep is {}, not running", sweep.status),
+        ));
     };
-    emit_logged(core, vec![sweep_event("experiment.paused", &row, json!({"reason": "manual"}))]).await;
+    emit_logged(
+        core,
+        vec![sweep_event(
+            "experiment.paused",
+            &row,
+            json!({"reason": "manual"}),
+        )],
+    )
+    .await;
     Ok(row.to_sweep())
 }
 
 /// `POST /api/v1/experiments/{id}/resume`, optionally raising the budget that paused it.
-pub async fn resume(core: &Core, actor: &Actor, experiment_id: Uuid, budget: Option<Budget>) -> Result<Sweep> {
+pub async fn resume(
+    core: &Core,
+    actor: &Actor,
+    experiment_id: Uuid,
+    budget: Option<Budget>,
+) -> Result<Sweep> {
     actor.require_write()?;
     let sweep = active_or_conflict(core, experiment_id).await?;
     if sweep.status != "paused" {
-        return Err(Error::conflict("experiment", format!("the sweep is {}, not paused", sweep.status)));
+        return Err(Error::conflict(
+            "experiment",
+            format!("the sweep is {}, not paused", sweep.status),
+        ));
     }
     let new_budget = match &budget {
         Some(b) => {
@@ -630,7 +714,10 @@ pub async fn resume(core: &Core, actor: &Actor, experiment_id: Uuid, budget: Opt
                 return Err(Error::invalid("budget.max_tokens", "must be positive"));
             }
             if b.max_cost.is_some_and(|c| !(c.is_finite() && c > 0.0)) {
-                return Err(Error::invalid("budget.max_cost", "must be a positive number"));
+                return Err(Error::invalid(
+                    "budget.max_cost",
+                    "must be a positive number",
+                ));
             }
             let max_tokens = match (b.max_tokens, core.max_tokens_per_sweep) {
                 (Some(a), Some(c)) => Some(a.min(c)),
@@ -655,16 +742,27 @@ pub async fn resume(core: &Core, actor: &Actor, experiment_id: Uuid, budget: Opt
             ),
         ));
     }
-    let Some(row) = store::transition(&core.db, sweep.id, &["paused"], "running", None, new_budget).await? else {
-        return Err(Error::conflict("experiment", "the sweep changed meanwhile; try again"));
+    let Some(row) =
+        store::transition(&core.db, sweep.id, &["paused"], "running", None, new_budget).await?
+    else {
+        return Err(Error::conflict(
+            "experiment",
+            "the sweep changed meanwhile; try again",
+        ));
     };
-    emit_logged(core, vec![sweep_event("experiment.resumed", &row, json!({}))]).await;
+    emit_logged(
+        core,
+        vec![sweep_event("experiment.resumed", &row, json!({}))],
+    )
+    .await;
     let pending = (row.total - row.done).max(0) as usize;
     if pending > 0 {
         super::jobs::enqueue_lanes(core, row.id, pending).await?;
     }
     complete_if_done(core, row.id).await?;
-    Ok(store::get(&core.db, row.id).await?.map_or_else(|| row.to_sweep(), |r| r.to_sweep()))
+    Ok(store::get(&core.db, row.id)
+        .await?
+        .map_or_else(|| row.to_sweep(), |r| r.to_sweep()))
 }
 
 /// `POST /api/v1/experiments/{id}/stop`: unstarted runs are dropped; calls in flight finish
@@ -672,21 +770,57 @@ pub async fn resume(core: &Core, actor: &Actor, experiment_id: Uuid, budget: Opt
 pub async fn stop(core: &Core, actor: &Actor, experiment_id: Uuid) -> Result<Sweep> {
     actor.require_write()?;
     let sweep = active_or_conflict(core, experiment_id).await?;
-    let Some(_) = store::transition(&core.db, sweep.id, &["running", "paused"], "stopped", None, None).await? else {
-        return Err(Error::conflict("experiment", "the sweep changed meanwhile; try again"));
+    let Some(_) = store::transition(
+        &core.db,
+        sweep.id,
+        &["running", "paused"],
+        "stopped",
+        None,
+        None,
+    )
+    .await?
+    else {
+        return Err(Error::conflict(
+            "experiment",
+            "the sweep changed meanwhile; try again",
+        ));
     };
-    let row = store::drop_pending(&core.db, sweep.id).await?.ok_or(Error::NotFound("sweep"))?;
-    emit_logged(core, vec![sweep_event("experiment.stopped", &row, json!({"dropped": row.skipped}))]).await;
+    let row = store::drop_pending(&core.db, sweep.id)
+        .await?
+        .ok_or(Error::NotFound("sweep"))?;
+    emit_logged(
+        core,
+        vec![sweep_event(
+            "experiment.stopped",
+            &row,
+            json!({"dropped": row.skipped}),
+        )],
+    )
+    .await;
     Ok(row.to_sweep())
 }
 
 /// Completes a sweep whose every run has ended (after a redirect or resume changed the plan).
 async fn complete_if_done(core: &Core, id: Uuid) -> Result<()> {
-    let Some(row) = store::get(&core.db, id).await? else { return Ok(()) };
+    let Some(row) = store::get(&core.db, id).await? else {
+        return Ok(());
+    };
     if row.done >= row.total
-        && let Some(done) = store::transition(&core.db, id, &["running", "paused"], "completed", None, None).await?
+        && let Some(done) = store::transition(
+            &core.db,
+            id,
+            &["running", "paused"],
+            "completed",
+            None,
+            None,
+        )
+        .await?
     {
-        emit_logged(core, vec![sweep_event("experiment.completed", &done, json!({}))]).await;
+        emit_logged(
+            core,
+            vec![sweep_event("experiment.completed", &done, json!({}))],
+        )
+        .await;
     }
     Ok(())
 }
@@ -694,7 +828,12 @@ async fn complete_if_done(core: &Core, id: Uuid) -> Result<()> {
 /// `POST /api/v1/experiments/{id}/redirect`: replaces what remains of the running (or paused)
 /// sweep with a new parameter space. Runs that started or ended are kept; unstarted ones are
 /// re-planned (configurations already run are not run again).
-pub async fn redirect(core: &Core, actor: &Actor, experiment_id: Uuid, r: Redirect) -> Result<Sweep> {
+pub async fn redirect(
+    core: &Core,
+    actor: &Actor,
+    experiment_id: Uuid,
+    r: Redirect,
+) -> Result<Sweep> {
     actor.require_write()?;
     let sweep = active_or_conflict(core, experiment_id).await?;
     let e = sweep_experiment(core, experiment_id, Some(&r.parameter_space)).await?;
@@ -705,9 +844,21 @@ pub async fn redirect(core: &Core, actor: &Actor, experiment_id: Uuid, r: Redire
     req.parameter_space = Some(r.parameter_space.clone());
     let req = with_seed(req);
     let ctx = Context::new(core, e).await?;
-    let keep: HashSet<String> = store::started_hashes(&core.db, sweep.id).await?.into_iter().collect();
+    let keep: HashSet<String> = store::started_hashes(&core.db, sweep.id)
+        .await?
+        .into_iter()
+        .collect();
     let plan = plan(&ctx, &req, sweep.id, &keep).await?;
-    let (row, dropped) = store::replan(&core.db, sweep.id, &r.parameter_space, &req, &plan.pending, &plan.cached, plan.cache_hits).await?;
+    let (row, dropped) = store::replan(
+        &core.db,
+        sweep.id,
+        &r.parameter_space,
+        &req,
+        &plan.pending,
+        &plan.cached,
+        plan.cache_hits,
+    )
+    .await?;
     emit_logged(core, vec![sweep_event(
         "experiment.redirected",
         &row,
@@ -717,14 +868,23 @@ pub async fn redirect(core: &Core, actor: &Actor, experiment_id: Uuid, r: Redire
         super::jobs::enqueue_lanes(core, row.id, plan.pending.len()).await?;
     }
     complete_if_done(core, row.id).await?;
-    Ok(store::get(&core.db, row.id).await?.map_or_else(|| row.to_sweep(), |r| r.to_sweep()))
+    Ok(store::get(&core.db, row.id)
+        .await?
+        .map_or_else(|| row.to_sweep(), |r| r.to_sweep()))
 }
 
 /// `POST /api/v1/experiments/{id}/fork`: a new experiment whose pipeline is a run's
 /// configuration (with modifications), with the same items and scoring.
-pub async fn fork(core: &Core, actor: &Actor, experiment_id: Uuid, f: ForkRequest) -> Result<Experiment> {
+pub async fn fork(
+    core: &Core,
+    actor: &Actor,
+    experiment_id: Uuid,
+    f: ForkRequest,
+) -> Result<Experiment> {
     actor.require_write()?;
-    let source = experiments::get(&core.db, experiment_id).await?.ok_or(Error::NotFound("experiment"))?;
+    let source = experiments::get(&core.db, experiment_id)
+        .await?
+        .ok_or(Error::NotFound("experiment"))?;
     let run = run_store::get(&core.db, f.run_id)
         .await?
         .filter(|r| r.experiment_id == experiment_id)
@@ -742,7 +902,10 @@ pub async fn fork(core: &Core, actor: &Actor, experiment_id: Uuid, f: ForkReques
         Some(n) => validate::name("name", &n)?,
         None => {
             let base: String = source.name.chars().take(80).collect();
-            format!("{base} (fork {})", &Uuid::new_v4().simple().to_string()[..6])
+            format!(
+                "{base} (fork {})",
+                &Uuid::new_v4().simple().to_string()[..6]
+            )
         }
     };
     let now = Utc::now();
@@ -790,9 +953,17 @@ pub async fn fork(core: &Core, actor: &Actor, experiment_id: Uuid, f: ForkReques
 }
 
 /// `POST /api/v1/runs/{id}/approve` or `/reject`: marks the run's configuration.
-pub async fn mark(core: &Core, actor: &Actor, run_id: Uuid, mark: &str, m: MarkRequest) -> Result<ConfigMark> {
+pub async fn mark(
+    core: &Core,
+    actor: &Actor,
+    run_id: Uuid,
+    mark: &str,
+    m: MarkRequest,
+) -> Result<ConfigMark> {
     actor.require_write()?;
-    let run = run_store::get(&core.db, run_id).await?.ok_or(Error::NotFound("run"))?;
+    let run = run_store::get(&core.db, run_id)
+        .await?
+        .ok_or(Error::NotFound("run"))?;
     let note = m.note.unwrap_or_default();
     validate::text("note", &note, 2000)?;
     let cm = ConfigMark {
@@ -805,20 +976,30 @@ pub async fn mark(core: &Core, actor: &Actor, run_id: Uuid, mark: &str, m: MarkR
         config: Some(run.config.clone()),
     };
     store::set_mark(&core.db, &cm).await?;
-    emit_logged(core, vec![NewEvent {
-        event_type: if mark == "approved" { "configuration.approved" } else { "configuration.rejected" },
-        experiment_id: Some(run.experiment_id),
-        sweep_id: run.sweep_id,
-        run_id: Some(run.id),
-        payload: json!({"config_key": run.config_key, "note": cm.note}),
-    }]).await;
+    emit_logged(
+        core,
+        vec![NewEvent {
+            event_type: if mark == "approved" {
+                "configuration.approved"
+            } else {
+                "configuration.rejected"
+            },
+            experiment_id: Some(run.experiment_id),
+            sweep_id: run.sweep_id,
+            run_id: Some(run.id),
+            payload: json!({"config_key": run.config_key, "note": cm.note}),
+        }],
+    )
+    .await;
     Ok(cm)
 }
 
 /// `DELETE /api/v1/runs/{id}/mark`: clears the mark on the run's configuration.
 pub async fn clear_mark(core: &Core, actor: &Actor, run_id: Uuid) -> Result<()> {
     actor.require_write()?;
-    let run = run_store::get(&core.db, run_id).await?.ok_or(Error::NotFound("run"))?;
+    let run = run_store::get(&core.db, run_id)
+        .await?
+        .ok_or(Error::NotFound("run"))?;
     if store::clear_mark(&core.db, run.experiment_id, &run.config_key).await? {
         Ok(())
     } else {
@@ -826,7 +1007,11 @@ pub async fn clear_mark(core: &Core, actor: &Actor, run_id: Uuid) -> Result<()> 
     }
 }
 
-pub async fn list_marks(core: &Core, _actor: &Actor, experiment_id: Uuid) -> Result<Vec<ConfigMark>> {
+pub async fn list_marks(
+    core: &Core,
+    _actor: &Actor,
+    experiment_id: Uuid,
+) -> Result<Vec<ConfigMark>> {
     if experiments::get(&core.db, experiment_id).await?.is_none() {
         return Err(Error::NotFound("experiment"));
     }
@@ -834,7 +1019,10 @@ pub async fn list_marks(core: &Core, _actor: &Actor, experiment_id: Uuid) -> Res
 }
 
 pub async fn get_sweep(core: &Core, _actor: &Actor, id: Uuid) -> Result<Sweep> {
-    Ok(store::get(&core.db, id).await?.ok_or(Error::NotFound("sweep"))?.to_sweep())
+    Ok(store::get(&core.db, id)
+        .await?
+        .ok_or(Error::NotFound("sweep"))?
+        .to_sweep())
 }
 
 /// The experiment's current sweep: the active one, else the newest.
@@ -844,11 +1032,20 @@ pub async fn current_sweep(core: &Core, _actor: &Actor, experiment_id: Uuid) -> 
     }
     match store::active(&core.db, experiment_id).await? {
         Some(s) => Ok(s.to_sweep()),
-        None => Ok(store::latest(&core.db, experiment_id).await?.ok_or(Error::NotFound("sweep"))?.to_sweep()),
+        None => Ok(store::latest(&core.db, experiment_id)
+            .await?
+            .ok_or(Error::NotFound("sweep"))?
+            .to_sweep()),
     }
 }
 
-pub async fn list_sweeps(core: &Core, _actor: &Actor, experiment_id: Uuid, limit: i64, offset: i64) -> Result<(Vec<Sweep>, i64)> {
+pub async fn list_sweeps(
+    core: &Core,
+    _actor: &Actor,
+    experiment_id: Uuid,
+    limit: i64,
+    offset: i64,
+) -> Result<(Vec<Sweep>, i64)> {
     if experiments::get(&core.db, experiment_id).await?.is_none() {
         return Err(Error::NotFound("experiment"));
     }

@@ -109,7 +109,10 @@ impl Feed {
                     return Some((*e).clone());
                 }
                 Err(RecvError::Lagged(n)) => {
-                    tracing::warn!(missed = n, "a live stream lagged; catching up from the timeline");
+                    tracing::warn!(
+                        missed = n,
+                        "a live stream lagged; catching up from the timeline"
+                    );
                     let after = self.last_id;
                     if self.replay(after).await.is_err() {
                         return None;
@@ -147,7 +150,9 @@ async fn open_feed(
     after: Option<i64>,
 ) -> Result<Feed, Error> {
     if let Some(id) = experiment_id
-        && engine::store::experiments::get(&s.core.db, id).await?.is_none()
+        && engine::store::experiments::get(&s.core.db, id)
+            .await?
+            .is_none()
     {
         return Err(Error::NotFound("experiment"));
     }

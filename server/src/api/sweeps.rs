@@ -138,7 +138,9 @@ pub async fn resume(
     } else {
         parse_json(&body)?
     };
-    Ok(Json(engine::sweeps::resume(&s.core, &a, id, r.budget).await?))
+    Ok(Json(
+        engine::sweeps::resume(&s.core, &a, id, r.budget).await?,
+    ))
 }
 
 /// Stops the sweep: unstarted runs are dropped; calls in flight finish and are recorded.
@@ -203,7 +205,9 @@ pub async fn approve(
     body: Bytes,
 ) -> ApiResult<Json<ConfigMark>> {
     let m = mark_body(&body)?;
-    Ok(Json(engine::sweeps::mark(&s.core, &a, id, "approved", m).await?))
+    Ok(Json(
+        engine::sweeps::mark(&s.core, &a, id, "approved", m).await?,
+    ))
 }
 
 /// Rejects the run's configuration: it is excluded from rankings.
@@ -217,7 +221,9 @@ pub async fn reject(
     body: Bytes,
 ) -> ApiResult<Json<ConfigMark>> {
     let m = mark_body(&body)?;
-    Ok(Json(engine::sweeps::mark(&s.core, &a, id, "rejected", m).await?))
+    Ok(Json(
+        engine::sweeps::mark(&s.core, &a, id, "rejected", m).await?,
+    ))
 }
 
 /// Clears the approval or rejection of the run's configuration.
@@ -270,8 +276,16 @@ pub async fn experiment_events(
     QueryParams(q): QueryParams<EventQuery>,
 ) -> ApiResult<Json<EventPage>> {
     Ok(Json(
-        engine::events::list_events(&s.core, &a, Some(id), q.event_type.as_deref(), q.after, q.limit, q.offset)
-            .await?,
+        engine::events::list_events(
+            &s.core,
+            &a,
+            Some(id),
+            q.event_type.as_deref(),
+            q.after,
+            q.limit,
+            q.offset,
+        )
+        .await?,
     ))
 }
 
@@ -284,7 +298,15 @@ pub async fn all_events(
     QueryParams(q): QueryParams<EventQuery>,
 ) -> ApiResult<Json<EventPage>> {
     Ok(Json(
-        engine::events::list_events(&s.core, &a, None, q.event_type.as_deref(), q.after, q.limit, q.offset)
-            .await?,
+        engine::events::list_events(
+            &s.core,
+            &a,
+            None,
+            q.event_type.as_deref(),
+            q.after,
+            q.limit,
+            q.offset,
+        )
+        .await?,
     ))
 }

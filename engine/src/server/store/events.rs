@@ -112,7 +112,8 @@ pub struct EventFilter {
     pub after: Option<i64>,
 }
 
-const COLUMNS: &str = "SELECT id, event_type, experiment_id, sweep_id, run_id, payload, created_at FROM events ";
+const COLUMNS: &str =
+    "SELECT id, event_type, experiment_id, sweep_id, run_id, payload, created_at FROM events ";
 const WHERE: &str = "WHERE ($1 IS NULL OR experiment_id = $1) AND ($2 IS NULL OR sweep_id = $2) \
      AND (CAST($3 AS TEXT) IS NULL OR ',' || CAST($3 AS TEXT) || ',' LIKE '%,' || event_type || ',%') AND ($4 IS NULL OR id > $4) ";
 

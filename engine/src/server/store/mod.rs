@@ -113,7 +113,9 @@ impl Db {
             Db::Postgres(pool) => {
                 sqlx::migrate!("../migrations/postgres").run(pool).await?;
                 // The job queue's tables live in their own schema (`apalis`).
-                apalis_postgres::PostgresStorage::migrations().run(pool).await
+                apalis_postgres::PostgresStorage::migrations()
+                    .run(pool)
+                    .await
             }
         }
     }

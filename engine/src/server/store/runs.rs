@@ -66,7 +66,12 @@ macro_rules! select_runs {
 
 /// Persists an ad-hoc batch's runs, already running under `lease_owner`'s lease, in one
 /// transaction (before any call is made).
-pub async fn insert_leased(db: &Db, runs: &[Run], lease_owner: &str, lease_until: DateTime<Utc>) -> Result<()> {
+pub async fn insert_leased(
+    db: &Db,
+    runs: &[Run],
+    lease_owner: &str,
+    lease_until: DateTime<Utc>,
+) -> Result<()> {
     on_db!(db, p => {
         let mut tx = p.begin().await?;
         for r in runs {
@@ -109,17 +114,24 @@ pub async fn claim(
             "started_at, completed_at, duration_ms, tokens_in, tokens_out, cost_estimate, created_at, attempts"))
             .bind(owner).bind(lease_until).bind(now).bind(sweep_id).bind(limit)
             .fetch_all(p).await?,
+        // A locking CTE runs once; `IN (SELECT … LIMIT n FOR UPDATE SKIP LOCKED)` may be
+        // re-evaluated and claim more than n.
         Db::Postgres(p) => sqlx::query_as(concat!(
-            "UPDATE runs SET status = 'running', lease_owner = $1, lease_until = $2, started_at = $3, \
-             attempts = attempts + 1 WHERE id IN (SELECT id FROM runs WHERE sweep_id = $4 AND status = 'pending' \
-             ORDER BY seq LIMIT $5 FOR UPDATE SKIP LOCKED) AND status = 'pending' \
-             AND (SELECT status FROM sweeps WHERE id = $4) = 'running' RETURNING ",
-            "id, experiment_id, sweep_id, config_hash, config_key, config, item_index, repeat_index, status, error, ",
-            "started_at, completed_at, duration_ms, tokens_in, tokens_out, cost_estimate, created_at, attempts"))
+            "WITH picked AS (SELECT id FROM runs WHERE sweep_id = $4 AND status = 'pending' \
+             AND (SELECT status FROM sweeps WHERE id = $4) = 'running' \
+             ORDER BY seq LIMIT $5 FOR UPDATE SKIP LOCKED) \
+             UPDATE runs SET status = 'running', lease_owner = $1, lease_until = $2, started_at = $3, \
+             attempts = runs.attempts + 1 FROM picked WHERE runs.id = picked.id RETURNING ",
+            "runs.id, runs.experiment_id, runs.sweep_id, runs.config_hash, runs.config_key, runs.config, ",
+            "runs.item_index, runs.repeat_index, runs.status, runs.error, runs.started_at, runs.completed_at, ",
+            "runs.duration_ms, runs.tokens_in, runs.tokens_out, runs.cost_estimate, runs.created_at, runs.attempts"))
             .bind(owner).bind(lease_until).bind(now).bind(sweep_id).bind(limit)
             .fetch_all(p).await?,
     };
-    let mut out: Vec<(Run, i32)> = rows.into_iter().map(|c| (Run::from(c.run), c.attempts)).collect();
+    let mut out: Vec<(Run, i32)> = rows
+        .into_iter()
+        .map(|c| (Run::from(c.run), c.attempts))
+        .collect();
     out.sort_by_key(|(r, _)| (r.item_index, r.repeat_index));
     Ok(out)
 }
@@ -303,5 +315,8 @@ pub async fn average_output_tokens(db: &Db) -> Result<std::collections::HashMap<
     let rows: Vec<(String, f64)> = on_db!(db, p => sqlx::query_as(
         "SELECT model_used, CAST(AVG(tokens_out) AS DOUBLE PRECISION) FROM stage_results GROUP BY model_used")
         .fetch_all(p).await)?;
-    Ok(rows.into_iter().map(|(m, a)| (m, a.round() as i64)).collect())
+    Ok(rows
+        .into_iter()
+        .map(|(m, a)| (m, a.round() as i64))
+        .collect())
 }

@@ -106,25 +106,36 @@ impl SweepRow {
 }
 
 pub async fn get(db: &Db, id: Uuid) -> Result<Option<SweepRow>> {
-    Ok(on_db!(db, p => sqlx::query_as::<_, SweepRow>(select_sweeps!("WHERE id = $1"))
-        .bind(id).fetch_optional(p).await)?)
+    Ok(
+        on_db!(db, p => sqlx::query_as::<_, SweepRow>(select_sweeps!("WHERE id = $1"))
+        .bind(id).fetch_optional(p).await)?,
+    )
 }
 
 /// The experiment's sweep that is running or paused, if any.
 pub async fn active(db: &Db, experiment_id: Uuid) -> Result<Option<SweepRow>> {
-    Ok(on_db!(db, p => sqlx::query_as::<_, SweepRow>(select_sweeps!(
+    Ok(
+        on_db!(db, p => sqlx::query_as::<_, SweepRow>(select_sweeps!(
         "WHERE experiment_id = $1 AND status IN ('running', 'paused') ORDER BY created_at DESC LIMIT 1"))
-        .bind(experiment_id).fetch_optional(p).await)?)
+        .bind(experiment_id).fetch_optional(p).await)?,
+    )
 }
 
 /// The experiment's newest sweep.
 pub async fn latest(db: &Db, experiment_id: Uuid) -> Result<Option<SweepRow>> {
-    Ok(on_db!(db, p => sqlx::query_as::<_, SweepRow>(select_sweeps!(
+    Ok(
+        on_db!(db, p => sqlx::query_as::<_, SweepRow>(select_sweeps!(
         "WHERE experiment_id = $1 ORDER BY created_at DESC LIMIT 1"))
-        .bind(experiment_id).fetch_optional(p).await)?)
+        .bind(experiment_id).fetch_optional(p).await)?,
+    )
 }
 
-pub async fn list(db: &Db, experiment_id: Uuid, limit: i64, offset: i64) -> Result<(Vec<SweepRow>, i64)> {
+pub async fn list(
+    db: &Db,
+    experiment_id: Uuid,
+    limit: i64,
+    offset: i64,
+) -> Result<(Vec<SweepRow>, i64)> {
     let rows = on_db!(db, p => sqlx::query_as::<_, SweepRow>(select_sweeps!(
         "WHERE experiment_id = $1 ORDER BY created_at DESC LIMIT $2 OFFSET $3"))
         .bind(experiment_id).bind(limit).bind(offset).fetch_all(p).await)?;
@@ -135,7 +146,11 @@ pub async fn list(db: &Db, experiment_id: Uuid, limit: i64, offset: i64) -> Resu
 
 /// Running sweeps with unclaimed runs that no process has driven since `stale_before`; each is
 /// claimed for re-driving (so only one process re-enqueues it).
-pub async fn claim_stale(db: &Db, stale_before: DateTime<Utc>, now: DateTime<Utc>) -> Result<Vec<Uuid>> {
+pub async fn claim_stale(
+    db: &Db,
+    stale_before: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<Vec<Uuid>> {
     Ok(on_db!(db, p => sqlx::query_scalar(
         "UPDATE sweeps SET driven_at = $2 WHERE status = 'running' \
          AND (driven_at IS NULL OR driven_at < $1) \
