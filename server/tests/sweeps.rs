@@ -15,7 +15,6 @@ use server::mock_llm::MockConfig;
 
 struct Fixture {
     admin: String,
-    endpoint: String,
     experiment: String,
 }
 
@@ -60,7 +59,6 @@ async fn fixture(server: &TestServer, mock: &Mock, timeout_ms: u64) -> Fixture {
     assert_eq!(s, StatusCode::CREATED, "{experiment}");
     Fixture {
         admin,
-        endpoint,
         experiment: experiment["id"].as_str().unwrap().to_owned(),
     }
 }
@@ -305,7 +303,10 @@ async fn a_grid_sweep_runs_every_configuration_once_and_reruns_from_the_cache() 
 /// A sweep that runs long enough to steer: the mock answers after `latency_ms`, and the
 /// server runs 2 at a time.
 async fn slow_server(latency_ms: u64, extra: &[&str]) -> (TestServer, Mock, Fixture) {
-    let _ = tracing_subscriber::fmt().with_env_filter("info,sqlx=warn").with_test_writer().try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter("info,sqlx=warn")
+        .with_test_writer()
+        .try_init();
     let mut args = vec!["--seed-demo", "false", "--max-concurrent-runs", "2"];
     args.extend_from_slice(extra);
     let server = TestServer::start_with(engine::testing::TestDatabase::sqlite(), &args).await;
@@ -329,44 +330,147 @@ async fn bad_sweep_requests_name_the_field_and_change_nothing() {
     for (body, field) in [
         (json!({"strategy": {"kind": "guided"}}), "strategy"),
         (json!({"strategy": {"kind": "random"}}), "strategy"),
-        (json!({"strategy": {"kind": "random", "samples": 0}}), "strategy.samples"),
-        (json!({"strategy": {"kind": "grid"}, "repeats": 0}), "repeats"),
-        (json!({"strategy": {"kind": "grid"}, "repeats": 101}), "repeats"),
+        (
+            json!({"strategy": {"kind": "random", "samples": 0}}),
+            "strategy.samples",
+        ),
+        (
+            json!({"strategy": {"kind": "grid"}, "repeats": 0}),
+            "repeats",
+        ),
+        (
+            json!({"strategy": {"kind": "grid"}, "repeats": 101}),
+            "repeats",
+        ),
         (json!({"strategy": {"kind": "grid"}, "items": [9]}), "items"),
         (json!({"strategy": {"kind": "grid"}, "items": []}), "items"),
-        (json!({"strategy": {"kind": "grid"}, "budget": {"max_tokens": 0}}), "budget.max_tokens"),
-        (json!({"strategy": {"kind": "grid"}, "budget": {"max_cost": -1.0}}), "budget.max_cost"),
-        (json!({"strategy": {"kind": "grid"}, "budget": {"max_dollars": 1}}), "budget"),
-        (json!({"strategy": {"kind": "grid"}, "parameter_space": {"stages": [{"params": {"temperature": {"min": 0.1, "max": 0.9}}}]}}), "parameter_space"),
-        (json!({"strategy": {"kind": "grid"}, "parameter_space": {"stages": [{"prompts": [{"name": "x", "user": "{{ input.nope }}"}]}]}}), "parameter_space"),
-        (json!({"strategy": {"kind": "grid"}, "surprise": true}), "surprise"),
+        (
+            json!({"strategy": {"kind": "grid"}, "budget": {"max_tokens": 0}}),
+            "budget.max_tokens",
+        ),
+        (
+            json!({"strategy": {"kind": "grid"}, "budget": {"max_cost": -1.0}}),
+            "budget.max_cost",
+        ),
+        (
+            json!({"strategy": {"kind": "grid"}, "budget": {"max_dollars": 1}}),
+            "budget",
+        ),
+        (
+            json!({"strategy": {"kind": "grid"}, "parameter_space": {"stages": [{"params": {"temperature": {"min": 0.1, "max": 0.9}}}]}}),
+            "parameter_space",
+        ),
+        (
+            json!({"strategy": {"kind": "grid"}, "parameter_space": {"stages": [{"prompts": [{"name": "x", "user": "{{ input.nope }}"}]}]}}),
+            "parameter_space",
+        ),
+        (
+            json!({"strategy": {"kind": "grid"}, "surprise": true}),
+            "surprise",
+        ),
     ] {
         for suffix in ["", "/preview"] {
             let got = post(&server, &f.admin, &format!("{path}{suffix}"), body.clone()).await;
             assert!(got.0.is_client_error(), "{body}: {got:?}");
             let named = got.1["error"]["field"].as_str().unwrap_or_default();
-            assert!(named.starts_with(field), "{body} should name {field}: {}", got.1);
+            assert!(
+                named.starts_with(field),
+                "{body} should name {field}: {}",
+                got.1
+            );
         }
     }
     let unknown = format!("/api/v1/experiments/{}/sweep", uuid::Uuid::new_v4());
-    let got = post(&server, &f.admin, &unknown, json!({"strategy": {"kind": "grid"}})).await;
+    let got = post(
+        &server,
+        &f.admin,
+        &unknown,
+        json!({"strategy": {"kind": "grid"}}),
+    )
+    .await;
     assert_eq!(got.0, StatusCode::NOT_FOUND, "{got:?}");
-    let (_, list) = server.get(&format!("/api/v1/experiments/{}/sweeps", f.experiment), Some(&f.admin)).await;
+    let (_, list) = server
+        .get(
+            &format!("/api/v1/experiments/{}/sweeps", f.experiment),
+            Some(&f.admin),
+        )
+        .await;
     assert_eq!(list["total"], 0, "nothing was created: {list}");
     assert_eq!(runs(&server, &f).await.len(), 0);
     // Steering without a sweep is a conflict; a guest cannot steer at all.
     for action in ["pause", "resume", "stop"] {
-        let got = post(&server, &f.admin, &format!("/api/v1/experiments/{}/{action}", f.experiment), json!({})).await;
+        let got = post(
+            &server,
+            &f.admin,
+            &format!("/api/v1/experiments/{}/{action}", f.experiment),
+            json!({}),
+        )
+        .await;
         assert_error(&got, StatusCode::CONFLICT, Some("experiment"));
     }
     // A second sweep while one is active is refused.
-    let (s, _) = post(&server, &f.admin, &path, json!({"strategy": {"kind": "grid"}})).await;
+    let (s, _) = post(
+        &server,
+        &f.admin,
+        &path,
+        json!({"strategy": {"kind": "grid"}}),
+    )
+    .await;
     assert_eq!(s, StatusCode::CREATED);
-    let got = post(&server, &f.admin, &path, json!({"strategy": {"kind": "grid"}})).await;
+    let got = post(
+        &server,
+        &f.admin,
+        &path,
+        json!({"strategy": {"kind": "grid"}}),
+    )
+    .await;
     assert_error(&got, StatusCode::CONFLICT, Some("experiment"));
-    let got = post(&server, &f.admin, &format!("/api/v1/experiments/{}/resume", f.experiment), json!({"budget": {"max_tokens": "lots"}})).await;
+    let got = post(
+        &server,
+        &f.admin,
+        &format!("/api/v1/experiments/{}/resume", f.experiment),
+        json!({"budget": {"max_tokens": "lots"}}),
+    )
+    .await;
     assert!(got.0.is_client_error(), "{got:?}");
-    post(&server, &f.admin, &format!("/api/v1/experiments/{}/stop", f.experiment), json!({})).await;
+    // While it runs, its items and stages stay as they are (the space may change: redirect).
+    let got = server
+        .call(
+            Method::PUT,
+            &format!("/api/v1/experiments/{}", f.experiment),
+            Some(&f.admin),
+            Some(json!({"sample_data": [{"input": {"text": "other"}}]})),
+        )
+        .await;
+    assert_error(&got, StatusCode::CONFLICT, Some("sample_data"));
+    let (_, health) = server.get("/health", None).await;
+    let queue = &health["queue"];
+    assert!(
+        queue["runs_pending"].as_i64().unwrap() + queue["runs_running"].as_i64().unwrap() > 0,
+        "{health}"
+    );
+    assert_eq!(
+        (&queue["sweeps_running"], &queue["processes"]["serve"]),
+        (&json!(1), &json!(1)),
+        "{health}"
+    );
+    assert_eq!(queue["max_concurrent_runs"], 2, "{health}");
+    post(
+        &server,
+        &f.admin,
+        &format!("/api/v1/experiments/{}/stop", f.experiment),
+        json!({}),
+    )
+    .await;
+    let got = server
+        .call(
+            Method::PUT,
+            &format!("/api/v1/experiments/{}", f.experiment),
+            Some(&f.admin),
+            Some(json!({"sample_data": [{"input": {"text": "other"}}]})),
+        )
+        .await;
+    assert_eq!(got.0, StatusCode::OK, "after the stop: {got:?}");
     drop(mock);
     server.stop().await;
 }
@@ -375,19 +479,35 @@ async fn bad_sweep_requests_name_the_field_and_change_nothing() {
 async fn pause_resume_stop_and_redirect_steer_a_running_sweep() {
     let (server, mock, f) = slow_server(150, &[]).await;
     let base = format!("/api/v1/experiments/{}", f.experiment);
-    let (s, sweep) = post(&server, &f.admin, &format!("{base}/sweep"), json!({"strategy": {"kind": "grid"}})).await;
+    let (s, sweep) = post(
+        &server,
+        &f.admin,
+        &format!("{base}/sweep"),
+        json!({"strategy": {"kind": "grid"}}),
+    )
+    .await;
     assert_eq!(s, StatusCode::CREATED, "{sweep}");
     wait_sweep(&server, &f, "two runs", |s| progress(s, "done") >= 2).await;
 
     // Pause: calls in flight finish, nothing new starts.
     let (s, paused) = post(&server, &f.admin, &format!("{base}/pause"), json!({})).await;
-    assert_eq!((s, &paused["status"], &paused["pause_reason"]), (StatusCode::OK, &json!("paused"), &json!("manual")), "{paused}");
+    assert_eq!(
+        (s, &paused["status"], &paused["pause_reason"]),
+        (StatusCode::OK, &json!("paused"), &json!("manual")),
+        "{paused}"
+    );
     tokio::time::sleep(Duration::from_millis(400)).await;
     let settled = mock.state.chat_requests();
-    let (_, running) = server.get(&format!("{base}/runs?status=running"), Some(&f.admin)).await;
+    let (_, running) = server
+        .get(&format!("{base}/runs?status=running"), Some(&f.admin))
+        .await;
     assert_eq!(running["total"], 0, "in-flight runs finished: {running}");
     tokio::time::sleep(Duration::from_millis(400)).await;
-    assert_eq!(mock.state.chat_requests(), settled, "no call starts while paused");
+    assert_eq!(
+        mock.state.chat_requests(),
+        settled,
+        "no call starts while paused"
+    );
     let (_, experiment) = server.get(&base, Some(&f.admin)).await;
     assert_eq!(experiment["status"], "paused");
     let got = post(&server, &f.admin, &format!("{base}/pause"), json!({})).await;
@@ -395,9 +515,17 @@ async fn pause_resume_stop_and_redirect_steer_a_running_sweep() {
 
     // Resume: it runs to the end; every run exactly once.
     let (s, resumed) = post(&server, &f.admin, &format!("{base}/resume"), json!({})).await;
-    assert_eq!((s, &resumed["status"]), (StatusCode::OK, &json!("running")), "{resumed}");
+    assert_eq!(
+        (s, &resumed["status"]),
+        (StatusCode::OK, &json!("running")),
+        "{resumed}"
+    );
     let done = wait_sweep(&server, &f, "completion", |s| s["status"] == "completed").await;
-    assert_eq!((progress(&done, "done"), progress(&done, "completed")), (24, 24), "{done}");
+    assert_eq!(
+        (progress(&done, "done"), progress(&done, "completed")),
+        (24, 24),
+        "{done}"
+    );
     assert_eq!(mock.state.chat_requests(), 24);
     let timeline = events(&server, &f, "&type=experiment.paused,experiment.resumed").await;
     assert_eq!(timeline.len(), 2, "{timeline:?}");
@@ -406,17 +534,40 @@ async fn pause_resume_stop_and_redirect_steer_a_running_sweep() {
     // Stop: unstarted runs are dropped; the runs in flight end normally.
     let fresh = json!({"strategy": {"kind": "grid"}, "parameter_space": {"stages": [{"params": {"temperature": [0.21, 0.22, 0.23, 0.24]}}]}});
     let (s, second) = post(&server, &f.admin, &format!("{base}/sweep"), fresh).await;
-    assert_eq!((s, progress(&second, "total")), (StatusCode::CREATED, 16), "{second}");
+    assert_eq!(
+        (s, progress(&second, "total")),
+        (StatusCode::CREATED, 16),
+        "{second}"
+    );
     wait_sweep(&server, &f, "two runs", |s| progress(s, "done") >= 2).await;
     let (s, stopped) = post(&server, &f.admin, &format!("{base}/stop"), json!({})).await;
-    assert_eq!((s, &stopped["status"]), (StatusCode::OK, &json!("stopped")), "{stopped}");
+    assert_eq!(
+        (s, &stopped["status"]),
+        (StatusCode::OK, &json!("stopped")),
+        "{stopped}"
+    );
     assert!(progress(&stopped, "skipped") > 0, "{stopped}");
     tokio::time::sleep(Duration::from_millis(400)).await;
-    let (_, after) = server.get(&format!("/api/v1/sweeps/{}", second["id"].as_str().unwrap()), Some(&f.admin)).await;
+    let (_, after) = server
+        .get(
+            &format!("/api/v1/sweeps/{}", second["id"].as_str().unwrap()),
+            Some(&f.admin),
+        )
+        .await;
     assert_eq!(after["status"], "stopped");
-    assert_eq!(progress(&after, "done"), progress(&after, "total"), "what was not dropped ended: {after}");
-    assert_eq!(progress(&after, "total") + progress(&after, "skipped"), 16, "{after}");
-    let (_, pending) = server.get(&format!("{base}/runs?status=pending"), Some(&f.admin)).await;
+    assert_eq!(
+        progress(&after, "done"),
+        progress(&after, "total"),
+        "what was not dropped ended: {after}"
+    );
+    assert_eq!(
+        progress(&after, "total") + progress(&after, "skipped"),
+        16,
+        "{after}"
+    );
+    let (_, pending) = server
+        .get(&format!("{base}/runs?status=pending"), Some(&f.admin))
+        .await;
     assert_eq!(pending["total"], 0, "{pending}");
 
     // Redirect: the rest of a running sweep takes a new space; what ran is kept.
@@ -424,23 +575,66 @@ async fn pause_resume_stop_and_redirect_steer_a_running_sweep() {
     let (s, third) = post(&server, &f.admin, &format!("{base}/sweep"), third).await;
     assert_eq!(s, StatusCode::CREATED, "{third}");
     wait_sweep(&server, &f, "two runs", |s| progress(s, "done") >= 2).await;
-    let (s, redirected) = post(&server, &f.admin, &format!("{base}/redirect"),
-        json!({"parameter_space": {"stages": [{"params": {"temperature": [0.77]}}]}})).await;
+    let (s, redirected) = post(
+        &server,
+        &f.admin,
+        &format!("{base}/redirect"),
+        json!({"parameter_space": {"stages": [{"params": {"temperature": [0.77]}}]}}),
+    )
+    .await;
     assert_eq!(s, StatusCode::OK, "{redirected}");
-    assert_eq!(redirected["parameter_space"]["stages"][0]["params"]["temperature"], json!([0.77]));
-    let done = wait_sweep(&server, &f, "redirected completion", |s| s["status"] == "completed").await;
-    let (_, page) = server.get(&format!("{base}/runs?limit=1000"), Some(&f.admin)).await;
-    let of_third: Vec<&Value> = page["runs"].as_array().unwrap().iter().filter(|r| r["sweep_id"] == third["id"]).collect();
+    assert_eq!(
+        redirected["parameter_space"]["stages"][0]["params"]["temperature"],
+        json!([0.77])
+    );
+    let done = wait_sweep(&server, &f, "redirected completion", |s| {
+        s["status"] == "completed"
+    })
+    .await;
+    let (_, page) = server
+        .get(&format!("{base}/runs?limit=1000"), Some(&f.admin))
+        .await;
+    let of_third: Vec<&Value> = page["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["sweep_id"] == third["id"])
+        .collect();
     assert_eq!(of_third.len() as i64, progress(&done, "total"), "{done}");
-    let temps: Vec<f64> = of_third.iter().map(|r| r["config"]["stages"][0]["params"]["temperature"].as_f64().unwrap()).collect();
-    assert_eq!(temps.iter().filter(|t| **t == 0.77).count(), 4, "the new space over every item: {temps:?}");
-    assert!(temps.iter().all(|t| *t == 0.77 || (0.31..=0.35).contains(t)), "{temps:?}");
+    let temps: Vec<f64> = of_third
+        .iter()
+        .map(|r| {
+            r["config"]["stages"][0]["params"]["temperature"]
+                .as_f64()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(
+        temps.iter().filter(|t| **t == 0.77).count(),
+        4,
+        "the new space over every item: {temps:?}"
+    );
+    assert!(
+        temps
+            .iter()
+            .all(|t| *t == 0.77 || (0.31..=0.35).contains(t)),
+        "{temps:?}"
+    );
     assert!(of_third.iter().all(|r| r["status"] == "completed"));
     let redirect_event = events(&server, &f, "&type=experiment.redirected").await;
     assert_eq!(redirect_event.len(), 1);
-    assert!(redirect_event[0]["payload"]["dropped"].as_i64().unwrap() > 0, "{redirect_event:?}");
+    assert!(
+        redirect_event[0]["payload"]["dropped"].as_i64().unwrap() > 0,
+        "{redirect_event:?}"
+    );
     // Redirecting with a bad space changes nothing.
-    let got = post(&server, &f.admin, &format!("{base}/redirect"), json!({"parameter_space": {"stages": [{"params": {"temperature": [9.0]}}]}})).await;
+    let got = post(
+        &server,
+        &f.admin,
+        &format!("{base}/redirect"),
+        json!({"parameter_space": {"stages": [{"params": {"temperature": [9.0]}}]}}),
+    )
+    .await;
     assert!(got.0.is_client_error(), "{got:?}");
     server.stop().await;
 }
@@ -449,10 +643,19 @@ async fn pause_resume_stop_and_redirect_steer_a_running_sweep() {
 async fn fork_approve_and_reject_act_on_configurations() {
     let (server, _mock, f) = slow_server(0, &[]).await;
     let base = format!("/api/v1/experiments/{}", f.experiment);
-    post(&server, &f.admin, &format!("{base}/sweep"), json!({"strategy": {"kind": "grid"}})).await;
+    post(
+        &server,
+        &f.admin,
+        &format!("{base}/sweep"),
+        json!({"strategy": {"kind": "grid"}}),
+    )
+    .await;
     wait_sweep(&server, &f, "completion", |s| s["status"] == "completed").await;
     let all = runs(&server, &f).await;
-    let run = all.iter().find(|r| r["config"]["stages"][0]["variant"] == "polite").unwrap();
+    let run = all
+        .iter()
+        .find(|r| r["config"]["stages"][0]["variant"] == "polite")
+        .unwrap();
     let run_id = run["id"].as_str().unwrap();
 
     let (s, fork) = post(&server, &f.admin, &format!("{base}/fork"), json!({
@@ -460,33 +663,101 @@ async fn fork_approve_and_reject_act_on_configurations() {
     })).await;
     assert_eq!(s, StatusCode::CREATED, "{fork}");
     let stage = &fork["pipeline_stages"][0];
-    assert_eq!(stage["system"], "Please list the entities.", "the run's prompt: {fork}");
-    assert_eq!(stage["params"]["temperature"], 0.05, "with the modification: {fork}");
+    assert_eq!(
+        stage["system"], "Please list the entities.",
+        "the run's prompt: {fork}"
+    );
+    assert_eq!(
+        stage["params"]["temperature"], 0.05,
+        "with the modification: {fork}"
+    );
     assert_eq!(fork["sample_data"].as_array().unwrap().len(), 4);
     assert_eq!(fork["status"], "draft");
-    let got = post(&server, &f.admin, &format!("{base}/fork"), json!({"run_id": uuid::Uuid::new_v4()})).await;
+    let got = post(
+        &server,
+        &f.admin,
+        &format!("{base}/fork"),
+        json!({"run_id": uuid::Uuid::new_v4()}),
+    )
+    .await;
     assert_error(&got, StatusCode::UNPROCESSABLE_ENTITY, Some("run_id"));
-    let got = post(&server, &f.admin, &format!("{base}/fork"), json!({"run_id": run_id, "name": "polite, cooler"})).await;
+    let got = post(
+        &server,
+        &f.admin,
+        &format!("{base}/fork"),
+        json!({"run_id": run_id, "name": "polite, cooler"}),
+    )
+    .await;
     assert_error(&got, StatusCode::CONFLICT, Some("name"));
-    assert_eq!(events(&server, &f, "&type=experiment.forked").await.len(), 1);
+    assert_eq!(
+        events(&server, &f, "&type=experiment.forked").await.len(),
+        1
+    );
 
-    let (s, approved) = post(&server, &f.admin, &format!("/api/v1/runs/{run_id}/approve"), json!({"note": "good enough"})).await;
-    assert_eq!((s, &approved["mark"], &approved["config_key"]), (StatusCode::OK, &json!("approved"), &run["config_key"]), "{approved}");
-    let other = all.iter().find(|r| r["config_key"] != run["config_key"]).unwrap();
+    let (s, approved) = post(
+        &server,
+        &f.admin,
+        &format!("/api/v1/runs/{run_id}/approve"),
+        json!({"note": "good enough"}),
+    )
+    .await;
+    assert_eq!(
+        (s, &approved["mark"], &approved["config_key"]),
+        (StatusCode::OK, &json!("approved"), &run["config_key"]),
+        "{approved}"
+    );
+    let other = all
+        .iter()
+        .find(|r| r["config_key"] != run["config_key"])
+        .unwrap();
     let other_id = other["id"].as_str().unwrap();
-    let (s, _) = server.call(Method::POST, &format!("/api/v1/runs/{other_id}/reject"), Some(&f.admin), None).await;
+    let (s, _) = server
+        .call(
+            Method::POST,
+            &format!("/api/v1/runs/{other_id}/reject"),
+            Some(&f.admin),
+            None,
+        )
+        .await;
     assert_eq!(s, StatusCode::OK, "an empty body is fine");
     let (_, marks) = server.get(&format!("{base}/marks"), Some(&f.admin)).await;
     let marks = marks.as_array().unwrap();
     assert_eq!(marks.len(), 2);
-    assert!(marks.iter().any(|m| m["mark"] == "rejected" && m["config_key"] == other["config_key"] && m["config"].is_object()));
-    let (s, _) = server.call(Method::DELETE, &format!("/api/v1/runs/{other_id}/mark"), Some(&f.admin), None).await;
+    assert!(marks.iter().any(|m| m["mark"] == "rejected"
+        && m["config_key"] == other["config_key"]
+        && m["config"].is_object()));
+    let (s, _) = server
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/runs/{other_id}/mark"),
+            Some(&f.admin),
+            None,
+        )
+        .await;
     assert_eq!(s, StatusCode::NO_CONTENT);
-    let (s, _) = server.call(Method::DELETE, &format!("/api/v1/runs/{other_id}/mark"), Some(&f.admin), None).await;
+    let (s, _) = server
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/runs/{other_id}/mark"),
+            Some(&f.admin),
+            None,
+        )
+        .await;
     assert_eq!(s, StatusCode::NOT_FOUND);
-    let got = post(&server, &f.admin, &format!("/api/v1/runs/{run_id}/approve"), json!({"note": 5})).await;
+    let got = post(
+        &server,
+        &f.admin,
+        &format!("/api/v1/runs/{run_id}/approve"),
+        json!({"note": 5}),
+    )
+    .await;
     assert!(got.0.is_client_error(), "{got:?}");
-    let timeline = events(&server, &f, "&type=configuration.approved,configuration.rejected").await;
+    let timeline = events(
+        &server,
+        &f,
+        "&type=configuration.approved,configuration.rejected",
+    )
+    .await;
     assert_eq!(timeline.len(), 2);
     server.stop().await;
 }
@@ -496,35 +767,72 @@ async fn a_budget_pauses_the_sweep_within_the_calls_in_flight() {
     let (server, mock, f) = slow_server(40, &["--max-tokens-per-sweep", "1000000"]).await;
     let base = format!("/api/v1/experiments/{}", f.experiment);
     // What one call costs in tokens, from an ad-hoc run.
-    let (s, batch) = post(&server, &f.admin, "/api/v1/runs", json!({"experiment_id": f.experiment, "items": [0]})).await;
+    let (s, batch) = post(
+        &server,
+        &f.admin,
+        "/api/v1/runs",
+        json!({"experiment_id": f.experiment, "items": [0]}),
+    )
+    .await;
     assert_eq!(s, StatusCode::CREATED, "{batch}");
     let per_call = batch["tokens_in"].as_i64().unwrap() + batch["tokens_out"].as_i64().unwrap();
     let budget = per_call * 5;
-    let (s, sweep) = post(&server, &f.admin, &format!("{base}/sweep"), json!({
-        "strategy": {"kind": "grid"}, "budget": {"max_tokens": budget}
-    })).await;
-    assert_eq!((s, &sweep["max_tokens"]), (StatusCode::CREATED, &json!(budget)), "{sweep}");
+    let (s, sweep) = post(
+        &server,
+        &f.admin,
+        &format!("{base}/sweep"),
+        json!({
+            "strategy": {"kind": "grid"}, "budget": {"max_tokens": budget}
+        }),
+    )
+    .await;
+    assert_eq!(
+        (s, &sweep["max_tokens"]),
+        (StatusCode::CREATED, &json!(budget)),
+        "{sweep}"
+    );
     let paused = wait_sweep(&server, &f, "the budget pause", |s| s["status"] == "paused").await;
     assert_eq!(paused["pause_reason"], "budget", "{paused}");
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let (_, settled) = server.get(&format!("/api/v1/sweeps/{}", sweep["id"].as_str().unwrap()), Some(&f.admin)).await;
+    let (_, settled) = server
+        .get(
+            &format!("/api/v1/sweeps/{}", sweep["id"].as_str().unwrap()),
+            Some(&f.admin),
+        )
+        .await;
     let spent = progress(&settled, "tokens_in") + progress(&settled, "tokens_out");
     let calls = progress(&settled, "calls");
     assert!(spent >= budget, "{settled}");
     // Calls are similar in size: at most the calls needed, plus the 2 in flight when it hit.
-    assert!(calls <= 5 + 2 + 1, "overshoot beyond the calls in flight: {settled}");
+    assert!(
+        calls <= 5 + 2 + 1,
+        "overshoot beyond the calls in flight: {settled}"
+    );
     assert_eq!(mock.state.chat_requests() as i64, 1 + calls, "{settled}");
     let exhausted = events(&server, &f, "&type=budget.exhausted").await;
     assert_eq!(exhausted.len(), 1);
-    assert!(exhausted[0]["payload"]["token_count"].as_i64().unwrap() >= budget, "{exhausted:?}");
+    assert!(
+        exhausted[0]["payload"]["token_count"].as_i64().unwrap() >= budget,
+        "{exhausted:?}"
+    );
     let paused_events = events(&server, &f, "&type=experiment.paused").await;
     assert_eq!(paused_events[0]["payload"]["reason"], "budget");
 
     // Resuming without more budget is refused; with more, the sweep finishes.
     let got = post(&server, &f.admin, &format!("{base}/resume"), json!({})).await;
     assert_error(&got, StatusCode::CONFLICT, Some("budget"));
-    let (s, resumed) = post(&server, &f.admin, &format!("{base}/resume"), json!({"budget": {"max_tokens": 10_000_000}})).await;
-    assert_eq!((s, &resumed["max_tokens"]), (StatusCode::OK, &json!(1_000_000)), "MAX_TOKENS_PER_SWEEP caps it: {resumed}");
+    let (s, resumed) = post(
+        &server,
+        &f.admin,
+        &format!("{base}/resume"),
+        json!({"budget": {"max_tokens": 10_000_000}}),
+    )
+    .await;
+    assert_eq!(
+        (s, &resumed["max_tokens"]),
+        (StatusCode::OK, &json!(1_000_000)),
+        "MAX_TOKENS_PER_SWEEP caps it: {resumed}"
+    );
     let done = wait_sweep(&server, &f, "completion", |s| s["status"] == "completed").await;
     assert_eq!(progress(&done, "done"), 24);
     server.stop().await;
@@ -541,14 +849,27 @@ async fn a_flaky_endpoint_still_ends_every_run_exactly_once() {
     // Short timeouts: the mock's "hang" failures cost 300 ms, not 30 s.
     let f = fixture(&server, &mock, 300).await;
     let base = format!("/api/v1/experiments/{}", f.experiment);
-    post(&server, &f.admin, &format!("{base}/sweep"), json!({"strategy": {"kind": "grid"}, "repeats": 2})).await;
+    post(
+        &server,
+        &f.admin,
+        &format!("{base}/sweep"),
+        json!({"strategy": {"kind": "grid"}, "repeats": 2}),
+    )
+    .await;
     let done = wait_sweep(&server, &f, "completion", |s| s["status"] == "completed").await;
     let p = &done["progress"];
     assert_eq!(p["done"], 48, "{done}");
-    assert_eq!(progress(&done, "completed") + progress(&done, "failed"), 48, "{done}");
+    assert_eq!(
+        progress(&done, "completed") + progress(&done, "failed"),
+        48,
+        "{done}"
+    );
     let all = runs(&server, &f).await;
     assert_eq!(all.len(), 48, "no run lost or duplicated");
-    let hashes: std::collections::HashSet<&str> = all.iter().map(|r| r["config_hash"].as_str().unwrap()).collect();
+    let hashes: std::collections::HashSet<&str> = all
+        .iter()
+        .map(|r| r["config_hash"].as_str().unwrap())
+        .collect();
     assert_eq!(hashes.len(), 48);
     for r in &all {
         match r["status"].as_str().unwrap() {
@@ -604,21 +925,45 @@ async fn live_events_reach_sse_and_websocket_subscribers() {
             .await
             .unwrap();
         assert_eq!(sse.status(), StatusCode::OK);
-        assert!(sse.headers()["content-type"].to_str().unwrap().starts_with("text/event-stream"));
+        assert!(
+            sse.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/event-stream")
+        );
         let filtered = TestServer::client()
-            .get(format!("{}/api/v1/events/stream?type=experiment.completed", server.url))
+            .get(format!(
+                "{}/api/v1/events/stream?type=experiment.completed",
+                server.url
+            ))
             .bearer_auth(&f.admin)
             .send()
             .await
             .unwrap();
         let ws_url = format!("{}/ws/dashboard", server.url.replacen("http", "ws", 1));
         let mut request = ws_url.into_client_request().unwrap();
-        request.headers_mut().insert("authorization", format!("Bearer {}", f.admin).parse().unwrap());
+        request.headers_mut().insert(
+            "authorization",
+            format!("Bearer {}", f.admin).parse().unwrap(),
+        );
         let (mut ws, _) = tokio_tungstenite::connect_async(request).await.unwrap();
-        let anonymous = format!("{}/ws/experiments/{}", server.url.replacen("http", "ws", 1), f.experiment);
-        assert!(tokio_tungstenite::connect_async(anonymous).await.is_err(), "streams need auth");
+        let anonymous = format!(
+            "{}/ws/experiments/{}",
+            server.url.replacen("http", "ws", 1),
+            f.experiment
+        );
+        assert!(
+            tokio_tungstenite::connect_async(anonymous).await.is_err(),
+            "streams need auth"
+        );
 
-        post(&server, &f.admin, &format!("{base}/sweep"), json!({"strategy": {"kind": "grid"}, "items": [0]})).await;
+        post(
+            &server,
+            &f.admin,
+            &format!("{base}/sweep"),
+            json!({"strategy": {"kind": "grid"}, "items": [0]}),
+        )
+        .await;
         let is_end = |e: &Value| e["type"] == "experiment.completed";
         let over_sse = read_sse(sse, is_end).await;
         assert_eq!(over_sse[0]["type"], "experiment.started", "{over_sse:?}");
@@ -628,7 +973,10 @@ async fn live_events_reach_sse_and_websocket_subscribers() {
         assert_eq!(only.len(), 1, "the type filter applies: {only:?}");
 
         let mut over_ws = Vec::new();
-        while let Some(msg) = tokio::time::timeout(Duration::from_secs(30), ws.next()).await.unwrap() {
+        while let Some(msg) = tokio::time::timeout(Duration::from_secs(30), ws.next())
+            .await
+            .unwrap()
+        {
             if let tokio_tungstenite::tungstenite::Message::Text(text) = msg.unwrap() {
                 let event: Value = serde_json::from_str(&text).unwrap();
                 let end = is_end(&event);
@@ -638,9 +986,21 @@ async fn live_events_reach_sse_and_websocket_subscribers() {
                 }
             }
         }
-        let ids = |v: &[Value]| v.iter().map(|e| e["id"].as_i64().unwrap()).collect::<std::collections::BTreeSet<_>>();
-        assert_eq!(ids(&over_ws), ids(&over_sse), "the same events on both transports");
-        let last = over_sse.iter().rev().find(|e| e["type"] == "run.completed").unwrap();
+        let ids = |v: &[Value]| {
+            v.iter()
+                .map(|e| e["id"].as_i64().unwrap())
+                .collect::<std::collections::BTreeSet<_>>()
+        };
+        assert_eq!(
+            ids(&over_ws),
+            ids(&over_sse),
+            "the same events on both transports"
+        );
+        let last = over_sse
+            .iter()
+            .rev()
+            .find(|e| e["type"] == "run.completed")
+            .unwrap();
         assert_eq!(last["payload"]["progress"]["total"], 6, "{last}");
 
         // Reconnecting with Last-Event-ID replays what came after it.
@@ -653,7 +1013,10 @@ async fn live_events_reach_sse_and_websocket_subscribers() {
             .await
             .unwrap();
         let replayed = read_sse(replay, is_end).await;
-        assert_eq!(replayed.first().unwrap()["id"].as_i64().unwrap(), over_sse[4]["id"].as_i64().unwrap());
+        assert_eq!(
+            replayed.first().unwrap()["id"].as_i64().unwrap(),
+            over_sse[4]["id"].as_i64().unwrap()
+        );
         assert_eq!(replayed.len(), over_sse.len() - 4);
         server.stop().await;
     }

@@ -87,9 +87,15 @@ pub async fn update_experiment(
         e.description = v;
     }
     if let Some(v) = update.sample_data {
+        if v != e.sample_data {
+            not_while_sweeping(core, id, "sample_data").await?;
+        }
         e.sample_data = v;
     }
     if let Some(v) = update.pipeline_stages {
+        if v != e.pipeline_stages {
+            not_while_sweeping(core, id, "pipeline_stages").await?;
+        }
         e.pipeline_stages = v;
     }
     if let Some(v) = update.parameter_space {
@@ -114,6 +120,21 @@ pub async fn delete_experiment(core: &Core, actor: &Actor, id: Uuid) -> Result<(
     }
 }
 
+/// Runs of a sweep refer to sample items by position and to the pipeline's stages: those stay
+/// as they are while a sweep is running or paused.
+async fn not_while_sweeping(core: &Core, id: Uuid, field: &str) -> Result<()> {
+    match super::store::sweeps::active(&core.db, id).await? {
+        Some(sweep) => Err(Error::conflict(
+            field,
+            format!(
+                "sweep {} is {} on this experiment; stop it (or let it finish) before changing this",
+                sweep.id, sweep.status
+            ),
+        )),
+        None => Ok(()),
+    }
+}
+
 /// Replaces (or extends) the sample data from CSV or JSONL. A bad row is an error naming its
 /// line; nothing is written unless the whole experiment is still valid.
 pub async fn import_samples(
@@ -135,6 +156,7 @@ pub async fn import_samples(
         all.append(&mut items);
         items = all;
     }
+    not_while_sweeping(core, id, "content").await?;
     e.sample_data = items;
     check_experiment(core, &e).await?;
     store::update(&core.db, &e).await?;

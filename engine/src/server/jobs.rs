@@ -302,8 +302,8 @@ async fn beat(core: &Core) -> Result<()> {
     .await
 }
 
-/// Live workers (heartbeat within the last 3 beats), by role.
-pub async fn live_workers(db: &Db) -> Result<Vec<(String, i64)>> {
+/// Live processes (heartbeat within the last 3 beats), by role.
+pub async fn live_processes(db: &Db) -> Result<Vec<(String, i64)>> {
     let since = Utc::now() - chrono::Duration::from_std(HEARTBEAT * 3).unwrap_or_default();
     Ok(super::store::on_db!(db, p => sqlx::query_as(
         "SELECT role, COUNT(*) FROM processes WHERE heartbeat_at > $1 GROUP BY role ORDER BY role")

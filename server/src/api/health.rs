@@ -1,4 +1,4 @@
-//! `GET /health`: 200 when the database answers, 503 when it does not.
+//! `GET /health`: 200 when the database answers, 503 when it does not; with the job queue.
 
 use std::time::Instant;
 
@@ -17,6 +17,27 @@ pub struct Health {
     pub version: &'static str,
     pub uptime_seconds: u64,
     pub database: DatabaseHealth,
+    /// The sweep queue (absent when the database is unreachable).
+    pub queue: Option<QueueHealth>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct QueueHealth {
+    /// Runs waiting to be claimed, and runs executing now (in any process).
+    pub runs_pending: i64,
+    pub runs_running: i64,
+    /// Sweeps running and paused.
+    pub sweeps_running: i64,
+    pub sweeps_paused: i64,
+    /// Lane jobs in the apalis queue by status (Pending, Queued, Running, Done, Failed, Killed).
+    #[schema(value_type = Object)]
+    pub lanes: std::collections::BTreeMap<String, i64>,
+    /// Processes executing runs whose heartbeat is fresh, by role (serve, worker).
+    #[schema(value_type = Object)]
+    pub processes: std::collections::BTreeMap<String, i64>,
+    /// This process's run slots in use, of `MAX_CONCURRENT_RUNS`.
+    pub slots_in_use: usize,
+    pub max_concurrent_runs: usize,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -38,6 +59,7 @@ pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>)
         tracing::warn!(?probe, "health check: database unreachable");
     }
     let status = if ok { "ok" } else { "unavailable" };
+    let queue = if ok { queue(&state).await } else { None };
     let body = Health {
         status,
         version: engine::VERSION,
@@ -47,6 +69,7 @@ pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>)
             backend: state.core.db.kind().as_str(),
             latency_ms: (started.elapsed().as_secs_f64() * 1000.0 * 100.0).round() / 100.0,
         },
+        queue,
     };
     (
         if ok {
@@ -56,4 +79,31 @@ pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>)
         },
         Json(body),
     )
+}
+
+async fn queue(state: &AppState) -> Option<QueueHealth> {
+    let core = &state.core;
+    let counts = engine::store::sweeps::health_counts(&core.db).await;
+    let lanes = engine::jobs::queue_status(&core.db).await;
+    let processes = engine::jobs::live_processes(&core.db).await;
+    match (counts, lanes, processes) {
+        (
+            Ok((runs_pending, runs_running, sweeps_running, sweeps_paused)),
+            Ok(lanes),
+            Ok(processes),
+        ) => Some(QueueHealth {
+            runs_pending,
+            runs_running,
+            sweeps_running,
+            sweeps_paused,
+            lanes: lanes.into_iter().collect(),
+            processes: processes.into_iter().collect(),
+            slots_in_use: core.max_concurrent_runs - core.run_slots.available_permits(),
+            max_concurrent_runs: core.max_concurrent_runs,
+        }),
+        (a, b, c) => {
+            tracing::warn!(counts = ?a.err(), lanes = ?b.err(), processes = ?c.err(), "health: queue figures unavailable");
+            None
+        }
+    }
 }

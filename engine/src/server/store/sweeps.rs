@@ -391,11 +391,11 @@ pub async fn started_hashes(db: &Db, id: Uuid) -> Result<Vec<String>> {
         .bind(id).fetch_all(p).await)?)
 }
 
-/// Counts of a sweep's runs by status (for health and tests).
-pub async fn queue_counts(db: &Db) -> Result<(i64, i64)> {
-    let pending: i64 = on_db!(db, p => sqlx::query_scalar(
-        "SELECT COUNT(*) FROM runs WHERE status = 'pending'").fetch_one(p).await)?;
-    let running: i64 = on_db!(db, p => sqlx::query_scalar(
-        "SELECT COUNT(*) FROM runs WHERE status = 'running'").fetch_one(p).await)?;
-    Ok((pending, running))
+/// Runs pending and running, sweeps running and paused (for `/health`).
+pub async fn health_counts(db: &Db) -> Result<(i64, i64, i64, i64)> {
+    Ok(on_db!(db, p => sqlx::query_as(
+        "SELECT (SELECT COUNT(*) FROM runs WHERE status = 'pending'), \
+                (SELECT COUNT(*) FROM runs WHERE status = 'running'), \
+                (SELECT COUNT(*) FROM sweeps WHERE status = 'running'), \
+                (SELECT COUNT(*) FROM sweeps WHERE status = 'paused')").fetch_one(p).await)?)
 }
