@@ -383,12 +383,17 @@ pub async fn preview(
     experiment_id: Uuid,
     req: SweepRequest,
 ) -> Result<SweepPreview> {
+    let req = with_seed(req);
     let e = sweep_experiment(core, experiment_id, req.parameter_space.as_ref()).await?;
     let ctx = Context::new(core, e).await?;
     let plan = plan(&ctx, &req, Uuid::nil(), &HashSet::new()).await?;
     let averages = run_store::average_output_tokens(&core.db).await?;
     let mut p = SweepPreview {
         strategy: req.strategy.name().into(),
+        seed: match req.strategy {
+            Strategy::Random { seed, .. } => seed,
+            Strategy::Grid => None,
+        },
         configurations: plan.configurations as i64,
         runs: (plan.pending.len() + plan.cached.len()) as i64,
         cached_runs: plan.cached.len() as i64,

@@ -119,6 +119,8 @@ pub struct Progress {
 #[cfg_attr(feature = "server", derive(ToSchema))]
 pub struct SweepPreview {
     pub strategy: String,
+    /// The seed a random sweep draws with: pass it to the sweep to run exactly this draw.
+    pub seed: Option<u64>,
     pub configurations: i64,
     pub runs: i64,
     /// LLM calls the runs need (runs × stages).
