@@ -15,6 +15,8 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use serde_json::{Value, json};
 
+static DIAG_DB: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+static DIAG_MOCK: std::sync::OnceLock<String> = std::sync::OnceLock::new();
 const BIN: &str = env!("CARGO_BIN_EXE_promptlooper");
 const STATIC_KEY: &str = "static-key-sweep-process-tests-0123456789abcdef";
 const JWT_SECRET: &str = "jwt-secret-shared-by-the-sweep-processes-0123456789";
@@ -33,7 +35,7 @@ fn command(data_dir: &std::path::Path) -> Command {
         .env("API_KEY", STATIC_KEY)
         .env(
             "RUST_LOG",
-            "info,sqlx=warn,tower_sessions=warn,tower_http=warn",
+            "debug,apalis_core=trace,sqlx=warn,hyper=info,h2=info,tower_sessions=info,hyper_util=info,reqwest=info",
         );
     c
 }
@@ -257,6 +259,15 @@ impl Api {
             if done(&sweep) {
                 return sweep;
             }
+            if Instant::now() >= deadline {
+                let db = DIAG_DB.get().cloned().unwrap_or_default();
+                let q = |sql: &str| String::from_utf8_lossy(&Command::new("sqlite3").args([db.as_str(), sql]).output().unwrap().stdout).to_string();
+                eprintln!("DIAG runs: {}", q("SELECT status, lease_owner, lease_until, attempts, COUNT(*) FROM runs GROUP BY 1,2,3,4"));
+                eprintln!("DIAG jobs: {}", q("SELECT * FROM Jobs"));
+                eprintln!("DIAG sweeps: {}", q("SELECT id, status, done, total, updated_at FROM sweeps"));
+                eprintln!("DIAG processes: {}", q("SELECT * FROM processes"));
+                eprintln!("DIAG mock: {}", match DIAG_MOCK.get() { Some(u) => mock_chats(u).await, None => 0 });
+            }
             assert!(
                 Instant::now() < deadline,
                 "timed out waiting for {what}: {sweep}\n{} log:\n{}",
@@ -338,6 +349,7 @@ async fn a_sweep_killed_mid_flight_resumes_by_itself_and_runs_each_run_once() {
         c.env("MAX_CONCURRENT_RUNS", "8");
         c
     };
+    let _ = DIAG_DB.set(dir.path().join("promptlooper.db").display().to_string()); let _ = DIAG_MOCK.set(mock_url.clone());
     let mut first = Proc::start("serve", serve_cmd(), "listening on http://");
     let api = Api::new(first.url());
     let experiment = api.experiment(&mock_url, 20, 10).await;
@@ -362,6 +374,7 @@ async fn a_sweep_killed_mid_flight_resumes_by_itself_and_runs_each_run_once() {
         )
         .await;
     first.kill();
+    for l in first.log().lines().filter(|l| !l.contains("tower_http")) { eprintln!("FIRST {l}"); }
     let done_at_kill = at_kill["progress"]["done"].as_i64().unwrap();
     assert!(
         done_at_kill < 200 && at_kill["status"] == "running",
@@ -541,6 +554,22 @@ async fn serve_and_two_workers_on_postgres_execute_2000_runs_exactly_once() {
         .await;
     assert_eq!(s, 201, "{sweep}");
     assert_eq!(sweep["progress"]["total"], 2000, "{sweep}");
+    let diag_pool = sqlx::PgPool::connect(&database.url).await.unwrap();
+    let diag_stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let diag = {
+        let stop = diag_stop.clone();
+        tokio::spawn(async move {
+            let mut seen: std::collections::BTreeMap<String, i64> = Default::default();
+            let mut samples = 0;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                let rows: Vec<(Option<String>, i64)> = sqlx::query_as("SELECT lease_owner, COUNT(*) FROM runs WHERE status = 'running' GROUP BY 1").fetch_all(&diag_pool).await.unwrap();
+                for (o, n) in rows { *seen.entry(o.unwrap_or_default()).or_default() += n; }
+                samples += 1;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            (samples, seen)
+        })
+    };
     let sweep = api
         .wait_sweep(
             &experiment,
@@ -551,6 +580,8 @@ async fn serve_and_two_workers_on_postgres_execute_2000_runs_exactly_once() {
         )
         .await;
     let sweep_time = began.elapsed();
+    diag_stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    eprintln!("DIAG running-run samples by lease owner: {:?}", diag.await.unwrap());
     let p = &sweep["progress"];
     assert_eq!(
         (

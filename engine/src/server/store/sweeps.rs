@@ -218,39 +218,60 @@ pub async fn marks(db: &Db, experiment_id: Uuid) -> Result<Vec<ConfigMark>> {
 /// A planned run that the cache already answers: the run (status `cached`) and its stages.
 pub type CachedRun = (crate::types::Run, Vec<crate::server::exec::StageRecord>);
 
-/// Inserts planned runs (pending ones and ones answered from the cache) on a transaction.
+/// Rows per multi-row INSERT (well under both backends' bind-parameter limits).
+const INSERT_CHUNK: usize = 400;
+
+/// Inserts planned runs (pending ones and ones answered from the cache) on a transaction, in
+/// multi-row statements. Yields the next free `seq`.
 macro_rules! insert_planned {
     ($tx:ident, $pending:expr, $cached:expr, $seq:expr, $now:expr) => {{
         let mut seq: i64 = $seq;
-        for r in $pending.iter() {
-            sqlx::query(
+        let pending: &[crate::types::Run] = $pending;
+        let cached: &[CachedRun] = $cached;
+        for chunk in pending.chunks(INSERT_CHUNK) {
+            let mut q = sqlx::QueryBuilder::new(
                 "INSERT INTO runs (id, experiment_id, sweep_id, seq, config_hash, config_key, config, item_index, \
-                 repeat_index, status, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending', $10)")
-                .bind(r.id).bind(r.experiment_id).bind(r.sweep_id).bind(seq).bind(&r.config_hash)
-                .bind(&r.config_key).bind(Json(&r.config)).bind(r.item_index).bind(r.repeat_index).bind($now)
-                .execute(&mut *$tx).await?;
-            seq += 1;
+                 repeat_index, status, created_at) ");
+            q.push_values(chunk, |mut b, r| {
+                b.push_bind(r.id).push_bind(r.experiment_id).push_bind(r.sweep_id).push_bind(seq)
+                    .push_bind(r.config_hash.clone()).push_bind(r.config_key.clone()).push_bind(Json(r.config.clone()))
+                    .push_bind(r.item_index).push_bind(r.repeat_index).push_bind("pending").push_bind($now);
+                seq += 1;
+            });
+            q.build().execute(&mut *$tx).await?;
         }
-        for (r, stages) in $cached.iter() {
-            sqlx::query(
+        for chunk in cached.chunks(INSERT_CHUNK) {
+            let mut q = sqlx::QueryBuilder::new(
                 "INSERT INTO runs (id, experiment_id, sweep_id, seq, config_hash, config_key, config, item_index, \
                  repeat_index, status, started_at, completed_at, duration_ms, tokens_in, tokens_out, cost_estimate, \
-                 created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'cached', $10, $10, 0, $11, $12, $13, $10)")
-                .bind(r.id).bind(r.experiment_id).bind(r.sweep_id).bind(seq).bind(&r.config_hash)
-                .bind(&r.config_key).bind(Json(&r.config)).bind(r.item_index).bind(r.repeat_index).bind($now)
-                .bind(r.tokens_in).bind(r.tokens_out).bind(r.cost_estimate)
-                .execute(&mut *$tx).await?;
-            seq += 1;
-            for s in stages.iter() {
-                sqlx::query(
-                    "INSERT INTO stage_results (id, run_id, stage_index, prompt_sent, response_raw, model_used, parameters, \
-                     tokens_in, tokens_out, latency_ms, cached, finish_reason, usage_estimated, cost_estimate, cache_key, created_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)")
-                    .bind(Uuid::new_v4()).bind(r.id).bind(s.stage_index).bind(&s.prompt_sent).bind(&s.response_raw)
-                    .bind(&s.model_used).bind(Json(&s.parameters)).bind(s.tokens_in).bind(s.tokens_out)
-                    .bind(s.latency_ms).bind(true).bind(&s.finish_reason).bind(s.usage_estimated)
-                    .bind(s.cost_estimate).bind(&s.cache_key).bind($now)
-                    .execute(&mut *$tx).await?;
+                 created_at) ");
+            q.push_values(chunk, |mut b, (r, _)| {
+                b.push_bind(r.id).push_bind(r.experiment_id).push_bind(r.sweep_id).push_bind(seq)
+                    .push_bind(r.config_hash.clone()).push_bind(r.config_key.clone()).push_bind(Json(r.config.clone()))
+                    .push_bind(r.item_index).push_bind(r.repeat_index).push_bind("cached").push_bind($now)
+                    .push_bind($now).push_bind(0i64).push_bind(r.tokens_in).push_bind(r.tokens_out)
+                    .push_bind(r.cost_estimate).push_bind($now);
+                seq += 1;
+            });
+            q.build().execute(&mut *$tx).await?;
+            let stages: Vec<(uuid::Uuid, &crate::server::exec::StageRecord)> = chunk
+                .iter()
+                .flat_map(|(r, stages)| stages.iter().map(move |s| (r.id, s)))
+                .collect();
+            for part in stages.chunks(INSERT_CHUNK) {
+                let mut q = sqlx::QueryBuilder::new(
+                    "INSERT INTO stage_results (id, run_id, stage_index, prompt_sent, response_raw, model_used, \
+                     parameters, tokens_in, tokens_out, latency_ms, cached, finish_reason, usage_estimated, \
+                     cost_estimate, cache_key, created_at) ");
+                q.push_values(part, |mut b, (run_id, s)| {
+                    b.push_bind(Uuid::new_v4()).push_bind(*run_id).push_bind(s.stage_index)
+                        .push_bind(s.prompt_sent.clone()).push_bind(s.response_raw.clone())
+                        .push_bind(s.model_used.clone()).push_bind(Json(s.parameters.clone()))
+                        .push_bind(s.tokens_in).push_bind(s.tokens_out).push_bind(s.latency_ms).push_bind(true)
+                        .push_bind(s.finish_reason.clone()).push_bind(s.usage_estimated)
+                        .push_bind(s.cost_estimate).push_bind(s.cache_key.clone()).push_bind($now);
+                });
+                q.build().execute(&mut *$tx).await?;
             }
         }
         seq
