@@ -15,8 +15,6 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use serde_json::{Value, json};
 
-static DIAG_DB: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-static DIAG_MOCK: std::sync::OnceLock<String> = std::sync::OnceLock::new();
 const BIN: &str = env!("CARGO_BIN_EXE_promptlooper");
 const STATIC_KEY: &str = "static-key-sweep-process-tests-0123456789abcdef";
 const JWT_SECRET: &str = "jwt-secret-shared-by-the-sweep-processes-0123456789";
@@ -35,7 +33,7 @@ fn command(data_dir: &std::path::Path) -> Command {
         .env("API_KEY", STATIC_KEY)
         .env(
             "RUST_LOG",
-            "debug,apalis_core=trace,sqlx=warn,hyper=info,h2=info,tower_sessions=info,hyper_util=info,reqwest=info",
+            "info,sqlx=warn,tower_sessions=warn,tower_http=warn",
         );
     c
 }
@@ -259,15 +257,6 @@ impl Api {
             if done(&sweep) {
                 return sweep;
             }
-            if Instant::now() >= deadline {
-                let db = DIAG_DB.get().cloned().unwrap_or_default();
-                let q = |sql: &str| String::from_utf8_lossy(&Command::new("sqlite3").args([db.as_str(), sql]).output().unwrap().stdout).to_string();
-                eprintln!("DIAG runs: {}", q("SELECT status, lease_owner, lease_until, attempts, COUNT(*) FROM runs GROUP BY 1,2,3,4"));
-                eprintln!("DIAG jobs: {}", q("SELECT * FROM Jobs"));
-                eprintln!("DIAG sweeps: {}", q("SELECT id, status, done, total, updated_at FROM sweeps"));
-                eprintln!("DIAG processes: {}", q("SELECT * FROM processes"));
-                eprintln!("DIAG mock: {}", match DIAG_MOCK.get() { Some(u) => mock_chats(u).await, None => 0 });
-            }
             assert!(
                 Instant::now() < deadline,
                 "timed out waiting for {what}: {sweep}\n{} log:\n{}",
@@ -349,7 +338,6 @@ async fn a_sweep_killed_mid_flight_resumes_by_itself_and_runs_each_run_once() {
         c.env("MAX_CONCURRENT_RUNS", "8");
         c
     };
-    let _ = DIAG_DB.set(dir.path().join("promptlooper.db").display().to_string()); let _ = DIAG_MOCK.set(mock_url.clone());
     let mut first = Proc::start("serve", serve_cmd(), "listening on http://");
     let api = Api::new(first.url());
     let experiment = api.experiment(&mock_url, 20, 10).await;
@@ -363,18 +351,19 @@ async fn a_sweep_killed_mid_flight_resumes_by_itself_and_runs_each_run_once() {
     assert_eq!(sweep["progress"]["total"], 200, "{sweep}");
     let sweep_id = sweep["id"].as_str().unwrap().to_owned();
 
-    // Kill the process once about a third of the runs have ended, with calls in flight.
+    // Kill the process once about a third of the runs have ended, with calls in flight. At 8
+    // runs of 100 ms at a time that takes about a second; 20 s means the sweep's lanes were
+    // never picked up.
     let at_kill = api
         .wait_sweep(
             &experiment,
-            Duration::from_secs(30),
-            "30% done",
+            Duration::from_secs(20),
+            "30% done (lanes not picked up?)",
             &first,
             |s| s["progress"]["done"].as_i64().unwrap() >= 60,
         )
         .await;
     first.kill();
-    for l in first.log().lines().filter(|l| !l.contains("tower_http")) { eprintln!("FIRST {l}"); }
     let done_at_kill = at_kill["progress"]["done"].as_i64().unwrap();
     assert!(
         done_at_kill < 200 && at_kill["status"] == "running",
@@ -554,20 +543,26 @@ async fn serve_and_two_workers_on_postgres_execute_2000_runs_exactly_once() {
         .await;
     assert_eq!(s, 201, "{sweep}");
     assert_eq!(sweep["progress"]["total"], 2000, "{sweep}");
-    let diag_pool = sqlx::PgPool::connect(&database.url).await.unwrap();
-    let diag_stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let diag = {
-        let stop = diag_stop.clone();
+    // Which processes hold runs while the sweep goes.
+    let pool = sqlx::PgPool::connect(&database.url).await.unwrap();
+    let sampling = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let sampler = {
+        let (pool, sampling) = (pool.clone(), sampling.clone());
         tokio::spawn(async move {
-            let mut seen: std::collections::BTreeMap<String, i64> = Default::default();
-            let mut samples = 0;
-            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
-                let rows: Vec<(Option<String>, i64)> = sqlx::query_as("SELECT lease_owner, COUNT(*) FROM runs WHERE status = 'running' GROUP BY 1").fetch_all(&diag_pool).await.unwrap();
-                for (o, n) in rows { *seen.entry(o.unwrap_or_default()).or_default() += n; }
-                samples += 1;
+            let mut owners = std::collections::BTreeMap::<String, i64>::new();
+            while sampling.load(std::sync::atomic::Ordering::SeqCst) {
+                let rows: Vec<(Option<String>, i64)> = sqlx::query_as(
+                    "SELECT lease_owner, COUNT(*) FROM runs WHERE status = 'running' GROUP BY 1",
+                )
+                .fetch_all(&pool)
+                .await
+                .unwrap();
+                for (owner, n) in rows {
+                    *owners.entry(owner.unwrap_or_default()).or_default() += n;
+                }
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
-            (samples, seen)
+            owners
         })
     };
     let sweep = api
@@ -580,8 +575,14 @@ async fn serve_and_two_workers_on_postgres_execute_2000_runs_exactly_once() {
         )
         .await;
     let sweep_time = began.elapsed();
-    diag_stop.store(true, std::sync::atomic::Ordering::SeqCst);
-    eprintln!("DIAG running-run samples by lease owner: {:?}", diag.await.unwrap());
+    sampling.store(false, std::sync::atomic::Ordering::SeqCst);
+    let running_by_owner = sampler.await.unwrap();
+    // Lanes spread over the processes: serve and both workers held runs.
+    assert_eq!(
+        running_by_owner.len(),
+        3,
+        "every process executed runs (leases sampled every 50 ms): {running_by_owner:?}"
+    );
     let p = &sweep["progress"];
     assert_eq!(
         (
@@ -661,7 +662,6 @@ async fn serve_and_two_workers_on_postgres_execute_2000_runs_exactly_once() {
     reader.abort();
 
     // The database's view: each run claimed once; three processes registered.
-    let pool = sqlx::PgPool::connect(&database.url).await.unwrap();
     let not_once: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM runs WHERE attempts <> 1")
         .fetch_one(&pool)
         .await
@@ -703,7 +703,9 @@ async fn serve_and_two_workers_on_postgres_execute_2000_runs_exactly_once() {
     }
     mock.terminate();
     eprintln!(
-        "2000 runs completed {:.1}s after start; lanes by worker: {lanes:?}; processes: {nodes:?}",
+        "2000 runs completed {:.1}s after start; lanes by worker: {lanes:?}; \
+         running runs sampled every 50 ms, by lease owner: {running_by_owner:?}; \
+         processes: {nodes:?}",
         sweep_time.as_secs_f64()
     );
 }

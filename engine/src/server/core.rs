@@ -109,6 +109,8 @@ pub struct Core {
     pub driving: Arc<super::jobs::Driving>,
     /// Set on shutdown: lanes stop claiming runs.
     pub stopping: Arc<std::sync::atomic::AtomicBool>,
+    /// Wakes this process's lane worker when lanes are enqueued (set by `jobs::start`).
+    pub lane_wake: Arc<std::sync::OnceLock<tokio::sync::mpsc::UnboundedSender<()>>>,
 }
 
 /// The default for `MAX_CONCURRENT_RUNS`.
@@ -139,6 +141,7 @@ impl Core {
             recorder,
             driving: Arc::default(),
             stopping: Arc::default(),
+            lane_wake: Arc::default(),
             db,
             secrets: Arc::new(secrets),
             started_at: Instant::now(),

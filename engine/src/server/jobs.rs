@@ -85,20 +85,59 @@ fn queue_error(e: impl std::fmt::Display) -> Error {
 
 /// Enqueues lanes for a sweep with `pending` runs to go.
 pub async fn enqueue_lanes(core: &Core, sweep_id: Uuid, pending: usize) -> Result<()> {
-    let lanes: Vec<Lane> = (0..sweeps::lanes_for(pending))
-        .map(|_| Lane { sweep_id })
-        .collect();
-    match &core.db {
+    push_lanes(core, sweep_id, sweeps::lanes_for(pending)).await
+}
+
+/// Enqueues `n` lanes, and wakes this process's lane worker (other processes poll, or on
+/// PostgreSQL hear the queue's NOTIFY).
+pub async fn push_lanes(core: &Core, sweep_id: Uuid, n: usize) -> Result<()> {
+    let lanes: Vec<Lane> = (0..n).map(|_| Lane { sweep_id }).collect();
+    let pushed = match &core.db {
         Db::Sqlite(pool) => {
-            let mut storage = SqliteStorage::<Lane>::new(pool)
-                .with_config(apalis_sqlite::Config::default().queue(QUEUE));
+            let mut storage = SqliteStorage::<Lane>::new(pool).with_config(sqlite_config());
             storage.push_bulk(lanes).await.map_err(queue_error)
         }
         Db::Postgres(pool) => {
-            let mut storage = PostgresStorage::<Lane>::new(pool)
-                .with_config(apalis_postgres::Config::default().queue(QUEUE));
+            let mut storage = PostgresStorage::<Lane>::new(pool).with_config(postgres_config());
             storage.push_bulk(lanes).await.map_err(queue_error)
         }
+    };
+    if let Some(wake) = core.lane_wake.get() {
+        let _ = wake.send(());
+    }
+    pushed
+}
+
+/// The queue settings: one lane per fetch, so lanes spread over processes instead of the
+/// first to poll taking them all; a 5 s heartbeat (the backstop when a wake-up is missed).
+fn sqlite_config() -> apalis_sqlite::Config {
+    apalis_sqlite::Config::default()
+        .queue(QUEUE)
+        .batch_size(1)
+        .heartbeat_interval(APALIS_HEARTBEAT)
+}
+
+fn postgres_config() -> apalis_postgres::Config {
+    apalis_postgres::Config::default()
+        .queue(QUEUE)
+        .batch_size(1)
+        .heartbeat_interval(APALIS_HEARTBEAT)
+        .missed_heartbeats(3)
+}
+
+const APALIS_HEARTBEAT: Duration = Duration::from_secs(5);
+
+/// Local wake-ups as a stream the lane worker's poll strategy listens to.
+struct Wake(tokio::sync::mpsc::UnboundedReceiver<()>);
+
+impl futures::Stream for Wake {
+    type Item = ();
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<()>> {
+        self.0.poll_recv(cx)
     }
 }
 
@@ -165,11 +204,18 @@ pub async fn start(core: &Core, role: &str, lanes: usize) -> Result<Background> 
         }
     };
     let name = format!("{}-lanes", core.node);
+    let (wake, woken) = tokio::sync::mpsc::unbounded_channel();
+    let _ = core.lane_wake.set(wake);
+    // Polling alone can miss a wake-up (apalis-core 1.0's interval strategy sometimes parks
+    // until the next heartbeat), so lanes enqueued here wake the worker directly.
     let worker_task = match &core.db {
         Db::Sqlite(pool) => {
+            let strategy = apalis::prelude::Strategy::new()
+                .stream(Wake(woken))
+                .interval(POLL_SQLITE);
             let backend = SqliteStorage::<Lane>::new(pool)
-                .with_config(apalis_sqlite::Config::default().queue(QUEUE))
-                .poll_with_interval(POLL_SQLITE);
+                .with_config(sqlite_config())
+                .poll_with_strategy(strategy);
             let worker = WorkerBuilder::new(name.as_str())
                 .backend(backend)
                 .concurrency(lanes)
@@ -182,9 +228,9 @@ pub async fn start(core: &Core, role: &str, lanes: usize) -> Result<Background> 
             })
         }
         Db::Postgres(pool) => {
-            let storage = PostgresStorage::<Lane>::new(pool)
-                .with_config(apalis_postgres::Config::default().queue(QUEUE));
+            let storage = PostgresStorage::<Lane>::new(pool).with_config(postgres_config());
             let strategy = apalis::prelude::Strategy::new()
+                .stream(Wake(woken))
                 .stream(apalis_postgres::Pubsub::new(pool.clone(), QUEUE.to_owned()))
                 .interval(POLL_POSTGRES);
             let backend = storage.poll_with_strategy(strategy);

@@ -41,9 +41,11 @@ pub const LEASE: Duration = Duration::from_secs(20);
 /// Most runs one lane claims at a time.
 const CLAIM_MAX: usize = 64;
 /// Lanes per sweep: how many processes (and apalis slots) may drive it at once.
-const LANES_MAX: usize = 8;
+const LANES_MAX: usize = 16;
 /// Pending runs per lane when deciding how many lanes to enqueue.
 const RUNS_PER_LANE: usize = 32;
+/// Runs a lane claims before it makes way for other sweeps' lanes (it enqueues a successor).
+const LANE_QUANTUM: usize = 256;
 /// A run interrupted this many times (its process died each time) fails instead of retrying.
 const MAX_ATTEMPTS: i32 = 3;
 
@@ -552,7 +554,13 @@ pub async fn drive(core: &Core, sweep_id: Uuid) -> Result<()> {
     let ctx = Arc::new(Context::new(core, experiment).await?);
     let _driving = core.driving.hold(sweep_id);
     let mut tasks = tokio::task::JoinSet::new();
+    let mut claimed_total = 0;
     loop {
+        if claimed_total >= LANE_QUANTUM {
+            // Fair turns: other sweeps' lanes waiting in the queue get a slot now.
+            super::jobs::push_lanes(core, sweep_id, 1).await?;
+            break;
+        }
         if core.stopping.load(std::sync::atomic::Ordering::SeqCst) {
             break;
         }
@@ -578,6 +586,7 @@ pub async fn drive(core: &Core, sweep_id: Uuid) -> Result<()> {
         if claimed.is_empty() {
             break;
         }
+        claimed_total += claimed.len();
         permits.truncate(claimed.len());
         let mut permits: Vec<Option<_>> = permits.into_iter().map(Some).collect();
         // (Never more than asked for; should it happen, the extra runs wait for a slot.)
