@@ -296,6 +296,13 @@ async fn a_grid_sweep_runs_every_configuration_once_and_reruns_from_the_cache() 
             )
             .await;
         assert_eq!(list["total"], 4, "{list}");
+        // The periodic clean-up of finished lane jobs runs on this backend.
+        engine::jobs::clean_up(&server.state.core.db).await.unwrap();
+        let (_, health) = server.get("/health", None).await;
+        assert!(
+            health["queue"]["lanes"]["Done"].as_i64().unwrap() >= 1,
+            "{health}"
+        );
         server.stop().await;
     }
 }

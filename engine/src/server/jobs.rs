@@ -254,6 +254,7 @@ pub async fn start(core: &Core, role: &str, lanes: usize) -> Result<Background> 
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(HEARTBEAT);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut beats: u64 = 0;
             loop {
                 tokio::select! {
                     _ = tick.tick() => {}
@@ -261,6 +262,12 @@ pub async fn start(core: &Core, role: &str, lanes: usize) -> Result<Background> 
                 }
                 if let Err(e) = beat(&core).await {
                     tracing::warn!(error = %e, "heartbeat failed");
+                }
+                beats += 1;
+                if beats % CLEANUP_EVERY == 0
+                    && let Err(e) = clean_up(&core.db).await
+                {
+                    tracing::warn!(error = %e, "queue clean-up failed");
                 }
             }
         })
@@ -346,6 +353,39 @@ async fn beat(core: &Core) -> Result<()> {
         now - chrono::Duration::from_std(STALE).unwrap_or_default(),
     )
     .await
+}
+
+/// Heartbeats between clean-ups (about 10 minutes).
+const CLEANUP_EVERY: u64 = 120;
+/// Finished lane jobs and stopped processes are forgotten after this long.
+const KEEP_FINISHED: chrono::Duration = chrono::Duration::days(1);
+
+/// Forgets lane jobs that finished and processes that stopped over a day ago (the runs table
+/// keeps the history; these only grow otherwise).
+pub async fn clean_up(db: &Db) -> Result<()> {
+    let before = Utc::now() - KEEP_FINISHED;
+    let jobs = match db {
+        Db::Sqlite(pool) => sqlx::query(
+            "DELETE FROM Jobs WHERE job_type = $1 AND status IN ('Done', 'Killed') AND done_at < $2",
+        )
+        .bind(QUEUE)
+        .bind(before.timestamp())
+        .execute(pool)
+        .await?
+        .rows_affected(),
+        Db::Postgres(pool) => sqlx::query(
+            "DELETE FROM apalis.jobs WHERE job_type = $1 AND status IN ('Done', 'Killed') AND done_at < $2",
+        )
+        .bind(QUEUE)
+        .bind(before)
+        .execute(pool)
+        .await?
+        .rows_affected(),
+    };
+    let processes = super::store::on_db!(db, p => sqlx::query("DELETE FROM processes WHERE heartbeat_at < $1")
+        .bind(before).execute(p).await.map(|r| r.rows_affected()))?;
+    tracing::debug!(jobs, processes, "cleaned up the queue");
+    Ok(())
 }
 
 /// Live processes (heartbeat within the last 3 beats), by role.
