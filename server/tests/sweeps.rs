@@ -309,14 +309,18 @@ async fn a_grid_sweep_runs_every_configuration_once_and_reruns_from_the_cache() 
 
 /// A sweep that runs long enough to steer: the mock answers after `latency_ms`, and the
 /// server runs 2 at a time.
-async fn slow_server(latency_ms: u64, extra: &[&str]) -> (TestServer, Mock, Fixture) {
+async fn slow_server(
+    database: engine::testing::TestDatabase,
+    latency_ms: u64,
+    extra: &[&str],
+) -> (TestServer, Mock, Fixture) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter("info,sqlx=warn")
         .with_test_writer()
         .try_init();
     let mut args = vec!["--seed-demo", "false", "--max-concurrent-runs", "2"];
     args.extend_from_slice(extra);
-    let server = TestServer::start_with(engine::testing::TestDatabase::sqlite(), &args).await;
+    let server = TestServer::start_with(database, &args).await;
     let mock = Mock::start(MockConfig {
         latency_ms,
         ..MockConfig::default()
@@ -332,7 +336,7 @@ fn progress(sweep: &Value, key: &str) -> i64 {
 
 #[tokio::test]
 async fn bad_sweep_requests_name_the_field_and_change_nothing() {
-    let (server, mock, f) = slow_server(300, &[]).await;
+    let (server, mock, f) = slow_server(engine::testing::TestDatabase::sqlite(), 300, &[]).await;
     let path = format!("/api/v1/experiments/{}/sweep", f.experiment);
     for (body, field) in [
         (json!({"strategy": {"kind": "guided"}}), "strategy"),
@@ -484,7 +488,13 @@ async fn bad_sweep_requests_name_the_field_and_change_nothing() {
 
 #[tokio::test]
 async fn pause_resume_stop_and_redirect_steer_a_running_sweep() {
-    let (server, mock, f) = slow_server(150, &[]).await;
+    for database in engine::testing::TestDatabase::all().await {
+        steer(database).await;
+    }
+}
+
+async fn steer(database: engine::testing::TestDatabase) {
+    let (server, mock, f) = slow_server(database, 150, &[]).await;
     let base = format!("/api/v1/experiments/{}", f.experiment);
     let (s, sweep) = post(
         &server,
@@ -648,7 +658,7 @@ async fn pause_resume_stop_and_redirect_steer_a_running_sweep() {
 
 #[tokio::test]
 async fn fork_approve_and_reject_act_on_configurations() {
-    let (server, _mock, f) = slow_server(0, &[]).await;
+    let (server, _mock, f) = slow_server(engine::testing::TestDatabase::sqlite(), 0, &[]).await;
     let base = format!("/api/v1/experiments/{}", f.experiment);
     post(
         &server,
@@ -771,7 +781,13 @@ async fn fork_approve_and_reject_act_on_configurations() {
 
 #[tokio::test]
 async fn a_budget_pauses_the_sweep_within_the_calls_in_flight() {
-    let (server, mock, f) = slow_server(40, &["--max-tokens-per-sweep", "1000000"]).await;
+    for database in engine::testing::TestDatabase::all().await {
+        budget(database).await;
+    }
+}
+
+async fn budget(database: engine::testing::TestDatabase) {
+    let (server, mock, f) = slow_server(database, 40, &["--max-tokens-per-sweep", "1000000"]).await;
     let base = format!("/api/v1/experiments/{}", f.experiment);
     // What one call costs in tokens, from an ad-hoc run.
     let (s, batch) = post(
