@@ -19,6 +19,8 @@ use super::store::sweeps::SweepRow;
 use super::store::{Db, on_db};
 use crate::types::Event;
 
+/// Runs per multi-row UPDATE (each row is small: this stays within one TCP segment).
+const UPDATE_CHUNK: usize = 128;
 /// Most outcomes in one transaction.
 const GROUP_MAX: usize = 512;
 /// Longest error text carried in an event.
@@ -232,54 +234,101 @@ async fn write(
     on_db!(db, p => {
         let now = Utc::now();
         let mut tx = p.begin().await?;
-        let mut applied = Vec::new();
         let mut events: Vec<NewEvent> = Vec::new();
         let mut deltas: Vec<(Uuid, Delta)> = Vec::new();
         let (mut hits, mut misses) = (0i64, 0i64);
+        let mut outcomes: Vec<(&Outcome, Option<&str>)> = Vec::new();
         for job in group {
-            let (outcome, lease) = match job {
-                Job::Events(e) => {
-                    events.extend(e.iter().cloned());
-                    continue;
-                }
-                Job::Outcome { outcome, lease, .. } => (outcome, lease),
-            };
+            match job {
+                Job::Events(e) => events.extend(e.iter().cloned()),
+                Job::Outcome { outcome, lease, .. } => outcomes.push((outcome, lease.as_deref())),
+            }
+        }
+        // The runs' final state, only where the run is still pending or running under our
+        // lease: the rows that come back are the outcomes that apply.
+        let mut updated: std::collections::HashSet<Uuid> = std::collections::HashSet::new();
+        for chunk in outcomes.chunks(UPDATE_CHUNK) {
+            let mut q = sqlx::QueryBuilder::new(if is_pg {
+                "UPDATE runs SET status = v.status, error = v.error, started_at = COALESCE(runs.started_at, v.started_at), \
+                 completed_at = v.completed_at, duration_ms = v.duration_ms, tokens_in = v.tokens_in, \
+                 tokens_out = v.tokens_out, cost_estimate = v.cost_estimate, lease_owner = NULL, lease_until = NULL \
+                 FROM ("
+            } else {
+                "WITH v (id, status, error, started_at, completed_at, duration_ms, tokens_in, tokens_out, \
+                 cost_estimate, lease) AS ("
+            });
+            let cast = |t: &'static str| if is_pg { t } else { "" };
+            q.push_values(chunk, |mut b, (o, lease)| {
+                let r = &o.run;
+                b.push_bind(r.id).push_unseparated(cast("::uuid"))
+                    .push_bind(r.status.clone()).push_unseparated(cast("::text"))
+                    .push_bind(r.error.clone()).push_unseparated(cast("::text"))
+                    .push_bind(r.started_at).push_unseparated(cast("::timestamptz"))
+                    .push_bind(r.completed_at).push_unseparated(cast("::timestamptz"))
+                    .push_bind(r.duration_ms).push_unseparated(cast("::bigint"))
+                    .push_bind(r.tokens_in).push_unseparated(cast("::bigint"))
+                    .push_bind(r.tokens_out).push_unseparated(cast("::bigint"))
+                    .push_bind(r.cost_estimate).push_unseparated(cast("::float8"))
+                    .push_bind(lease.map(str::to_owned)).push_unseparated(cast("::text"));
+            });
+            q.push(if is_pg {
+                ") AS v (id, status, error, started_at, completed_at, duration_ms, tokens_in, tokens_out, cost_estimate, lease) \
+                 WHERE runs.id = v.id AND runs.status IN ('pending', 'running') \
+                 AND (v.lease IS NULL OR runs.lease_owner = v.lease) RETURNING runs.id"
+            } else {
+                ") UPDATE runs SET status = v.status, error = v.error, started_at = COALESCE(runs.started_at, v.started_at), \
+                 completed_at = v.completed_at, duration_ms = v.duration_ms, tokens_in = v.tokens_in, \
+                 tokens_out = v.tokens_out, cost_estimate = v.cost_estimate, lease_owner = NULL, lease_until = NULL \
+                 FROM v WHERE runs.id = v.id AND runs.status IN ('pending', 'running') \
+                 AND (v.lease IS NULL OR runs.lease_owner = v.lease) RETURNING id"
+            });
+            let ids: Vec<Uuid> = q.build_query_scalar().fetch_all(&mut *tx).await?;
+            updated.extend(ids);
+        }
+        let applied: Vec<bool> = outcomes.iter().map(|(o, _)| updated.contains(&o.run.id)).collect();
+        let live: Vec<&Outcome> = outcomes.iter().filter(|(o, _)| updated.contains(&o.run.id)).map(|(o, _)| *o).collect();
+        let stages: Vec<(Uuid, &super::exec::StageRecord)> = live
+            .iter()
+            .flat_map(|o| o.stages.iter().map(move |s| (o.run.id, s)))
+            .collect();
+        for chunk in super::store::chunks_by_size(&stages, |(_, s)| {
+            s.prompt_sent.len() + s.response_raw.len() + s.cache_key.len() + s.model_used.len() + 200
+        }) {
+            let mut q = sqlx::QueryBuilder::new(
+                "INSERT INTO stage_results (id, run_id, stage_index, prompt_sent, response_raw, model_used, parameters, \
+                 tokens_in, tokens_out, latency_ms, cached, finish_reason, usage_estimated, cost_estimate, cache_key, \
+                 created_at) ");
+            q.push_values(chunk, |mut b, (run_id, s)| {
+                b.push_bind(Uuid::new_v4()).push_bind(*run_id).push_bind(s.stage_index)
+                    .push_bind(s.prompt_sent.clone()).push_bind(s.response_raw.clone())
+                    .push_bind(s.model_used.clone()).push_bind(sqlx::types::Json(s.parameters.clone()))
+                    .push_bind(s.tokens_in).push_bind(s.tokens_out).push_bind(s.latency_ms).push_bind(s.cached)
+                    .push_bind(s.finish_reason.clone()).push_bind(s.usage_estimated)
+                    .push_bind(s.cost_estimate).push_bind(s.cache_key.clone()).push_bind(now);
+            });
+            q.push(" ON CONFLICT (run_id, stage_index) DO NOTHING");
+            q.build().execute(&mut *tx).await?;
+        }
+        let mut seen = std::collections::HashSet::new();
+        let puts: Vec<&(String, super::store::cache::CachedResponse)> = live
+            .iter()
+            .flat_map(|o| o.cache_puts.iter())
+            .filter(|(key, _)| seen.insert(key.as_str()))
+            .collect();
+        for chunk in super::store::chunks_by_size(&puts, |(key, a)| key.len() + a.response.len() + a.model.len() + 100) {
+            let mut q = sqlx::QueryBuilder::new(
+                "INSERT INTO response_cache (config_hash, response, model, tokens_in, tokens_out, latency_ms, \
+                 finish_reason, usage_estimated, created_at) ");
+            q.push_values(chunk, |mut b, (key, a)| {
+                b.push_bind(key.clone()).push_bind(a.response.clone()).push_bind(a.model.clone())
+                    .push_bind(a.tokens_in).push_bind(a.tokens_out).push_bind(a.latency_ms)
+                    .push_bind(a.finish_reason.clone()).push_bind(a.usage_estimated).push_bind(now);
+            });
+            q.push(" ON CONFLICT (config_hash) DO NOTHING");
+            q.build().execute(&mut *tx).await?;
+        }
+        for outcome in live {
             let r = &outcome.run;
-            let n = sqlx::query(
-                "UPDATE runs SET status = $2, error = $3, started_at = COALESCE(started_at, $4), completed_at = $5, \
-                 duration_ms = $6, tokens_in = $7, tokens_out = $8, cost_estimate = $9, lease_owner = NULL, \
-                 lease_until = NULL WHERE id = $1 AND status IN ('pending', 'running') \
-                 AND (CAST($10 AS TEXT) IS NULL OR lease_owner = $10)")
-                .bind(r.id).bind(&r.status).bind(&r.error).bind(r.started_at).bind(r.completed_at)
-                .bind(r.duration_ms).bind(r.tokens_in).bind(r.tokens_out).bind(r.cost_estimate)
-                .bind(lease.as_deref())
-                .execute(&mut *tx).await?.rows_affected();
-            if n == 0 {
-                applied.push(false);
-                continue;
-            }
-            applied.push(true);
-            for s in &outcome.stages {
-                sqlx::query(
-                    "INSERT INTO stage_results (id, run_id, stage_index, prompt_sent, response_raw, model_used, parameters, \
-                     tokens_in, tokens_out, latency_ms, cached, finish_reason, usage_estimated, cost_estimate, cache_key, created_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
-                     ON CONFLICT (run_id, stage_index) DO NOTHING")
-                    .bind(Uuid::new_v4()).bind(r.id).bind(s.stage_index).bind(&s.prompt_sent).bind(&s.response_raw)
-                    .bind(&s.model_used).bind(sqlx::types::Json(&s.parameters)).bind(s.tokens_in).bind(s.tokens_out)
-                    .bind(s.latency_ms).bind(s.cached).bind(&s.finish_reason).bind(s.usage_estimated)
-                    .bind(s.cost_estimate).bind(&s.cache_key).bind(now)
-                    .execute(&mut *tx).await?;
-            }
-            for (key, a) in &outcome.cache_puts {
-                sqlx::query(
-                    "INSERT INTO response_cache (config_hash, response, model, tokens_in, tokens_out, latency_ms, \
-                     finish_reason, usage_estimated, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
-                     ON CONFLICT (config_hash) DO NOTHING")
-                    .bind(key).bind(&a.response).bind(&a.model).bind(a.tokens_in).bind(a.tokens_out).bind(a.latency_ms)
-                    .bind(&a.finish_reason).bind(a.usage_estimated).bind(now)
-                    .execute(&mut *tx).await?;
-            }
             hits += outcome.hits;
             misses += outcome.misses;
             events.extend(outcome.events.iter().cloned());

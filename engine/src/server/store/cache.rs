@@ -36,7 +36,9 @@ pub async fn get_many(
         answer: CachedResponse,
     }
     let mut out = std::collections::HashMap::new();
-    for chunk in keys.chunks(500) {
+    // Statements stay small: sqlx 0.9.0 leaves Nagle's algorithm on, and a statement that
+    // spans several TCP segments can wait 40 ms for a delayed ACK.
+    for chunk in keys.chunks(200) {
         let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
         let sql = format!(
             "SELECT config_hash, response, model, tokens_in, tokens_out, latency_ms, finish_reason, usage_estimated \

@@ -104,11 +104,13 @@ pub async fn claim(
         attempts: i32,
     }
     let now = Utc::now();
+    // SQLite: `+status` keeps the planner on the primary key (the status index would walk
+    // every pending run of every sweep).
     let rows: Vec<Claimed> = match db {
         Db::Sqlite(p) => sqlx::query_as(concat!(
             "UPDATE runs SET status = 'running', lease_owner = $1, lease_until = $2, started_at = $3, \
              attempts = attempts + 1 WHERE id IN (SELECT id FROM runs WHERE sweep_id = $4 AND status = 'pending' \
-             ORDER BY seq LIMIT $5) AND status = 'pending' \
+             ORDER BY seq LIMIT $5) AND +status = 'pending' \
              AND (SELECT status FROM sweeps WHERE id = $4) = 'running' RETURNING ",
             "id, experiment_id, sweep_id, config_hash, config_key, config, item_index, repeat_index, status, error, ",
             "started_at, completed_at, duration_ms, tokens_in, tokens_out, cost_estimate, created_at, attempts"))

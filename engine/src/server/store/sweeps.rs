@@ -218,8 +218,16 @@ pub async fn marks(db: &Db, experiment_id: Uuid) -> Result<Vec<ConfigMark>> {
 /// A planned run that the cache already answers: the run (status `cached`) and its stages.
 pub type CachedRun = (crate::types::Run, Vec<crate::server::exec::StageRecord>);
 
-/// Rows per multi-row INSERT (well under both backends' bind-parameter limits).
-const INSERT_CHUNK: usize = 400;
+use super::chunks_by_size;
+
+fn run_bytes(r: &crate::types::Run) -> usize {
+    r.config
+        .stages
+        .iter()
+        .map(|s| s.system.len() + s.user.len() + s.model.len() + 200)
+        .sum::<usize>()
+        + 160
+}
 
 /// Inserts planned runs (pending ones and ones answered from the cache) on a transaction, in
 /// multi-row statements. Yields the next free `seq`.
@@ -228,7 +236,7 @@ macro_rules! insert_planned {
         let mut seq: i64 = $seq;
         let pending: &[crate::types::Run] = $pending;
         let cached: &[CachedRun] = $cached;
-        for chunk in pending.chunks(INSERT_CHUNK) {
+        for chunk in chunks_by_size(pending, run_bytes) {
             let mut q = sqlx::QueryBuilder::new(
                 "INSERT INTO runs (id, experiment_id, sweep_id, seq, config_hash, config_key, config, item_index, \
                  repeat_index, status, created_at) ");
@@ -240,7 +248,7 @@ macro_rules! insert_planned {
             });
             q.build().execute(&mut *$tx).await?;
         }
-        for chunk in cached.chunks(INSERT_CHUNK) {
+        for chunk in chunks_by_size(cached, |(r, _)| run_bytes(r)) {
             let mut q = sqlx::QueryBuilder::new(
                 "INSERT INTO runs (id, experiment_id, sweep_id, seq, config_hash, config_key, config, item_index, \
                  repeat_index, status, started_at, completed_at, duration_ms, tokens_in, tokens_out, cost_estimate, \
@@ -258,7 +266,9 @@ macro_rules! insert_planned {
                 .iter()
                 .flat_map(|(r, stages)| stages.iter().map(move |s| (r.id, s)))
                 .collect();
-            for part in stages.chunks(INSERT_CHUNK) {
+            for part in chunks_by_size(&stages, |(_, s)| {
+                s.prompt_sent.len() + s.response_raw.len() + s.cache_key.len() + s.model_used.len() + 200
+            }) {
                 let mut q = sqlx::QueryBuilder::new(
                     "INSERT INTO stage_results (id, run_id, stage_index, prompt_sent, response_raw, model_used, \
                      parameters, tokens_in, tokens_out, latency_ms, cached, finish_reason, usage_estimated, \
