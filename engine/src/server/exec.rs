@@ -83,16 +83,15 @@ pub struct PreparedCall {
     pub key: String,
 }
 
-/// Renders stage `k` of a run (given the earlier stages' outputs) and computes its cache key.
-/// `Err` is the run's failure message.
-pub fn prepare(
+/// Renders stage `k` of a run's messages (given the earlier stages' outputs). `Err` is the
+/// run's failure message.
+pub fn render(
     ctx: &Context,
     env: &minijinja::Environment<'_>,
     run: &Run,
     k: usize,
     outputs: &[StageOutput],
-    row: &EndpointRow,
-) -> std::result::Result<PreparedCall, String> {
+) -> std::result::Result<Vec<Message>, String> {
     let stage = &run.config.stages[k];
     let Some(item) = ctx.experiment.sample_data.get(run.item_index as usize) else {
         return Err(format!(
@@ -113,9 +112,30 @@ pub fn prepare(
         .map_err(|e| format!("stage {k} ({stage_name}): template error: {e}"))?;
     let user = templates::render(env, &stage.user, &render_ctx)
         .map_err(|e| format!("stage {k} ({stage_name}): template error: {e}"))?;
-    let messages = messages(system, user);
+    Ok(messages(system, user))
+}
+
+/// Renders stage `k` of a run (given the earlier stages' outputs) and computes its cache key.
+/// `Err` is the run's failure message.
+pub fn prepare(
+    ctx: &Context,
+    env: &minijinja::Environment<'_>,
+    run: &Run,
+    k: usize,
+    outputs: &[StageOutput],
+    row: &EndpointRow,
+) -> std::result::Result<PreparedCall, String> {
+    let messages = render(ctx, env, run, k, outputs)?;
+    let item = &ctx.experiment.sample_data[run.item_index as usize];
     let input = serde_json::to_value(&item.input).unwrap_or_default();
-    let key = key_for(row, stage, &messages, &input, k, run.repeat_index as u32);
+    let key = key_for(
+        row,
+        &run.config.stages[k],
+        &messages,
+        &input,
+        k,
+        run.repeat_index as u32,
+    );
     Ok(PreparedCall { messages, key })
 }
 

@@ -248,9 +248,19 @@ async fn resolve_cached(ctx: &Context, runs: Vec<Run>, configurations: usize) ->
         .max()
         .unwrap_or(0);
     // Stage 0 renders the same for every repeat: render once per (configuration, item).
-    let mut first_render: HashMap<(String, i32), std::result::Result<Vec<_>, String>> =
-        HashMap::new();
+    type Rendered = std::result::Result<Arc<Vec<super::providers::Message>>, String>;
+    let mut first_render: HashMap<(&str, i32), Rendered> = HashMap::new();
+    let inputs: Vec<Value> = ctx
+        .experiment
+        .sample_data
+        .iter()
+        .map(|i| serde_json::to_value(&i.input).unwrap_or_default())
+        .collect();
     for k in 0..depth {
+        if k == 1 {
+            // Only the first stage renders alike across runs; free the memo.
+            first_render = HashMap::new();
+        }
         let mut calls = Vec::new();
         for (idx, run) in runs.iter().enumerate() {
             if !alive[idx] || k >= run.config.stages.len() {
@@ -263,23 +273,22 @@ async fn resolve_cached(ctx: &Context, runs: Vec<Run>, configurations: usize) ->
             };
             let messages = if k == 0 {
                 first_render
-                    .entry((run.config_key.clone(), run.item_index))
-                    .or_insert_with(|| {
-                        exec::prepare(ctx, &env, run, 0, &[], &row).map(|c| c.messages)
-                    })
+                    .entry((run.config_key.as_str(), run.item_index))
+                    .or_insert_with(|| exec::render(ctx, &env, run, 0, &[]).map(Arc::new))
                     .clone()
             } else {
-                exec::prepare(ctx, &env, run, k, &outputs[idx], &row).map(|c| c.messages)
+                exec::render(ctx, &env, run, k, &outputs[idx]).map(Arc::new)
             };
             let Ok(messages) = messages else {
                 // A template error: the run will fail when it executes, with the message.
                 alive[idx] = false;
                 continue;
             };
-            let input =
-                serde_json::to_value(&ctx.experiment.sample_data[run.item_index as usize].input)
-                    .unwrap_or_default();
-            let key = exec::key_for(&row, stage, &messages, &input, k, run.repeat_index as u32);
+            let Some(input) = inputs.get(run.item_index as usize) else {
+                alive[idx] = false;
+                continue;
+            };
+            let key = exec::key_for(&row, stage, &messages, input, k, run.repeat_index as u32);
             prompt_bytes[idx] = Some(messages.iter().map(|m| m.content.len()).sum());
             calls.push((idx, key, messages));
         }
