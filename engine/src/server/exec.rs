@@ -192,6 +192,35 @@ pub struct StageRecord {
     pub cache_key: String,
 }
 
+impl StageRecord {
+    /// The record of stage `k` answered by `answer` (fresh or from the cache).
+    pub fn new(
+        k: usize,
+        stage: &StageConfig,
+        messages: &[Message],
+        answer: &CachedResponse,
+        cached: bool,
+        cost_estimate: Option<f64>,
+        cache_key: String,
+    ) -> StageRecord {
+        StageRecord {
+            stage_index: k as i32,
+            prompt_sent: serde_json::to_string(messages).unwrap_or_default(),
+            response_raw: answer.response.clone(),
+            model_used: answer.model.clone(),
+            parameters: serde_json::to_value(&stage.params).unwrap_or_default(),
+            tokens_in: answer.tokens_in,
+            tokens_out: answer.tokens_out,
+            latency_ms: answer.latency_ms,
+            cached,
+            finish_reason: answer.finish_reason.clone(),
+            usage_estimated: answer.usage_estimated,
+            cost_estimate,
+            cache_key,
+        }
+    }
+}
+
 /// How a run ended, not yet written.
 pub struct Outcome {
     /// The run as it ended (status completed, cached or failed).
@@ -340,21 +369,15 @@ pub async fn execute(ctx: &Context, mut run: Run) -> Result<Outcome> {
                 }),
             });
         }
-        out.stages.push(StageRecord {
-            stage_index: k as i32,
-            prompt_sent: serde_json::to_string(&call.messages).unwrap_or_default(),
-            response_raw: answer.response.clone(),
-            model_used: answer.model.clone(),
-            parameters: serde_json::to_value(&stage.params).unwrap_or_default(),
-            tokens_in: answer.tokens_in,
-            tokens_out: answer.tokens_out,
-            latency_ms: answer.latency_ms,
+        out.stages.push(StageRecord::new(
+            k,
+            stage,
+            &call.messages,
+            &answer,
             cached,
-            finish_reason: answer.finish_reason.clone(),
-            usage_estimated: answer.usage_estimated,
-            cost_estimate: stage_cost,
-            cache_key: call.key,
-        });
+            stage_cost,
+            call.key,
+        ));
         outputs.push(StageOutput {
             name: stage_name,
             output: answer.response,

@@ -84,6 +84,26 @@ pub fn resolve_config(e: &Experiment, choices: &[StageChoice]) -> Result<RunConf
     Ok(RunConfig { stages })
 }
 
+/// The sample items a request names (checked), or all of them.
+pub fn check_items(e: &Experiment, items: Option<&[usize]>) -> Result<Vec<usize>> {
+    let Some(items) = items else {
+        return Ok((0..e.sample_data.len()).collect());
+    };
+    if items.is_empty() {
+        return Err(Error::invalid("items", "must name at least one item"));
+    }
+    if let Some(bad) = items.iter().find(|i| **i >= e.sample_data.len()) {
+        return Err(Error::invalid(
+            "items",
+            format!(
+                "item {bad} does not exist (the experiment has {})",
+                e.sample_data.len()
+            ),
+        ));
+    }
+    Ok(items.to_vec())
+}
+
 /// `config_key`: the identity of a configuration, shared by all its runs.
 pub fn config_key(config: &RunConfig) -> String {
     cache::sha256_hex(&cache::canonical_json(
@@ -119,24 +139,7 @@ pub async fn run_configuration(core: &Core, actor: &Actor, new: NewRun) -> Resul
             "the experiment has no sample items; add or import some first",
         ));
     }
-    let items: Vec<usize> = match new.items {
-        Some(items) => {
-            if items.is_empty() {
-                return Err(Error::invalid("items", "must name at least one item"));
-            }
-            if let Some(bad) = items.iter().find(|i| **i >= experiment.sample_data.len()) {
-                return Err(Error::invalid(
-                    "items",
-                    format!(
-                        "item {bad} does not exist (the experiment has {})",
-                        experiment.sample_data.len()
-                    ),
-                ));
-            }
-            items
-        }
-        None => (0..experiment.sample_data.len()).collect(),
-    };
+    let items = check_items(&experiment, new.items.as_deref())?;
     if items.len() * repeats as usize > MAX_BATCH {
         return Err(Error::invalid(
             "repeats",

@@ -103,37 +103,36 @@ fn check_request(e: &Experiment, req: &SweepRequest) -> Result<(u32, Vec<usize>)
             "the experiment has no sample items; add or import some first",
         ));
     }
-    let items = match &req.items {
-        Some(items) => {
-            if items.is_empty() {
-                return Err(Error::invalid("items", "must name at least one item"));
-            }
-            if let Some(bad) = items.iter().find(|i| **i >= e.sample_data.len()) {
-                return Err(Error::invalid(
-                    "items",
-                    format!(
-                        "item {bad} does not exist (the experiment has {})",
-                        e.sample_data.len()
-                    ),
-                ));
-            }
-            let mut seen = HashSet::new();
-            items.iter().copied().filter(|i| seen.insert(*i)).collect()
-        }
-        None => (0..e.sample_data.len()).collect(),
-    };
+    let mut seen = HashSet::new();
+    let items: Vec<usize> = super::runs::check_items(e, req.items.as_deref())?
+        .into_iter()
+        .filter(|i| seen.insert(*i))
+        .collect();
     if let Some(b) = &req.budget {
-        if b.max_tokens.is_some_and(|t| t <= 0) {
-            return Err(Error::invalid("budget.max_tokens", "must be positive"));
-        }
-        if b.max_cost.is_some_and(|c| !(c.is_finite() && c > 0.0)) {
-            return Err(Error::invalid(
-                "budget.max_cost",
-                "must be a positive number",
-            ));
-        }
+        check_budget(b)?;
     }
     Ok((repeats, items))
+}
+
+/// A sweep's token limit: its own budget's, capped by `MAX_TOKENS_PER_SWEEP`.
+fn max_tokens(core: &Core, b: &Budget) -> Option<i64> {
+    match (b.max_tokens, core.max_tokens_per_sweep) {
+        (Some(a), Some(c)) => Some(a.min(c)),
+        (a, c) => a.or(c),
+    }
+}
+
+fn check_budget(b: &Budget) -> Result<()> {
+    if b.max_tokens.is_some_and(|t| t <= 0) {
+        return Err(Error::invalid("budget.max_tokens", "must be positive"));
+    }
+    if b.max_cost.is_some_and(|c| !(c.is_finite() && c > 0.0)) {
+        return Err(Error::invalid(
+            "budget.max_cost",
+            "must be a positive number",
+        ));
+    }
+    Ok(())
 }
 
 /// Expands the strategy into runs and resolves what the cache already answers.
@@ -310,23 +309,12 @@ async fn resolve_cached(ctx: &Context, runs: Vec<Run>, configurations: usize) ->
                 .pipeline_stages
                 .get(k)
                 .map_or_else(|| "?".to_owned(), |s| s.name.clone());
-            stages[idx].push(StageRecord {
-                stage_index: k as i32,
-                prompt_sent: serde_json::to_string(&messages).unwrap_or_default(),
-                response_raw: answer.response.clone(),
-                model_used: answer.model.clone(),
-                parameters: serde_json::to_value(&stage.params).unwrap_or_default(),
-                tokens_in: answer.tokens_in,
-                tokens_out: answer.tokens_out,
-                latency_ms: answer.latency_ms,
-                cached: true,
-                finish_reason: answer.finish_reason.clone(),
-                usage_estimated: answer.usage_estimated,
-                cost_estimate: ctx
-                    .prices
-                    .cost(&stage.model, answer.tokens_in, answer.tokens_out),
-                cache_key: key,
-            });
+            let cost = ctx
+                .prices
+                .cost(&stage.model, answer.tokens_in, answer.tokens_out);
+            stages[idx].push(StageRecord::new(
+                k, stage, &messages, answer, true, cost, key,
+            ));
             outputs[idx].push(StageOutput {
                 name,
                 output: answer.response.clone(),
@@ -479,10 +467,7 @@ pub async fn start(
     let plan = plan(&ctx, &req, id, &HashSet::new()).await?;
     let now = Utc::now();
     let budget = req.budget.clone().unwrap_or_default();
-    let max_tokens = match (budget.max_tokens, core.max_tokens_per_sweep) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    };
+    let max_tokens = max_tokens(core, &budget);
     let row = SweepRow {
         id,
         experiment_id,
@@ -733,20 +718,8 @@ pub async fn resume(
     }
     let new_budget = match &budget {
         Some(b) => {
-            if b.max_tokens.is_some_and(|t| t <= 0) {
-                return Err(Error::invalid("budget.max_tokens", "must be positive"));
-            }
-            if b.max_cost.is_some_and(|c| !(c.is_finite() && c > 0.0)) {
-                return Err(Error::invalid(
-                    "budget.max_cost",
-                    "must be a positive number",
-                ));
-            }
-            let max_tokens = match (b.max_tokens, core.max_tokens_per_sweep) {
-                (Some(a), Some(c)) => Some(a.min(c)),
-                (a, c) => a.or(c),
-            };
-            Some((max_tokens, b.max_cost))
+            check_budget(b)?;
+            Some((max_tokens(core, b), b.max_cost))
         }
         None => None,
     };
