@@ -14,13 +14,12 @@ use uuid::Uuid;
 use super::error::{Error, Result};
 use super::events::{Hub, notify_payloads};
 use super::exec::Outcome;
-use super::store::events::{NewEvent, insert_events};
+use super::store::bulk::{Bulk, FinalRow};
+use super::store::events::NewEvent;
 use super::store::sweeps::SweepRow;
 use super::store::{Db, on_db};
 use crate::types::Event;
 
-/// Runs per multi-row UPDATE (each row is small: this stays within one TCP segment).
-const UPDATE_CHUNK: usize = 128;
 /// Most outcomes in one transaction.
 const GROUP_MAX: usize = 512;
 /// Longest error text carried in an event.
@@ -246,87 +245,30 @@ async fn write(
         }
         // The runs' final state, only where the run is still pending or running under our
         // lease: the rows that come back are the outcomes that apply.
-        let mut updated: std::collections::HashSet<Uuid> = std::collections::HashSet::new();
-        for chunk in outcomes.chunks(UPDATE_CHUNK) {
-            let mut q = sqlx::QueryBuilder::new(if is_pg {
-                "UPDATE runs SET status = v.status, error = v.error, started_at = COALESCE(runs.started_at, v.started_at), \
-                 completed_at = v.completed_at, duration_ms = v.duration_ms, tokens_in = v.tokens_in, \
-                 tokens_out = v.tokens_out, cost_estimate = v.cost_estimate, lease_owner = NULL, lease_until = NULL \
-                 FROM ("
-            } else {
-                "WITH v (id, status, error, started_at, completed_at, duration_ms, tokens_in, tokens_out, \
-                 cost_estimate, lease) AS ("
-            });
-            let cast = |t: &'static str| if is_pg { t } else { "" };
-            q.push_values(chunk, |mut b, (o, lease)| {
-                let r = &o.run;
-                b.push_bind(r.id).push_unseparated(cast("::uuid"))
-                    .push_bind(r.status.clone()).push_unseparated(cast("::text"))
-                    .push_bind(r.error.clone()).push_unseparated(cast("::text"))
-                    .push_bind(r.started_at).push_unseparated(cast("::timestamptz"))
-                    .push_bind(r.completed_at).push_unseparated(cast("::timestamptz"))
-                    .push_bind(r.duration_ms).push_unseparated(cast("::bigint"))
-                    .push_bind(r.tokens_in).push_unseparated(cast("::bigint"))
-                    .push_bind(r.tokens_out).push_unseparated(cast("::bigint"))
-                    .push_bind(r.cost_estimate).push_unseparated(cast("::float8"))
-                    .push_bind(lease.map(str::to_owned)).push_unseparated(cast("::text"));
-            });
-            q.push(if is_pg {
-                ") AS v (id, status, error, started_at, completed_at, duration_ms, tokens_in, tokens_out, cost_estimate, lease) \
-                 WHERE runs.id = v.id AND runs.status IN ('pending', 'running') \
-                 AND (v.lease IS NULL OR runs.lease_owner = v.lease) RETURNING runs.id"
-            } else {
-                ") UPDATE runs SET status = v.status, error = v.error, started_at = COALESCE(runs.started_at, v.started_at), \
-                 completed_at = v.completed_at, duration_ms = v.duration_ms, tokens_in = v.tokens_in, \
-                 tokens_out = v.tokens_out, cost_estimate = v.cost_estimate, lease_owner = NULL, lease_until = NULL \
-                 FROM v WHERE runs.id = v.id AND runs.status IN ('pending', 'running') \
-                 AND (v.lease IS NULL OR runs.lease_owner = v.lease) RETURNING id"
-            });
-            let ids: Vec<Uuid> = q.build_query_scalar().fetch_all(&mut *tx).await?;
-            updated.extend(ids);
-        }
+        let finals: Vec<FinalRow<'_>> = outcomes
+            .iter()
+            .map(|(o, lease)| FinalRow { run: &o.run, lease: *lease })
+            .collect();
+        let updated: std::collections::HashSet<Uuid> =
+            Bulk::finish_runs(&mut *tx, &finals).await?.into_iter().collect();
         let applied: Vec<bool> = outcomes.iter().map(|(o, _)| updated.contains(&o.run.id)).collect();
-        let live: Vec<&Outcome> = outcomes.iter().filter(|(o, _)| updated.contains(&o.run.id)).map(|(o, _)| *o).collect();
+        let live: Vec<&Outcome> = outcomes
+            .iter()
+            .filter(|(o, _)| updated.contains(&o.run.id))
+            .map(|(o, _)| *o)
+            .collect();
         let stages: Vec<(Uuid, &super::exec::StageRecord)> = live
             .iter()
             .flat_map(|o| o.stages.iter().map(move |s| (o.run.id, s)))
             .collect();
-        for chunk in super::store::chunks_by_size(&stages, |(_, s)| {
-            s.prompt_sent.len() + s.response_raw.len() + s.cache_key.len() + s.model_used.len() + 200
-        }) {
-            let mut q = sqlx::QueryBuilder::new(
-                "INSERT INTO stage_results (id, run_id, stage_index, prompt_sent, response_raw, model_used, parameters, \
-                 tokens_in, tokens_out, latency_ms, cached, finish_reason, usage_estimated, cost_estimate, cache_key, \
-                 created_at) ");
-            q.push_values(chunk, |mut b, (run_id, s)| {
-                b.push_bind(Uuid::new_v4()).push_bind(*run_id).push_bind(s.stage_index)
-                    .push_bind(s.prompt_sent.clone()).push_bind(s.response_raw.clone())
-                    .push_bind(s.model_used.clone()).push_bind(sqlx::types::Json(s.parameters.clone()))
-                    .push_bind(s.tokens_in).push_bind(s.tokens_out).push_bind(s.latency_ms).push_bind(s.cached)
-                    .push_bind(s.finish_reason.clone()).push_bind(s.usage_estimated)
-                    .push_bind(s.cost_estimate).push_bind(s.cache_key.clone()).push_bind(now);
-            });
-            q.push(" ON CONFLICT (run_id, stage_index) DO NOTHING");
-            q.build().execute(&mut *tx).await?;
-        }
+        Bulk::insert_stages(&mut *tx, &stages, now).await?;
         let mut seen = std::collections::HashSet::new();
         let puts: Vec<&(String, super::store::cache::CachedResponse)> = live
             .iter()
             .flat_map(|o| o.cache_puts.iter())
             .filter(|(key, _)| seen.insert(key.as_str()))
             .collect();
-        for chunk in super::store::chunks_by_size(&puts, |(key, a)| key.len() + a.response.len() + a.model.len() + 100) {
-            let mut q = sqlx::QueryBuilder::new(
-                "INSERT INTO response_cache (config_hash, response, model, tokens_in, tokens_out, latency_ms, \
-                 finish_reason, usage_estimated, created_at) ");
-            q.push_values(chunk, |mut b, (key, a)| {
-                b.push_bind(key.clone()).push_bind(a.response.clone()).push_bind(a.model.clone())
-                    .push_bind(a.tokens_in).push_bind(a.tokens_out).push_bind(a.latency_ms)
-                    .push_bind(a.finish_reason.clone()).push_bind(a.usage_estimated).push_bind(now);
-            });
-            q.push(" ON CONFLICT (config_hash) DO NOTHING");
-            q.build().execute(&mut *tx).await?;
-        }
+        Bulk::insert_cache(&mut *tx, &puts, now).await?;
         for outcome in live {
             let r = &outcome.run;
             hits += outcome.hits;
@@ -380,7 +322,7 @@ async fn write(
             }
             events.extend(transitions!(tx, row, now));
         }
-        let stored: Vec<Event> = insert_events!(tx, events)?;
+        let stored: Vec<Event> = super::store::bulk::insert_events(&mut *tx, &events).await?;
         if is_pg {
             for payload in notify_payloads(node, &stored) {
                 sqlx::query("SELECT pg_notify($1, $2)")

@@ -36,23 +36,40 @@ pub async fn get_many(
         answer: CachedResponse,
     }
     let mut out = std::collections::HashMap::new();
-    // Statements stay small: sqlx 0.9.0 leaves Nagle's algorithm on, and a statement that
-    // spans several TCP segments can wait 40 ms for a delayed ACK.
-    for chunk in keys.chunks(200) {
-        let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
-        let sql = format!(
-            "SELECT config_hash, response, model, tokens_in, tokens_out, latency_ms, finish_reason, usage_estimated \
-             FROM response_cache WHERE config_hash IN ({})",
-            placeholders.join(", ")
-        );
-        let rows: Vec<Hit> = on_db!(db, p => {
-            let mut q = sqlx::query_as::<_, Hit>(sqlx::AssertSqlSafe(sql.clone()));
-            for k in chunk {
-                q = q.bind(*k);
+    match db {
+        // One statement, prepared once, whatever the number of keys.
+        Db::Postgres(p) => {
+            let keys: Vec<&str> = keys.to_vec();
+            let rows: Vec<Hit> = sqlx::query_as(
+                "SELECT config_hash, response, model, tokens_in, tokens_out, latency_ms, finish_reason, \
+                 usage_estimated FROM response_cache WHERE config_hash = ANY($1)",
+            )
+            .bind(keys)
+            .fetch_all(p)
+            .await?;
+            out.extend(rows.into_iter().map(|h| (h.config_hash, h.answer)));
+        }
+        Db::Sqlite(p) => {
+            for chunk in keys.chunks(500) {
+                let placeholders: Vec<String> =
+                    (1..=chunk.len()).map(|i| format!("${i}")).collect();
+                let sql = format!(
+                    "SELECT config_hash, response, model, tokens_in, tokens_out, latency_ms, finish_reason, \
+                     usage_estimated FROM response_cache WHERE config_hash IN ({})",
+                    placeholders.join(", ")
+                );
+                let mut q = sqlx::query_as::<_, Hit>(sqlx::AssertSqlSafe(sql));
+                for k in chunk {
+                    q = q.bind(*k);
+                }
+                out.extend(
+                    q.fetch_all(p)
+                        .await?
+                        .into_iter()
+                        .map(|h| (h.config_hash, h.answer)),
+                );
             }
-            q.fetch_all(p).await
-        })?;
-        out.extend(rows.into_iter().map(|h| (h.config_hash, h.answer)));
+        }
     }
     Ok(out)
 }

@@ -44,58 +44,6 @@ impl From<EventRow> for Event {
     }
 }
 
-/// Inserts events on a connection or transaction of either backend, in multi-row statements,
-/// returning them with their ids. (A macro, so one text serves both backends' executors.)
-/// Ids are assigned in row order within a statement, so the returned ids, sorted, map to the
-/// events in order.
-macro_rules! insert_events {
-    ($conn:expr, $events:expr) => {{
-        let now = chrono::Utc::now();
-        let events: &[$crate::server::store::events::NewEvent] = &$events;
-        let mut out = Vec::with_capacity(events.len());
-        let mut failed = None;
-        for chunk in $crate::server::store::chunks_by_size(events, |e| e.payload.to_string().len()) {
-            let mut q = sqlx::QueryBuilder::new(
-                "INSERT INTO events (experiment_id, sweep_id, run_id, event_type, payload, created_at) ",
-            );
-            q.push_values(chunk, |mut b, e| {
-                b.push_bind(e.experiment_id)
-                    .push_bind(e.sweep_id)
-                    .push_bind(e.run_id)
-                    .push_bind(e.event_type)
-                    .push_bind(sqlx::types::Json(e.payload.clone()))
-                    .push_bind(now);
-            });
-            q.push(" RETURNING id");
-            match q.build_query_scalar::<i64>().fetch_all(&mut *$conn).await {
-                Ok(mut ids) => {
-                    ids.sort_unstable();
-                    for (id, e) in ids.into_iter().zip(chunk) {
-                        out.push($crate::types::Event {
-                            id,
-                            event_type: e.event_type.to_owned(),
-                            experiment_id: e.experiment_id,
-                            sweep_id: e.sweep_id,
-                            run_id: e.run_id,
-                            payload: e.payload.clone(),
-                            created_at: now,
-                        });
-                    }
-                }
-                Err(err) => {
-                    failed = Some(err);
-                    break;
-                }
-            }
-        }
-        match failed {
-            Some(err) => Err(err),
-            None => Ok(out),
-        }
-    }};
-}
-pub(crate) use insert_events;
-
 /// Inserts events in one transaction.
 pub async fn insert(db: &Db, events: &[NewEvent]) -> Result<Vec<Event>> {
     if events.is_empty() {
@@ -103,7 +51,7 @@ pub async fn insert(db: &Db, events: &[NewEvent]) -> Result<Vec<Event>> {
     }
     Ok(on_db!(db, p => {
         let mut tx = p.begin().await?;
-        let out: Vec<Event> = insert_events!(tx, events)?;
+        let out: Vec<Event> = super::bulk::insert_events(&mut *tx, events).await?;
         tx.commit().await?;
         Ok::<_, sqlx::Error>(out)
     })?)

@@ -3,6 +3,7 @@
 //! pool `Db` holds: `on_db!` expands a body for each backend.
 
 pub mod api_keys;
+pub mod bulk;
 pub mod cache;
 pub mod endpoints;
 pub mod events;
@@ -34,12 +35,10 @@ macro_rules! on_db {
 }
 pub(crate) use on_db;
 
-/// Most rows per multi-row INSERT (well under both backends' bind-parameter limits).
+/// Most rows per multi-row statement on SQLite (well under its bind-parameter limit).
 pub(crate) const INSERT_CHUNK: usize = 400;
-/// Most bytes of bound text per multi-row INSERT. sqlx 0.9.0 leaves Nagle's algorithm on: a
-/// statement spanning several TCP segments may wait 40 ms for a delayed ACK, so statements
-/// stay within one loopback segment (64 KiB).
-pub(crate) const INSERT_BYTES: usize = 48 * 1024;
+/// Most bytes of bound text per multi-row statement on SQLite.
+pub(crate) const INSERT_BYTES: usize = 1024 * 1024;
 
 /// Splits `items` into runs of at most `INSERT_CHUNK` rows and about `INSERT_BYTES` bytes.
 pub(crate) fn chunks_by_size<T>(items: &[T], size: impl Fn(&T) -> usize) -> Vec<&[T]> {

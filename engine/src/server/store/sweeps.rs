@@ -218,76 +218,6 @@ pub async fn marks(db: &Db, experiment_id: Uuid) -> Result<Vec<ConfigMark>> {
 /// A planned run that the cache already answers: the run (status `cached`) and its stages.
 pub type CachedRun = (crate::types::Run, Vec<crate::server::exec::StageRecord>);
 
-use super::chunks_by_size;
-
-fn run_bytes(r: &crate::types::Run) -> usize {
-    r.config
-        .stages
-        .iter()
-        .map(|s| s.system.len() + s.user.len() + s.model.len() + 200)
-        .sum::<usize>()
-        + 160
-}
-
-/// Inserts planned runs (pending ones and ones answered from the cache) on a transaction, in
-/// multi-row statements. Yields the next free `seq`.
-macro_rules! insert_planned {
-    ($tx:ident, $pending:expr, $cached:expr, $seq:expr, $now:expr) => {{
-        let mut seq: i64 = $seq;
-        let pending: &[crate::types::Run] = $pending;
-        let cached: &[CachedRun] = $cached;
-        for chunk in chunks_by_size(pending, run_bytes) {
-            let mut q = sqlx::QueryBuilder::new(
-                "INSERT INTO runs (id, experiment_id, sweep_id, seq, config_hash, config_key, config, item_index, \
-                 repeat_index, status, created_at) ");
-            q.push_values(chunk, |mut b, r| {
-                b.push_bind(r.id).push_bind(r.experiment_id).push_bind(r.sweep_id).push_bind(seq)
-                    .push_bind(r.config_hash.clone()).push_bind(r.config_key.clone()).push_bind(Json(r.config.clone()))
-                    .push_bind(r.item_index).push_bind(r.repeat_index).push_bind("pending").push_bind($now);
-                seq += 1;
-            });
-            q.build().execute(&mut *$tx).await?;
-        }
-        for chunk in chunks_by_size(cached, |(r, _)| run_bytes(r)) {
-            let mut q = sqlx::QueryBuilder::new(
-                "INSERT INTO runs (id, experiment_id, sweep_id, seq, config_hash, config_key, config, item_index, \
-                 repeat_index, status, started_at, completed_at, duration_ms, tokens_in, tokens_out, cost_estimate, \
-                 created_at) ");
-            q.push_values(chunk, |mut b, (r, _)| {
-                b.push_bind(r.id).push_bind(r.experiment_id).push_bind(r.sweep_id).push_bind(seq)
-                    .push_bind(r.config_hash.clone()).push_bind(r.config_key.clone()).push_bind(Json(r.config.clone()))
-                    .push_bind(r.item_index).push_bind(r.repeat_index).push_bind("cached").push_bind($now)
-                    .push_bind($now).push_bind(0i64).push_bind(r.tokens_in).push_bind(r.tokens_out)
-                    .push_bind(r.cost_estimate).push_bind($now);
-                seq += 1;
-            });
-            q.build().execute(&mut *$tx).await?;
-            let stages: Vec<(uuid::Uuid, &crate::server::exec::StageRecord)> = chunk
-                .iter()
-                .flat_map(|(r, stages)| stages.iter().map(move |s| (r.id, s)))
-                .collect();
-            for part in chunks_by_size(&stages, |(_, s)| {
-                s.prompt_sent.len() + s.response_raw.len() + s.cache_key.len() + s.model_used.len() + 200
-            }) {
-                let mut q = sqlx::QueryBuilder::new(
-                    "INSERT INTO stage_results (id, run_id, stage_index, prompt_sent, response_raw, model_used, \
-                     parameters, tokens_in, tokens_out, latency_ms, cached, finish_reason, usage_estimated, \
-                     cost_estimate, cache_key, created_at) ");
-                q.push_values(part, |mut b, (run_id, s)| {
-                    b.push_bind(Uuid::new_v4()).push_bind(*run_id).push_bind(s.stage_index)
-                        .push_bind(s.prompt_sent.clone()).push_bind(s.response_raw.clone())
-                        .push_bind(s.model_used.clone()).push_bind(Json(s.parameters.clone()))
-                        .push_bind(s.tokens_in).push_bind(s.tokens_out).push_bind(s.latency_ms).push_bind(true)
-                        .push_bind(s.finish_reason.clone()).push_bind(s.usage_estimated)
-                        .push_bind(s.cost_estimate).push_bind(s.cache_key.clone()).push_bind($now);
-                });
-                q.build().execute(&mut *$tx).await?;
-            }
-        }
-        seq
-    }};
-}
-
 /// Creates a sweep with its planned runs, and its first events, in one transaction. The sweep
 /// is completed at once when the cache answered every run.
 pub async fn create(
@@ -315,11 +245,11 @@ pub async fn create(
             .bind(row.total).bind(row.done).bind(row.cached).bind(row.cache_hits).bind(row.max_tokens)
             .bind(row.max_cost).bind(now).bind(created_by).bind(row.finished_at)
             .execute(&mut *tx).await?;
-        insert_planned!(tx, pending, cached, 0, now);
+        super::bulk::insert_planned(&mut *tx, pending, cached, 0, now).await?;
         let status = if pending.is_empty() { "completed" } else { "running" };
         sqlx::query("UPDATE experiments SET status = $2, updated_at = $3 WHERE id = $1")
             .bind(row.experiment_id).bind(status).bind(now).execute(&mut *tx).await?;
-        let stored: Vec<crate::types::Event> = super::events::insert_events!(tx, events)?;
+        let stored: Vec<crate::types::Event> = super::bulk::insert_events(&mut *tx, &events).await?;
         tx.commit().await?;
         Ok::<_, sqlx::Error>((row, stored))
     })?)
@@ -343,7 +273,7 @@ pub async fn replan(
             .bind(id).execute(&mut *tx).await?.rows_affected() as i64;
         let seq: Option<i64> = sqlx::query_scalar("SELECT MAX(seq) FROM runs WHERE sweep_id = $1")
             .bind(id).fetch_one(&mut *tx).await?;
-        insert_planned!(tx, pending, cached, seq.unwrap_or(0) + 1, now);
+        super::bulk::insert_planned(&mut *tx, pending, cached, seq.unwrap_or(0) + 1, now).await?;
         let added = (pending.len() + cached.len()) as i64;
         let sql = format!(
             "UPDATE sweeps SET space = $2, request = $3, total = total - $4 + $5, skipped = skipped + $4, \
