@@ -33,9 +33,10 @@ test:
 tools:
 	scripts/ensure-tools.sh
 
-## Build-size, start-up and memory numbers (see bench/README.md).
+## Build-size, start-up, memory and sweep-throughput numbers (see bench/README.md).
 bench: build
 	bench/foundation.sh
+	bench/sweeps.py
 
 fmt:
 	cargo fmt --all

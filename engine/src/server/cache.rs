@@ -91,6 +91,8 @@ pub struct InFlightGuard {
     owner: std::sync::Arc<InFlight>,
     key: String,
     _guard: Option<tokio::sync::OwnedMutexGuard<()>>,
+    /// Whether another caller held the key first.
+    pub waited: bool,
 }
 
 impl InFlight {
@@ -104,6 +106,26 @@ impl InFlight {
             owner: self.clone(),
             key: key.to_owned(),
             _guard: Some(guard),
+            waited: false,
+        }
+    }
+
+    /// Like `lock`, and says whether another caller held the key first (`waited`): only then
+    /// may the cache have changed since the caller last looked.
+    pub async fn lock_noting_wait(self: &std::sync::Arc<Self>, key: &str) -> InFlightGuard {
+        let lock = {
+            let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+            map.entry(key.to_owned()).or_default().clone()
+        };
+        let (guard, waited) = match lock.clone().try_lock_owned() {
+            Ok(guard) => (guard, false),
+            Err(_) => (lock.lock_owned().await, true),
+        };
+        InFlightGuard {
+            owner: self.clone(),
+            key: key.to_owned(),
+            _guard: Some(guard),
+            waited,
         }
     }
 

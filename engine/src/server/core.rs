@@ -109,6 +109,9 @@ pub struct Core {
     pub driving: Arc<super::jobs::Driving>,
     /// Set on shutdown: lanes stop claiming runs.
     pub stopping: Arc<std::sync::atomic::AtomicBool>,
+    /// One lane of this process claims at a time, so a claim takes every free run slot (lanes
+    /// waiting on the slots side by side would split them and claim a run or two each).
+    pub claim_lock: Arc<tokio::sync::Mutex<()>>,
     /// Wakes this process's lane worker when lanes are enqueued (set by `jobs::start`).
     pub lane_wake: Arc<std::sync::OnceLock<tokio::sync::mpsc::UnboundedSender<()>>>,
 }
@@ -142,6 +145,7 @@ impl Core {
             driving: Arc::default(),
             stopping: Arc::default(),
             lane_wake: Arc::default(),
+            claim_lock: Arc::default(),
             db,
             secrets: Arc::new(secrets),
             started_at: Instant::now(),

@@ -263,7 +263,18 @@ impl Outcome {
 }
 
 /// Executes one run to its end. Only a database failure while reading the cache is an `Err`.
-pub async fn execute(ctx: &Context, mut run: Run) -> Result<Outcome> {
+pub async fn execute(ctx: &Context, run: Run) -> Result<Outcome> {
+    execute_known(ctx, run, None).await
+}
+
+/// Like [`execute`]. `first_call_missed`: the first stage's call (key) was just looked up in
+/// the cache and missed; unless an identical call ran meanwhile in this process, it is not
+/// looked up again.
+pub async fn execute_known(
+    ctx: &Context,
+    mut run: Run,
+    first_call_missed: Option<&str>,
+) -> Result<Outcome> {
     let core = &ctx.core;
     let started = Instant::now();
     if run.started_at.is_none() {
@@ -293,8 +304,14 @@ pub async fn execute(ctx: &Context, mut run: Run) -> Result<Outcome> {
             }
         };
         // Single flight: a concurrent identical call waits here and then reads the cache.
-        let guard = core.in_flight.lock(&call.key).await;
-        let (answer, cached) = match cache_store::get(&core.db, &call.key).await? {
+        let guard = core.in_flight.lock_noting_wait(&call.key).await;
+        let known_miss = k == 0 && !guard.waited && first_call_missed == Some(call.key.as_str());
+        let lookup = if known_miss {
+            None
+        } else {
+            cache_store::get(&core.db, &call.key).await?
+        };
+        let (answer, cached) = match lookup {
             Some(hit) => {
                 out.hits += 1;
                 (hit, true)

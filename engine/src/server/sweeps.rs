@@ -558,10 +558,14 @@ pub async fn drive(core: &Core, sweep_id: Uuid) -> Result<()> {
         if core.stopping.load(std::sync::atomic::Ordering::SeqCst) {
             break;
         }
+        let claiming = core.claim_lock.lock().await;
         let Ok(first) = core.run_slots.clone().acquire_owned().await else {
             break;
         };
         let mut permits = vec![first];
+        // Runs finish in groups (one commit releases many slots): let the rest of the group
+        // release theirs, so one claim takes them all.
+        tokio::task::yield_now().await;
         while permits.len() < CLAIM_MAX {
             match core.run_slots.clone().try_acquire_owned() {
                 Ok(p) => permits.push(p),
@@ -577,6 +581,7 @@ pub async fn drive(core: &Core, sweep_id: Uuid) -> Result<()> {
             lease_until,
         )
         .await?;
+        drop(claiming);
         if claimed.is_empty() {
             break;
         }
@@ -602,7 +607,9 @@ pub async fn drive(core: &Core, sweep_id: Uuid) -> Result<()> {
             })
             .collect();
         core.recorder.events(started).await;
+        let misses = first_call_misses(&ctx, &claimed).await?;
         for ((run, attempts), permit) in claimed.into_iter().zip(permits) {
+            let first_call_missed = misses.get(&run.id).cloned();
             let ctx = ctx.clone();
             tasks.spawn(async move {
                 let _permit = match permit {
@@ -615,7 +622,7 @@ pub async fn drive(core: &Core, sweep_id: Uuid) -> Result<()> {
                         format!("abandoned: interrupted {} times (the process executing it stopped each time)", attempts - 1),
                     )
                 } else {
-                    execute_or_fail(&ctx, run).await
+                    execute_known_or_fail(&ctx, run, first_call_missed).await
                 };
                 record(&ctx.core, outcome).await;
             });
@@ -626,10 +633,44 @@ pub async fn drive(core: &Core, sweep_id: Uuid) -> Result<()> {
     Ok(())
 }
 
+/// Looks up the first calls of claimed runs in the cache in one query; returns, per run that
+/// missed, its first call's key (so executing it skips one lookup per run).
+async fn first_call_misses(ctx: &Context, claimed: &[(Run, i32)]) -> Result<HashMap<Uuid, String>> {
+    let env = templates::environment();
+    let mut keys = Vec::with_capacity(claimed.len());
+    for (run, _) in claimed {
+        let Some(stage) = run.config.stages.first() else {
+            continue;
+        };
+        let Some((row, _)) = ctx.endpoint(stage.endpoint_id).await? else {
+            continue;
+        };
+        if let Ok(call) = exec::prepare(ctx, &env, run, 0, &[], &row) {
+            keys.push((run.id, call.key));
+        }
+    }
+    let refs: Vec<&str> = keys.iter().map(|(_, k)| k.as_str()).collect();
+    let hits = cache_store::get_many(&ctx.core.db, &refs).await?;
+    Ok(keys
+        .into_iter()
+        .filter(|(_, k)| !hits.contains_key(k))
+        .collect())
+}
+
 /// Executes a run; a database failure while executing ends it failed rather than unrecorded.
 pub async fn execute_or_fail(ctx: &Context, run: Run) -> Outcome {
+    execute_known_or_fail(ctx, run, None).await
+}
+
+/// [`execute_or_fail`] for a run whose first call is known to miss the cache (see
+/// `exec::execute_known`).
+async fn execute_known_or_fail(
+    ctx: &Context,
+    run: Run,
+    first_call_missed: Option<String>,
+) -> Outcome {
     let fallback = run.clone();
-    match exec::execute(ctx, run).await {
+    match exec::execute_known(ctx, run, first_call_missed.as_deref()).await {
         Ok(outcome) => outcome,
         Err(e) => {
             tracing::error!(run = %fallback.id, error = %e, "a run failed while executing");
