@@ -315,10 +315,13 @@ async fn resolve_cached(ctx: &Context, runs: Vec<Run>, configurations: usize) ->
             stages[idx].push(StageRecord::new(
                 k, stage, &messages, answer, true, cost, key,
             ));
-            outputs[idx].push(StageOutput {
-                name,
-                output: answer.response.clone(),
-            });
+            // Later stages render with this output; the last stage's is not needed.
+            if k + 1 < run.config.stages.len() {
+                outputs[idx].push(StageOutput {
+                    name,
+                    output: answer.response.clone(),
+                });
+            }
         }
     }
     let mut plan = Plan {

@@ -112,8 +112,11 @@ impl Db {
             }
             Some(DbKind::Postgres) => {
                 let options = PgConnectOptions::from_str(url)?;
+                // A few connections are opened up front, so a sweep's first runs do not wait
+                // for connection set-up.
                 let pool = PgPoolOptions::new()
                     .max_connections(16)
+                    .min_connections(4)
                     .acquire_timeout(Duration::from_secs(5))
                     .connect_with(options)
                     .await?;
