@@ -264,7 +264,7 @@ pub async fn start(core: &Core, role: &str, lanes: usize) -> Result<Background> 
                     tracing::warn!(error = %e, "heartbeat failed");
                 }
                 beats += 1;
-                if beats % CLEANUP_EVERY == 0
+                if beats.is_multiple_of(CLEANUP_EVERY)
                     && let Err(e) = clean_up(&core.db).await
                 {
                     tracing::warn!(error = %e, "queue clean-up failed");
