@@ -289,13 +289,53 @@ async fn a_grid_sweep_runs_every_configuration_once_and_reruns_from_the_cache() 
         );
         assert_eq!(second["progress"]["total"], first["progress"]["total"]);
         assert_eq!(second["progress"]["cached"], second["progress"]["total"]);
+        // Ranges are sampled continuously (snapped to the step), within bounds.
+        let ranged = json!({"strategy": {"kind": "random", "samples": 5, "seed": 11}, "items": [2],
+            "parameter_space": {"stages": [{"params": {"temperature": {"min": 0.2, "max": 0.6, "step": 0.05}}}]}});
+        let (s, preview) = post(
+            &server,
+            &f.admin,
+            &format!("{sweep_path}/preview"),
+            ranged.clone(),
+        )
+        .await;
+        assert_eq!(
+            (s, &preview["seed"], &preview["runs"]),
+            (StatusCode::OK, &json!(11), &json!(5)),
+            "{preview}"
+        );
+        let (s, third) = post(&server, &f.admin, &sweep_path, ranged).await;
+        assert_eq!(s, StatusCode::CREATED, "{third}");
+        wait_sweep(&server, &f, "ranged completion", |s| {
+            s["status"] == "completed"
+        })
+        .await;
+        let ranged_runs: Vec<Value> = runs(&server, &f)
+            .await
+            .into_iter()
+            .filter(|r| r["sweep_id"] == third["id"])
+            .collect();
+        assert_eq!(
+            ranged_runs.len() as i64,
+            third["progress"]["total"].as_i64().unwrap()
+        );
+        for r in &ranged_runs {
+            let t = r["config"]["stages"][0]["params"]["temperature"]
+                .as_f64()
+                .unwrap();
+            assert!(
+                (0.2..=0.6).contains(&t)
+                    && ((t - 0.2) / 0.05 - ((t - 0.2) / 0.05).round()).abs() < 1e-6,
+                "{t}"
+            );
+        }
         let (_, list) = server
             .get(
                 &format!("/api/v1/experiments/{}/sweeps", f.experiment),
                 Some(&f.admin),
             )
             .await;
-        assert_eq!(list["total"], 4, "{list}");
+        assert_eq!(list["total"], 5, "{list}");
         // The periodic clean-up of finished lane jobs runs on this backend.
         engine::jobs::clean_up(&server.state.core.db).await.unwrap();
         let (_, health) = server.get("/health", None).await;

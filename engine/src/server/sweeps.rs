@@ -146,15 +146,19 @@ async fn plan(
     let (repeats, items) = check_request(e, req)?;
     let choices = match &req.strategy {
         Strategy::Grid => planner::grid(e)?,
+        // Draws extra so that `samples` distinct configurations remain after duplicates are
+        // dropped (fewer only when the space has fewer).
         Strategy::Random { samples, seed } => {
-            planner::sample(e, *samples as usize, seed.unwrap_or_default()).map_err(
-                |err| match err {
-                    Error::Invalid(f) if f.field == "samples" => {
-                        Error::invalid("strategy.samples", f.message)
-                    }
-                    other => other,
-                },
-            )?
+            let draws = (*samples as usize)
+                .saturating_mul(4)
+                .min(planner::MAX_CONFIGURATIONS)
+                .max(*samples as usize);
+            planner::sample(e, draws, seed.unwrap_or_default()).map_err(|err| match err {
+                Error::Invalid(f) if f.field == "samples" => {
+                    Error::invalid("strategy.samples", f.message)
+                }
+                other => other,
+            })?
         }
     };
     // Configurations, without duplicates (a random draw may repeat one).
@@ -168,6 +172,11 @@ async fn plan(
         let key = config_key(&config);
         if keys.insert(key.clone()) {
             configs.push((key, config));
+        }
+        if let Strategy::Random { samples, .. } = req.strategy
+            && configs.len() == samples as usize
+        {
+            break;
         }
     }
     let total = configs.len() * items.len() * repeats as usize;
