@@ -1,0 +1,325 @@
+//! Planning a sweep: expanding its strategy into runs and resolving, before any call, which
+//! runs the cache already answers.
+
+use super::*;
+
+/// What planning produced.
+pub(super) struct Plan {
+    pub(super) configurations: usize,
+    pub(super) pending: Vec<Run>,
+    pub(super) cached: Vec<CachedRun>,
+    /// Per pending run: how many of its leading stages the cache answers.
+    pub(super) pending_cached_stages: Vec<usize>,
+    pub(super) cache_hits: i64,
+    /// Rendered size (bytes) of each pending run's first uncached stage prompt, if known.
+    pub(super) prompt_bytes: Vec<Option<usize>>,
+}
+
+pub(super) fn check_request(e: &Experiment, req: &SweepRequest) -> Result<(u32, Vec<usize>)> {
+    let repeats = req.repeats.unwrap_or(1);
+    if !(1..=MAX_REPEATS).contains(&repeats) {
+        return Err(Error::invalid(
+            "repeats",
+            format!("must be between 1 and {MAX_REPEATS}"),
+        ));
+    }
+    if let Strategy::Random { samples, .. } = req.strategy
+        && (samples == 0 || samples as usize > planner::MAX_CONFIGURATIONS)
+    {
+        return Err(Error::invalid(
+            "strategy.samples",
+            format!("must be between 1 and {}", planner::MAX_CONFIGURATIONS),
+        ));
+    }
+    if e.sample_data.is_empty() {
+        return Err(Error::invalid(
+            "experiment",
+            "the experiment has no sample items; add or import some first",
+        ));
+    }
+    let mut seen = HashSet::new();
+    let items: Vec<usize> = crate::server::runs::check_items(e, req.items.as_deref())?
+        .into_iter()
+        .filter(|i| seen.insert(*i))
+        .collect();
+    if let Some(b) = &req.budget {
+        check_budget(b)?;
+    }
+    Ok((repeats, items))
+}
+
+/// A sweep's token limit: its own budget's, capped by `MAX_TOKENS_PER_SWEEP`.
+pub(super) fn max_tokens(core: &Core, b: &Budget) -> Option<i64> {
+    match (b.max_tokens, core.max_tokens_per_sweep) {
+        (Some(a), Some(c)) => Some(a.min(c)),
+        (a, c) => a.or(c),
+    }
+}
+
+pub(super) fn check_budget(b: &Budget) -> Result<()> {
+    if b.max_tokens.is_some_and(|t| t <= 0) {
+        return Err(Error::invalid("budget.max_tokens", "must be positive"));
+    }
+    if b.max_cost.is_some_and(|c| !(c.is_finite() && c > 0.0)) {
+        return Err(Error::invalid(
+            "budget.max_cost",
+            "must be a positive number",
+        ));
+    }
+    Ok(())
+}
+
+/// Expands the strategy into runs and resolves what the cache already answers.
+pub(super) async fn plan(
+    ctx: &Context,
+    req: &SweepRequest,
+    sweep_id: Uuid,
+    exclude: &HashSet<String>,
+) -> Result<Plan> {
+    let e = &ctx.experiment;
+    let (repeats, items) = check_request(e, req)?;
+    let choices = match &req.strategy {
+        Strategy::Grid => planner::grid(e)?,
+        // Draws extra so that `samples` distinct configurations remain after duplicates are
+        // dropped (fewer only when the space has fewer).
+        Strategy::Random { samples, seed } => {
+            let draws = (*samples as usize)
+                .saturating_mul(4)
+                .min(planner::MAX_CONFIGURATIONS)
+                .max(*samples as usize);
+            planner::sample(e, draws, seed.unwrap_or_default()).map_err(|err| match err {
+                Error::Invalid(f) if f.field == "samples" => {
+                    Error::invalid("strategy.samples", f.message)
+                }
+                other => other,
+            })?
+        }
+    };
+    // Configurations, without duplicates (a random draw may repeat one).
+    let mut configs = Vec::new();
+    let mut keys = HashSet::new();
+    for c in &choices {
+        let config = resolve_config(e, c).map_err(|err| match err {
+            Error::Invalid(f) => Error::invalid(format!("parameter_space.{}", f.field), f.message),
+            other => other,
+        })?;
+        let key = config_key(&config);
+        if keys.insert(key.clone()) {
+            configs.push((key, config));
+        }
+        if let Strategy::Random { samples, .. } = req.strategy
+            && configs.len() == samples as usize
+        {
+            break;
+        }
+    }
+    let total = configs.len() * items.len() * repeats as usize;
+    if total > MAX_SWEEP_RUNS {
+        return Err(Error::invalid(
+            "strategy",
+            format!(
+                "{} configurations × {} items × {repeats} repeats is {total} runs; at most {MAX_SWEEP_RUNS} per sweep",
+                configs.len(),
+                items.len()
+            ),
+        ));
+    }
+    // Every endpoint must exist before anything is persisted.
+    for (_, config) in &configs {
+        for (k, stage) in config.stages.iter().enumerate() {
+            if ctx.endpoint(stage.endpoint_id).await?.is_none() {
+                return Err(Error::invalid(
+                    format!("parameter_space.stages[{k}].models"),
+                    format!("endpoint {} does not exist", stage.endpoint_id),
+                ));
+            }
+        }
+    }
+    let now = Utc::now();
+    let mut runs = Vec::with_capacity(total);
+    let inputs: Vec<Value> = e
+        .sample_data
+        .iter()
+        .map(|i| serde_json::to_value(&i.input).unwrap_or_default())
+        .collect();
+    for (key, config) in &configs {
+        for &i in &items {
+            for r in 0..repeats {
+                let hash = config_hash(key, &inputs[i], r);
+                if exclude.contains(&hash) {
+                    continue;
+                }
+                runs.push(Run {
+                    id: Uuid::new_v4(),
+                    experiment_id: e.id,
+                    sweep_id: Some(sweep_id),
+                    config_hash: hash,
+                    config_key: key.clone(),
+                    config: config.clone(),
+                    item_index: i as i32,
+                    repeat_index: r as i32,
+                    status: "pending".into(),
+                    error: None,
+                    started_at: None,
+                    completed_at: None,
+                    duration_ms: None,
+                    tokens_in: 0,
+                    tokens_out: 0,
+                    cost_estimate: None,
+                    created_at: now,
+                });
+            }
+        }
+    }
+    resolve_cached(ctx, runs, configs.len()).await
+}
+
+/// Walks the pipeline stage by stage over all runs at once: a run whose every stage is in the
+/// cache is answered now; the others stay pending.
+pub(super) async fn resolve_cached(
+    ctx: &Context,
+    runs: Vec<Run>,
+    configurations: usize,
+) -> Result<Plan> {
+    let env = templates::environment();
+    let n = runs.len();
+    let mut outputs: Vec<Vec<StageOutput>> = vec![Vec::new(); n];
+    let mut stages: Vec<Vec<StageRecord>> = vec![Vec::new(); n];
+    let mut alive: Vec<bool> = vec![true; n];
+    let mut prompt_bytes: Vec<Option<usize>> = vec![None; n];
+    let mut cache_hits = 0i64;
+    let depth = runs
+        .iter()
+        .map(|r| r.config.stages.len())
+        .max()
+        .unwrap_or(0);
+    // Stage 0 renders the same for every repeat: render once per (configuration, item).
+    type Rendered = std::result::Result<Arc<Vec<crate::server::providers::Message>>, String>;
+    let mut first_render: HashMap<(&str, i32), Rendered> = HashMap::new();
+    let inputs: Vec<Value> = ctx
+        .experiment
+        .sample_data
+        .iter()
+        .map(|i| serde_json::to_value(&i.input).unwrap_or_default())
+        .collect();
+    for k in 0..depth {
+        if k == 1 {
+            // Only the first stage renders alike across runs; free the memo.
+            first_render = HashMap::new();
+        }
+        let mut calls = Vec::new();
+        for (idx, run) in runs.iter().enumerate() {
+            if !alive[idx] || k >= run.config.stages.len() {
+                continue;
+            }
+            let stage = &run.config.stages[k];
+            let Some((row, _)) = ctx.endpoint(stage.endpoint_id).await? else {
+                alive[idx] = false;
+                continue;
+            };
+            let messages = if k == 0 {
+                first_render
+                    .entry((run.config_key.as_str(), run.item_index))
+                    .or_insert_with(|| exec::render(ctx, &env, run, 0, &[]).map(Arc::new))
+                    .clone()
+            } else {
+                exec::render(ctx, &env, run, k, &outputs[idx]).map(Arc::new)
+            };
+            let Ok(messages) = messages else {
+                // A template error: the run will fail when it executes, with the message.
+                alive[idx] = false;
+                continue;
+            };
+            let Some(input) = inputs.get(run.item_index as usize) else {
+                alive[idx] = false;
+                continue;
+            };
+            let key = exec::key_for(&row, stage, &messages, input, k, run.repeat_index as u32);
+            prompt_bytes[idx] = Some(messages.iter().map(|m| m.content.len()).sum());
+            calls.push((idx, key, messages));
+        }
+        if calls.is_empty() {
+            break;
+        }
+        let keys: Vec<&str> = calls.iter().map(|(_, k, _)| k.as_str()).collect();
+        let hits = cache_store::get_many(&ctx.core.db, &keys).await?;
+        for (idx, key, messages) in calls {
+            let Some(answer) = hits.get(&key) else {
+                alive[idx] = false;
+                continue;
+            };
+            cache_hits += 1;
+            let run = &runs[idx];
+            let stage = &run.config.stages[k];
+            let name = ctx
+                .experiment
+                .pipeline_stages
+                .get(k)
+                .map_or_else(|| "?".to_owned(), |s| s.name.clone());
+            let cost = ctx
+                .prices
+                .cost(&stage.model, answer.tokens_in, answer.tokens_out);
+            stages[idx].push(StageRecord::new(
+                k, stage, &messages, answer, true, cost, key,
+            ));
+            // Later stages render with this output; the last stage's is not needed.
+            if k + 1 < run.config.stages.len() {
+                outputs[idx].push(StageOutput {
+                    name,
+                    output: answer.response.clone(),
+                });
+            }
+        }
+    }
+    let mut plan = Plan {
+        configurations,
+        pending: Vec::new(),
+        cached: Vec::new(),
+        pending_cached_stages: Vec::new(),
+        cache_hits,
+        prompt_bytes: Vec::new(),
+    };
+    for (idx, mut run) in runs.into_iter().enumerate() {
+        let records = std::mem::take(&mut stages[idx]);
+        if records.len() == run.config.stages.len() {
+            run.status = "cached".into();
+            run.tokens_in = records.iter().map(|s| s.tokens_in).sum();
+            run.tokens_out = records.iter().map(|s| s.tokens_out).sum();
+            run.cost_estimate = records.iter().map(|s| s.cost_estimate).sum();
+            run.duration_ms = Some(0);
+            plan.cached.push((run, records));
+        } else {
+            plan.pending_cached_stages.push(records.len());
+            plan.prompt_bytes.push(prompt_bytes[idx]);
+            plan.pending.push(run);
+        }
+    }
+    Ok(plan)
+}
+
+/// The experiment as a sweep sees it: with the request's parameter space, checked.
+pub(super) async fn sweep_experiment(
+    core: &Core,
+    experiment_id: Uuid,
+    space: Option<&ParameterSpace>,
+) -> Result<Experiment> {
+    let mut e = experiments::get(&core.db, experiment_id)
+        .await?
+        .ok_or(Error::NotFound("experiment"))?;
+    if let Some(space) = space {
+        e.parameter_space = space.clone();
+        check_experiment(core, &e).await?;
+    }
+    Ok(e)
+}
+
+/// A random sweep without a seed gets one now, so the sweep records how to reproduce it.
+pub(super) fn with_seed(mut req: SweepRequest) -> SweepRequest {
+    if let Strategy::Random {
+        seed: seed @ None, ..
+    } = &mut req.strategy
+    {
+        *seed = Some(rand::random::<u32>() as u64);
+    }
+    req
+}
