@@ -37,17 +37,20 @@ pub async fn get_many(
     }
     let mut out = std::collections::HashMap::new();
     match db {
-        // One statement, prepared once, whatever the number of keys.
+        // One statement text, prepared once. Chunks of 100 keys keep each request within one
+        // small write: sqlx 0.9.0 leaves Nagle's algorithm on, and a mid-sized request (tens of
+        // KiB) can wait 40 ms for the server's delayed ACK before its last bytes go out.
         Db::Postgres(p) => {
-            let keys: Vec<&str> = keys.to_vec();
-            let rows: Vec<Hit> = sqlx::query_as(
-                "SELECT config_hash, response, model, tokens_in, tokens_out, latency_ms, finish_reason, \
-                 usage_estimated FROM response_cache WHERE config_hash = ANY($1)",
-            )
-            .bind(keys)
-            .fetch_all(p)
-            .await?;
-            out.extend(rows.into_iter().map(|h| (h.config_hash, h.answer)));
+            for chunk in keys.chunks(100) {
+                let rows: Vec<Hit> = sqlx::query_as(
+                    "SELECT config_hash, response, model, tokens_in, tokens_out, latency_ms, finish_reason, \
+                     usage_estimated FROM response_cache WHERE config_hash = ANY($1)",
+                )
+                .bind(chunk.to_vec())
+                .fetch_all(p)
+                .await?;
+                out.extend(rows.into_iter().map(|h| (h.config_hash, h.answer)));
+            }
         }
         Db::Sqlite(p) => {
             for chunk in keys.chunks(500) {
