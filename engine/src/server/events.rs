@@ -97,9 +97,14 @@ pub async fn notify(db: &Db, origin: &str, events: &[Event]) {
 /// Records events and publishes them everywhere.
 pub async fn emit(core: &Core, events: Vec<NewEvent>) -> Result<Vec<Event>> {
     let stored = store::insert(&core.db, &events).await?;
-    notify(&core.db, &core.node, &stored).await;
-    core.hub.publish(stored.clone());
+    publish(core, stored.clone()).await;
     Ok(stored)
+}
+
+/// Publishes events already recorded: to other processes, then to this one's streams.
+pub async fn publish(core: &Core, stored: Vec<Event>) {
+    notify(&core.db, &core.node, &stored).await;
+    core.hub.publish(stored);
 }
 
 /// Like [`emit`], for events whose loss is logged rather than failing the caller.

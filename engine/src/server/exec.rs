@@ -30,6 +30,8 @@ pub struct Context {
     pub experiment: Arc<Experiment>,
     pub prices: PriceBook,
     pub policy: RetryPolicy,
+    /// Each sample item's input as JSON (part of every cache key), converted once.
+    pub inputs: Vec<Value>,
     /// Endpoints by id, loaded on first use (`None`: it no longer exists).
     endpoints: Mutex<HashMap<Uuid, Option<(EndpointRow, Ready)>>>,
 }
@@ -38,6 +40,11 @@ impl Context {
     pub async fn new(core: &Core, experiment: Experiment) -> Result<Context> {
         Ok(Context {
             core: core.clone(),
+            inputs: experiment
+                .sample_data
+                .iter()
+                .map(|i| serde_json::to_value(&i.input).unwrap_or_default())
+                .collect(),
             experiment: Arc::new(experiment),
             prices: PriceBook::load(core).await?,
             policy: RetryPolicy::default(),
@@ -126,13 +133,15 @@ pub fn prepare(
     row: &EndpointRow,
 ) -> std::result::Result<PreparedCall, String> {
     let messages = render(ctx, env, run, k, outputs)?;
-    let item = &ctx.experiment.sample_data[run.item_index as usize];
-    let input = serde_json::to_value(&item.input).unwrap_or_default();
+    let input = ctx
+        .inputs
+        .get(run.item_index as usize)
+        .ok_or_else(|| format!("sample item {} no longer exists", run.item_index))?;
     let key = key_for(
         row,
         &run.config.stages[k],
         &messages,
-        &input,
+        input,
         k,
         run.repeat_index as u32,
     );
@@ -267,13 +276,13 @@ pub async fn execute(ctx: &Context, run: Run) -> Result<Outcome> {
     execute_known(ctx, run, None).await
 }
 
-/// Like [`execute`]. `first_call_missed`: the first stage's call (key) was just looked up in
-/// the cache and missed; unless an identical call ran meanwhile in this process, it is not
-/// looked up again.
+/// Like [`execute`]. `first_call_missed`: the first stage's call, already rendered, was just
+/// looked up in the cache and missed; it is not rendered again, nor looked up again unless an
+/// identical call ran meanwhile in this process.
 pub async fn execute_known(
     ctx: &Context,
     mut run: Run,
-    first_call_missed: Option<&str>,
+    mut first_call_missed: Option<PreparedCall>,
 ) -> Result<Outcome> {
     let core = &ctx.core;
     let started = Instant::now();
@@ -296,7 +305,17 @@ pub async fn execute_known(
             ));
             break;
         };
-        let call = match prepare(ctx, &env, &run, k, &outputs, &row) {
+        let known = if k == 0 {
+            first_call_missed.take()
+        } else {
+            None
+        };
+        let known_miss = known.is_some();
+        let prepared = match known {
+            Some(call) => Ok(call),
+            None => prepare(ctx, &env, &run, k, &outputs, &row),
+        };
+        let call = match prepared {
             Ok(call) => call,
             Err(e) => {
                 failure = Some(e);
@@ -305,8 +324,7 @@ pub async fn execute_known(
         };
         // Single flight: a concurrent identical call waits here and then reads the cache.
         let guard = core.in_flight.lock_noting_wait(&call.key).await;
-        let known_miss = k == 0 && !guard.waited && first_call_missed == Some(call.key.as_str());
-        let lookup = if known_miss {
+        let lookup = if known_miss && !guard.waited {
             None
         } else {
             cache_store::get(&core.db, &call.key).await?

@@ -18,14 +18,10 @@ pub struct ExperimentQuery {
     /// Only this project's experiments.
     pub project_id: Option<Uuid>,
     /// 1 to 500 (default 100).
-    #[serde(default = "default_limit")]
+    #[serde(default = "super::extract::default_limit")]
     pub limit: i64,
     #[serde(default)]
     pub offset: i64,
-}
-
-fn default_limit() -> i64 {
-    100
 }
 
 #[utoipa::path(get, path = "/api/v1/experiments", tag = "experiments", params(ExperimentQuery),
@@ -172,7 +168,7 @@ pub struct RunQuery {
     #[serde(default)]
     pub sort: String,
     /// 1 to 1000 (default 100).
-    #[serde(default = "default_limit")]
+    #[serde(default = "super::extract::default_limit")]
     pub limit: i64,
     #[serde(default)]
     pub offset: i64,

@@ -143,3 +143,8 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for QueryParams<T>
             })
     }
 }
+
+/// The page size of list queries when `limit` is absent.
+pub fn default_limit() -> i64 {
+    100
+}

@@ -15,15 +15,11 @@ use crate::state::AppState;
 #[serde(deny_unknown_fields)]
 pub struct Page {
     /// How many to return (1 to 500, default 100).
-    #[serde(default = "default_limit")]
+    #[serde(default = "super::extract::default_limit")]
     pub limit: i64,
     /// How many to skip.
     #[serde(default)]
     pub offset: i64,
-}
-
-fn default_limit() -> i64 {
-    100
 }
 
 /// Projects, most recently updated first.

@@ -64,14 +64,10 @@ pub async fn current_sweep(
 #[into_params(parameter_in = Query)]
 pub struct PageQuery {
     /// 1 to 1000 (default 100).
-    #[serde(default = "default_limit")]
+    #[serde(default = "super::extract::default_limit")]
     pub limit: i64,
     #[serde(default)]
     pub offset: i64,
-}
-
-fn default_limit() -> i64 {
-    100
 }
 
 #[derive(Serialize, ToSchema)]
@@ -260,7 +256,7 @@ pub struct EventQuery {
     #[serde(default)]
     pub after: Option<i64>,
     /// 1 to 1000 (default 100).
-    #[serde(default = "default_limit")]
+    #[serde(default = "super::extract::default_limit")]
     pub limit: i64,
     #[serde(default)]
     pub offset: i64,

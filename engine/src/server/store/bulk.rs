@@ -10,10 +10,33 @@ use sqlx::{PgConnection, SqliteConnection};
 use uuid::Uuid;
 
 use super::cache::CachedResponse;
-use super::chunks_by_size;
 use super::events::NewEvent;
 use crate::server::exec::StageRecord;
 use crate::types::Run;
+
+/// Most rows per multi-row statement on SQLite (well under its bind-parameter limit).
+const INSERT_CHUNK: usize = 400;
+/// Most bytes of bound text per multi-row statement on SQLite.
+const INSERT_BYTES: usize = 1024 * 1024;
+
+/// Splits `items` into runs of at most `INSERT_CHUNK` rows and about `INSERT_BYTES` bytes.
+fn chunks_by_size<T>(items: &[T], size: impl Fn(&T) -> usize) -> Vec<&[T]> {
+    let mut out = Vec::new();
+    let (mut start, mut bytes) = (0, 0);
+    for (i, item) in items.iter().enumerate() {
+        let n = size(item) + 64;
+        if i > start && (i - start >= INSERT_CHUNK || bytes + n > INSERT_BYTES) {
+            out.push(&items[start..i]);
+            start = i;
+            bytes = 0;
+        }
+        bytes += n;
+    }
+    if start < items.len() {
+        out.push(&items[start..]);
+    }
+    out
+}
 
 /// A planned run to insert: `pending`, or `cached` (ended at `now`, from the cache).
 pub(crate) struct PlannedRow<'a> {

@@ -35,30 +35,6 @@ macro_rules! on_db {
 }
 pub(crate) use on_db;
 
-/// Most rows per multi-row statement on SQLite (well under its bind-parameter limit).
-pub(crate) const INSERT_CHUNK: usize = 400;
-/// Most bytes of bound text per multi-row statement on SQLite.
-pub(crate) const INSERT_BYTES: usize = 1024 * 1024;
-
-/// Splits `items` into runs of at most `INSERT_CHUNK` rows and about `INSERT_BYTES` bytes.
-pub(crate) fn chunks_by_size<T>(items: &[T], size: impl Fn(&T) -> usize) -> Vec<&[T]> {
-    let mut out = Vec::new();
-    let (mut start, mut bytes) = (0, 0);
-    for (i, item) in items.iter().enumerate() {
-        let n = size(item) + 64;
-        if i > start && (i - start >= INSERT_CHUNK || bytes + n > INSERT_BYTES) {
-            out.push(&items[start..i]);
-            start = i;
-            bytes = 0;
-        }
-        bytes += n;
-    }
-    if start < items.len() {
-        out.push(&items[start..]);
-    }
-    out
-}
-
 /// A connection pool to the one database PromptLooper uses.
 #[derive(Clone, Debug)]
 pub enum Db {

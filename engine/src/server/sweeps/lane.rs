@@ -94,9 +94,9 @@ pub async fn drive(core: &Core, sweep_id: Uuid) -> Result<()> {
             })
             .collect();
         core.recorder.events(started).await;
-        let misses = first_call_misses(&ctx, &claimed).await?;
+        let mut misses = first_call_misses(&ctx, &claimed).await?;
         for ((run, attempts), permit) in claimed.into_iter().zip(permits) {
-            let first_call_missed = misses.get(&run.id).cloned();
+            let first_call_missed = misses.remove(&run.id);
             let ctx = ctx.clone();
             tasks.spawn(async move {
                 let _permit = match permit {
@@ -120,11 +120,15 @@ pub async fn drive(core: &Core, sweep_id: Uuid) -> Result<()> {
     Ok(())
 }
 
-/// Looks up the first calls of claimed runs in the cache in one query; returns, per run that
-/// missed, its first call's key (so executing it skips one lookup per run).
-async fn first_call_misses(ctx: &Context, claimed: &[(Run, i32)]) -> Result<HashMap<Uuid, String>> {
+/// Renders the first calls of claimed runs and looks them up in the cache in one query;
+/// returns, per run that missed, its rendered first call (so executing it neither renders it
+/// again nor looks it up again).
+async fn first_call_misses(
+    ctx: &Context,
+    claimed: &[(Run, i32)],
+) -> Result<HashMap<Uuid, exec::PreparedCall>> {
     let env = templates::environment();
-    let mut keys = Vec::with_capacity(claimed.len());
+    let mut calls = Vec::with_capacity(claimed.len());
     for (run, _) in claimed {
         let Some(stage) = run.config.stages.first() else {
             continue;
@@ -133,14 +137,14 @@ async fn first_call_misses(ctx: &Context, claimed: &[(Run, i32)]) -> Result<Hash
             continue;
         };
         if let Ok(call) = exec::prepare(ctx, &env, run, 0, &[], &row) {
-            keys.push((run.id, call.key));
+            calls.push((run.id, call));
         }
     }
-    let refs: Vec<&str> = keys.iter().map(|(_, k)| k.as_str()).collect();
+    let refs: Vec<&str> = calls.iter().map(|(_, c)| c.key.as_str()).collect();
     let hits = cache_store::get_many(&ctx.core.db, &refs).await?;
-    Ok(keys
+    Ok(calls
         .into_iter()
-        .filter(|(_, k)| !hits.contains_key(k))
+        .filter(|(_, c)| !hits.contains_key(&c.key))
         .collect())
 }
 
@@ -154,10 +158,10 @@ pub async fn execute_or_fail(ctx: &Context, run: Run) -> Outcome {
 async fn execute_known_or_fail(
     ctx: &Context,
     run: Run,
-    first_call_missed: Option<String>,
+    first_call_missed: Option<exec::PreparedCall>,
 ) -> Outcome {
     let fallback = run.clone();
-    match exec::execute_known(ctx, run, first_call_missed.as_deref()).await {
+    match exec::execute_known(ctx, run, first_call_missed).await {
         Ok(outcome) => outcome,
         Err(e) => {
             tracing::error!(run = %fallback.id, error = %e, "a run failed while executing");

@@ -211,8 +211,7 @@ pub async fn start(
         },
     )
     .await?;
-    crate::server::events::notify(&core.db, &core.node, &events).await;
-    core.hub.publish(events);
+    crate::server::events::publish(core, events).await;
     tracing::info!(sweep = %id, experiment = %experiment_id, runs = row.total, cached = row.cached, "sweep planned");
     if pending > 0 {
         crate::server::jobs::enqueue_lanes(core, id, pending).await?;

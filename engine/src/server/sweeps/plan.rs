@@ -137,15 +137,10 @@ pub(super) async fn plan(
     }
     let now = Utc::now();
     let mut runs = Vec::with_capacity(total);
-    let inputs: Vec<Value> = e
-        .sample_data
-        .iter()
-        .map(|i| serde_json::to_value(&i.input).unwrap_or_default())
-        .collect();
     for (key, config) in &configs {
         for &i in &items {
             for r in 0..repeats {
-                let hash = config_hash(key, &inputs[i], r);
+                let hash = config_hash(key, &ctx.inputs[i], r);
                 if exclude.contains(&hash) {
                     continue;
                 }
@@ -196,12 +191,6 @@ pub(super) async fn resolve_cached(
     // Stage 0 renders the same for every repeat: render once per (configuration, item).
     type Rendered = std::result::Result<Arc<Vec<crate::server::providers::Message>>, String>;
     let mut first_render: HashMap<(&str, i32), Rendered> = HashMap::new();
-    let inputs: Vec<Value> = ctx
-        .experiment
-        .sample_data
-        .iter()
-        .map(|i| serde_json::to_value(&i.input).unwrap_or_default())
-        .collect();
     for k in 0..depth {
         if k == 1 {
             // Only the first stage renders alike across runs; free the memo.
@@ -230,7 +219,7 @@ pub(super) async fn resolve_cached(
                 alive[idx] = false;
                 continue;
             };
-            let Some(input) = inputs.get(run.item_index as usize) else {
+            let Some(input) = ctx.inputs.get(run.item_index as usize) else {
                 alive[idx] = false;
                 continue;
             };
