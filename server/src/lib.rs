@@ -160,6 +160,9 @@ async fn startup(core: &Core, config: &Config) -> Result<(), StartError> {
             .await
             .map_err(step("seeding the demo project"))?;
     }
+    engine::demo::upgrade(core)
+        .await
+        .map_err(step("updating the demo project"))?;
     Ok(())
 }
 

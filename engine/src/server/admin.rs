@@ -53,9 +53,13 @@ pub async fn update_settings(
         }
         s.token_ttl_minutes = v;
     }
+    if let Some(v) = update.allow_python_scorers {
+        s.allow_python_scorers = v;
+    }
     settings::save(&core.db, &s).await?;
     tracing::info!(
         allow_guest_access = s.allow_guest_access,
+        allow_python_scorers = s.allow_python_scorers,
         "settings updated"
     );
     Ok(s)

@@ -114,6 +114,36 @@ pub struct Core {
     pub claim_lock: Arc<tokio::sync::Mutex<()>>,
     /// Wakes this process's lane worker when lanes are enqueued (set by `jobs::start`).
     pub lane_wake: Arc<std::sync::OnceLock<tokio::sync::mpsc::UnboundedSender<()>>>,
+    /// Notices of possible leader changes, for `new_best_found`.
+    pub leader_watch: Arc<super::leaderboard::LeaderWatch>,
+    /// Scoring jobs this process is driving (the heartbeat keeps them claimed).
+    pub scoring_driving: Arc<super::jobs::Driving>,
+    /// Background tasks shutdown waits for (scoring jobs).
+    pub tasks: Arc<Tasks>,
+}
+
+/// Tasks a process runs in the background and waits for on shutdown.
+#[derive(Debug, Default)]
+pub struct Tasks(std::sync::Mutex<tokio::task::JoinSet<()>>);
+
+impl Tasks {
+    pub fn spawn(&self, task: impl std::future::Future<Output = ()> + Send + 'static) {
+        let mut set = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        // Forget the ones that finished.
+        while set.try_join_next().is_some() {}
+        set.spawn(task);
+    }
+
+    /// Waits for every task (they watch `Core::stopping` and end soon after it is set).
+    pub async fn join_all(&self) {
+        loop {
+            let mut set = std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()));
+            if set.is_empty() {
+                return;
+            }
+            while set.join_next().await.is_some() {}
+        }
+    }
 }
 
 /// The default for `MAX_CONCURRENT_RUNS`.
@@ -136,7 +166,13 @@ impl Core {
         )
         .into();
         let hub = Arc::new(super::events::Hub::new());
-        let recorder = super::recorder::Recorder::start(db.clone(), hub.clone(), node.clone());
+        let leader_watch = Arc::new(super::leaderboard::LeaderWatch::default());
+        let recorder = super::recorder::Recorder::start(
+            db.clone(),
+            hub.clone(),
+            node.clone(),
+            leader_watch.clone(),
+        );
         Core {
             max_tokens_per_sweep: None,
             node,
@@ -146,6 +182,9 @@ impl Core {
             stopping: Arc::default(),
             lane_wake: Arc::default(),
             claim_lock: Arc::default(),
+            leader_watch,
+            scoring_driving: Arc::default(),
+            tasks: Arc::default(),
             db,
             secrets: Arc::new(secrets),
             started_at: Instant::now(),

@@ -31,6 +31,35 @@ const TEXTS: [&str; 8] = [
     "Margaret Hamilton led software engineering for Apollo at MIT in 1969.",
 ];
 
+/// The demo's scorers: closeness to the reference (embeddings of the simulated endpoint, and
+/// word overlap), no filler words, and a thumbs rating for people to add.
+pub fn scoring_config(endpoint_id: Uuid) -> serde_json::Value {
+    json!([
+        {"kind": "embedding_similarity", "name": "similarity", "endpoint_id": endpoint_id, "model": "sim-embed", "weight": 2.0},
+        {"kind": "lexical_similarity", "name": "token_f1", "metric": "token_f1", "weight": 1.0},
+        {"kind": "keywords", "name": "no_filler", "forbidden": ["perhaps", "notably", "various", "somewhat"],
+         "whole_words": true, "mode": "fraction", "weight": 1.0},
+        {"kind": "human_rating", "name": "thumbs", "scale": "thumbs", "weight": 1.0},
+    ])
+}
+
+/// Brings a demo seeded by an earlier version up to date: its scoring config predates
+/// scoring (an embedding scorer without an endpoint) and is replaced once.
+pub async fn upgrade(core: &Core) -> Result<()> {
+    let legacy = json!([{"kind": "embedding_similarity", "weight": 1.0}]);
+    let Some(endpoint) = endpoints::get_by_name(&core.db, ENDPOINT_NAME).await? else {
+        return Ok(());
+    };
+    for mut e in experiments::list(&core.db, None, 1000, 0).await? {
+        if e.name == EXPERIMENT_NAME && e.scoring_config == legacy {
+            e.scoring_config = scoring_config(endpoint.id);
+            experiments::update(&core.db, &e).await?;
+            tracing::info!("updated the demo experiment's scorers");
+        }
+    }
+    Ok(())
+}
+
 /// Seeds the demo once per database (a marker in `settings` makes concurrent starts safe).
 pub async fn seed_once(core: &Core) -> Result<bool> {
     if !settings::claim_marker(&core.db, "demo_seeded").await? {
@@ -135,7 +164,7 @@ pub async fn seed_once(core: &Core) -> Result<bool> {
                 },
             ],
         },
-        scoring_config: json!([{"kind": "embedding_similarity", "weight": 1.0}]),
+        scoring_config: scoring_config(endpoint.id),
         status: "draft".to_owned(),
         created_at: now,
         updated_at: now,

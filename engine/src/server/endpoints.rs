@@ -64,7 +64,7 @@ impl ProviderRegistry {
         }
     }
 
-    fn http(&self) -> reqwest::Client {
+    pub fn http(&self) -> reqwest::Client {
         self.http
             .get_or_init(|| {
                 reqwest::Client::builder()
@@ -140,10 +140,8 @@ pub fn mask_key(key: &str) -> String {
     let chars: Vec<char> = key.chars().collect();
     // Short keys show at most their last two characters.
     if chars.len() < 20 {
-        return "…".to_owned()
-            + &chars[chars.len().saturating_sub(2)..]
-                .iter()
-                .collect::<String>();
+        let tail: String = chars[chars.len().saturating_sub(2)..].iter().collect();
+        return format!("…{tail}");
     }
     let head: String = match key.find('-') {
         Some(i) if i <= 3 => key[..=i].to_owned(),

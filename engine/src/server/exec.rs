@@ -32,6 +32,8 @@ pub struct Context {
     pub policy: RetryPolicy,
     /// Each sample item's input as JSON (part of every cache key), converted once.
     pub inputs: Vec<Value>,
+    /// The experiment's scorers: every run that ends with an output is scored with them.
+    pub scoring: super::scoring::Scoring,
     /// Endpoints by id, loaded on first use (`None`: it no longer exists).
     endpoints: Mutex<HashMap<Uuid, Option<(EndpointRow, Ready)>>>,
 }
@@ -45,6 +47,7 @@ impl Context {
                 .iter()
                 .map(|i| serde_json::to_value(&i.input).unwrap_or_default())
                 .collect(),
+            scoring: super::scoring::Scoring::build(core, &experiment).await,
             experiment: Arc::new(experiment),
             prices: PriceBook::load(core).await?,
             policy: RetryPolicy::default(),
@@ -248,6 +251,8 @@ pub struct Outcome {
     /// Single-flight locks, released once the outcome is recorded (so a waiting identical
     /// call finds the answer in the cache).
     pub guards: Vec<InFlightGuard>,
+    /// The run's scores, stored with it.
+    pub scores: Vec<super::scoring::ScoreRow>,
 }
 
 impl Outcome {
@@ -267,6 +272,7 @@ impl Outcome {
             spent_cost: 0.0,
             events: Vec::new(),
             guards: Vec::new(),
+            scores: Vec::new(),
         }
     }
 }
@@ -433,8 +439,44 @@ pub async fn execute_known(
                 "cached".into()
             } else {
                 "completed".into()
-            }
+            };
+            score(ctx, &mut out, &outputs).await;
         }
     }
     Ok(out)
+}
+
+/// Scores a run that ended with an output. Scorer calls (judges, embeddings) count towards
+/// what the run's sweep spends, and their fresh answers are cached with the run.
+async fn score(ctx: &Context, out: &mut Outcome, outputs: &[StageOutput]) {
+    if ctx.scoring.is_empty() {
+        return;
+    }
+    let (Some(item), Some(last)) = (
+        ctx.experiment.sample_data.get(out.run.item_index as usize),
+        out.stages.last(),
+    ) else {
+        return;
+    };
+    let no_ratings = HashMap::new();
+    let subject = super::scoring::Subject {
+        run: &out.run,
+        input: &item.input,
+        item_id: item.id.as_deref(),
+        reference: item.reference.as_deref(),
+        output: &last.response_raw,
+        stages: outputs,
+        output_tokens: last.tokens_out,
+        output_tokens_estimated: last.usage_estimated,
+        ratings: &no_ratings,
+    };
+    let (rows, usage) = ctx
+        .scoring
+        .score(&ctx.core, &ctx.prices, &subject, None)
+        .await;
+    out.scores = rows;
+    out.spent_tokens_in += usage.tokens_in;
+    out.spent_tokens_out += usage.tokens_out;
+    out.spent_cost += usage.cost;
+    out.cache_puts.extend(usage.cache_puts);
 }

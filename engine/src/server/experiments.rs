@@ -12,7 +12,8 @@ use super::auth::Actor;
 use super::core::Core;
 use super::error::{Error, Result};
 use super::providers::simulated;
-use super::store::{endpoints, experiments as store, projects};
+use super::scoring;
+use super::store::{endpoints, experiments as store, projects, scores as score_store};
 use super::templates;
 use crate::types::{
     Dimension, EndpointKind, Experiment, ExperimentUpdate, NewExperiment, ParameterSpace, Params,
@@ -65,8 +66,11 @@ pub async fn create_experiment(
         created_at: now,
         updated_at: now,
     };
-    check_experiment(core, &experiment).await?;
+    let mut experiment = experiment;
+    let checked = check_experiment(core, &experiment).await?;
+    experiment.scoring_config = checked.config;
     store::insert(&core.db, &experiment).await?;
+    score_store::set_scorer_secrets(&core.db, experiment.id, &checked.secrets).await?;
     Ok(experiment)
 }
 
@@ -80,6 +84,7 @@ pub async fn update_experiment(
     let mut e = store::get(&core.db, id)
         .await?
         .ok_or(Error::NotFound("experiment"))?;
+    let before = e.clone();
     if let Some(name) = update.name {
         e.name = validate::name("name", &name)?;
     }
@@ -104,11 +109,62 @@ pub async fn update_experiment(
     if let Some(v) = update.scoring_config {
         e.scoring_config = v;
     }
-    check_experiment(core, &e).await?;
+    save(core, actor, &before, e).await
+}
+
+/// Checks and stores a changed experiment; when its scorers or references changed, the
+/// scores that no longer hold are re-computed in the background.
+async fn save(
+    core: &Core,
+    actor: &Actor,
+    before: &Experiment,
+    mut e: Experiment,
+) -> Result<Experiment> {
+    let checked = check_experiment(core, &e).await?;
+    e.scoring_config = checked.config;
     store::update(&core.db, &e).await?;
-    store::get(&core.db, id)
+    score_store::set_scorer_secrets(&core.db, e.id, &checked.secrets).await?;
+    let saved = store::get(&core.db, e.id)
         .await?
-        .ok_or(Error::NotFound("experiment"))
+        .ok_or(Error::NotFound("experiment"))?;
+    rescore_if_needed(core, actor, before, &saved, &checked.scorers).await?;
+    Ok(saved)
+}
+
+/// After a save: scores of removed scorers go, the leaderboard is recomputed, and a job
+/// re-scores what changed (new or changed scorers; every scorer when references changed).
+async fn rescore_if_needed(
+    core: &Core,
+    actor: &Actor,
+    before: &Experiment,
+    after: &Experiment,
+    scorers: &[crate::types::ScorerConfig],
+) -> Result<()> {
+    let references = |e: &Experiment| {
+        e.sample_data
+            .iter()
+            .map(|i| i.reference.clone())
+            .collect::<Vec<_>>()
+    };
+    let references_changed = references(before) != references(after);
+    if before.scoring_config == after.scoring_config && !references_changed {
+        return Ok(());
+    }
+    let names: Vec<String> = scorers.iter().map(|s| s.name.clone()).collect();
+    score_store::forget_removed(&core.db, after.id, &names).await?;
+    let (old, _) = scoring::parse_lenient(&before.scoring_config);
+    let old: BTreeSet<(String, String)> = old
+        .iter()
+        .map(|c| (c.name.clone(), scoring::fingerprint(&c.spec)))
+        .collect();
+    let changed = scorers
+        .iter()
+        .any(|c| !old.contains(&(c.name.clone(), scoring::fingerprint(&c.spec))));
+    if !scorers.is_empty() && (changed || references_changed) {
+        scoring::jobs::start(core, after, None, references_changed, actor.user_id()).await?;
+    }
+    core.leader_watch.notice(after.id, None, "scoring_config");
+    Ok(())
 }
 
 pub async fn delete_experiment(core: &Core, actor: &Actor, id: Uuid) -> Result<()> {
@@ -157,12 +213,9 @@ pub async fn import_samples(
         items = all;
     }
     not_while_sweeping(core, id, "content").await?;
+    let before = e.clone();
     e.sample_data = items;
-    check_experiment(core, &e).await?;
-    store::update(&core.db, &e).await?;
-    store::get(&core.db, id)
-        .await?
-        .ok_or(Error::NotFound("experiment"))
+    save(core, actor, &before, e).await
 }
 
 /// CSV with a header row; a `reference` column (and an optional `id` column) are not inputs.
@@ -286,8 +339,25 @@ fn common_inputs(items: &[SampleItem]) -> Option<BTreeSet<String>> {
     }))
 }
 
-/// Every rule an experiment must satisfy before it is saved.
-pub async fn check_experiment(core: &Core, e: &Experiment) -> Result<()> {
+/// Every rule an experiment must satisfy before it is saved; returns its scoring config
+/// checked and normalised.
+pub async fn check_experiment(core: &Core, e: &Experiment) -> Result<scoring::check::Checked> {
+    check_experiment_with(core, e, e.id).await
+}
+
+/// [`check_experiment`], keeping the webhook header values stored for `secrets_of`.
+pub async fn check_experiment_with(
+    core: &Core,
+    e: &Experiment,
+    secrets_of: Uuid,
+) -> Result<scoring::check::Checked> {
+    check_pipeline(core, e).await?;
+    let inputs = common_inputs(&e.sample_data);
+    scoring::check_scoring(core, &e.scoring_config, inputs.as_ref(), Some(secrets_of)).await
+}
+
+/// The rules on items, stages and the parameter space (everything but scoring).
+pub async fn check_pipeline(core: &Core, e: &Experiment) -> Result<()> {
     validate::text("description", &e.description, DESCRIPTION_MAX)?;
     if e.sample_data.len() > MAX_ITEMS {
         return Err(Error::invalid(
@@ -322,12 +392,6 @@ pub async fn check_experiment(core: &Core, e: &Experiment) -> Result<()> {
         inputs.as_ref(),
     )
     .await?;
-    if !(e.scoring_config.is_array() || e.scoring_config.is_object()) {
-        return Err(Error::invalid(
-            "scoring_config",
-            "must be a JSON array or object",
-        ));
-    }
     Ok(())
 }
 

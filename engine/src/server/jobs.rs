@@ -173,15 +173,18 @@ async fn lane(job: Lane, core: Data<Core>) -> std::result::Result<(), BoxDynErro
 pub struct Background {
     stop: tokio::sync::watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    core: Core,
 }
 
 impl Background {
     /// Stops claiming new runs, lets runs in flight finish and be recorded, then returns.
+    /// Scoring jobs stop after their current batch (and resume at the next start).
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
         for t in self.tasks {
             let _ = t.await;
         }
+        self.core.tasks.join_all().await;
     }
 }
 
@@ -274,6 +277,11 @@ pub async fn start(core: &Core, role: &str, lanes: usize) -> Result<Background> 
     };
     tasks.push(heartbeat);
 
+    tasks.push(tokio::spawn(super::leaderboard::LeaderWatch::run(
+        core.clone(),
+        stopped.clone(),
+    )));
+
     if matches!(core.db, Db::Postgres(_)) {
         let core = core.clone();
         let mut stopped = stopped.clone();
@@ -284,7 +292,11 @@ pub async fn start(core: &Core, role: &str, lanes: usize) -> Result<Background> 
             }
         }));
     }
-    Ok(Background { stop, tasks })
+    Ok(Background {
+        stop,
+        tasks,
+        core: core.clone(),
+    })
 }
 
 async fn register(core: &Core, role: &str) -> Result<()> {
@@ -320,7 +332,8 @@ async fn recover(core: &Core) -> Result<()> {
         Db::Sqlite(_) => now + chrono::Duration::seconds(1),
         Db::Postgres(_) => now - chrono::Duration::from_std(STALE).unwrap_or_default(),
     };
-    redrive(core, stale_before).await
+    redrive(core, stale_before).await?;
+    super::scoring::jobs::redrive(core, stale_before).await
 }
 
 async fn redrive(core: &Core, stale_before: chrono::DateTime<Utc>) -> Result<()> {
@@ -344,15 +357,14 @@ async fn beat(core: &Core) -> Result<()> {
     super::store::on_db!(&core.db, p => sqlx::query("UPDATE processes SET heartbeat_at = $2 WHERE id = $1")
         .bind(&*core.node).bind(now).execute(p).await.map(|r| r.rows_affected()))?;
     sweep_store::touch_driven(&core.db, &core.driving.ids(), now).await?;
+    super::store::scoring_jobs::touch_driven(&core.db, &core.scoring_driving.ids(), now).await?;
     let (requeued, failed) = run_store::reclaim_expired(&core.db, Some(now)).await?;
     if requeued + failed > 0 {
         tracing::warn!(requeued, failed, "reclaimed runs whose process stopped");
     }
-    redrive(
-        core,
-        now - chrono::Duration::from_std(STALE).unwrap_or_default(),
-    )
-    .await
+    let stale = now - chrono::Duration::from_std(STALE).unwrap_or_default();
+    redrive(core, stale).await?;
+    super::scoring::jobs::redrive(core, stale).await
 }
 
 /// Heartbeats between clean-ups (about 10 minutes).

@@ -14,7 +14,9 @@ use uuid::Uuid;
 use super::error::{Error, Result};
 use super::events::{Hub, notify_payloads};
 use super::exec::Outcome;
+use super::leaderboard::LeaderWatch;
 use super::store::bulk::{Bulk, FinalRow};
+use super::store::bulk_scores::{Bump, ScoreBulk};
 use super::store::events::NewEvent;
 use super::store::sweeps::SweepRow;
 use super::store::{Db, on_db};
@@ -48,9 +50,9 @@ impl std::fmt::Debug for Job {
 
 impl Recorder {
     /// Starts the recorder task (needs a Tokio runtime).
-    pub fn start(db: Db, hub: Arc<Hub>, node: Arc<str>) -> Recorder {
+    pub fn start(db: Db, hub: Arc<Hub>, node: Arc<str>, watch: Arc<LeaderWatch>) -> Recorder {
         let (tx, rx) = mpsc::channel(8192);
-        tokio::spawn(run(db, hub, node, rx));
+        tokio::spawn(run(db, hub, node, watch, rx));
         Recorder { tx }
     }
 
@@ -78,12 +80,19 @@ impl Recorder {
     }
 }
 
-async fn run(db: Db, hub: Arc<Hub>, node: Arc<str>, mut rx: mpsc::Receiver<Job>) {
+async fn run(
+    db: Db,
+    hub: Arc<Hub>,
+    node: Arc<str>,
+    watch: Arc<LeaderWatch>,
+    mut rx: mpsc::Receiver<Job>,
+) {
     let mut jobs = Vec::with_capacity(GROUP_MAX);
     while rx.recv_many(&mut jobs, GROUP_MAX).await > 0 {
         let group: Vec<Job> = std::mem::take(&mut jobs);
         match write(&db, &node, &group).await {
             Ok((events, applied)) => {
+                notice(&watch, &group, &applied);
                 hub.publish(events);
                 reply(group, applied.into_iter().map(Ok).collect());
             }
@@ -94,6 +103,7 @@ async fn run(db: Db, hub: Arc<Hub>, node: Arc<str>, mut rx: mpsc::Receiver<Job>)
                     let one = [job];
                     match write(&db, &node, &one).await {
                         Ok((events, applied)) => {
+                            notice(&watch, &one, &applied);
                             hub.publish(events);
                             reply(one.into(), applied.into_iter().map(Ok).collect());
                         }
@@ -109,6 +119,25 @@ async fn run(db: Db, hub: Arc<Hub>, node: Arc<str>, mut rx: mpsc::Receiver<Job>)
                 tracing::error!(error = %e, "could not record a run");
                 reply(group, vec![Err(Error::Internal(e.to_string()))]);
             }
+        }
+    }
+}
+
+/// Tells the leader watch which experiments' standings moved (runs that applied).
+fn notice(watch: &LeaderWatch, group: &[Job], applied: &[bool]) {
+    let mut seen = std::collections::HashSet::new();
+    let outcomes = group.iter().filter_map(|j| match j {
+        Job::Outcome { outcome, .. } => Some(outcome),
+        Job::Events(_) => None,
+    });
+    for (outcome, applied) in outcomes.zip(applied) {
+        let r = &outcome.run;
+        if *applied && seen.insert((r.experiment_id, r.sweep_id)) {
+            watch.notice(
+                r.experiment_id,
+                r.sweep_id,
+                if r.sweep_id.is_some() { "sweep" } else { "run" },
+            );
         }
     }
 }
@@ -269,6 +298,19 @@ async fn write(
             .filter(|(key, _)| seen.insert(key.as_str()))
             .collect();
         Bulk::insert_cache(&mut *tx, &puts, now).await?;
+        let scores: Vec<&super::scoring::ScoreRow> = live.iter().flat_map(|o| o.scores.iter()).collect();
+        ScoreBulk::upsert_scores(&mut *tx, &scores, now).await?;
+        let mut bumps: Vec<Bump<'_>> = Vec::new();
+        let mut bumped = std::collections::HashSet::new();
+        for o in live.iter().copied() {
+            if bumped.insert((o.run.experiment_id, o.run.config_key.as_str())) {
+                bumps.push(Bump {
+                    experiment_id: o.run.experiment_id,
+                    config_key: &o.run.config_key,
+                    config: serde_json::to_string(&o.run.config).unwrap_or_default(),
+                });
+            }
+        }
         for outcome in live {
             let r = &outcome.run;
             hits += outcome.hits;
@@ -322,6 +364,8 @@ async fn write(
             }
             events.extend(transitions!(tx, row, now));
         }
+        // Last, and in key order: writers in several processes lock these rows alike.
+        ScoreBulk::bump_entries(&mut *tx, &mut bumps).await?;
         let stored: Vec<Event> = super::store::bulk::insert_events(&mut *tx, &events).await?;
         if is_pg {
             for payload in notify_payloads(node, &stored) {

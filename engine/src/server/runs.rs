@@ -14,10 +14,11 @@ use super::core::Core;
 use super::error::{Error, Result};
 use super::exec::Context;
 use super::experiments::{check_params, set_param};
+use super::scoring;
 use super::store::runs::{self as store, RunSort};
-use super::store::{cache as cache_store, endpoints, experiments};
+use super::store::{cache as cache_store, endpoints, experiments, scores as score_store};
 use crate::types::{
-    Experiment, NewRun, Run, RunBatch, RunConfig, RunDetail, StageChoice, StageConfig,
+    Experiment, NewRun, Run, RunBatch, RunConfig, RunDetail, ScoredRun, StageChoice, StageConfig,
 };
 use crate::validate;
 
@@ -254,7 +255,76 @@ pub async fn get_run(core: &Core, _actor: &Actor, id: Uuid) -> Result<RunDetail>
         .await?
         .ok_or(Error::NotFound("run"))?;
     let stages = store::stage_results(&core.db, id).await?;
-    Ok(RunDetail { run, stages })
+    let current = current_scorers(core, run.experiment_id).await?;
+    let scores: Vec<crate::types::Score> = score_store::for_run(&core.db, id)
+        .await?
+        .iter()
+        .filter(|s| {
+            current
+                .get(&s.scorer_name)
+                .is_some_and(|(fp, _)| *fp == s.fingerprint)
+        })
+        .map(|s| s.to_score())
+        .collect();
+    let weighted_score = scoring::weighted(scores.iter().filter_map(|s| {
+        s.value
+            .map(|v| (current.get(&s.scorer).map_or(0.0, |(_, w)| *w), v))
+    }));
+    Ok(RunDetail {
+        run,
+        stages,
+        scores,
+        weighted_score,
+        ratings: score_store::ratings_for_run(&core.db, id).await?,
+    })
+}
+
+/// The experiment's scorers now: name → (fingerprint, weight).
+async fn current_scorers(
+    core: &Core,
+    experiment_id: Uuid,
+) -> Result<std::collections::HashMap<String, (String, f64)>> {
+    let Some(e) = experiments::get(&core.db, experiment_id).await? else {
+        return Ok(Default::default());
+    };
+    let (configs, _) = scoring::parse_lenient(&e.scoring_config);
+    Ok(configs
+        .into_iter()
+        .map(|c| (c.name, (scoring::fingerprint(&c.spec), c.weight)))
+        .collect())
+}
+
+/// Runs with their current scores (one query for all of them).
+pub async fn with_scores(
+    core: &Core,
+    experiment_id: Uuid,
+    runs: Vec<Run>,
+) -> Result<Vec<ScoredRun>> {
+    let current = current_scorers(core, experiment_id).await?;
+    let ids: Vec<Uuid> = runs.iter().map(|r| r.id).collect();
+    let mut briefs = score_store::brief_for_runs(&core.db, &ids).await?;
+    Ok(runs
+        .into_iter()
+        .map(|run| {
+            let scores: std::collections::BTreeMap<String, f64> = briefs
+                .remove(&run.id)
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|(n, fp, _, _)| current.get(n).is_some_and(|(f, _)| f == fp))
+                .filter_map(|(n, _, v, _)| v.map(|v| (n, v)))
+                .collect();
+            let weighted_score = scoring::weighted(
+                scores
+                    .iter()
+                    .map(|(n, v)| (current.get(n).map_or(0.0, |(_, w)| *w), *v)),
+            );
+            ScoredRun {
+                run,
+                scores,
+                weighted_score,
+            }
+        })
+        .collect())
 }
 
 /// A page of an experiment's runs, and the total matching.

@@ -2,8 +2,10 @@
 //! dependencies here (schema derives are switched on by the `server` feature).
 
 mod pipeline;
+mod scoring;
 mod sweep;
 pub use pipeline::*;
+pub use scoring::*;
 pub use sweep::*;
 
 use chrono::{DateTime, Utc};
@@ -236,6 +238,9 @@ pub struct Settings {
     pub instance_name: String,
     /// How long a token from `login` stays valid, in minutes (5 to 43,200).
     pub token_ttl_minutes: i64,
+    /// Let experiments use `python` scorers. They run `python3` in a subprocess with a timeout
+    /// but are NOT sandboxed: the code can do anything the server's user can. Off by default.
+    pub allow_python_scorers: bool,
 }
 
 impl Default for Settings {
@@ -245,6 +250,7 @@ impl Default for Settings {
             default_model: None,
             instance_name: "PromptLooper".to_owned(),
             token_ttl_minutes: 24 * 60,
+            allow_python_scorers: false,
         }
     }
 }
@@ -260,6 +266,7 @@ pub struct SettingsUpdate {
     pub default_model: Option<Option<String>>,
     pub instance_name: Option<String>,
     pub token_ttl_minutes: Option<i64>,
+    pub allow_python_scorers: Option<bool>,
 }
 
 /// Tells "absent" (outer `None`) from "null" (`Some(None)`).

@@ -410,6 +410,27 @@ pub struct RunDetail {
     #[serde(flatten)]
     pub run: Run,
     pub stages: Vec<StageResult>,
+    /// Every scorer's verdict (current scorers only), and the ratings people gave.
+    #[serde(default)]
+    pub scores: Vec<super::Score>,
+    /// The weighted score over the scorers that scored this run.
+    #[serde(default)]
+    pub weighted_score: Option<f64>,
+    #[serde(default)]
+    pub ratings: Vec<super::Rating>,
+}
+
+/// A run as listings show it: with its current scores and weighted score.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(ToSchema))]
+pub struct ScoredRun {
+    #[serde(flatten)]
+    pub run: Run,
+    /// Scorer → value (scorers that could not score the run are absent).
+    #[serde(default)]
+    pub scores: BTreeMap<String, f64>,
+    #[serde(default)]
+    pub weighted_score: Option<f64>,
 }
 
 /// The result of an ad-hoc run over several items.

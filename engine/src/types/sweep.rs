@@ -228,4 +228,8 @@ pub const EVENT_TYPES: &[&str] = &[
     "budget.exhausted",
     "configuration.approved",
     "configuration.rejected",
+    "new_best_found",
+    "scoring.started",
+    "scoring.completed",
+    "scoring.failed",
 ];

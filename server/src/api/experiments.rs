@@ -3,7 +3,9 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use engine::types::{Experiment, ExperimentUpdate, NewExperiment, Run, SampleFormat, SampleImport};
+use engine::types::{
+    Experiment, ExperimentUpdate, NewExperiment, SampleFormat, SampleImport, ScoredRun,
+};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
@@ -176,7 +178,8 @@ pub struct RunQuery {
 
 #[derive(Serialize, ToSchema)]
 pub struct RunPage {
-    pub runs: Vec<Run>,
+    /// Each run with its current scores and weighted score.
+    pub runs: Vec<ScoredRun>,
     /// All runs matching the filter.
     pub total: i64,
     pub limit: i64,
@@ -201,6 +204,7 @@ pub async fn list_runs(
         q.offset,
     )
     .await?;
+    let runs = engine::runs::with_scores(&s.core, id, runs).await?;
     Ok(Json(RunPage {
         runs,
         total,

@@ -466,7 +466,7 @@ impl Bulk for PgConnection {
 
 /// Inserts a plan's runs — pending ones, and ones the cache answered with their stages — with
 /// `seq` numbers from `seq`. Returns the next free `seq`.
-pub(crate) async fn insert_planned<C: Bulk>(
+pub(crate) async fn insert_planned<C: Bulk + super::bulk_scores::ScoreBulk>(
     conn: &mut C,
     pending: &[Run],
     cached: &[(Run, Vec<StageRecord>)],
@@ -497,6 +497,19 @@ pub(crate) async fn insert_planned<C: Bulk>(
         .flat_map(|(r, stages)| stages.iter().map(move |s| (r.id, s)))
         .collect();
     conn.insert_stages(&stages, now).await?;
+    // Runs the cache answered count on the leaderboard at once.
+    let mut bumps: Vec<super::bulk_scores::Bump<'_>> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for (run, _) in cached {
+        if seen.insert((run.experiment_id, run.config_key.as_str())) {
+            bumps.push(super::bulk_scores::Bump {
+                experiment_id: run.experiment_id,
+                config_key: &run.config_key,
+                config: config_text(run),
+            });
+        }
+    }
+    conn.bump_entries(&mut bumps).await?;
     Ok(next)
 }
 

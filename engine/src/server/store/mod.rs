@@ -4,13 +4,18 @@
 
 pub mod api_keys;
 pub mod bulk;
+pub(crate) mod bulk_scores;
 pub mod cache;
 pub mod endpoints;
 pub mod events;
 pub mod experiments;
+pub mod exports;
+pub mod leaderboard;
 pub mod pricing;
 pub mod projects;
 pub mod runs;
+pub mod scores;
+pub mod scoring_jobs;
 pub mod sessions;
 pub mod settings;
 pub mod stats;

@@ -21,7 +21,6 @@ use super::core::Core;
 use super::error::{Error, Result};
 use super::events::emit_logged;
 use super::exec::{self, Context, Outcome, StageRecord};
-use super::experiments::check_experiment;
 use super::planner;
 use super::runs::{MAX_REPEATS, config_hash, config_key, resolve_config};
 use super::store::events::NewEvent;
@@ -213,6 +212,22 @@ pub async fn start(
     .await?;
     crate::server::events::publish(core, events).await;
     tracing::info!(sweep = %id, experiment = %experiment_id, runs = row.total, cached = row.cached, "sweep planned");
+    // Runs the cache answered at planning are scored in the background (no LLM calls but
+    // cached judge and embedding ones).
+    if !plan.cached.is_empty() {
+        if ctx.scoring.is_empty() {
+            core.leader_watch.notice(experiment_id, Some(id), "sweep");
+        } else {
+            crate::server::scoring::jobs::start(
+                core,
+                &ctx.experiment,
+                None,
+                false,
+                actor.user_id(),
+            )
+            .await?;
+        }
+    }
     if pending > 0 {
         crate::server::jobs::enqueue_lanes(core, id, pending).await?;
     }

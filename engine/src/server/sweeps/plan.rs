@@ -297,7 +297,7 @@ pub(super) async fn sweep_experiment(
         .ok_or(Error::NotFound("experiment"))?;
     if let Some(space) = space {
         e.parameter_space = space.clone();
-        check_experiment(core, &e).await?;
+        crate::server::experiments::check_pipeline(core, &e).await?;
     }
     Ok(e)
 }

@@ -211,6 +211,10 @@ pub async fn redirect(
     if row.status == "running" && !plan.pending.is_empty() {
         crate::server::jobs::enqueue_lanes(core, row.id, plan.pending.len()).await?;
     }
+    if !plan.cached.is_empty() && !ctx.scoring.is_empty() {
+        crate::server::scoring::jobs::start(core, &ctx.experiment, None, false, actor.user_id())
+            .await?;
+    }
     complete_if_done(core, row.id).await?;
     Ok(store::get(&core.db, row.id)
         .await?
@@ -283,8 +287,11 @@ pub async fn fork(
     if let Some(space) = f.parameter_space {
         forked.parameter_space = space;
     }
-    check_experiment(core, &forked).await?;
+    let checked =
+        crate::server::experiments::check_experiment_with(core, &forked, source.id).await?;
+    forked.scoring_config = checked.config;
     experiments::insert(&core.db, &forked).await?;
+    crate::server::store::scores::set_scorer_secrets(&core.db, forked.id, &checked.secrets).await?;
     emit_logged(core, vec![NewEvent {
         event_type: "experiment.forked",
         experiment_id: Some(experiment_id),
@@ -319,6 +326,7 @@ pub async fn mark(
         config: Some(run.config.clone()),
     };
     store::set_mark(&core.db, &cm).await?;
+    core.leader_watch.notice(run.experiment_id, None, "mark");
     emit_logged(
         core,
         vec![NewEvent {
@@ -344,6 +352,7 @@ pub async fn clear_mark(core: &Core, actor: &Actor, run_id: Uuid) -> Result<()> 
         .await?
         .ok_or(Error::NotFound("run"))?;
     if store::clear_mark(&core.db, run.experiment_id, &run.config_key).await? {
+        core.leader_watch.notice(run.experiment_id, None, "mark");
         Ok(())
     } else {
         Err(Error::NotFound("mark"))

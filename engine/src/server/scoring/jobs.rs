@@ -1,0 +1,390 @@
+//! Re-scoring: a background job that brings every ended run's scores up to date with the
+//! experiment's scoring config — after a scorer is added or changed, for runs the cache
+//! answered at planning, or on request. It makes no LLM calls but the scorers' own (judges,
+//! embeddings), and those go through the cache.
+//!
+//! The `scoring_jobs` table is the truth: a job walks the runs in id order in batches, each
+//! committed with its progress (a cursor), so a job cut off by a crash resumes where it was.
+//! The process that creates a job drives it; a job no process has driven for a while is
+//! claimed by the next heartbeat (any process), as sweeps are. A pass ends with a check for
+//! runs that ended meanwhile; they get another pass.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use futures::StreamExt;
+use serde_json::json;
+use sqlx::types::Json;
+use uuid::Uuid;
+
+use super::{Pass, ScoreRow, Subject, Usage};
+use crate::server::auth::Actor;
+use crate::server::core::Core;
+use crate::server::error::{Error, Result};
+use crate::server::events::emit_logged;
+use crate::server::store::events::NewEvent;
+use crate::server::store::scoring_jobs::{self as store, JobRow, Progress};
+use crate::server::store::{experiments, scores};
+use crate::server::templates::StageOutput;
+use crate::types::{Experiment, RescoreRequest, Run, ScoringJob};
+use crate::validate;
+
+/// Runs per batch, runs scored at once, passes per job.
+const BATCH: i64 = 500;
+const CONCURRENCY: usize = 16;
+const MAX_PASSES: i64 = 3;
+
+/// `POST /api/v1/experiments/{id}/rescore`.
+pub async fn request(
+    core: &Core,
+    actor: &Actor,
+    experiment_id: Uuid,
+    req: RescoreRequest,
+) -> Result<ScoringJob> {
+    actor.require_write()?;
+    let e = experiments::get(&core.db, experiment_id)
+        .await?
+        .ok_or(Error::NotFound("experiment"))?;
+    let (configs, _) = super::parse_lenient(&e.scoring_config);
+    if configs.is_empty() {
+        return Err(Error::conflict(
+            "scoring_config",
+            "the experiment has no scorers; add some to its scoring_config first",
+        ));
+    }
+    if let Some(names) = &req.scorers {
+        if names.is_empty() {
+            return Err(Error::invalid(
+                "scorers",
+                "name at least one scorer, or leave it out for all",
+            ));
+        }
+        for (i, name) in names.iter().enumerate() {
+            if !configs.iter().any(|c| &c.name == name) {
+                let known: Vec<&str> = configs.iter().map(|c| c.name.as_str()).collect();
+                return Err(Error::invalid(
+                    format!("scorers[{i}]"),
+                    format!(
+                        "no scorer named {name:?} (the experiment has: {})",
+                        known.join(", ")
+                    ),
+                ));
+            }
+        }
+    }
+    start(core, &e, req.scorers, req.force, actor.user_id()).await
+}
+
+/// Creates a job and drives it in the background. A running job this one covers (every
+/// scorer, and forced if it was) is superseded.
+pub async fn start(
+    core: &Core,
+    e: &Experiment,
+    scorers: Option<Vec<String>>,
+    force: bool,
+    created_by: Option<Uuid>,
+) -> Result<ScoringJob> {
+    let now = Utc::now();
+    let row = JobRow {
+        id: Uuid::new_v4(),
+        experiment_id: e.id,
+        status: "running".into(),
+        scorers: scorers.clone().map(Json),
+        force,
+        cursor: None,
+        passes: 0,
+        total: store::count_scoreable(&core.db, e.id, None).await?,
+        done: 0,
+        scored: 0,
+        errors: 0,
+        calls: 0,
+        cache_hits: 0,
+        error: None,
+        created_at: now,
+        updated_at: now,
+        finished_at: None,
+    };
+    for old in store::running(&core.db, e.id).await? {
+        if scorers.is_none() && (force || !old.force) {
+            store::finish(&core.db, old.id, "superseded", None).await?;
+        }
+    }
+    store::insert(&core.db, &row, created_by).await?;
+    emit_logged(
+        core,
+        vec![event("scoring.started", &row, json!({"total": row.total}))],
+    )
+    .await;
+    spawn(core, row.id);
+    Ok(row.to_job())
+}
+
+fn event(event_type: &'static str, job: &JobRow, extra: serde_json::Value) -> NewEvent {
+    let mut payload = json!({
+        "job_id": job.id,
+        "scorers": job.scorers.as_ref().map(|s| &s.0),
+        "force": job.force,
+    });
+    if let (Some(p), serde_json::Value::Object(extra)) = (payload.as_object_mut(), extra) {
+        p.extend(extra);
+    }
+    NewEvent {
+        event_type,
+        experiment_id: Some(job.experiment_id),
+        sweep_id: None,
+        run_id: None,
+        payload,
+    }
+}
+
+/// Drives a job on a background task of this process.
+pub fn spawn(core: &Core, id: Uuid) {
+    let task_core = core.clone();
+    core.tasks.spawn(async move {
+        let core = task_core;
+        let _driving = core.scoring_driving.hold(id);
+        if let Err(e) = drive(&core, id).await {
+            tracing::error!(job = %id, error = %e, "a scoring job failed");
+            if let Ok(Some(row)) = store::finish(&core.db, id, "failed", Some(&e.to_string())).await
+            {
+                emit_logged(
+                    &core,
+                    vec![event(
+                        "scoring.failed",
+                        &row,
+                        json!({"error": e.to_string()}),
+                    )],
+                )
+                .await;
+            }
+        }
+    });
+}
+
+/// Claims and drives running jobs nobody has driven since `stale_before`.
+pub async fn redrive(core: &Core, stale_before: chrono::DateTime<Utc>) -> Result<()> {
+    for id in store::claim_stale(&core.db, stale_before, Utc::now()).await? {
+        tracing::info!(job = %id, "resuming a scoring job nobody was driving");
+        spawn(core, id);
+    }
+    Ok(())
+}
+
+pub async fn get_job(core: &Core, _actor: &Actor, id: Uuid) -> Result<ScoringJob> {
+    Ok(store::get(&core.db, id)
+        .await?
+        .ok_or(Error::NotFound("scoring job"))?
+        .to_job())
+}
+
+pub async fn list_jobs(
+    core: &Core,
+    _actor: &Actor,
+    experiment_id: Uuid,
+    limit: i64,
+    offset: i64,
+) -> Result<(Vec<ScoringJob>, i64)> {
+    if experiments::get(&core.db, experiment_id).await?.is_none() {
+        return Err(Error::NotFound("experiment"));
+    }
+    validate::page(limit, offset, 1000)?;
+    let (rows, total) = store::list(&core.db, experiment_id, limit, offset).await?;
+    Ok((rows.iter().map(JobRow::to_job).collect(), total))
+}
+
+/// The experiment's newest running job, if any.
+pub async fn running(core: &Core, experiment_id: Uuid) -> Result<Option<ScoringJob>> {
+    Ok(store::running(&core.db, experiment_id)
+        .await?
+        .first()
+        .map(JobRow::to_job))
+}
+
+async fn drive(core: &Core, id: Uuid) -> Result<()> {
+    let started = std::time::Instant::now();
+    let Some(job) = store::get(&core.db, id).await? else {
+        return Ok(());
+    };
+    let mut cursor = job.cursor;
+    let mut passes = job.passes;
+    let mut pass_started = Utc::now();
+    let mut since = None;
+    let mut context: Option<(serde_json::Value, Arc<Pass>, Arc<Experiment>)> = None;
+    loop {
+        if core.stopping.load(std::sync::atomic::Ordering::SeqCst) {
+            // Left running: the next process (or this one, restarted) resumes it.
+            return Ok(());
+        }
+        let Some(e) = experiments::get(&core.db, job.experiment_id).await? else {
+            return Ok(());
+        };
+        // A scoring config changed mid-job is scored with as it is now.
+        let rebuild = context
+            .as_ref()
+            .is_none_or(|(config, _, _)| *config != e.scoring_config);
+        if rebuild {
+            let pass = Pass::new(core, &e).await?;
+            context = Some((e.scoring_config.clone(), Arc::new(pass), Arc::new(e)));
+        }
+        let (_, pass, experiment) = context.as_ref().expect("built above");
+        let runs = store::batch(&core.db, job.experiment_id, cursor, since, BATCH).await?;
+        let Some(last) = runs.last().map(|r| r.id) else {
+            // A pass is over. Runs that ended during it may have been scored with older
+            // settings: they get another pass (only those).
+            let late =
+                store::count_scoreable(&core.db, job.experiment_id, Some(pass_started)).await?;
+            if late > 0 && passes + 1 < MAX_PASSES {
+                passes += 1;
+                store::next_pass(&core.db, id).await?;
+                cursor = None;
+                since = Some(pass_started);
+                pass_started = Utc::now();
+                continue;
+            }
+            break;
+        };
+        let (rows, usage, configs, done) = score_batch(core, pass, experiment, &job, &runs).await?;
+        let progress = Progress {
+            done,
+            scored: rows.iter().filter(|r| r.value.is_some()).count() as i64,
+            errors: rows.iter().filter(|r| r.value.is_none()).count() as i64,
+            calls: usage.calls,
+            cache_hits: usage.cache_hits,
+        };
+        if !store::commit_batch(
+            &core.db,
+            id,
+            &rows,
+            &configs,
+            &usage.cache_puts,
+            &progress,
+            last,
+        )
+        .await?
+        {
+            tracing::info!(job = %id, "scoring job superseded or ended elsewhere; stopping");
+            return Ok(());
+        }
+        if !rows.is_empty() {
+            core.leader_watch.notice(job.experiment_id, None, "rescore");
+        }
+        cursor = Some(last);
+    }
+    if let Some(row) = store::finish(&core.db, id, "completed", None).await? {
+        tracing::info!(job = %id, scored = row.scored, errors = row.errors, calls = row.calls, "scoring job completed");
+        emit_logged(core, vec![event("scoring.completed", &row, json!({
+            "total": row.total, "done": row.done, "scored": row.scored, "errors": row.errors,
+            "calls": row.calls, "cache_hits": row.cache_hits,
+            "seconds": (started.elapsed().as_secs_f64() * 100.0).round() / 100.0,
+        }))]).await;
+        // Leave the leaderboard ready for the first look.
+        let _ = crate::server::leaderboard::refresh_experiment(core, row.experiment_id).await;
+    }
+    Ok(())
+}
+
+type Batch = (Vec<ScoreRow>, Usage, HashMap<(Uuid, String), String>, i64);
+
+/// Scores what needs scoring in one batch of runs: missing, outdated and failed scores (all,
+/// when forced), for the job's scorers.
+async fn score_batch(
+    core: &Core,
+    pass: &Pass,
+    e: &Experiment,
+    job: &JobRow,
+    runs: &[Run],
+) -> Result<Batch> {
+    let ids: Vec<Uuid> = runs.iter().map(|r| r.id).collect();
+    let existing = scores::brief_for_runs(&core.db, &ids).await?;
+    let ratings = scores::ratings_for_runs(&core.db, &ids).await?;
+    let outputs = store::stage_outputs(&core.db, &ids).await?;
+    let wanted = |name: &str| {
+        job.scorers
+            .as_ref()
+            .is_none_or(|s| s.0.iter().any(|n| n == name))
+    };
+    let no_ratings = HashMap::new();
+    let work: Vec<_> = runs
+        .iter()
+        .map(|run| {
+            let existing = existing.get(&run.id);
+            let ratings = ratings.get(&run.id).unwrap_or(&no_ratings);
+            let stages = outputs.get(&run.id);
+            async move {
+                let Some(stages) = stages.filter(|s| !s.is_empty()) else {
+                    return (Vec::new(), Usage::default());
+                };
+                let needs = |b: &super::Built| {
+                    if !wanted(&b.name) {
+                        return false;
+                    }
+                    let current = existing.and_then(|list| {
+                        list.iter()
+                            .find(|(n, fp, _, _)| *n == b.name && *fp == b.fingerprint)
+                    });
+                    match current {
+                        _ if job.force => true,
+                        None => true,
+                        // A failed score is tried again (a judge reply already paid for is cached).
+                        Some((_, _, value, failed)) => value.is_none() && *failed,
+                    }
+                };
+                if !pass.scoring.scorers.iter().any(|b| needs(b)) {
+                    return (Vec::new(), Usage::default());
+                }
+                let Some(item) = e.sample_data.get(run.item_index as usize) else {
+                    return (Vec::new(), Usage::default());
+                };
+                let named: Vec<StageOutput> = stages
+                    .iter()
+                    .map(|(k, text, _, _)| StageOutput {
+                        name: e
+                            .pipeline_stages
+                            .get(*k as usize)
+                            .map_or_else(|| format!("stage {k}"), |s| s.name.clone()),
+                        output: text.clone(),
+                    })
+                    .collect();
+                let (_, output, tokens, estimated) = stages.last().expect("not empty");
+                let subject = Subject {
+                    run,
+                    input: &item.input,
+                    item_id: item.id.as_deref(),
+                    reference: item.reference.as_deref(),
+                    output,
+                    stages: &named,
+                    output_tokens: *tokens,
+                    output_tokens_estimated: *estimated,
+                    ratings,
+                };
+                pass.scoring
+                    .score(core, &pass.prices, &subject, Some(&needs))
+                    .await
+            }
+        })
+        .collect();
+    let results: Vec<(Vec<ScoreRow>, Usage)> = futures::stream::iter(work)
+        .buffer_unordered(CONCURRENCY)
+        .collect()
+        .await;
+    let mut rows = Vec::new();
+    let mut usage = Usage::default();
+    for (r, u) in results {
+        rows.extend(r);
+        usage.add(u);
+    }
+    let mut configs = HashMap::new();
+    for run in runs {
+        if rows.iter().any(|r| r.run_id == run.id) {
+            configs
+                .entry((run.experiment_id, run.config_key.clone()))
+                .or_insert_with(|| serde_json::to_string(&run.config).unwrap_or_default());
+        }
+    }
+    Ok((rows, usage, configs, runs.len() as i64))
+}
+
+/// How long a job nobody drives waits before another process takes it over.
+pub const STALE: Duration = Duration::from_secs(30);

@@ -1,0 +1,355 @@
+//! The `leaderboard_entries` table (one summary per configuration, recomputed when its
+//! version moves) and the reads that recompute it.
+
+use std::collections::HashMap;
+
+use sqlx::types::Json;
+use uuid::Uuid;
+
+use super::{Db, on_db};
+use crate::server::error::Result;
+use crate::types::{RunConfig, ScorerSummary};
+
+/// What the leaderboard needs of one ended run.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct RunFact {
+    pub id: Uuid,
+    pub config_key: String,
+    pub config_hash: String,
+    pub item_index: i32,
+    pub status: String,
+    pub tokens_in: i64,
+    pub tokens_out: i64,
+    pub cost_estimate: Option<f64>,
+    /// The sum of its stages' call latencies.
+    pub latency_ms: Option<i64>,
+}
+
+/// A stored score, as the leaderboard reads it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ScoreFact {
+    pub run_id: Uuid,
+    pub scorer_name: String,
+    pub fingerprint: String,
+    pub value: Option<f64>,
+}
+
+/// Per item: the weighted mean (`w`) and each scorer's mean (`s`), for paired comparisons.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ItemScores {
+    pub w: std::collections::BTreeMap<i32, f64>,
+    pub s: std::collections::BTreeMap<String, std::collections::BTreeMap<i32, f64>>,
+}
+
+/// A configuration's recomputed standing.
+#[derive(Debug, Clone, Default)]
+pub struct Summary {
+    pub config_key: String,
+    pub version: i64,
+    pub score: Option<f64>,
+    pub std: Option<f64>,
+    pub ci_low: Option<f64>,
+    pub ci_high: Option<f64>,
+    pub items: i64,
+    pub samples: i64,
+    pub runs: i64,
+    pub failed: i64,
+    pub tokens_in: i64,
+    pub tokens_out: i64,
+    pub cost: Option<f64>,
+    pub latency_ms: Option<f64>,
+    pub best_run_id: Option<Uuid>,
+    pub scorers: std::collections::BTreeMap<String, ScorerSummary>,
+    pub item_scores: ItemScores,
+}
+
+/// Entries whose summary is older than their version: (config_key, version).
+pub async fn stale(db: &Db, experiment_id: Uuid) -> Result<Vec<(String, i64)>> {
+    Ok(on_db!(db, p => sqlx::query_as(
+        "SELECT config_key, version FROM leaderboard_entries WHERE experiment_id = $1 AND computed_version < version \
+         ORDER BY config_key")
+        .bind(experiment_id).fetch_all(p).await)?)
+}
+
+/// Marks every entry of an experiment for recomputing (weights or scorers changed).
+pub async fn bump_all(db: &Db, experiment_id: Uuid) -> Result<()> {
+    on_db!(db, p => sqlx::query("UPDATE leaderboard_entries SET version = version + 1 WHERE experiment_id = $1")
+        .bind(experiment_id).execute(p).await.map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+fn key_list(q: &mut sqlx::QueryBuilder<sqlx::Sqlite>, keys: &[String]) {
+    q.push(" IN (");
+    let mut list = q.separated(", ");
+    for k in keys {
+        list.push_bind(k.clone());
+    }
+    q.push(")");
+}
+
+/// The ended runs of these configurations.
+pub async fn runs(db: &Db, experiment_id: Uuid, keys: &[String]) -> Result<Vec<RunFact>> {
+    const COLUMNS: &str = "SELECT r.id, r.config_key, r.config_hash, r.item_index, r.status, r.tokens_in, \
+        r.tokens_out, r.cost_estimate, CAST((SELECT SUM(s.latency_ms) FROM stage_results s WHERE s.run_id = r.id) AS BIGINT) \
+        AS latency_ms FROM runs r WHERE r.experiment_id = ";
+    Ok(match db {
+        Db::Postgres(p) => sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "{COLUMNS} $1 AND r.config_key = ANY($2) AND r.status IN ('completed', 'cached', 'failed')")))
+            .bind(experiment_id).bind(keys.to_vec()).fetch_all(p).await?,
+        Db::Sqlite(p) => {
+            let mut q = sqlx::QueryBuilder::new(COLUMNS);
+            q.push_bind(experiment_id);
+            q.push(" AND r.status IN ('completed', 'cached', 'failed') AND r.config_key");
+            key_list(&mut q, keys);
+            q.build_query_as().fetch_all(p).await?
+        }
+    })
+}
+
+/// The scores (values and failures) of these configurations' runs.
+pub async fn scores(db: &Db, experiment_id: Uuid, keys: &[String]) -> Result<Vec<ScoreFact>> {
+    const COLUMNS: &str =
+        "SELECT run_id, scorer_name, fingerprint, value FROM scores WHERE experiment_id = ";
+    Ok(match db {
+        Db::Postgres(p) => {
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "{COLUMNS} $1 AND config_key = ANY($2)"
+            )))
+            .bind(experiment_id)
+            .bind(keys.to_vec())
+            .fetch_all(p)
+            .await?
+        }
+        Db::Sqlite(p) => {
+            let mut q = sqlx::QueryBuilder::new(COLUMNS);
+            q.push_bind(experiment_id);
+            q.push(" AND config_key");
+            key_list(&mut q, keys);
+            q.build_query_as().fetch_all(p).await?
+        }
+    })
+}
+
+/// Stores recomputed summaries; one computed from an older version never overwrites a newer.
+pub async fn write(db: &Db, experiment_id: Uuid, rows: &[Summary]) -> Result<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    match db {
+        Db::Sqlite(p) => {
+            let mut tx = p.begin().await?;
+            for chunk in rows.chunks(200) {
+                let mut q = sqlx::QueryBuilder::new(
+                    "WITH v (config_key, version, score, std, ci_low, ci_high, items, samples, runs, failed, tokens_in, \
+                     tokens_out, cost, latency_ms, best_run_id, scorers, item_scores) AS (",
+                );
+                q.push_values(chunk, |mut b, s| {
+                    b.push_bind(s.config_key.clone())
+                        .push_bind(s.version)
+                        .push_bind(s.score)
+                        .push_bind(s.std)
+                        .push_bind(s.ci_low)
+                        .push_bind(s.ci_high)
+                        .push_bind(s.items)
+                        .push_bind(s.samples)
+                        .push_bind(s.runs)
+                        .push_bind(s.failed)
+                        .push_bind(s.tokens_in)
+                        .push_bind(s.tokens_out)
+                        .push_bind(s.cost)
+                        .push_bind(s.latency_ms)
+                        .push_bind(s.best_run_id)
+                        .push_bind(json_text(&s.scorers))
+                        .push_bind(json_text(&s.item_scores));
+                });
+                q.push(
+                    ") UPDATE leaderboard_entries SET computed_version = v.version, score = v.score, std = v.std, \
+                     ci_low = v.ci_low, ci_high = v.ci_high, items = v.items, samples = v.samples, runs = v.runs, \
+                     failed = v.failed, tokens_in = v.tokens_in, tokens_out = v.tokens_out, cost = v.cost, \
+                     latency_ms = v.latency_ms, best_run_id = v.best_run_id, scorers = v.scorers, \
+                     item_scores = v.item_scores FROM v WHERE leaderboard_entries.experiment_id = ",
+                );
+                q.push_bind(experiment_id);
+                q.push(
+                    " AND leaderboard_entries.config_key = v.config_key \
+                     AND leaderboard_entries.computed_version < v.version",
+                );
+                q.build().execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+        }
+        Db::Postgres(p) => {
+            macro_rules! col {
+                ($f:expr) => {
+                    rows.iter().map($f).collect::<Vec<_>>()
+                };
+            }
+            sqlx::query(
+                "UPDATE leaderboard_entries l SET computed_version = v.version, score = v.score, std = v.std, \
+                 ci_low = v.ci_low, ci_high = v.ci_high, items = v.items, samples = v.samples, runs = v.runs, \
+                 failed = v.failed, tokens_in = v.tokens_in, tokens_out = v.tokens_out, cost = v.cost, \
+                 latency_ms = v.latency_ms, best_run_id = v.best_run_id, scorers = v.scorers::jsonb, \
+                 item_scores = v.item_scores::jsonb \
+                 FROM UNNEST($2::text[], $3::bigint[], $4::float8[], $5::float8[], $6::float8[], $7::float8[], \
+                             $8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[], $12::bigint[], $13::bigint[], \
+                             $14::float8[], $15::float8[], $16::uuid[], $17::text[], $18::text[]) \
+                   AS v (config_key, version, score, std, ci_low, ci_high, items, samples, runs, failed, tokens_in, \
+                         tokens_out, cost, latency_ms, best_run_id, scorers, item_scores) \
+                 WHERE l.experiment_id = $1 AND l.config_key = v.config_key AND l.computed_version < v.version",
+            )
+            .bind(experiment_id)
+            .bind(col!(|s| s.config_key.clone()))
+            .bind(col!(|s| s.version))
+            .bind(col!(|s| s.score))
+            .bind(col!(|s| s.std))
+            .bind(col!(|s| s.ci_low))
+            .bind(col!(|s| s.ci_high))
+            .bind(col!(|s| s.items))
+            .bind(col!(|s| s.samples))
+            .bind(col!(|s| s.runs))
+            .bind(col!(|s| s.failed))
+            .bind(col!(|s| s.tokens_in))
+            .bind(col!(|s| s.tokens_out))
+            .bind(col!(|s| s.cost))
+            .bind(col!(|s| s.latency_ms))
+            .bind(col!(|s| s.best_run_id))
+            .bind(col!(|s| json_text(&s.scorers)))
+            .bind(col!(|s| json_text(&s.item_scores)))
+            .execute(p)
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+/// A summary part as JSON text.
+fn json_text<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_else(|_| "{}".into())
+}
+
+/// What ranking needs of an entry (without its configuration or per-item data).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Light {
+    pub config_key: String,
+    pub score: Option<f64>,
+    pub samples: i64,
+    pub runs: i64,
+    pub cost: Option<f64>,
+    pub latency_ms: Option<f64>,
+    pub mark: Option<String>,
+}
+
+/// Every ranked entry (with runs, not rejected), light; and each one's per-scorer summary
+/// when `with_scorers`.
+pub async fn light(
+    db: &Db,
+    experiment_id: Uuid,
+    with_scorers: bool,
+) -> Result<(
+    Vec<Light>,
+    HashMap<String, std::collections::BTreeMap<String, ScorerSummary>>,
+)> {
+    let rows: Vec<Light> = on_db!(db, p => sqlx::query_as(
+        "SELECT l.config_key, l.score, l.samples, l.runs, l.cost, l.latency_ms, m.mark FROM leaderboard_entries l \
+         LEFT JOIN config_marks m ON m.experiment_id = l.experiment_id AND m.config_key = l.config_key \
+         WHERE l.experiment_id = $1 AND l.runs > 0 AND (m.mark IS NULL OR m.mark <> 'rejected')")
+        .bind(experiment_id).fetch_all(p).await)?;
+    let mut scorers = HashMap::new();
+    if with_scorers {
+        type Row = (
+            String,
+            Json<std::collections::BTreeMap<String, ScorerSummary>>,
+        );
+        let all: Vec<Row> = on_db!(db, p => sqlx::query_as(
+            "SELECT config_key, scorers FROM leaderboard_entries WHERE experiment_id = $1 AND runs > 0")
+            .bind(experiment_id).fetch_all(p).await)?;
+        scorers = all.into_iter().map(|(k, s)| (k, s.0)).collect();
+    }
+    Ok((rows, scorers))
+}
+
+/// A full entry, as the leaderboard shows it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Full {
+    pub config_key: String,
+    pub config: Json<RunConfig>,
+    pub score: Option<f64>,
+    pub std: Option<f64>,
+    pub ci_low: Option<f64>,
+    pub ci_high: Option<f64>,
+    pub items: i64,
+    pub samples: i64,
+    pub runs: i64,
+    pub failed: i64,
+    pub tokens_in: i64,
+    pub tokens_out: i64,
+    pub cost: Option<f64>,
+    pub latency_ms: Option<f64>,
+    pub best_run_id: Option<Uuid>,
+    pub scorers: Json<std::collections::BTreeMap<String, ScorerSummary>>,
+}
+
+pub async fn full(db: &Db, experiment_id: Uuid, keys: &[String]) -> Result<Vec<Full>> {
+    const COLUMNS: &str = "SELECT config_key, config, score, std, ci_low, ci_high, items, samples, runs, failed, \
+        tokens_in, tokens_out, cost, latency_ms, best_run_id, scorers FROM leaderboard_entries WHERE experiment_id = ";
+    if keys.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(match db {
+        Db::Postgres(p) => {
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "{COLUMNS} $1 AND config_key = ANY($2)"
+            )))
+            .bind(experiment_id)
+            .bind(keys.to_vec())
+            .fetch_all(p)
+            .await?
+        }
+        Db::Sqlite(p) => {
+            let mut q = sqlx::QueryBuilder::new(COLUMNS);
+            q.push_bind(experiment_id);
+            q.push(" AND config_key");
+            key_list(&mut q, keys);
+            q.build_query_as().fetch_all(p).await?
+        }
+    })
+}
+
+/// Per-item scores of two entries.
+pub async fn item_scores(
+    db: &Db,
+    experiment_id: Uuid,
+    keys: &[String],
+) -> Result<HashMap<String, ItemScores>> {
+    let rows: Vec<(String, Json<ItemScores>)> = match db {
+        Db::Postgres(p) => sqlx::query_as(
+            "SELECT config_key, item_scores FROM leaderboard_entries WHERE experiment_id = $1 AND config_key = ANY($2)")
+            .bind(experiment_id).bind(keys.to_vec()).fetch_all(p).await?,
+        Db::Sqlite(p) => {
+            let mut q = sqlx::QueryBuilder::new(
+                "SELECT config_key, item_scores FROM leaderboard_entries WHERE experiment_id = ");
+            q.push_bind(experiment_id);
+            q.push(" AND config_key");
+            key_list(&mut q, keys);
+            q.build_query_as().fetch_all(p).await?
+        }
+    };
+    Ok(rows.into_iter().map(|(k, s)| (k, s.0)).collect())
+}
+
+/// Records the leader; `true` when it changed (so exactly one caller announces it).
+pub async fn set_leader(
+    db: &Db,
+    experiment_id: Uuid,
+    key: Option<&str>,
+) -> Result<(bool, Option<String>)> {
+    let previous: Option<Option<String>> = on_db!(db, p => sqlx::query_scalar(
+        "SELECT leader_config_key FROM experiments WHERE id = $1").bind(experiment_id).fetch_optional(p).await)?;
+    let previous = previous.flatten();
+    let n = on_db!(db, p => sqlx::query(
+        "UPDATE experiments SET leader_config_key = $2 WHERE id = $1 \
+         AND (leader_config_key IS NULL OR $2 IS NULL OR leader_config_key <> $2) \
+         AND NOT (leader_config_key IS NULL AND $2 IS NULL)")
+        .bind(experiment_id).bind(key).execute(p).await.map(|r| r.rows_affected()))?;
+    Ok((n == 1, previous))
+}
