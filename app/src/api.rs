@@ -187,6 +187,7 @@ pub async fn get_settings() -> Result<engine::types::Settings, AppError> {
 #[server(prefix = "/sfn")]
 pub async fn save_settings(
     allow_guest_access: Option<String>,
+    allow_python_scorers: Option<String>,
     instance_name: String,
     default_model: String,
     token_ttl_minutes: i64,
@@ -199,6 +200,7 @@ pub async fn save_settings(
         default_model: Some((!default_model.is_empty()).then_some(default_model)),
         instance_name: Some(instance_name),
         token_ttl_minutes: Some(token_ttl_minutes),
+        allow_python_scorers: Some(allow_python_scorers.is_some()),
     };
     Ok(engine::admin::update_settings(&core, &actor, update).await?)
 }

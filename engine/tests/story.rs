@@ -505,8 +505,8 @@ async fn count(db: &Db, sql: &'static str, id: Uuid) -> i64 {
     }
 }
 
-/// Rows a later feature will write (an experiment with one finished, scored run), inserted
-/// directly so the cascade and stats can be checked now.
+/// An experiment with one finished, scored run, inserted directly so the cascade and stats
+/// can be checked.
 async fn seed_experiment(db: &Db, project_id: Uuid) -> (Uuid, Uuid) {
     let (experiment, run, now) = (Uuid::new_v4(), Uuid::new_v4(), Utc::now());
     macro_rules! seed {
@@ -520,8 +520,9 @@ async fn seed_experiment(db: &Db, project_id: Uuid) -> (Uuid, Uuid) {
             sqlx::query("INSERT INTO stage_results (id, run_id, stage_index, prompt_sent, response_raw, model_used, created_at) \
                          VALUES ($1, $2, 0, 'p', 'r', 'm', $3)")
                 .bind(Uuid::new_v4()).bind(run).bind(now).execute($p).await.unwrap();
-            sqlx::query("INSERT INTO scores (id, run_id, scorer_name, value, created_at) VALUES ($1, $2, 'length', 0.5, $3)")
-                .bind(Uuid::new_v4()).bind(run).bind(now).execute($p).await.unwrap();
+            sqlx::query("INSERT INTO scores (run_id, scorer_name, experiment_id, config_key, fingerprint, value, created_at) \
+                         VALUES ($1, 'length', $2, '', 'f', 0.5, $3)")
+                .bind(run).bind(experiment).bind(now).execute($p).await.unwrap();
         }};
     }
     match db {

@@ -229,7 +229,11 @@ pub fn load_or_create_secret(path: &Path) -> std::io::Result<Vec<u8>> {
             return Ok(trimmed.as_bytes().to_vec());
         }
     }
-    let secret = hex::encode(rand::random::<[u8; 32]>()) + &hex::encode(rand::random::<[u8; 32]>());
+    let secret = format!(
+        "{}{}",
+        hex::encode(rand::random::<[u8; 32]>()),
+        hex::encode(rand::random::<[u8; 32]>())
+    );
     let tmp = path.with_extension("tmp");
     {
         use std::io::Write;

@@ -596,6 +596,16 @@ async fn openapi_describes_every_route() {
         ("get", "/api/v1/events"),
         ("get", "/api/v1/experiments/{id}/events/stream"),
         ("get", "/api/v1/events/stream"),
+        ("get", "/api/v1/experiments/{id}/leaderboard"),
+        ("post", "/api/v1/runs/{id}/score"),
+        ("delete", "/api/v1/runs/{id}/score"),
+        ("post", "/api/v1/experiments/{id}/rescore"),
+        ("get", "/api/v1/experiments/{id}/scoring-jobs"),
+        ("get", "/api/v1/scoring-jobs/{id}"),
+        ("get", "/api/v1/experiments/{id}/export/{format}"),
+        ("get", "/api/v1/experiments/{id}/exports"),
+        ("get", "/api/v1/projects/{id}/exports"),
+        ("get", "/api/v1/exports/{id}"),
     ];
     let mut documented = Vec::new();
     for (path, item) in paths {
@@ -614,7 +624,8 @@ async fn openapi_describes_every_route() {
             // The router really serves it: never 404 "no route" or 405.
             let concrete = path
                 .replace("{id}", &uuid::Uuid::new_v4().to_string())
-                .replace("{model}", "no-such-model");
+                .replace("{model}", "no-such-model")
+                .replace("{format}", "best");
             let m = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
             let res = TestServer::client()
                 .request(m, format!("{}{}", server.url, concrete))

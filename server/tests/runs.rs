@@ -585,7 +585,7 @@ async fn the_endpoint_key_never_appears_in_any_response() {
         body: Some(format!("bad key {SENTINEL}")),
     }]);
     let (_, failed) = run(&server, &s.admin, json!({"experiment_id": s.experiment, "stages": [{"params": {"temperature": 0.1}}], "items": [0]})).await;
-    let mut seen = batch.to_string() + &failed.to_string();
+    let mut seen = format!("{batch}{failed}");
     for path in [
         "/api/v1/endpoints".to_owned(),
         format!("/api/v1/endpoints/{}", s.endpoint),

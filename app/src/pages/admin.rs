@@ -57,6 +57,10 @@ fn SettingsCard() -> impl IntoView {
                                     <input type="checkbox" name="allow_guest_access" value="on" checked=s.allow_guest_access/>
                                     "Allow guest access (anonymous visitors can read, never write)"
                                 </label>
+                                <label class="check">
+                                    <input type="checkbox" name="allow_python_scorers" value="on" checked=s.allow_python_scorers/>
+                                    "Allow Python scorers (they run python3 unsandboxed, with the server's permissions)"
+                                </label>
                                 <label>"Instance name"
                                     <input name="instance_name" required maxlength="200" value=s.instance_name/>
                                 </label>

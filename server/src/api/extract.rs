@@ -148,3 +148,21 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for QueryParams<T>
 pub fn default_limit() -> i64 {
     100
 }
+
+/// A UUID `{id}` and a second path segment (e.g. `/experiments/{id}/export/{format}`).
+pub struct IdAndSegment(pub Uuid, pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for IdAndSegment {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let axum::extract::Path((raw, segment)) =
+            axum::extract::Path::<(String, String)>::from_request_parts(parts, state)
+                .await
+                .map_err(|e| ApiError::bad_request(Some("id".into()), e.body_text()))?;
+        let id = Uuid::parse_str(&raw).map_err(|_| {
+            ApiError::bad_request(Some("id".into()), format!("id: {raw:?} is not a UUID"))
+        })?;
+        Ok(IdAndSegment(id, segment))
+    }
+}

@@ -12,6 +12,7 @@ pub mod health;
 pub mod live;
 pub mod projects;
 pub mod runs;
+pub mod scoring;
 pub mod sweeps;
 
 use axum::Json;
@@ -41,6 +42,7 @@ pub const BODY_LIMIT: usize = 2 * 1024 * 1024;
         (name = "experiments", description = "Sample data, pipeline stages, parameter space"),
         (name = "runs", description = "Executing configurations, run results and the response cache"),
         (name = "sweeps", description = "Sweeps (grid, random), preview, steering, budgets"),
+        (name = "scoring", description = "The leaderboard, human ratings, re-scoring and exports"),
         (name = "events", description = "The activity timeline and live event streams"),
         (name = "health", description = "Liveness and readiness"),
     )
@@ -128,6 +130,15 @@ pub fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(sweeps::list_marks))
         .routes(routes!(sweeps::experiment_events))
         .routes(routes!(sweeps::all_events))
+        .routes(routes!(scoring::leaderboard))
+        .routes(routes!(scoring::rate_run, scoring::withdraw_rating))
+        .routes(routes!(scoring::rescore))
+        .routes(routes!(scoring::list_scoring_jobs))
+        .routes(routes!(scoring::get_scoring_job))
+        .routes(routes!(scoring::export))
+        .routes(routes!(scoring::experiment_exports))
+        .routes(routes!(scoring::project_exports))
+        .routes(routes!(scoring::get_export))
         .routes(routes!(live::experiment_stream))
         .routes(routes!(live::global_stream))
         .routes(routes!(openapi_json))

@@ -90,6 +90,9 @@ impl Call {
     }
 }
 
+/// Most answers one pass keeps in memory.
+const MEMO_MAX: usize = 10_000;
+
 /// Answers `key` from the memo (when `memoize`), then the response cache, then `call`.
 pub(super) async fn cached_call<F, Fut>(env: &Env<'_>, key: &str, memoize: bool, call: F) -> Call
 where
@@ -108,13 +111,14 @@ where
         }
     };
     let answer = if memoize {
-        let cell = env
-            .memo
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .entry(key.to_owned())
-            .or_default()
-            .clone();
+        let cell = {
+            let mut memo = env.memo.lock().unwrap_or_else(|e| e.into_inner());
+            // Bounded: a long pass forgets, and at worst asks the cache again.
+            if memo.len() >= MEMO_MAX && !memo.contains_key(key) {
+                memo.clear();
+            }
+            memo.entry(key.to_owned()).or_default().clone()
+        };
         cell.get_or_init(lookup).await.clone()
     } else {
         lookup().await
@@ -232,7 +236,7 @@ impl Scorer for Judge {
             params: self.params.clone(),
         };
         let provider = self.target.ready.clone();
-        let call = cached_call(env, &key, false, || async move {
+        let call = cached_call(env, &key, true, || async move {
             let _slot = match &provider.slots {
                 Some(slots) => Some(
                     slots
