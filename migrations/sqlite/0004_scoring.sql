@@ -19,8 +19,9 @@ CREATE TABLE scores (
     PRIMARY KEY (run_id, scorer_name)
 );
 CREATE INDEX scores_experiment_config ON scores (experiment_id, config_key);
--- Re-scoring walks an experiment's runs in id order.
-CREATE INDEX runs_experiment_id ON runs (experiment_id, id);
+-- Re-scoring walks an experiment's runs in the order they were planned (the order their
+-- rows, stage results and scores were written in, so reads stay close together).
+CREATE INDEX runs_experiment_order ON runs (experiment_id, created_at, seq, id);
 
 -- One person's (or key's) rating of a run, for a human_rating scorer.
 CREATE TABLE human_ratings (
@@ -35,12 +36,12 @@ CREATE TABLE human_ratings (
     PRIMARY KEY (run_id, scorer_name, rater)
 );
 
--- A configuration's standing. Writers bump `version` whenever one of its runs, scores or
--- ratings changes; readers recompute the summary when computed_version < version.
+-- A configuration's standing, narrow so that bumping it is cheap. Writers bump `version`
+-- whenever one of its runs, scores or ratings changes; readers recompute the summary when
+-- computed_version < version.
 CREATE TABLE leaderboard_entries (
     experiment_id    BLOB NOT NULL REFERENCES experiments (id) ON DELETE CASCADE,
     config_key       TEXT NOT NULL,
-    config           TEXT NOT NULL,
     version          INTEGER NOT NULL DEFAULT 1,
     computed_version INTEGER NOT NULL DEFAULT 0,
     score            REAL,
@@ -56,12 +57,23 @@ CREATE TABLE leaderboard_entries (
     cost             REAL,
     latency_ms       REAL,
     best_run_id      BLOB,
-    -- Per scorer: mean, n, errors. Per item: the weighted and per-scorer means (paired tests).
+    -- Per scorer: mean, n, errors.
     scorers          TEXT NOT NULL DEFAULT '{}',
-    item_scores      TEXT NOT NULL DEFAULT '{}',
     PRIMARY KEY (experiment_id, config_key)
 );
-INSERT INTO leaderboard_entries (experiment_id, config_key, config)
+
+-- What an entry needs besides its numbers: the configuration, and per item the weighted and
+-- per-scorer means (for paired comparisons).
+CREATE TABLE leaderboard_details (
+    experiment_id BLOB NOT NULL REFERENCES experiments (id) ON DELETE CASCADE,
+    config_key    TEXT NOT NULL,
+    config        TEXT NOT NULL,
+    item_scores   TEXT NOT NULL DEFAULT '{}',
+    PRIMARY KEY (experiment_id, config_key)
+);
+INSERT INTO leaderboard_entries (experiment_id, config_key)
+    SELECT experiment_id, config_key FROM runs GROUP BY experiment_id, config_key;
+INSERT INTO leaderboard_details (experiment_id, config_key, config)
     SELECT experiment_id, config_key, MIN(config) FROM runs GROUP BY experiment_id, config_key;
 
 -- The configuration leading the leaderboard, so a change of leader is noticed once.
@@ -74,7 +86,7 @@ CREATE TABLE scoring_jobs (
     -- JSON list of scorer names, or NULL for every configured scorer.
     scorers       TEXT,
     force         INTEGER NOT NULL DEFAULT 0,
-    -- The last run handled, in id order: a job resumes after it.
+    -- The last run handled (in planning order): a job resumes after it.
     cursor        BLOB,
     passes        INTEGER NOT NULL DEFAULT 0,
     total         INTEGER NOT NULL DEFAULT 0,

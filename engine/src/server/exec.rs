@@ -460,7 +460,7 @@ async fn score(ctx: &Context, out: &mut Outcome, outputs: &[StageOutput]) {
     };
     let no_ratings = HashMap::new();
     let subject = super::scoring::Subject {
-        run: &out.run,
+        run: (&out.run).into(),
         input: &item.input,
         item_id: item.id.as_deref(),
         reference: item.reference.as_deref(),

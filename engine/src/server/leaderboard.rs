@@ -167,6 +167,13 @@ pub fn summarise(
         .filter_map(|(i, v)| stats::mean(v).map(|m| (*i, m)))
         .collect();
     let item_means: Vec<f64> = s.item_scores.w.values().copied().collect();
+    // Stored rounded (to 1e-7, far below any difference a paired test can see): the per-item
+    // data stays small.
+    let round = |m: &mut std::collections::BTreeMap<i32, f64>| {
+        m.values_mut().for_each(|v| *v = (*v * 1e7).round() / 1e7)
+    };
+    round(&mut s.item_scores.w);
+    s.item_scores.s.values_mut().for_each(round);
     s.items = item_means.len() as i64;
     s.samples = sample_scores.len() as i64;
     s.score = stats::mean(&item_means);
@@ -182,15 +189,21 @@ pub fn summarise(
 
 /// Recomputes the experiment's stale summaries.
 pub async fn refresh(core: &Core, e: &Experiment) -> Result<()> {
+    let t = std::time::Instant::now();
     let stale = store::stale(&core.db, e.id).await?;
     if stale.is_empty() {
         return Ok(());
     }
+    let mut read = std::time::Duration::ZERO;
+    let mut computed = std::time::Duration::ZERO;
     let (current, _) = current(e);
     for chunk in stale.chunks(REFRESH_CHUNK) {
         let keys: Vec<String> = chunk.iter().map(|(k, _)| k.clone()).collect();
+        let r = std::time::Instant::now();
         let runs = store::runs(&core.db, e.id, &keys).await?;
         let scores = store::scores(&core.db, e.id, &keys).await?;
+        read += r.elapsed();
+        let c = std::time::Instant::now();
         let mut by_key: HashMap<&str, Vec<&RunFact>> = HashMap::new();
         for r in &runs {
             by_key.entry(r.config_key.as_str()).or_default().push(r);
@@ -209,8 +222,16 @@ pub async fn refresh(core: &Core, e: &Experiment) -> Result<()> {
                 summarise(key, *version, runs, &by_run, &current)
             })
             .collect();
+        computed += c.elapsed();
         store::write(&core.db, e.id, &summaries).await?;
     }
+    tracing::debug!(
+        stale = stale.len(),
+        read_us = read.as_micros() as u64,
+        compute_us = computed.as_micros() as u64,
+        total_us = t.elapsed().as_micros() as u64,
+        "refreshed leaderboard entries"
+    );
     Ok(())
 }
 
@@ -389,8 +410,11 @@ pub async fn get_leaderboard(
         .ok_or(Error::NotFound("experiment"))?;
     let (_, scorers) = current(&e);
     let sort = Sort::parse(q.sort, &scorers)?;
+    let t = std::time::Instant::now();
     refresh(core, &e).await?;
+    let refreshed = t.elapsed();
     let (ranked, marks) = ranking(core, &e, &sort).await?;
+    let ranked_at = t.elapsed();
     let page: Vec<String> = ranked
         .iter()
         .skip(q.offset as usize)
@@ -415,10 +439,18 @@ pub async fn get_leaderboard(
             ))
         })
         .collect();
+    let paged = t.elapsed();
     let comparison = match &sort {
         Sort::Score | Sort::Scorer(_) => compare(core, &e, &sort, &ranked).await?,
         _ => None,
     };
+    tracing::debug!(
+        refresh_us = refreshed.as_micros() as u64,
+        rank_us = (ranked_at - refreshed).as_micros() as u64,
+        page_us = (paged - ranked_at).as_micros() as u64,
+        compare_us = (t.elapsed() - paged).as_micros() as u64,
+        "leaderboard"
+    );
     Ok(Leaderboard {
         experiment_id,
         scorers,

@@ -3,7 +3,7 @@
 //! answered at planning, or on request. It makes no LLM calls but the scorers' own (judges,
 //! embeddings), and those go through the cache.
 //!
-//! The `scoring_jobs` table is the truth: a job walks the runs in id order in batches, each
+//! The `scoring_jobs` table is the truth: a job walks the runs in planning order in batches, each
 //! committed with its progress (a cursor), so a job cut off by a crash resumes where it was.
 //! The process that creates a job drives it; a job no process has driven for a while is
 //! claimed by the next heartbeat (any process), as sweeps are. A pass ends with a check for
@@ -19,20 +19,20 @@ use serde_json::json;
 use sqlx::types::Json;
 use uuid::Uuid;
 
-use super::{Pass, ScoreRow, Subject, Usage};
+use super::{Pass, RunRef, ScoreRow, Subject, Usage};
 use crate::server::auth::Actor;
 use crate::server::core::Core;
 use crate::server::error::{Error, Result};
 use crate::server::events::emit_logged;
 use crate::server::store::events::NewEvent;
-use crate::server::store::scoring_jobs::{self as store, JobRow, Progress};
+use crate::server::store::scoring_jobs::{self as store, BatchRun, JobRow, Progress};
 use crate::server::store::{experiments, scores};
 use crate::server::templates::StageOutput;
-use crate::types::{Experiment, RescoreRequest, Run, ScoringJob};
+use crate::types::{Experiment, RescoreRequest, RunConfig, ScoringJob};
 use crate::validate;
 
 /// Runs per batch, runs scored at once, passes per job.
-const BATCH: i64 = 500;
+const BATCH: i64 = 1000;
 const CONCURRENCY: usize = 16;
 const MAX_PASSES: i64 = 3;
 
@@ -146,9 +146,12 @@ pub fn spawn(core: &Core, id: Uuid) {
         let core = task_core;
         let _driving = core.scoring_driving.hold(id);
         if let Err(e) = drive(&core, id).await {
-            tracing::error!(job = %id, error = %e, "a scoring job failed");
+            tracing::error!(job = %id, error = ?e, "a scoring job failed");
             if let Ok(Some(row)) = store::finish(&core.db, id, "failed", Some(&e.to_string())).await
             {
+                // What it did write shows on the leaderboard.
+                let _ =
+                    crate::server::store::leaderboard::bump_all(&core.db, row.experiment_id).await;
                 emit_logged(
                     &core,
                     vec![event(
@@ -212,6 +215,11 @@ async fn drive(core: &Core, id: Uuid) -> Result<()> {
     let mut pass_started = Utc::now();
     let mut since = None;
     let mut context: Option<(serde_json::Value, Arc<Pass>, Arc<Experiment>)> = None;
+    let mut ahead: Option<Fetched> = None;
+    crate::server::store::leaderboard::ensure_entries(&core.db, job.experiment_id).await?;
+    // Every configuration at once (a thousand, typically): batches then need none.
+    let mut configs: HashMap<String, RunConfig> =
+        crate::server::store::leaderboard::all_configs(&core.db, job.experiment_id).await?;
     loop {
         if core.stopping.load(std::sync::atomic::Ordering::SeqCst) {
             // Left running: the next process (or this one, restarted) resumes it.
@@ -229,8 +237,17 @@ async fn drive(core: &Core, id: Uuid) -> Result<()> {
             context = Some((e.scoring_config.clone(), Arc::new(pass), Arc::new(e)));
         }
         let (_, pass, experiment) = context.as_ref().expect("built above");
-        let runs = store::batch(&core.db, job.experiment_id, cursor, since, BATCH).await?;
-        let Some(last) = runs.last().map(|r| r.id) else {
+        let humans = pass
+            .scoring
+            .scorers
+            .iter()
+            .any(|b| b.kind == "human_rating");
+        let mut batch = match ahead.take() {
+            Some(f) if f.cursor == cursor && f.since == since && f.humans == humans => f,
+            _ => fetch(core, job.experiment_id, cursor, since, humans, &configs).await?,
+        };
+        configs.extend(std::mem::take(&mut batch.configs));
+        let Some(last) = batch.runs.last().map(|r| r.id) else {
             // A pass is over. Runs that ended during it may have been scored with older
             // settings: they get another pass (only those).
             let late =
@@ -245,7 +262,9 @@ async fn drive(core: &Core, id: Uuid) -> Result<()> {
             }
             break;
         };
-        let (rows, usage, configs, done) = score_batch(core, pass, experiment, &job, &runs).await?;
+        let started_batch = std::time::Instant::now();
+        let (rows, usage, done) = score_batch(core, pass, experiment, &job, &batch, &configs).await;
+        let scored_in = started_batch.elapsed();
         let progress = Progress {
             done,
             scored: rows.iter().filter(|r| r.value.is_some()).count() as i64,
@@ -253,25 +272,39 @@ async fn drive(core: &Core, id: Uuid) -> Result<()> {
             calls: usage.calls,
             cache_hits: usage.cache_hits,
         };
-        if !store::commit_batch(
-            &core.db,
-            id,
-            &rows,
-            &configs,
-            &usage.cache_puts,
-            &progress,
-            last,
-        )
-        .await?
-        {
+        // The next batch is read while this one is written.
+        let ((committed, commit_took), (next, fetch_took)) = tokio::join!(
+            async {
+                let t = std::time::Instant::now();
+                let out =
+                    store::commit_batch(&core.db, id, &rows, &usage.cache_puts, &progress, last)
+                        .await;
+                (out, t.elapsed())
+            },
+            async {
+                let t = std::time::Instant::now();
+                let out = fetch(core, job.experiment_id, Some(last), since, humans, &configs).await;
+                (out, t.elapsed())
+            },
+        );
+        tracing::debug!(
+            commit_ms = commit_took.as_millis() as u64,
+            fetch_ms = fetch_took.as_millis() as u64,
+            "wrote a batch and read the next"
+        );
+        if !committed? {
             tracing::info!(job = %id, "scoring job superseded or ended elsewhere; stopping");
             return Ok(());
         }
-        if !rows.is_empty() {
-            core.leader_watch.notice(job.experiment_id, None, "rescore");
-        }
+        tracing::debug!(job = %id, runs = batch.runs.len(), scores = rows.len(), score_ms = scored_in.as_millis() as u64,
+            commit_and_read_ms = (started_batch.elapsed() - scored_in).as_millis() as u64, "scored a batch");
+        ahead = next.ok();
         cursor = Some(last);
     }
+    // The leaderboard moves once, when every score is in (not batch by batch: each batch
+    // touches most configurations, and recomputing them all each time would be waste).
+    crate::server::store::leaderboard::bump_all(&core.db, job.experiment_id).await?;
+    core.leader_watch.notice(job.experiment_id, None, "rescore");
     if let Some(row) = store::finish(&core.db, id, "completed", None).await? {
         tracing::info!(job = %id, scored = row.scored, errors = row.errors, calls = row.calls, "scoring job completed");
         emit_logged(core, vec![event("scoring.completed", &row, json!({
@@ -285,21 +318,78 @@ async fn drive(core: &Core, id: Uuid) -> Result<()> {
     Ok(())
 }
 
-type Batch = (Vec<ScoreRow>, Usage, HashMap<(Uuid, String), String>, i64);
+type Batch = (Vec<ScoreRow>, Usage, i64);
+
+/// One batch of runs and everything scoring it needs, read ahead of its turn.
+struct Fetched {
+    cursor: Option<Uuid>,
+    since: Option<chrono::DateTime<Utc>>,
+    humans: bool,
+    runs: Vec<BatchRun>,
+    existing: HashMap<Uuid, Vec<scores::Brief>>,
+    ratings: HashMap<Uuid, HashMap<String, Vec<f64>>>,
+    outputs: HashMap<Uuid, Vec<store::StageOut>>,
+    /// Configurations of these runs not among `known` yet.
+    configs: HashMap<String, RunConfig>,
+}
+
+async fn fetch(
+    core: &Core,
+    experiment_id: Uuid,
+    cursor: Option<Uuid>,
+    since: Option<chrono::DateTime<Utc>>,
+    humans: bool,
+    known: &HashMap<String, RunConfig>,
+) -> Result<Fetched> {
+    let runs = store::batch(&core.db, experiment_id, cursor, since, BATCH).await?;
+    let missing: Vec<String> = store::scoreable(&runs)
+        .filter(|r| !known.contains_key(&r.config_key))
+        .map(|r| r.config_key.clone())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let (existing, ratings, outputs, configs) = match runs.last() {
+        None => Default::default(),
+        Some(_) => {
+            let ids: Vec<Uuid> = store::scoreable(&runs).map(|r| r.id).collect();
+            (
+                scores::brief_for_runs(&core.db, &ids).await?,
+                if humans {
+                    scores::ratings_for_runs(&core.db, &ids).await?
+                } else {
+                    HashMap::new()
+                },
+                store::stage_outputs(&core.db, &ids).await?,
+                crate::server::store::leaderboard::configs(&core.db, experiment_id, &missing)
+                    .await?,
+            )
+        }
+    };
+    Ok(Fetched {
+        cursor,
+        since,
+        humans,
+        runs,
+        existing,
+        ratings,
+        outputs,
+        configs,
+    })
+}
 
 /// Scores what needs scoring in one batch of runs: missing, outdated and failed scores (all,
-/// when forced), for the job's scorers.
+/// when forced), for the job's scorers. Returns the rows, what scorers spent and how many
+/// runs were looked at.
 async fn score_batch(
     core: &Core,
     pass: &Pass,
     e: &Experiment,
     job: &JobRow,
-    runs: &[Run],
-) -> Result<Batch> {
-    let ids: Vec<Uuid> = runs.iter().map(|r| r.id).collect();
-    let existing = scores::brief_for_runs(&core.db, &ids).await?;
-    let ratings = scores::ratings_for_runs(&core.db, &ids).await?;
-    let outputs = store::stage_outputs(&core.db, &ids).await?;
+    batch: &Fetched,
+    configs: &HashMap<String, RunConfig>,
+) -> Batch {
+    let runs: Vec<&BatchRun> = store::scoreable(&batch.runs).collect();
+    let (existing, ratings, outputs) = (&batch.existing, &batch.ratings, &batch.outputs);
     let wanted = |name: &str| {
         job.scorers
             .as_ref()
@@ -312,8 +402,10 @@ async fn score_batch(
             let existing = existing.get(&run.id);
             let ratings = ratings.get(&run.id).unwrap_or(&no_ratings);
             let stages = outputs.get(&run.id);
+            let config = configs.get(&run.config_key);
             async move {
-                let Some(stages) = stages.filter(|s| !s.is_empty()) else {
+                let (Some(stages), Some(config)) = (stages.filter(|s| !s.is_empty()), config)
+                else {
                     return (Vec::new(), Usage::default());
                 };
                 let needs = |b: &super::Built| {
@@ -349,7 +441,14 @@ async fn score_batch(
                     .collect();
                 let (_, output, tokens, estimated) = stages.last().expect("not empty");
                 let subject = Subject {
-                    run,
+                    run: RunRef {
+                        id: run.id,
+                        experiment_id: run.experiment_id,
+                        config_key: &run.config_key,
+                        config,
+                        item_index: run.item_index,
+                        repeat_index: run.repeat_index,
+                    },
                     input: &item.input,
                     item_id: item.id.as_deref(),
                     reference: item.reference.as_deref(),
@@ -375,15 +474,7 @@ async fn score_batch(
         rows.extend(r);
         usage.add(u);
     }
-    let mut configs = HashMap::new();
-    for run in runs {
-        if rows.iter().any(|r| r.run_id == run.id) {
-            configs
-                .entry((run.experiment_id, run.config_key.clone()))
-                .or_insert_with(|| serde_json::to_string(&run.config).unwrap_or_default());
-        }
-    }
-    Ok((rows, usage, configs, runs.len() as i64))
+    (rows, usage, runs.len() as i64)
 }
 
 /// How long a job nobody drives waits before another process takes it over.

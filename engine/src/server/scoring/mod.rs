@@ -26,7 +26,7 @@ use super::core::Core;
 use super::pricing::PriceBook;
 use super::store::cache::CachedResponse;
 use super::templates::StageOutput;
-use crate::types::{Experiment, Run, ScorerConfig, ScorerSpec};
+use crate::types::{Experiment, Run, RunConfig, ScorerConfig, ScorerSpec};
 
 pub use check::check_scoring;
 
@@ -98,9 +98,33 @@ impl Usage {
     }
 }
 
+/// Which run is scored.
+#[derive(Clone, Copy)]
+pub struct RunRef<'a> {
+    pub id: Uuid,
+    pub experiment_id: Uuid,
+    pub config_key: &'a str,
+    pub config: &'a RunConfig,
+    pub item_index: i32,
+    pub repeat_index: i32,
+}
+
+impl<'a> From<&'a Run> for RunRef<'a> {
+    fn from(r: &'a Run) -> Self {
+        RunRef {
+            id: r.id,
+            experiment_id: r.experiment_id,
+            config_key: &r.config_key,
+            config: &r.config,
+            item_index: r.item_index,
+            repeat_index: r.repeat_index,
+        }
+    }
+}
+
 /// What scorers see of a run.
 pub struct Subject<'a> {
-    pub run: &'a Run,
+    pub run: RunRef<'a>,
     pub input: &'a BTreeMap<String, Value>,
     pub item_id: Option<&'a str>,
     pub reference: Option<&'a str>,
@@ -314,7 +338,7 @@ impl Scoring {
                 run_id: subject.run.id,
                 scorer_name: built.name.clone(),
                 experiment_id: subject.run.experiment_id,
-                config_key: subject.run.config_key.clone(),
+                config_key: subject.run.config_key.to_owned(),
                 fingerprint: built.fingerprint.clone(),
                 value: verdict.value,
                 error: verdict.error,

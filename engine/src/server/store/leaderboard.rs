@@ -1,5 +1,6 @@
-//! The `leaderboard_entries` table (one summary per configuration, recomputed when its
-//! version moves) and the reads that recompute it.
+//! The `leaderboard_entries` table (one narrow summary per configuration, recomputed when
+//! its version moves), `leaderboard_details` (its configuration and per-item scores), and the
+//! reads that recompute them.
 
 use std::collections::HashMap;
 
@@ -73,9 +74,112 @@ pub async fn stale(db: &Db, experiment_id: Uuid) -> Result<Vec<(String, i64)>> {
 
 /// Marks every entry of an experiment for recomputing (weights or scorers changed).
 pub async fn bump_all(db: &Db, experiment_id: Uuid) -> Result<()> {
-    on_db!(db, p => sqlx::query("UPDATE leaderboard_entries SET version = version + 1 WHERE experiment_id = $1")
-        .bind(experiment_id).execute(p).await.map(|r| r.rows_affected()))?;
+    on_db!(db, p => bump_all_on(&mut *p.acquire().await?, experiment_id).await)?;
     Ok(())
+}
+
+/// [`bump_all`] on a connection (or in a transaction). On PostgreSQL rows are locked in key
+/// order, as every other writer locks them, so concurrent writers cannot deadlock.
+pub(crate) async fn bump_all_on<C: BumpAll>(conn: &mut C, experiment_id: Uuid) -> sqlx::Result<()> {
+    conn.bump_all(experiment_id).await
+}
+
+pub(crate) trait BumpAll {
+    async fn bump_all(&mut self, experiment_id: Uuid) -> sqlx::Result<()>;
+}
+
+impl BumpAll for sqlx::SqliteConnection {
+    async fn bump_all(&mut self, experiment_id: Uuid) -> sqlx::Result<()> {
+        sqlx::query(
+            "UPDATE leaderboard_entries SET version = version + 1 WHERE experiment_id = $1",
+        )
+        .bind(experiment_id)
+        .execute(&mut *self)
+        .await?;
+        Ok(())
+    }
+}
+
+impl BumpAll for sqlx::PgConnection {
+    async fn bump_all(&mut self, experiment_id: Uuid) -> sqlx::Result<()> {
+        sqlx::query(
+            "UPDATE leaderboard_entries SET version = version + 1 WHERE experiment_id = $1 AND config_key IN \
+             (SELECT config_key FROM leaderboard_entries WHERE experiment_id = $1 ORDER BY config_key FOR UPDATE)",
+        )
+        .bind(experiment_id)
+        .execute(&mut *self)
+        .await?;
+        Ok(())
+    }
+}
+
+/// Makes sure every configuration with runs has an entry (runs recorded before scoring
+/// existed, or by an interrupted writer).
+pub async fn ensure_entries(db: &Db, experiment_id: Uuid) -> Result<()> {
+    let first = match db {
+        Db::Sqlite(_) => "MIN(config)",
+        Db::Postgres(_) => "(array_agg(config))[1]",
+    };
+    let entries = "INSERT INTO leaderboard_entries (experiment_id, config_key) \
+        SELECT experiment_id, config_key FROM runs WHERE experiment_id = $1 GROUP BY experiment_id, config_key \
+        ON CONFLICT (experiment_id, config_key) DO NOTHING";
+    let details = format!(
+        "INSERT INTO leaderboard_details (experiment_id, config_key, config) \
+         SELECT experiment_id, config_key, {first} FROM runs WHERE experiment_id = $1 GROUP BY experiment_id, config_key \
+         ON CONFLICT (experiment_id, config_key) DO NOTHING"
+    );
+    on_db!(db, p => {
+        sqlx::query(entries).bind(experiment_id).execute(p).await?;
+        sqlx::query(sqlx::AssertSqlSafe(details)).bind(experiment_id).execute(p).await?;
+    });
+    Ok(())
+}
+
+/// Every configuration of an experiment's entries.
+pub async fn all_configs(db: &Db, experiment_id: Uuid) -> Result<HashMap<String, RunConfig>> {
+    let rows: Vec<(String, Json<RunConfig>)> = on_db!(db, p => sqlx::query_as(
+        "SELECT config_key, config FROM leaderboard_details WHERE experiment_id = $1")
+        .bind(experiment_id).fetch_all(p).await)?;
+    Ok(rows.into_iter().map(|(k, c)| (k, c.0)).collect())
+}
+
+/// The configurations of these entries.
+pub async fn configs(
+    db: &Db,
+    experiment_id: Uuid,
+    keys: &[String],
+) -> Result<HashMap<String, RunConfig>> {
+    if keys.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows: Vec<(String, Json<RunConfig>)> = match db {
+        Db::Postgres(p) => {
+            let mut rows = Vec::new();
+            for chunk in super::bulk_scores::pg_chunks(keys, |k| k.len() + 4) {
+                rows.extend(
+                    sqlx::query_as::<_, (String, Json<RunConfig>)>(
+                        "SELECT config_key, config FROM leaderboard_details WHERE experiment_id = $1 \
+                         AND config_key = ANY($2)",
+                    )
+                    .bind(experiment_id)
+                    .bind(chunk.to_vec())
+                    .fetch_all(p)
+                    .await?,
+                );
+            }
+            rows
+        }
+        Db::Sqlite(p) => {
+            let mut q = sqlx::QueryBuilder::new(
+                "SELECT config_key, config FROM leaderboard_details WHERE experiment_id = ",
+            );
+            q.push_bind(experiment_id);
+            q.push(" AND config_key");
+            key_list(&mut q, keys);
+            q.build_query_as().fetch_all(p).await?
+        }
+    };
+    Ok(rows.into_iter().map(|(k, c)| (k, c.0)).collect())
 }
 
 fn key_list(q: &mut sqlx::QueryBuilder<sqlx::Sqlite>, keys: &[String]) {
@@ -87,23 +191,32 @@ fn key_list(q: &mut sqlx::QueryBuilder<sqlx::Sqlite>, keys: &[String]) {
     q.push(")");
 }
 
-/// The ended runs of these configurations.
+/// The ended runs of these configurations. (Pending and running ones are dropped here, not in
+/// SQL: a status condition can lead the planner to the status index, past every run.)
 pub async fn runs(db: &Db, experiment_id: Uuid, keys: &[String]) -> Result<Vec<RunFact>> {
     const COLUMNS: &str = "SELECT r.id, r.config_key, r.config_hash, r.item_index, r.status, r.tokens_in, \
         r.tokens_out, r.cost_estimate, CAST((SELECT SUM(s.latency_ms) FROM stage_results s WHERE s.run_id = r.id) AS BIGINT) \
         AS latency_ms FROM runs r WHERE r.experiment_id = ";
-    Ok(match db {
-        Db::Postgres(p) => sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "{COLUMNS} $1 AND r.config_key = ANY($2) AND r.status IN ('completed', 'cached', 'failed')")))
-            .bind(experiment_id).bind(keys.to_vec()).fetch_all(p).await?,
+    let mut rows: Vec<RunFact> = match db {
+        Db::Postgres(p) => {
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "{COLUMNS} $1 AND r.config_key = ANY($2)"
+            )))
+            .bind(experiment_id)
+            .bind(keys.to_vec())
+            .fetch_all(p)
+            .await?
+        }
         Db::Sqlite(p) => {
             let mut q = sqlx::QueryBuilder::new(COLUMNS);
             q.push_bind(experiment_id);
-            q.push(" AND r.status IN ('completed', 'cached', 'failed') AND r.config_key");
+            q.push(" AND r.config_key");
             key_list(&mut q, keys);
             q.build_query_as().fetch_all(p).await?
         }
-    })
+    };
+    rows.retain(|r| matches!(r.status.as_str(), "completed" | "cached" | "failed"));
+    Ok(rows)
 }
 
 /// The scores (values and failures) of these configurations' runs.
@@ -141,7 +254,7 @@ pub async fn write(db: &Db, experiment_id: Uuid, rows: &[Summary]) -> Result<()>
             for chunk in rows.chunks(200) {
                 let mut q = sqlx::QueryBuilder::new(
                     "WITH v (config_key, version, score, std, ci_low, ci_high, items, samples, runs, failed, tokens_in, \
-                     tokens_out, cost, latency_ms, best_run_id, scorers, item_scores) AS (",
+                     tokens_out, cost, latency_ms, best_run_id, scorers) AS (",
                 );
                 q.push_values(chunk, |mut b, s| {
                     b.push_bind(s.config_key.clone())
@@ -159,64 +272,129 @@ pub async fn write(db: &Db, experiment_id: Uuid, rows: &[Summary]) -> Result<()>
                         .push_bind(s.cost)
                         .push_bind(s.latency_ms)
                         .push_bind(s.best_run_id)
-                        .push_bind(json_text(&s.scorers))
-                        .push_bind(json_text(&s.item_scores));
+                        .push_bind(json_text(&s.scorers));
                 });
                 q.push(
                     ") UPDATE leaderboard_entries SET computed_version = v.version, score = v.score, std = v.std, \
                      ci_low = v.ci_low, ci_high = v.ci_high, items = v.items, samples = v.samples, runs = v.runs, \
                      failed = v.failed, tokens_in = v.tokens_in, tokens_out = v.tokens_out, cost = v.cost, \
-                     latency_ms = v.latency_ms, best_run_id = v.best_run_id, scorers = v.scorers, \
-                     item_scores = v.item_scores FROM v WHERE leaderboard_entries.experiment_id = ",
+                     latency_ms = v.latency_ms, best_run_id = v.best_run_id, scorers = v.scorers \
+                     FROM v WHERE leaderboard_entries.experiment_id = ",
                 );
                 q.push_bind(experiment_id);
                 q.push(
                     " AND leaderboard_entries.config_key = v.config_key \
-                     AND leaderboard_entries.computed_version < v.version",
+                     AND leaderboard_entries.computed_version < v.version RETURNING leaderboard_entries.config_key",
                 );
+                let updated: std::collections::HashSet<String> = q
+                    .build_query_scalar()
+                    .fetch_all(&mut *tx)
+                    .await?
+                    .into_iter()
+                    .collect();
+                let chunk: Vec<&Summary> = chunk
+                    .iter()
+                    .filter(|s| updated.contains(&s.config_key))
+                    .collect();
+                if chunk.is_empty() {
+                    continue;
+                }
+                let mut q = sqlx::QueryBuilder::new("WITH v (config_key, item_scores) AS (");
+                q.push_values(chunk, |mut b, s| {
+                    b.push_bind(s.config_key.clone())
+                        .push_bind(json_text(&s.item_scores));
+                });
+                q.push(
+                    ") UPDATE leaderboard_details SET item_scores = v.item_scores FROM v \
+                     WHERE leaderboard_details.experiment_id = ",
+                );
+                q.push_bind(experiment_id);
+                q.push(" AND leaderboard_details.config_key = v.config_key");
                 q.build().execute(&mut *tx).await?;
             }
             tx.commit().await?;
         }
         Db::Postgres(p) => {
-            macro_rules! col {
-                ($f:expr) => {
-                    rows.iter().map($f).collect::<Vec<_>>()
-                };
+            let mut tx = p.begin().await?;
+            let texts: Vec<(String, String)> = rows
+                .iter()
+                .map(|s| (json_text(&s.scorers), json_text(&s.item_scores)))
+                .collect();
+            let indexed: Vec<(usize, &Summary)> = rows.iter().enumerate().collect();
+            let mut updated = std::collections::HashSet::new();
+            for chunk in super::bulk_scores::pg_chunks(&indexed, |(i, _)| texts[*i].0.len() + 200) {
+                macro_rules! col {
+                    ($f:expr) => {
+                        chunk.iter().map(|(_, s)| s).map($f).collect::<Vec<_>>()
+                    };
+                }
+                // A cache fill: rows a writer holds are skipped (they are being bumped and
+                // will be recomputed), so a refresh never waits on, or deadlocks with, a writer.
+                let keys: Vec<String> = sqlx::query_scalar(
+                    "WITH v AS (SELECT * FROM UNNEST($2::text[], $3::bigint[], $4::float8[], $5::float8[], \
+                         $6::float8[], $7::float8[], $8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[], \
+                         $12::bigint[], $13::bigint[], $14::float8[], $15::float8[], $16::uuid[], $17::text[]) \
+                       AS v (config_key, version, score, std, ci_low, ci_high, items, samples, runs, failed, \
+                             tokens_in, tokens_out, cost, latency_ms, best_run_id, scorers)), \
+                     locked AS (SELECT l.config_key FROM leaderboard_entries l JOIN v ON v.config_key = l.config_key \
+                       WHERE l.experiment_id = $1 AND l.computed_version < v.version \
+                       ORDER BY l.config_key FOR UPDATE OF l SKIP LOCKED) \
+                     UPDATE leaderboard_entries l SET computed_version = v.version, score = v.score, std = v.std, \
+                     ci_low = v.ci_low, ci_high = v.ci_high, items = v.items, samples = v.samples, runs = v.runs, \
+                     failed = v.failed, tokens_in = v.tokens_in, tokens_out = v.tokens_out, cost = v.cost, \
+                     latency_ms = v.latency_ms, best_run_id = v.best_run_id, scorers = v.scorers::jsonb \
+                     FROM v, locked WHERE l.experiment_id = $1 AND l.config_key = v.config_key \
+                     AND locked.config_key = v.config_key AND l.computed_version < v.version \
+                     RETURNING l.config_key",
+                )
+                .bind(experiment_id)
+                .bind(col!(|s| s.config_key.clone()))
+                .bind(col!(|s| s.version))
+                .bind(col!(|s| s.score))
+                .bind(col!(|s| s.std))
+                .bind(col!(|s| s.ci_low))
+                .bind(col!(|s| s.ci_high))
+                .bind(col!(|s| s.items))
+                .bind(col!(|s| s.samples))
+                .bind(col!(|s| s.runs))
+                .bind(col!(|s| s.failed))
+                .bind(col!(|s| s.tokens_in))
+                .bind(col!(|s| s.tokens_out))
+                .bind(col!(|s| s.cost))
+                .bind(col!(|s| s.latency_ms))
+                .bind(col!(|s| s.best_run_id))
+                .bind(chunk.iter().map(|(i, _)| texts[*i].0.clone()).collect::<Vec<_>>())
+                .fetch_all(&mut *tx)
+                .await?;
+                updated.extend(keys);
             }
-            sqlx::query(
-                "UPDATE leaderboard_entries l SET computed_version = v.version, score = v.score, std = v.std, \
-                 ci_low = v.ci_low, ci_high = v.ci_high, items = v.items, samples = v.samples, runs = v.runs, \
-                 failed = v.failed, tokens_in = v.tokens_in, tokens_out = v.tokens_out, cost = v.cost, \
-                 latency_ms = v.latency_ms, best_run_id = v.best_run_id, scorers = v.scorers::jsonb, \
-                 item_scores = v.item_scores::jsonb \
-                 FROM UNNEST($2::text[], $3::bigint[], $4::float8[], $5::float8[], $6::float8[], $7::float8[], \
-                             $8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[], $12::bigint[], $13::bigint[], \
-                             $14::float8[], $15::float8[], $16::uuid[], $17::text[], $18::text[]) \
-                   AS v (config_key, version, score, std, ci_low, ci_high, items, samples, runs, failed, tokens_in, \
-                         tokens_out, cost, latency_ms, best_run_id, scorers, item_scores) \
-                 WHERE l.experiment_id = $1 AND l.config_key = v.config_key AND l.computed_version < v.version",
-            )
-            .bind(experiment_id)
-            .bind(col!(|s| s.config_key.clone()))
-            .bind(col!(|s| s.version))
-            .bind(col!(|s| s.score))
-            .bind(col!(|s| s.std))
-            .bind(col!(|s| s.ci_low))
-            .bind(col!(|s| s.ci_high))
-            .bind(col!(|s| s.items))
-            .bind(col!(|s| s.samples))
-            .bind(col!(|s| s.runs))
-            .bind(col!(|s| s.failed))
-            .bind(col!(|s| s.tokens_in))
-            .bind(col!(|s| s.tokens_out))
-            .bind(col!(|s| s.cost))
-            .bind(col!(|s| s.latency_ms))
-            .bind(col!(|s| s.best_run_id))
-            .bind(col!(|s| json_text(&s.scorers)))
-            .bind(col!(|s| json_text(&s.item_scores)))
-            .execute(p)
-            .await?;
+            let details: Vec<(usize, &Summary)> = indexed
+                .into_iter()
+                .filter(|(_, s)| updated.contains(&s.config_key))
+                .collect();
+            for chunk in super::bulk_scores::pg_chunks(&details, |(i, _)| texts[*i].1.len() + 80) {
+                sqlx::query(
+                    "UPDATE leaderboard_details d SET item_scores = v.item_scores::jsonb \
+                     FROM UNNEST($2::text[], $3::text[]) AS v (config_key, item_scores) \
+                     WHERE d.experiment_id = $1 AND d.config_key = v.config_key",
+                )
+                .bind(experiment_id)
+                .bind(
+                    chunk
+                        .iter()
+                        .map(|(_, s)| s.config_key.clone())
+                        .collect::<Vec<_>>(),
+                )
+                .bind(
+                    chunk
+                        .iter()
+                        .map(|(i, _)| texts[*i].1.clone())
+                        .collect::<Vec<_>>(),
+                )
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
         }
     }
     Ok(())
@@ -290,15 +468,17 @@ pub struct Full {
 }
 
 pub async fn full(db: &Db, experiment_id: Uuid, keys: &[String]) -> Result<Vec<Full>> {
-    const COLUMNS: &str = "SELECT config_key, config, score, std, ci_low, ci_high, items, samples, runs, failed, \
-        tokens_in, tokens_out, cost, latency_ms, best_run_id, scorers FROM leaderboard_entries WHERE experiment_id = ";
+    const COLUMNS: &str = "SELECT l.config_key, d.config, l.score, l.std, l.ci_low, l.ci_high, l.items, l.samples, \
+        l.runs, l.failed, l.tokens_in, l.tokens_out, l.cost, l.latency_ms, l.best_run_id, l.scorers \
+        FROM leaderboard_entries l JOIN leaderboard_details d ON d.experiment_id = l.experiment_id \
+        AND d.config_key = l.config_key WHERE l.experiment_id = ";
     if keys.is_empty() {
         return Ok(Vec::new());
     }
     Ok(match db {
         Db::Postgres(p) => {
             sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                "{COLUMNS} $1 AND config_key = ANY($2)"
+                "{COLUMNS} $1 AND l.config_key = ANY($2)"
             )))
             .bind(experiment_id)
             .bind(keys.to_vec())
@@ -308,7 +488,7 @@ pub async fn full(db: &Db, experiment_id: Uuid, keys: &[String]) -> Result<Vec<F
         Db::Sqlite(p) => {
             let mut q = sqlx::QueryBuilder::new(COLUMNS);
             q.push_bind(experiment_id);
-            q.push(" AND config_key");
+            q.push(" AND l.config_key");
             key_list(&mut q, keys);
             q.build_query_as().fetch_all(p).await?
         }
@@ -323,11 +503,11 @@ pub async fn item_scores(
 ) -> Result<HashMap<String, ItemScores>> {
     let rows: Vec<(String, Json<ItemScores>)> = match db {
         Db::Postgres(p) => sqlx::query_as(
-            "SELECT config_key, item_scores FROM leaderboard_entries WHERE experiment_id = $1 AND config_key = ANY($2)")
+            "SELECT config_key, item_scores FROM leaderboard_details WHERE experiment_id = $1 AND config_key = ANY($2)")
             .bind(experiment_id).bind(keys.to_vec()).fetch_all(p).await?,
         Db::Sqlite(p) => {
             let mut q = sqlx::QueryBuilder::new(
-                "SELECT config_key, item_scores FROM leaderboard_entries WHERE experiment_id = ");
+                "SELECT config_key, item_scores FROM leaderboard_details WHERE experiment_id = ");
             q.push_bind(experiment_id);
             q.push(" AND config_key");
             key_list(&mut q, keys);

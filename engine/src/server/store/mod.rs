@@ -83,7 +83,10 @@ impl Db {
                     .journal_mode(SqliteJournalMode::Wal)
                     .synchronous(SqliteSynchronous::Normal)
                     .busy_timeout(Duration::from_secs(10))
-                    .foreign_keys(true);
+                    .foreign_keys(true)
+                    // 16 MiB of page cache per connection (SQLite's default is 2 MiB): the
+                    // leaderboard and re-scoring walk tens of MiB of scores and runs.
+                    .pragma("cache_size", "-16384");
                 let pool = SqlitePoolOptions::new()
                     .max_connections(8)
                     .acquire_timeout(Duration::from_secs(10))

@@ -140,9 +140,17 @@ pub async fn claim(
 
 /// Extends the leases `owner` holds.
 pub async fn renew_leases(db: &Db, owner: &str, until: DateTime<Utc>) -> Result<u64> {
-    Ok(on_db!(db, p => sqlx::query(
-        "UPDATE runs SET lease_until = $2 WHERE lease_owner = $1 AND status = 'running'")
-        .bind(owner).bind(until).execute(p).await.map(|r| r.rows_affected()))?)
+    Ok(match db {
+        Db::Sqlite(p) => sqlx::query(
+            "UPDATE runs SET lease_until = $2 WHERE lease_owner = $1 AND status = 'running'")
+            .bind(owner).bind(until).execute(p).await?.rows_affected(),
+        // Rows the recorder is finishing right now are skipped (their lease is about to go):
+        // waiting for them while holding others deadlocks with the recorder's transaction.
+        Db::Postgres(p) => sqlx::query(
+            "UPDATE runs SET lease_until = $2 WHERE id IN (SELECT id FROM runs WHERE lease_owner = $1 \
+             AND status = 'running' FOR UPDATE SKIP LOCKED)")
+            .bind(owner).bind(until).execute(p).await?.rows_affected(),
+    })
 }
 
 /// Runs whose lease ran out (their process died): sweep runs go back to pending (to be

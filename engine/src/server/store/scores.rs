@@ -237,8 +237,7 @@ pub async fn forget_removed(db: &Db, experiment_id: Uuid, keep: &[String]) -> Re
             q.push(")");
         }
         let n = q.build().execute(&mut *tx).await?.rows_affected();
-        sqlx::query("UPDATE leaderboard_entries SET version = version + 1 WHERE experiment_id = $1")
-            .bind(experiment_id).execute(&mut *tx).await?;
+        super::leaderboard::bump_all_on(&mut *tx, experiment_id).await?;
         tx.commit().await?;
         n
     });

@@ -1,4 +1,4 @@
-//! The `scoring_jobs` table, and the reads a re-scoring pass makes (runs in id order, their
+//! The `scoring_jobs` table, and the reads a re-scoring pass makes (runs in planning order, their
 //! stage outputs).
 
 use std::collections::HashMap;
@@ -7,12 +7,12 @@ use chrono::{DateTime, Utc};
 use sqlx::types::Json;
 use uuid::Uuid;
 
-use super::bulk_scores::{Bump, ScoreBulk};
+use super::bulk_scores::ScoreBulk;
 use super::cache::CachedResponse;
 use super::{Db, on_db};
 use crate::server::error::Result;
 use crate::server::scoring::ScoreRow;
-use crate::types::{Run, ScoringJob};
+use crate::types::ScoringJob;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct JobRow {
@@ -131,23 +131,63 @@ pub async fn next_pass(db: &Db, id: Uuid) -> Result<()> {
     Ok(())
 }
 
-/// Runs that ended with an output (the ones to score), after `cursor` in id order.
+/// What a re-scoring pass reads of a run (its configuration comes from its leaderboard entry).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct BatchRun {
+    pub id: Uuid,
+    pub experiment_id: Uuid,
+    pub config_key: String,
+    pub item_index: i32,
+    pub repeat_index: i32,
+    pub status: String,
+}
+
+/// Runs that ended with an output (the ones to score), after `cursor` in planning order.
 pub async fn batch(
     db: &Db,
     experiment_id: Uuid,
     cursor: Option<Uuid>,
     since: Option<DateTime<Utc>>,
     limit: i64,
-) -> Result<Vec<Run>> {
-    let sql = concat!(
-        "SELECT id, experiment_id, sweep_id, config_hash, config_key, config, item_index, repeat_index, status, error, ",
-        "started_at, completed_at, duration_ms, tokens_in, tokens_out, cost_estimate, created_at FROM runs ",
-        "WHERE experiment_id = $1 AND status IN ('completed', 'cached') AND ($2 IS NULL OR id > $2) ",
-        "AND ($3 IS NULL OR completed_at >= $3) ORDER BY id LIMIT $4"
+) -> Result<Vec<BatchRun>> {
+    // Planning order (created_at, seq, id), after the cursor run. Only the conditions that
+    // apply: `$2 IS NULL OR …` would keep PostgreSQL's generic plan from starting the index
+    // scan at the cursor (every batch would walk from the start).
+    // No status condition in SQL: right after a sweep, PostgreSQL's statistics may still
+    // describe the runs as pending and lead the planner to the status index (then a sort of
+    // every run). Runs without an output are dropped below; the cursor passes them all.
+    let mut sql = String::from(
+        "SELECT id, experiment_id, config_key, item_index, repeat_index, status FROM runs \
+         WHERE experiment_id = $1",
     );
-    let rows = on_db!(db, p => sqlx::query_as::<_, super::runs::RunRow>(sql)
-        .bind(experiment_id).bind(cursor).bind(since).bind(limit).fetch_all(p).await)?;
-    Ok(rows.into_iter().map(Run::from).collect())
+    let mut n = 1;
+    if cursor.is_some() {
+        n += 1;
+        sql.push_str(&format!(
+            " AND (created_at, seq, id) > (SELECT c.created_at, c.seq, c.id FROM runs c WHERE c.id = ${n})"
+        ));
+    }
+    if since.is_some() {
+        n += 1;
+        sql.push_str(&format!(" AND completed_at >= ${n}"));
+    }
+    sql.push_str(&format!(" ORDER BY created_at, seq, id LIMIT ${}", n + 1));
+    Ok(on_db!(db, p => {
+        let mut q = sqlx::query_as::<_, BatchRun>(sqlx::AssertSqlSafe(sql)).bind(experiment_id);
+        if let Some(c) = cursor {
+            q = q.bind(c);
+        }
+        if let Some(t) = since {
+            q = q.bind(t);
+        }
+        q.bind(limit).fetch_all(p).await
+    })?)
+}
+
+/// The runs of a batch that have an output to score.
+pub fn scoreable(runs: &[BatchRun]) -> impl Iterator<Item = &BatchRun> {
+    runs.iter()
+        .filter(|r| matches!(r.status.as_str(), "completed" | "cached"))
 }
 
 /// How many runs have an output to score (ended since `since`, if given).
@@ -208,14 +248,13 @@ pub struct Progress {
     pub cache_hits: i64,
 }
 
-/// Commits one batch in one transaction: its scores, the cache entries their calls made, the
-/// leaderboard bumps and the job's progress (cursor included). `false`: the job is no longer
+/// Commits one batch in one transaction: its scores, the cache entries their calls made and
+/// the job's progress (cursor included). The leaderboard is bumped once the job is done. `false`: the job is no longer
 /// running (superseded, or ended elsewhere) and nothing was written.
 pub async fn commit_batch(
     db: &Db,
     job_id: Uuid,
     rows: &[ScoreRow],
-    configs: &HashMap<(Uuid, String), String>,
     puts: &[(String, CachedResponse)],
     progress: &Progress,
     cursor: Uuid,
@@ -241,11 +280,6 @@ pub async fn commit_batch(
             use super::bulk::Bulk;
             tx.insert_cache(&puts, now).await?;
             tx.upsert_scores(&refs, now).await?;
-            let mut bumps: Vec<Bump<'_>> = configs
-                .iter()
-                .map(|((e, k), c)| Bump { experiment_id: *e, config_key: k.as_str(), config: c.clone() })
-                .collect();
-            tx.bump_entries(&mut bumps).await?;
             tx.commit().await?;
             true
         }
