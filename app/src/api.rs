@@ -288,6 +288,9 @@ pub struct RunView {
     pub duration_ms: Option<i64>,
     pub cost_estimate: Option<f64>,
     pub output: Option<String>,
+    /// The weighted score over the scorers that scored it, and each scorer's value.
+    pub weighted_score: Option<f64>,
+    pub scores: std::collections::BTreeMap<String, f64>,
 }
 
 /// The experiment's most recent runs (newest first) with their final outputs.
@@ -295,8 +298,11 @@ pub struct RunView {
 pub async fn recent_runs(experiment_id: Uuid) -> Result<Vec<RunView>, AppError> {
     let (core, actor) = (ssr::core()?, ssr::actor().await?);
     let runs = engine::runs::recent_runs(&core, &actor, experiment_id, 30).await?;
-    let mut views = Vec::with_capacity(runs.len());
-    for (run, output) in runs {
+    let (runs, outputs): (Vec<_>, Vec<_>) = runs.into_iter().unzip();
+    let scored = engine::runs::with_scores(&core, experiment_id, runs).await?;
+    let mut views = Vec::with_capacity(scored.len());
+    for (scored, output) in scored.into_iter().zip(outputs) {
+        let (run, weighted_score, scores) = (scored.run, scored.weighted_score, scored.scores);
         let choices = run
             .config
             .stages
@@ -329,9 +335,63 @@ pub async fn recent_runs(experiment_id: Uuid) -> Result<Vec<RunView>, AppError> 
             duration_ms: run.duration_ms,
             cost_estimate: run.cost_estimate,
             output,
+            weighted_score,
+            scores,
         });
     }
     Ok(views)
+}
+
+/// The experiment's leaderboard (top 20), ordered by `sort` (empty: the weighted score).
+#[server(prefix = "/sfn")]
+pub async fn get_leaderboard(
+    experiment_id: Uuid,
+    sort: String,
+) -> Result<engine::types::Leaderboard, AppError> {
+    let (core, actor) = (ssr::core()?, ssr::actor().await?);
+    let query = engine::leaderboard::Query {
+        sort: (!sort.is_empty()).then_some(sort.as_str()),
+        limit: 20,
+        offset: 0,
+    };
+    Ok(engine::leaderboard::get_leaderboard(&core, &actor, experiment_id, query).await?)
+}
+
+/// Rates a run for a human_rating scorer: `thumbs` ("up"/"down") or `stars` (1–5).
+#[server(prefix = "/sfn")]
+pub async fn rate_run(
+    run_id: Uuid,
+    scorer: String,
+    thumbs: Option<String>,
+    stars: Option<i64>,
+) -> Result<engine::types::RatingResult, AppError> {
+    use engine::types::Thumb;
+    let (core, actor) = (ssr::core()?, ssr::actor().await?);
+    let thumbs = match thumbs.as_deref() {
+        None => None,
+        Some("up") => Some(Thumb::Up),
+        Some("down") => Some(Thumb::Down),
+        Some(_) => return Err(engine::Error::invalid("thumbs", "must be up or down").into()),
+    };
+    let rating = engine::types::HumanScore {
+        thumbs,
+        stars,
+        scorer: (!scorer.is_empty()).then_some(scorer),
+        comment: None,
+    };
+    Ok(engine::scoring::human::rate_run(&core, &actor, run_id, rating).await?)
+}
+
+/// Approves (`approved`) or rejects (`rejected`) the configuration of a run.
+#[server(prefix = "/sfn")]
+pub async fn mark_configuration(run_id: Uuid, mark: String) -> Result<(), AppError> {
+    let (core, actor) = (ssr::core()?, ssr::actor().await?);
+    if !matches!(mark.as_str(), "approved" | "rejected") {
+        return Err(engine::Error::invalid("mark", "must be approved or rejected").into());
+    }
+    engine::sweeps::mark(&core, &actor, run_id, &mark, engine::types::MarkRequest::default())
+        .await?;
+    Ok(())
 }
 
 #[server(prefix = "/sfn")]

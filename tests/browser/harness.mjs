@@ -59,7 +59,11 @@ export async function startBrowser() {
 export async function newPage(browser) {
   const page = await browser.newPage();
   const problems = [];
-  page.on('console', (m) => { if (m.type() === 'error') problems.push(`console: ${m.text()}`); });
+  page.__console = [];
+  page.on('console', (m) => {
+    page.__console.push(`${m.type()}: ${m.text()}`);
+    if (m.type() === 'error') problems.push(`console: ${m.text()}`);
+  });
   page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
   page.on('requestfailed', (r) => problems.push(`requestfailed: ${r.url()} ${r.failure()?.errorText}`));
   return { page, problems };
@@ -67,5 +71,11 @@ export async function newPage(browser) {
 
 /** Waits until the WASM bundle has hydrated the page. */
 export async function hydrated(page) {
-  await page.waitForSelector('body[data-hydrated="true"]', { timeout: 20_000 });
+  try {
+    // Generous: a debug WASM bundle (15 MB) compiles slowly on a busy 2-core machine.
+    await page.waitForSelector('body[data-hydrated="true"]', { timeout: 60_000 });
+  } catch (e) {
+    // Say why: the page's console (a hydration panic shows there) and what loaded.
+    throw new Error(`${e.message}\nconsole:\n${(page.__console || []).slice(-20).join('\n')}\nurl: ${page.url()}`);
+  }
 }

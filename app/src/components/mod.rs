@@ -1,5 +1,6 @@
 //! Pieces shared by several pages.
 
+pub mod leaderboard;
 pub mod shell;
 
 use leptos::prelude::*;

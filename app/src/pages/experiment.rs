@@ -1,11 +1,13 @@
 //! `/experiments/:id`: an experiment's pipeline and sample data, a form to run one
-//! configuration (prompt variant, model, temperature per stage), and its recent runs.
+//! configuration (prompt variant, model, temperature per stage), its leaderboard and its
+//! recent runs with their scores (and ratings to give).
 
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::A;
 
-use crate::api::{RunExperiment, get_experiment, recent_runs};
+use crate::api::{RateRun, RunExperiment, get_experiment, recent_runs};
+use crate::components::leaderboard::{LeaderboardCard, RateButtons, human_scorers, scorers};
 use crate::components::shell::{AppShell, can_write};
 use crate::components::{ErrorNote, action_error, error_view, id_param};
 use crate::types::{Experiment, NewRun, RunBatch, StageChoice};
@@ -44,10 +46,19 @@ fn ExperimentView() -> impl IntoView {
 #[component]
 fn Detail(experiment: Experiment) -> impl IntoView {
     let run = ServerAction::<RunExperiment>::new();
+    let rate = ServerAction::<RateRun>::new();
     let runs = Resource::new(
-        move || run.version().get(),
+        move || (run.version().get(), rate.version().get()),
         move |_| recent_runs(experiment.id),
     );
+    let changed = Signal::derive(move || run.version().get() + rate.version().get());
+    let rate_error = action_error(rate);
+    let humans = human_scorers(&experiment.scoring_config);
+    let rating = can_write() && !humans.is_empty();
+    let scorer_names: Vec<String> = scorers(&experiment.scoring_config)
+        .into_iter()
+        .map(|s| s.name)
+        .collect();
     let title = format!("{} · PromptLooper", experiment.name);
     let project_href = format!("/projects/{}", experiment.project_id);
     view! {
@@ -56,18 +67,23 @@ fn Detail(experiment: Experiment) -> impl IntoView {
         <h1>{experiment.name.clone()}</h1>
         <p class="muted">{experiment.description.clone()}</p>
         {can_write().then(|| view! { <RunForm experiment=experiment.clone() run/> })}
+        <LeaderboardCard experiment_id=experiment.id scorer_names changed/>
         <section class="card">
             <h2>"Recent runs"</h2>
+            <ErrorNote error=rate_error/>
             <Transition fallback=|| ()>
-                {move || Suspend::new(async move {
+                {move || { let humans = humans.clone(); Suspend::new(async move {
                     match runs.await {
                         Ok(list) if list.is_empty() => view! { <p class="empty">"No runs yet."</p> }.into_any(),
                         Ok(list) => view! {
                             <table class="table runs" data-testid="runs">
-                                <thead><tr><th>"Item"</th><th>"Status"</th><th>"Configuration"</th><th>"Tokens"</th><th>"ms"</th><th>"Cost"</th><th>"Output"</th></tr></thead>
+                                <thead><tr><th>"Item"</th><th>"Status"</th><th>"Configuration"</th><th>"Tokens"</th><th>"ms"</th><th>"Cost"</th><th>"Score"</th><th>"Output"</th>{rating.then(|| view! { <th>"Rate"</th> })}</tr></thead>
                                 <tbody>
                                     {list.into_iter().map(|r| {
                                         let output = r.error.clone().or(r.output.clone()).unwrap_or_default();
+                                        let rated = r.status != "failed";
+                                        let humans = humans.clone();
+                                        let score_title = r.scores.iter().map(|(k, v)| format!("{k}: {v:.3}")).collect::<Vec<_>>().join(", ");
                                         view! {
                                             <tr>
                                                 <td>{r.item_index + 1}{(r.repeat_index > 0).then(|| format!(" (#{})", r.repeat_index + 1))}</td>
@@ -76,7 +92,9 @@ fn Detail(experiment: Experiment) -> impl IntoView {
                                                 <td>{r.tokens}</td>
                                                 <td>{r.duration_ms.map(|d| d.to_string()).unwrap_or_default()}</td>
                                                 <td>{r.cost_estimate.map_or("–".to_owned(), |c| format!("${c:.4}"))}</td>
+                                                <td title=score_title>{r.weighted_score.map_or("–".to_owned(), |w| format!("{w:.3}"))}</td>
                                                 <td class="output">{output}</td>
+                                                {(rating && rated).then(|| view! { <td><RateButtons run_id=r.id scorers=humans rate/></td> })}
                                             </tr>
                                         }
                                     }).collect_view()}
@@ -85,7 +103,7 @@ fn Detail(experiment: Experiment) -> impl IntoView {
                         }.into_any(),
                         Err(e) => error_view(e),
                     }
-                })}
+                })}}
             </Transition>
         </section>
         <Pipeline experiment=experiment.clone()/>
