@@ -389,8 +389,14 @@ pub async fn mark_configuration(run_id: Uuid, mark: String) -> Result<(), AppErr
     if !matches!(mark.as_str(), "approved" | "rejected") {
         return Err(engine::Error::invalid("mark", "must be approved or rejected").into());
     }
-    engine::sweeps::mark(&core, &actor, run_id, &mark, engine::types::MarkRequest::default())
-        .await?;
+    engine::sweeps::mark(
+        &core,
+        &actor,
+        run_id,
+        &mark,
+        engine::types::MarkRequest::default(),
+    )
+    .await?;
     Ok(())
 }
 

@@ -109,7 +109,11 @@ fn ranking(b: Leaderboard, mark: ServerAction<MarkConfiguration>) -> AnyView {
         }
     });
     let comparison = b.comparison.clone().map(|c| {
-        let class = if c.significant { "verdict significant" } else { "verdict" };
+        let class = if c.significant {
+            "verdict significant"
+        } else {
+            "verdict"
+        };
         view! { <p class=class data-testid="comparison">{c.verdict}</p> }
     });
     let head = names
@@ -136,7 +140,11 @@ fn ranking(b: Leaderboard, mark: ServerAction<MarkConfiguration>) -> AnyView {
     .into_any()
 }
 
-fn row(e: LeaderboardEntry, names: &[String], mark: ServerAction<MarkConfiguration>) -> impl IntoView {
+fn row(
+    e: LeaderboardEntry,
+    names: &[String],
+    mark: ServerAction<MarkConfiguration>,
+) -> impl IntoView {
     let ci = match (e.ci_low, e.ci_high) {
         (Some(lo), Some(hi)) => format!(" [{lo:.3}–{hi:.3}]"),
         _ => String::new(),

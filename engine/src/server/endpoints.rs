@@ -44,6 +44,23 @@ pub struct Ready {
     pub slots: Option<Arc<Semaphore>>,
 }
 
+impl Ready {
+    /// Waits for one of the endpoint's call slots (none to wait for without a limit); the
+    /// slot is held until the permit is dropped.
+    pub async fn slot(&self) -> Result<Option<tokio::sync::OwnedSemaphorePermit>> {
+        match &self.slots {
+            Some(slots) => Ok(Some(
+                slots
+                    .clone()
+                    .acquire_owned()
+                    .await
+                    .map_err(|e| Error::Internal(e.to_string()))?,
+            )),
+            None => Ok(None),
+        }
+    }
+}
+
 impl std::fmt::Debug for ProviderRegistry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("ProviderRegistry")

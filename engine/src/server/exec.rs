@@ -14,7 +14,7 @@ use uuid::Uuid;
 use super::cache::{self, CallKey, InFlightGuard};
 use super::core::Core;
 use super::endpoints::Ready;
-use super::error::{Error, Result};
+use super::error::Result;
 use super::pricing::PriceBook;
 use super::providers::retry::RetryPolicy;
 use super::providers::{ChatRequest, Message, Role};
@@ -347,16 +347,7 @@ pub async fn execute_known(
                     messages: call.messages.clone(),
                     params: stage.params.clone(),
                 };
-                let _endpoint_slot = match &ready.slots {
-                    Some(slots) => Some(
-                        slots
-                            .clone()
-                            .acquire_owned()
-                            .await
-                            .map_err(|e| Error::Internal(e.to_string()))?,
-                    ),
-                    None => None,
-                };
+                let _endpoint_slot = ready.slot().await?;
                 let call_started = Instant::now();
                 let (result, _attempts) = ctx.policy.run(|| ready.provider.chat(&request)).await;
                 match result {

@@ -84,9 +84,9 @@ pub fn summarise(
     let mut best: Option<(f64, Uuid)> = None;
     let mut cost = Some(0.0);
     let mut latencies = Vec::new();
-    // Samples: (item, per-scorer values over its runs, failures per scorer).
-    let mut samples: BTreeMap<&str, (i32, BTreeMap<&str, Vec<f64>>, BTreeMap<&str, usize>)> =
-        BTreeMap::new();
+    // Samples by config_hash: (item, per-scorer values over its runs, failures per scorer).
+    type Sample<'a> = (i32, BTreeMap<&'a str, Vec<f64>>, BTreeMap<&'a str, usize>);
+    let mut samples: BTreeMap<&str, Sample<'_>> = BTreeMap::new();
     for r in runs {
         s.runs += 1;
         s.tokens_in += r.tokens_in;
@@ -462,7 +462,8 @@ pub async fn get_leaderboard(
     })
 }
 
-fn entry(rank: i64, f: store::Full, mark: Option<String>, e: &Experiment) -> LeaderboardEntry {
+/// A stored entry as the leaderboard shows it.
+pub fn entry(rank: i64, f: store::Full, mark: Option<String>, e: &Experiment) -> LeaderboardEntry {
     LeaderboardEntry {
         rank,
         label: label(&f.config.0, e),

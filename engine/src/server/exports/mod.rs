@@ -98,7 +98,7 @@ async fn choose(core: &Core, e: &Experiment, config_key: Option<&str>) -> Result
             .iter()
             .find(|m| m.config_key == key)
             .map(|m| m.mark.clone());
-        return Ok(entry_of(f, mark, e));
+        return Ok(leaderboard::entry(0, f, mark, e));
     }
     let approved: Vec<String> = sweeps::marks(&core.db, e.id)
         .await?
@@ -111,7 +111,7 @@ async fn choose(core: &Core, e: &Experiment, config_key: Option<&str>) -> Result
         candidates.retain(|f| f.score.is_some());
         candidates.sort_by(|a, b| b.score.unwrap_or(0.0).total_cmp(&a.score.unwrap_or(0.0)));
         if let Some(f) = candidates.into_iter().next() {
-            return Ok(entry_of(f, Some("approved".into()), e));
+            return Ok(leaderboard::entry(0, f, Some("approved".into()), e));
         }
     }
     leaderboard::top(core, e).await?.ok_or_else(|| {
@@ -124,30 +124,6 @@ async fn choose(core: &Core, e: &Experiment, config_key: Option<&str>) -> Result
             },
         )
     })
-}
-
-fn entry_of(f: board_store::Full, mark: Option<String>, e: &Experiment) -> LeaderboardEntry {
-    LeaderboardEntry {
-        rank: 0,
-        label: leaderboard::label(&f.config.0, e),
-        config_key: f.config_key,
-        config: Some(f.config.0),
-        score: f.score,
-        std: f.std,
-        ci_low: f.ci_low,
-        ci_high: f.ci_high,
-        scorers: f.scorers.0,
-        items: f.items,
-        samples: f.samples,
-        runs: f.runs,
-        failed: f.failed,
-        tokens_in: f.tokens_in,
-        tokens_out: f.tokens_out,
-        cost: f.cost,
-        latency_ms: f.latency_ms,
-        best_run_id: f.best_run_id,
-        mark,
-    }
 }
 
 /// `GET /api/v1/experiments/{id}/export/{format}`: `best` (JSON), `env`, `yaml` or `report`

@@ -41,7 +41,7 @@ fn thousands(n: i64) -> String {
     let s = n.abs().to_string();
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -296,7 +296,7 @@ async fn effects(core: &Core, s: &Subject) -> Result<String> {
     let mut entries: Vec<LeaderboardEntry> = Vec::new();
     for chunk in keys.chunks(500) {
         for f in board_store::full(&core.db, e.id, chunk).await? {
-            entries.push(super::entry_of(f, None, e));
+            entries.push(leaderboard::entry(0, f, None, e));
         }
     }
     // dimension → value → scores

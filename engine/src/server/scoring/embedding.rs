@@ -76,16 +76,7 @@ impl Embedding {
         let key = self.key(text);
         let call = cached_call(env, &key, memoize, || async {
             let ready = &self.target.ready;
-            let _slot = match &ready.slots {
-                Some(slots) => Some(
-                    slots
-                        .clone()
-                        .acquire_owned()
-                        .await
-                        .map_err(|e| e.to_string())?,
-                ),
-                None => None,
-            };
+            let _slot = ready.slot().await.map_err(|e| e.to_string())?;
             let inputs = [text.to_owned()];
             let started = std::time::Instant::now();
             let (result, _) = self

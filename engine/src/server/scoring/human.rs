@@ -178,15 +178,10 @@ pub async fn rate_run(
     }
     let rater = rater(actor);
     let new = NewRating {
-        run_id,
-        experiment_id: run.experiment_id,
-        config_key: &run.config_key,
-        config: serde_json::to_string(&run.config).unwrap_or_default(),
-        scorer_name: &name,
-        rater: &rater,
         raw: &raw,
         value,
         comment: &comment,
+        ..rating_of(&run, &name, &rater)
     };
     store::put_rating(&core.db, &new, false, &fp).await?;
     core.leader_watch.notice(run.experiment_id, None, "rating");
@@ -213,20 +208,24 @@ pub async fn withdraw_rating(
     if !mine {
         return Err(Error::NotFound("rating"));
     }
-    let new = NewRating {
-        run_id,
+    store::put_rating(&core.db, &rating_of(&run, &name, &rater), true, &fp).await?;
+    core.leader_watch.notice(run.experiment_id, None, "rating");
+    Ok(())
+}
+
+/// A rating of `run` by `rater` for `scorer` (value and words filled in by the caller).
+fn rating_of<'a>(run: &'a crate::types::Run, scorer: &'a str, rater: &'a str) -> NewRating<'a> {
+    NewRating {
+        run_id: run.id,
         experiment_id: run.experiment_id,
         config_key: &run.config_key,
         config: serde_json::to_string(&run.config).unwrap_or_default(),
-        scorer_name: &name,
-        rater: &rater,
+        scorer_name: scorer,
+        rater,
         raw: "",
         value: 0.0,
         comment: "",
-    };
-    store::put_rating(&core.db, &new, true, &fp).await?;
-    core.leader_watch.notice(run.experiment_id, None, "rating");
-    Ok(())
+    }
 }
 
 async fn result(core: &Core, run_id: Uuid, name: &str, ranked: bool) -> Result<RatingResult> {

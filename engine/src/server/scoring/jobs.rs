@@ -423,7 +423,7 @@ async fn score_batch(
                         Some((_, _, value, failed)) => value.is_none() && *failed,
                     }
                 };
-                if !pass.scoring.scorers.iter().any(|b| needs(b)) {
+                if !pass.scoring.scorers.iter().any(&needs) {
                     return (Vec::new(), Usage::default());
                 }
                 let Some(item) = e.sample_data.get(run.item_index as usize) else {

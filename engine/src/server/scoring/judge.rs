@@ -237,16 +237,7 @@ impl Scorer for Judge {
         };
         let provider = self.target.ready.clone();
         let call = cached_call(env, &key, true, || async move {
-            let _slot = match &provider.slots {
-                Some(slots) => Some(
-                    slots
-                        .clone()
-                        .acquire_owned()
-                        .await
-                        .map_err(|e| e.to_string())?,
-                ),
-                None => None,
-            };
+            let _slot = provider.slot().await.map_err(|e| e.to_string())?;
             let started = std::time::Instant::now();
             let (result, _) = self.policy.run(|| provider.provider.chat(&request)).await;
             let r = result.map_err(|e| format!("the judge call failed: {}", e.message))?;

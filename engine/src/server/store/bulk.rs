@@ -21,11 +21,22 @@ const INSERT_BYTES: usize = 1024 * 1024;
 
 /// Splits `items` into runs of at most `INSERT_CHUNK` rows and about `INSERT_BYTES` bytes.
 fn chunks_by_size<T>(items: &[T], size: impl Fn(&T) -> usize) -> Vec<&[T]> {
+    chunks_within(items, size, INSERT_CHUNK, INSERT_BYTES)
+}
+
+/// Splits `items` into runs of at most `rows` items and about `max_bytes` bytes (each run
+/// holds at least one item).
+pub(crate) fn chunks_within<T>(
+    items: &[T],
+    size: impl Fn(&T) -> usize,
+    rows: usize,
+    max_bytes: usize,
+) -> Vec<&[T]> {
     let mut out = Vec::new();
     let (mut start, mut bytes) = (0, 0);
     for (i, item) in items.iter().enumerate() {
         let n = size(item) + 64;
-        if i > start && (i - start >= INSERT_CHUNK || bytes + n > INSERT_BYTES) {
+        if i > start && (i - start >= rows || bytes + n > max_bytes) {
             out.push(&items[start..i]);
             start = i;
             bytes = 0;

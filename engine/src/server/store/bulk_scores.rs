@@ -26,21 +26,7 @@ pub(crate) const PG_BYTES: usize = 12 * 1024;
 
 /// Splits `items` into runs of about `PG_BYTES` (at least one item each).
 pub(crate) fn pg_chunks<T>(items: &[T], size: impl Fn(&T) -> usize) -> Vec<&[T]> {
-    let mut out = Vec::new();
-    let (mut start, mut bytes) = (0, 0);
-    for (i, item) in items.iter().enumerate() {
-        let n = size(item) + 32;
-        if i > start && bytes + n > PG_BYTES {
-            out.push(&items[start..i]);
-            start = i;
-            bytes = 0;
-        }
-        bytes += n;
-    }
-    if start < items.len() {
-        out.push(&items[start..]);
-    }
-    out
+    super::bulk::chunks_within(items, size, usize::MAX, PG_BYTES)
 }
 
 fn score_bytes(r: &&ScoreRow) -> usize {

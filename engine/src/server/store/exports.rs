@@ -50,25 +50,19 @@ pub async fn list(
     limit: i64,
     offset: i64,
 ) -> Result<(Vec<ExportRecord>, i64)> {
-    let (rows, total): (Vec<Row>, i64) = if by_project {
-        (
-            on_db!(db, p => sqlx::query_as(
-                "SELECT id, experiment_id, experiment_name, format, config_key, score, exported_by, created_at \
-                 FROM exports WHERE project_id = $1 ORDER BY created_at DESC LIMIT $2 OFFSET $3")
-                .bind(id).bind(limit).bind(offset).fetch_all(p).await)?,
-            on_db!(db, p => sqlx::query_scalar("SELECT COUNT(*) FROM exports WHERE project_id = $1")
-                .bind(id).fetch_one(p).await)?,
-        )
+    // The column is one of two fixed names, never input.
+    let column = if by_project {
+        "project_id"
     } else {
-        (
-            on_db!(db, p => sqlx::query_as(
-                "SELECT id, experiment_id, experiment_name, format, config_key, score, exported_by, created_at \
-                 FROM exports WHERE experiment_id = $1 ORDER BY created_at DESC LIMIT $2 OFFSET $3")
-                .bind(id).bind(limit).bind(offset).fetch_all(p).await)?,
-            on_db!(db, p => sqlx::query_scalar("SELECT COUNT(*) FROM exports WHERE experiment_id = $1")
-                .bind(id).fetch_one(p).await)?,
-        )
+        "experiment_id"
     };
+    let rows: Vec<Row> = on_db!(db, p => sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT id, experiment_id, experiment_name, format, config_key, score, exported_by, created_at \
+         FROM exports WHERE {column} = $1 ORDER BY created_at DESC LIMIT $2 OFFSET $3")))
+        .bind(id).bind(limit).bind(offset).fetch_all(p).await)?;
+    let total: i64 = on_db!(db, p => sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT COUNT(*) FROM exports WHERE {column} = $1")))
+        .bind(id).fetch_one(p).await)?;
     Ok((
         rows.into_iter()
             .map(|r| ExportRecord {

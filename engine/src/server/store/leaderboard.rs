@@ -149,98 +149,90 @@ pub async fn configs(
     experiment_id: Uuid,
     keys: &[String],
 ) -> Result<HashMap<String, RunConfig>> {
-    if keys.is_empty() {
-        return Ok(HashMap::new());
-    }
-    let rows: Vec<(String, Json<RunConfig>)> = match db {
-        Db::Postgres(p) => {
-            let mut rows = Vec::new();
-            for chunk in super::bulk_scores::pg_chunks(keys, |k| k.len() + 4) {
-                rows.extend(
-                    sqlx::query_as::<_, (String, Json<RunConfig>)>(
-                        "SELECT config_key, config FROM leaderboard_details WHERE experiment_id = $1 \
-                         AND config_key = ANY($2)",
-                    )
-                    .bind(experiment_id)
-                    .bind(chunk.to_vec())
-                    .fetch_all(p)
-                    .await?,
-                );
-            }
-            rows
-        }
-        Db::Sqlite(p) => {
-            let mut q = sqlx::QueryBuilder::new(
-                "SELECT config_key, config FROM leaderboard_details WHERE experiment_id = ",
-            );
-            q.push_bind(experiment_id);
-            q.push(" AND config_key");
-            key_list(&mut q, keys);
-            q.build_query_as().fetch_all(p).await?
-        }
-    };
+    let rows: Vec<(String, Json<RunConfig>)> = by_keys(
+        db,
+        "SELECT config_key, config FROM leaderboard_details WHERE experiment_id = ",
+        "config_key",
+        experiment_id,
+        keys,
+    )
+    .await?;
     Ok(rows.into_iter().map(|(k, c)| (k, c.0)).collect())
 }
 
-fn key_list(q: &mut sqlx::QueryBuilder<sqlx::Sqlite>, keys: &[String]) {
-    q.push(" IN (");
-    let mut list = q.separated(", ");
-    for k in keys {
-        list.push_bind(k.clone());
+/// Rows of `select` (which ends in `WHERE … experiment_id = `) for these configuration keys
+/// in `column`: `= ANY($2)` on PostgreSQL (in small statements), an IN list on SQLite.
+async fn by_keys<T>(
+    db: &Db,
+    select: &str,
+    column: &str,
+    experiment_id: Uuid,
+    keys: &[String],
+) -> Result<Vec<T>>
+where
+    T: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>
+        + for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>
+        + Send
+        + Unpin,
+{
+    let mut out = Vec::new();
+    match db {
+        Db::Postgres(p) => {
+            let sql = format!("{select} $1 AND {column} = ANY($2)");
+            for chunk in super::bulk_scores::pg_chunks(keys, |k| k.len() + 4) {
+                out.extend(
+                    sqlx::query_as::<_, T>(sqlx::AssertSqlSafe(sql.clone()))
+                        .bind(experiment_id)
+                        .bind(chunk.to_vec())
+                        .fetch_all(p)
+                        .await?,
+                );
+            }
+        }
+        Db::Sqlite(p) => {
+            for chunk in keys.chunks(500) {
+                let mut q = sqlx::QueryBuilder::new(select);
+                q.push_bind(experiment_id);
+                q.push(format!(" AND {column} IN ("));
+                let mut list = q.separated(", ");
+                for k in chunk {
+                    list.push_bind(k.clone());
+                }
+                q.push(")");
+                out.extend(q.build_query_as::<T>().fetch_all(p).await?);
+            }
+        }
     }
-    q.push(")");
+    Ok(out)
 }
 
 /// The ended runs of these configurations. (Pending and running ones are dropped here, not in
 /// SQL: a status condition can lead the planner to the status index, past every run.)
 pub async fn runs(db: &Db, experiment_id: Uuid, keys: &[String]) -> Result<Vec<RunFact>> {
-    const COLUMNS: &str = "SELECT r.id, r.config_key, r.config_hash, r.item_index, r.status, r.tokens_in, \
-        r.tokens_out, r.cost_estimate, CAST((SELECT SUM(s.latency_ms) FROM stage_results s WHERE s.run_id = r.id) AS BIGINT) \
-        AS latency_ms FROM runs r WHERE r.experiment_id = ";
-    let mut rows: Vec<RunFact> = match db {
-        Db::Postgres(p) => {
-            sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                "{COLUMNS} $1 AND r.config_key = ANY($2)"
-            )))
-            .bind(experiment_id)
-            .bind(keys.to_vec())
-            .fetch_all(p)
-            .await?
-        }
-        Db::Sqlite(p) => {
-            let mut q = sqlx::QueryBuilder::new(COLUMNS);
-            q.push_bind(experiment_id);
-            q.push(" AND r.config_key");
-            key_list(&mut q, keys);
-            q.build_query_as().fetch_all(p).await?
-        }
-    };
+    let mut rows: Vec<RunFact> = by_keys(
+        db,
+        "SELECT r.id, r.config_key, r.config_hash, r.item_index, r.status, r.tokens_in, r.tokens_out, \
+         r.cost_estimate, CAST((SELECT SUM(s.latency_ms) FROM stage_results s WHERE s.run_id = r.id) AS BIGINT) \
+         AS latency_ms FROM runs r WHERE r.experiment_id = ",
+        "r.config_key",
+        experiment_id,
+        keys,
+    )
+    .await?;
     rows.retain(|r| matches!(r.status.as_str(), "completed" | "cached" | "failed"));
     Ok(rows)
 }
 
 /// The scores (values and failures) of these configurations' runs.
 pub async fn scores(db: &Db, experiment_id: Uuid, keys: &[String]) -> Result<Vec<ScoreFact>> {
-    const COLUMNS: &str =
-        "SELECT run_id, scorer_name, fingerprint, value FROM scores WHERE experiment_id = ";
-    Ok(match db {
-        Db::Postgres(p) => {
-            sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                "{COLUMNS} $1 AND config_key = ANY($2)"
-            )))
-            .bind(experiment_id)
-            .bind(keys.to_vec())
-            .fetch_all(p)
-            .await?
-        }
-        Db::Sqlite(p) => {
-            let mut q = sqlx::QueryBuilder::new(COLUMNS);
-            q.push_bind(experiment_id);
-            q.push(" AND config_key");
-            key_list(&mut q, keys);
-            q.build_query_as().fetch_all(p).await?
-        }
-    })
+    by_keys(
+        db,
+        "SELECT run_id, scorer_name, fingerprint, value FROM scores WHERE experiment_id = ",
+        "config_key",
+        experiment_id,
+        keys,
+    )
+    .await
 }
 
 /// Stores recomputed summaries; one computed from an older version never overwrites a newer.
@@ -468,31 +460,17 @@ pub struct Full {
 }
 
 pub async fn full(db: &Db, experiment_id: Uuid, keys: &[String]) -> Result<Vec<Full>> {
-    const COLUMNS: &str = "SELECT l.config_key, d.config, l.score, l.std, l.ci_low, l.ci_high, l.items, l.samples, \
-        l.runs, l.failed, l.tokens_in, l.tokens_out, l.cost, l.latency_ms, l.best_run_id, l.scorers \
-        FROM leaderboard_entries l JOIN leaderboard_details d ON d.experiment_id = l.experiment_id \
-        AND d.config_key = l.config_key WHERE l.experiment_id = ";
-    if keys.is_empty() {
-        return Ok(Vec::new());
-    }
-    Ok(match db {
-        Db::Postgres(p) => {
-            sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                "{COLUMNS} $1 AND l.config_key = ANY($2)"
-            )))
-            .bind(experiment_id)
-            .bind(keys.to_vec())
-            .fetch_all(p)
-            .await?
-        }
-        Db::Sqlite(p) => {
-            let mut q = sqlx::QueryBuilder::new(COLUMNS);
-            q.push_bind(experiment_id);
-            q.push(" AND l.config_key");
-            key_list(&mut q, keys);
-            q.build_query_as().fetch_all(p).await?
-        }
-    })
+    by_keys(
+        db,
+        "SELECT l.config_key, d.config, l.score, l.std, l.ci_low, l.ci_high, l.items, l.samples, l.runs, l.failed, \
+         l.tokens_in, l.tokens_out, l.cost, l.latency_ms, l.best_run_id, l.scorers FROM leaderboard_entries l \
+         JOIN leaderboard_details d ON d.experiment_id = l.experiment_id AND d.config_key = l.config_key \
+         WHERE l.experiment_id = ",
+        "l.config_key",
+        experiment_id,
+        keys,
+    )
+    .await
 }
 
 /// Per-item scores of two entries.
@@ -501,19 +479,14 @@ pub async fn item_scores(
     experiment_id: Uuid,
     keys: &[String],
 ) -> Result<HashMap<String, ItemScores>> {
-    let rows: Vec<(String, Json<ItemScores>)> = match db {
-        Db::Postgres(p) => sqlx::query_as(
-            "SELECT config_key, item_scores FROM leaderboard_details WHERE experiment_id = $1 AND config_key = ANY($2)")
-            .bind(experiment_id).bind(keys.to_vec()).fetch_all(p).await?,
-        Db::Sqlite(p) => {
-            let mut q = sqlx::QueryBuilder::new(
-                "SELECT config_key, item_scores FROM leaderboard_details WHERE experiment_id = ");
-            q.push_bind(experiment_id);
-            q.push(" AND config_key");
-            key_list(&mut q, keys);
-            q.build_query_as().fetch_all(p).await?
-        }
-    };
+    let rows: Vec<(String, Json<ItemScores>)> = by_keys(
+        db,
+        "SELECT config_key, item_scores FROM leaderboard_details WHERE experiment_id = ",
+        "config_key",
+        experiment_id,
+        keys,
+    )
+    .await?;
     Ok(rows.into_iter().map(|(k, s)| (k, s.0)).collect())
 }
 
