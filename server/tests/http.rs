@@ -606,6 +606,8 @@ async fn openapi_describes_every_route() {
         ("get", "/api/v1/experiments/{id}/exports"),
         ("get", "/api/v1/projects/{id}/exports"),
         ("get", "/api/v1/exports/{id}"),
+        ("post", "/api/v1/experiments/{id}/compare"),
+        ("post", "/api/v1/experiments/{id}/scorers/test"),
     ];
     let mut documented = Vec::new();
     for (path, item) in paths {

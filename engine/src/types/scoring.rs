@@ -506,6 +506,85 @@ pub struct ScoringJob {
     pub finished_at: Option<DateTime<Utc>>,
 }
 
+/// `POST /api/v1/experiments/{id}/scorers/test`: a scorer config to try on one run (checked as
+/// a save would; nothing is stored).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ScorerTest {
+    #[cfg_attr(feature = "server", schema(value_type = Object))]
+    pub scorer: Value,
+    pub run_id: Uuid,
+}
+
+/// `POST /api/v1/experiments/{id}/compare`: a judge compares two configurations' outputs
+/// item by item (A vs B, in a random order per item, so position bias cancels out).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct PairwiseRequest {
+    /// The configurations (their `config_key`s) to compare.
+    pub first: String,
+    pub second: String,
+    pub endpoint_id: Uuid,
+    pub model: String,
+    /// The judge's prompt template: it sees `input`, `reference`, `a`, `b` and `item`, and
+    /// should ask for "Winner: A", "Winner: B" or "Winner: tie".
+    #[serde(default)]
+    pub prompt: Option<String>,
+    #[serde(default)]
+    pub system: Option<String>,
+    /// Default: temperature 0.
+    #[serde(default)]
+    pub params: Option<Params>,
+    /// Changes which answer is shown first for each item (default 0: reproducible).
+    #[serde(default)]
+    pub seed: Option<u64>,
+    /// Only these items (0-based); default every item both have.
+    #[serde(default)]
+    pub items: Option<Vec<usize>>,
+}
+
+/// The judge's verdict on one item.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(ToSchema))]
+pub struct PairwiseItem {
+    pub item_index: i32,
+    /// `first`, `second` or `tie`; absent when the reply had no readable verdict.
+    pub winner: Option<String>,
+    /// Which configuration was shown as A.
+    pub shown_as_a: String,
+    pub error: Option<String>,
+    pub reply: String,
+    pub cached: bool,
+}
+
+/// How two configurations fared against each other.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(ToSchema))]
+pub struct PairwiseResult {
+    pub first: String,
+    pub second: String,
+    pub items: i64,
+    pub first_wins: i64,
+    pub second_wins: i64,
+    pub ties: i64,
+    /// Items whose reply had no readable verdict (reported, not counted).
+    pub failures: i64,
+    /// Share of decided items the first won, with a 95% Wilson interval.
+    pub win_rate: Option<f64>,
+    pub ci_low: Option<f64>,
+    pub ci_high: Option<f64>,
+    /// Two-sided exact sign test over the decided items.
+    pub p_value: Option<f64>,
+    pub significant: bool,
+    pub verdict: String,
+    /// Judge calls made, and answered from the cache.
+    pub calls: i64,
+    pub cache_hits: i64,
+    pub details: Vec<PairwiseItem>,
+}
+
 /// The export formats of `GET /api/v1/experiments/{id}/export/{format}`.
 pub const EXPORT_FORMATS: &[&str] = &["best", "env", "yaml", "report"];
 

@@ -139,6 +139,8 @@ pub fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(scoring::experiment_exports))
         .routes(routes!(scoring::project_exports))
         .routes(routes!(scoring::get_export))
+        .routes(routes!(scoring::compare))
+        .routes(routes!(scoring::try_scorer))
         .routes(routes!(live::experiment_stream))
         .routes(routes!(live::global_stream))
         .routes(routes!(openapi_json))

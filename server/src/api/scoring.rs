@@ -244,3 +244,37 @@ pub async fn get_export(
         engine::exports::get_export(&s.core, &a, id).await?,
     ))
 }
+
+/// A judge compares two configurations' outputs item by item (A vs B, in a random order per
+/// item): win rate with a 95% Wilson interval and an exact sign test. Judge calls are cached.
+#[utoipa::path(post, path = "/api/v1/experiments/{id}/compare", tag = "scoring", params(("id" = uuid::Uuid, Path)),
+    request_body = engine::types::PairwiseRequest,
+    responses((status = 200, body = engine::types::PairwiseResult), (status = 403, body = ErrorBody),
+              (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn compare(
+    State(s): State<AppState>,
+    Authed(a): Authed,
+    IdPath(id): IdPath,
+    JsonBody(r): JsonBody<engine::types::PairwiseRequest>,
+) -> ApiResult<Json<engine::types::PairwiseResult>> {
+    Ok(Json(
+        engine::scoring::pairwise::compare(&s.core, &a, id, r).await?,
+    ))
+}
+
+/// Tries a scorer config on one run before saving it: checked as a save would be, scored,
+/// nothing stored (but the cache entries of the calls it made).
+#[utoipa::path(post, path = "/api/v1/experiments/{id}/scorers/test", tag = "scoring", params(("id" = uuid::Uuid, Path)),
+    request_body = engine::types::ScorerTest,
+    responses((status = 200, body = engine::types::Score), (status = 403, body = ErrorBody),
+              (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn try_scorer(
+    State(s): State<AppState>,
+    Authed(a): Authed,
+    IdPath(id): IdPath,
+    JsonBody(r): JsonBody<engine::types::ScorerTest>,
+) -> ApiResult<Json<engine::types::Score>> {
+    Ok(Json(
+        engine::scoring::trial::try_scorer(&s.core, &a, id, r).await?,
+    ))
+}

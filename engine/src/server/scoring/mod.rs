@@ -13,8 +13,10 @@ mod embedding;
 pub mod human;
 pub mod jobs;
 mod judge;
+pub mod pairwise;
 pub mod stats;
 mod text;
+pub mod trial;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -273,7 +275,7 @@ impl Scoring {
         let (configs, mut problems) = parse_lenient(&experiment.scoring_config);
         let mut scorers = Vec::new();
         for config in configs {
-            match build_one(core, experiment.id, &config).await {
+            match build_one(core, experiment.id, &config, None).await {
                 Ok(scorer) => scorers.push(Built {
                     kind: config.spec.kind(),
                     fingerprint: fingerprint(&config.spec),
@@ -362,10 +364,13 @@ fn cap_metadata(metadata: Value) -> Value {
     json!({"truncated": true, "bytes": text.len(), "start": &text[..end]})
 }
 
+/// Builds one scorer. A webhook's sealed header values come from `sealed` when given, else
+/// from the experiment's stored ones.
 async fn build_one(
     core: &Core,
     experiment_id: Uuid,
     config: &ScorerConfig,
+    sealed: Option<Vec<(String, String)>>,
 ) -> Result<Arc<dyn Scorer>, String> {
     Ok(match &config.spec {
         ScorerSpec::EmbeddingSimilarity { endpoint_id, model } => {
@@ -398,18 +403,21 @@ async fn build_one(
             retries,
             ..
         } => {
-            let headers =
-                super::store::scores::scorer_secrets(&core.db, experiment_id, &config.name)
+            let sealed = match sealed {
+                Some(s) => s,
+                None => super::store::scores::scorer_secrets(&core.db, experiment_id, &config.name)
                     .await
-                    .map_err(|e| e.to_string())?
-                    .into_iter()
-                    .map(|(name, sealed)| {
-                        core.secrets
-                            .open(&sealed)
-                            .map(|v| (name, v))
-                            .map_err(|e| e.to_string())
-                    })
-                    .collect::<Result<Vec<_>, _>>()?;
+                    .map_err(|e| e.to_string())?,
+            };
+            let headers = sealed
+                .into_iter()
+                .map(|(name, sealed)| {
+                    core.secrets
+                        .open(&sealed)
+                        .map(|v| (name, v))
+                        .map_err(|e| e.to_string())
+                })
+                .collect::<Result<Vec<_>, _>>()?;
             Arc::new(custom::Webhook::new(
                 core,
                 url,

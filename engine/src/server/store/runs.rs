@@ -330,3 +330,23 @@ pub async fn average_output_tokens(db: &Db) -> Result<std::collections::HashMap<
         .map(|(m, a)| (m, a.round() as i64))
         .collect())
 }
+
+/// Per item, the final output of one configuration's first sample (the lowest repeat that
+/// ended with an output).
+pub async fn first_outputs(
+    db: &Db,
+    experiment_id: Uuid,
+    config_key: &str,
+) -> Result<std::collections::BTreeMap<i32, String>> {
+    let rows: Vec<(i32, i32, String)> = on_db!(db, p => sqlx::query_as(
+        "SELECT r.item_index, r.repeat_index, s.response_raw FROM runs r JOIN stage_results s ON s.run_id = r.id \
+         WHERE r.experiment_id = $1 AND r.config_key = $2 AND r.status IN ('completed', 'cached') \
+         AND s.stage_index = (SELECT MAX(t.stage_index) FROM stage_results t WHERE t.run_id = r.id) \
+         ORDER BY r.item_index, r.repeat_index, r.created_at")
+        .bind(experiment_id).bind(config_key).fetch_all(p).await)?;
+    let mut out = std::collections::BTreeMap::new();
+    for (item, _, output) in rows {
+        out.entry(item).or_insert(output);
+    }
+    Ok(out)
+}
