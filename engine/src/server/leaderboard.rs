@@ -601,8 +601,9 @@ impl Default for LeaderWatch {
     }
 }
 
-/// Checks at most this often per experiment.
-const WATCH_EVERY: std::time::Duration = std::time::Duration::from_millis(300);
+/// Checks at most this often (each check recomputes what changed since the last one: during
+/// a fast sweep that is most configurations, so not too often).
+const WATCH_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl LeaderWatch {
     pub fn notice(&self, experiment_id: Uuid, sweep_id: Option<Uuid>, cause: &'static str) {
@@ -652,7 +653,12 @@ pub async fn check_leader(core: &Core, n: &Notice) -> Result<()> {
     let Some(e) = experiments::get(&core.db, n.experiment_id).await? else {
         return Ok(());
     };
-    let leader = top(core, &e).await?;
+    // Without scorers nothing leads (and nothing is worth recomputing now).
+    let leader = if parse_lenient(&e.scoring_config).0.is_empty() {
+        None
+    } else {
+        top(core, &e).await?
+    };
     let (changed, previous) = store::set_leader(
         &core.db,
         e.id,

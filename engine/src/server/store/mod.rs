@@ -84,9 +84,10 @@ impl Db {
                     .synchronous(SqliteSynchronous::Normal)
                     .busy_timeout(Duration::from_secs(10))
                     .foreign_keys(true)
-                    // 16 MiB of page cache per connection (SQLite's default is 2 MiB): the
-                    // leaderboard and re-scoring walk tens of MiB of scores and runs.
-                    .pragma("cache_size", "-16384");
+                    // 4 MiB of page cache per connection (SQLite's default is 2 MiB): re-scoring
+                    // and the leaderboard walk many pages; more would cost memory that the
+                    // operating system's cache serves nearly as well.
+                    .pragma("cache_size", "-4096");
                 let pool = SqlitePoolOptions::new()
                     .max_connections(8)
                     .acquire_timeout(Duration::from_secs(10))
