@@ -311,6 +311,11 @@ async fn exports_carry_the_best_configuration_and_are_recorded() {
             (Some(other), Some(true))
         );
 
+        // A guest may read an export; only members' and admins' exports are recorded.
+        let guest = server.user_token(&f.admin, "gus", "guest").await;
+        let (s, _, body) = text(&server, &guest, &format!("{base}/export/env")).await;
+        assert_eq!(s, StatusCode::OK, "{body}");
+
         // The history: every export, newest first, each retrievable as it was.
         let (_, history) = server.get(&format!("{base}/exports"), Some(&f.admin)).await;
         assert_eq!(history["total"], 6, "{history}");
@@ -386,6 +391,44 @@ async fn webhook_scorers_retry_keep_their_headers_secret_and_never_fail_a_run() 
             "{e}"
         );
         // Saving the experiment back as read keeps the stored header value.
+        let (s, saved) = server
+            .call(
+                Method::PUT,
+                &base,
+                Some(&f.admin),
+                Some(json!({"scoring_config": e["scoring_config"]})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{saved}");
+        // A kept value never goes to another host: moving the webhook needs the value again.
+        let mut moved = e["scoring_config"].clone();
+        moved[0]["url"] = json!(format!("{}/score", broken.url));
+        let (s, err) = server
+            .call(
+                Method::PUT,
+                &base,
+                Some(&f.admin),
+                Some(json!({"scoring_config": moved})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{err}");
+        assert!(
+            err.to_string()
+                .contains("scoring_config[0].headers.Authorization"),
+            "{err}"
+        );
+        // The same host, another path: kept.
+        let mut path = e["scoring_config"].clone();
+        path[0]["url"] = json!(format!("{}/score?v=2", good.url));
+        let (s, saved) = server
+            .call(
+                Method::PUT,
+                &base,
+                Some(&f.admin),
+                Some(json!({"scoring_config": path})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{saved}");
         let (s, saved) = server
             .call(
                 Method::PUT,

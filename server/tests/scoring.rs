@@ -702,7 +702,8 @@ async fn adding_a_scorer_rescores_history_and_rerunning_costs_nothing() {
             Some("scorers[0]"),
         );
 
-        // A job a dead process left running is picked up and finished.
+        // A job a dead process left running is picked up and finished; its cursor names a run
+        // that is gone (a pending run dropped when a sweep stopped), so it starts over.
         let core = &server.state.core;
         let long_ago = chrono::Utc::now() - chrono::Duration::minutes(5);
         let orphan = engine::store::scoring_jobs::JobRow {
@@ -711,7 +712,7 @@ async fn adding_a_scorer_rescores_history_and_rerunning_costs_nothing() {
             status: "running".into(),
             scorers: None,
             force: true,
-            cursor: None,
+            cursor: Some(uuid::Uuid::new_v4()),
             passes: 0,
             total: 288,
             done: 0,

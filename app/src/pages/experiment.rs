@@ -81,7 +81,8 @@ fn Detail(experiment: Experiment) -> impl IntoView {
                                 <tbody>
                                     {list.into_iter().map(|r| {
                                         let output = r.error.clone().or(r.output.clone()).unwrap_or_default();
-                                        let rated = r.status != "failed";
+                                        // Only a run with an output can be rated; the others keep the cell.
+                                        let rated = matches!(r.status.as_str(), "completed" | "cached");
                                         let humans = humans.clone();
                                         let score_title = r.scores.iter().map(|(k, v)| format!("{k}: {v:.3}")).collect::<Vec<_>>().join(", ");
                                         view! {
@@ -94,7 +95,7 @@ fn Detail(experiment: Experiment) -> impl IntoView {
                                                 <td>{r.cost_estimate.map_or("–".to_owned(), |c| format!("${c:.4}"))}</td>
                                                 <td title=score_title>{r.weighted_score.map_or("–".to_owned(), |w| format!("{w:.3}"))}</td>
                                                 <td class="output">{output}</td>
-                                                {(rating && rated).then(|| view! { <td><RateButtons run_id=r.id scorers=humans rate/></td> })}
+                                                {rating.then(|| view! { <td>{rated.then(|| view! { <RateButtons run_id=r.id scorers=humans rate/> })}</td> })}
                                             </tr>
                                         }
                                     }).collect_view()}

@@ -53,8 +53,12 @@ pub async fn upgrade(core: &Core) -> Result<()> {
     for mut e in experiments::list(&core.db, None, 1000, 0).await? {
         if e.name == EXPERIMENT_NAME && e.scoring_config == legacy {
             e.scoring_config = scoring_config(endpoint.id);
-            experiments::update(&core.db, &e).await?;
-            tracing::info!("updated the demo experiment's scorers");
+            let (scorers, _) = crate::server::scoring::parse_lenient(&e.scoring_config);
+            let names: Vec<String> = scorers.into_iter().map(|s| s.name).collect();
+            experiments::update_scored(&core.db, &e, &[], Some(&names)).await?;
+            // Its earlier runs are scored with the new scorers (cached calls only).
+            crate::server::scoring::jobs::start(core, &e, None, false, None).await?;
+            tracing::info!("updated the demo experiment's scorers; re-scoring its runs");
         }
     }
     Ok(())
@@ -169,7 +173,7 @@ pub async fn seed_once(core: &Core) -> Result<bool> {
         created_at: now,
         updated_at: now,
     };
-    experiments::insert(&core.db, &experiment).await?;
+    experiments::insert(&core.db, &experiment, &[]).await?;
     tracing::info!(
         project = PROJECT_NAME,
         "seeded the demo project (simulated, no API key needed)"

@@ -13,7 +13,7 @@ use super::core::Core;
 use super::error::{Error, Result};
 use super::providers::simulated;
 use super::scoring;
-use super::store::{endpoints, experiments as store, projects, scores as score_store};
+use super::store::{endpoints, experiments as store, projects};
 use super::templates;
 use crate::types::{
     Dimension, EndpointKind, Experiment, ExperimentUpdate, NewExperiment, ParameterSpace, Params,
@@ -69,8 +69,7 @@ pub async fn create_experiment(
     let mut experiment = experiment;
     let checked = check_experiment(core, &experiment).await?;
     experiment.scoring_config = checked.config;
-    store::insert(&core.db, &experiment).await?;
-    score_store::set_scorer_secrets(&core.db, experiment.id, &checked.secrets).await?;
+    store::insert(&core.db, &experiment, &checked.secrets).await?;
     Ok(experiment)
 }
 
@@ -113,7 +112,8 @@ pub async fn update_experiment(
 }
 
 /// Checks and stores a changed experiment; when its scorers or references changed, the
-/// scores that no longer hold are re-computed in the background.
+/// scores of removed scorers go, the leaderboard is recomputed, and a job re-scores what
+/// changed (new or changed scorers; every scorer when references changed).
 async fn save(
     core: &Core,
     actor: &Actor,
@@ -122,49 +122,47 @@ async fn save(
 ) -> Result<Experiment> {
     let checked = check_experiment(core, &e).await?;
     e.scoring_config = checked.config;
-    store::update(&core.db, &e).await?;
-    score_store::set_scorer_secrets(&core.db, e.id, &checked.secrets).await?;
-    let saved = store::get(&core.db, e.id)
-        .await?
-        .ok_or(Error::NotFound("experiment"))?;
-    rescore_if_needed(core, actor, before, &saved, &checked.scorers).await?;
-    Ok(saved)
-}
-
-/// After a save: scores of removed scorers go, the leaderboard is recomputed, and a job
-/// re-scores what changed (new or changed scorers; every scorer when references changed).
-async fn rescore_if_needed(
-    core: &Core,
-    actor: &Actor,
-    before: &Experiment,
-    after: &Experiment,
-    scorers: &[crate::types::ScorerConfig],
-) -> Result<()> {
     let references = |e: &Experiment| {
         e.sample_data
             .iter()
             .map(|i| i.reference.clone())
             .collect::<Vec<_>>()
     };
-    let references_changed = references(before) != references(after);
-    if before.scoring_config == after.scoring_config && !references_changed {
-        return Ok(());
+    let references_changed = references(before) != references(&e);
+    let scoring_changed = before.scoring_config != e.scoring_config || references_changed;
+    let names: Vec<String> = checked.scorers.iter().map(|s| s.name.clone()).collect();
+    store::update_scored(
+        &core.db,
+        &e,
+        &checked.secrets,
+        scoring_changed.then_some(names.as_slice()),
+    )
+    .await?;
+    let saved = store::get(&core.db, e.id)
+        .await?
+        .ok_or(Error::NotFound("experiment"))?;
+    if scoring_changed {
+        let (old, _) = scoring::parse_lenient(&before.scoring_config);
+        let old: BTreeSet<(String, String)> = old
+            .iter()
+            .map(|c| (c.name.clone(), scoring::fingerprint(&c.spec)))
+            .collect();
+        let changed = checked
+            .scorers
+            .iter()
+            .any(|c| !old.contains(&(c.name.clone(), scoring::fingerprint(&c.spec))));
+        if !checked.scorers.is_empty() && (changed || references_changed) {
+            // Saved either way: a job that cannot start now is started by the next save or
+            // `POST …/rescore`; the save itself is not undone.
+            if let Err(err) =
+                scoring::jobs::start(core, &saved, None, references_changed, actor.user_id()).await
+            {
+                tracing::warn!(experiment = %saved.id, error = %err, "could not start re-scoring after a save");
+            }
+        }
+        core.leader_watch.notice(saved.id, None, "scoring_config");
     }
-    let names: Vec<String> = scorers.iter().map(|s| s.name.clone()).collect();
-    score_store::forget_removed(&core.db, after.id, &names).await?;
-    let (old, _) = scoring::parse_lenient(&before.scoring_config);
-    let old: BTreeSet<(String, String)> = old
-        .iter()
-        .map(|c| (c.name.clone(), scoring::fingerprint(&c.spec)))
-        .collect();
-    let changed = scorers
-        .iter()
-        .any(|c| !old.contains(&(c.name.clone(), scoring::fingerprint(&c.spec))));
-    if !scorers.is_empty() && (changed || references_changed) {
-        scoring::jobs::start(core, after, None, references_changed, actor.user_id()).await?;
-    }
-    core.leader_watch.notice(after.id, None, "scoring_config");
-    Ok(())
+    Ok(saved)
 }
 
 pub async fn delete_experiment(core: &Core, actor: &Actor, id: Uuid) -> Result<()> {

@@ -194,6 +194,12 @@ pub async fn refresh(core: &Core, e: &Experiment) -> Result<()> {
     if stale.is_empty() {
         return Ok(());
     }
+    // The scorers as they are now, read after which entries are stale: a save in between
+    // bumps its entries again, so nothing is marked current with the older scorers.
+    let Some(fresh) = experiments::get(&core.db, e.id).await? else {
+        return Ok(());
+    };
+    let e = &fresh;
     let mut read = std::time::Duration::ZERO;
     let mut computed = std::time::Duration::ZERO;
     let (current, _) = current(e);

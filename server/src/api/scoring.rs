@@ -170,7 +170,7 @@ fn download(export: engine::exports::Export) -> Response {
     if let Ok(v) = HeaderValue::from_str(&format!("inline; filename=\"{}\"", export.filename)) {
         headers.insert(header::CONTENT_DISPOSITION, v);
     }
-    if let Ok(v) = HeaderValue::from_str(&export.id.to_string()) {
+    if let Some(Ok(v)) = export.id.map(|id| HeaderValue::from_str(&id.to_string())) {
         headers.insert("x-export-id", v);
     }
     response

@@ -22,7 +22,8 @@ use crate::validate;
 /// An export, ready to send.
 #[derive(Clone, Debug)]
 pub struct Export {
-    pub id: Uuid,
+    /// Its entry in the export history (`None`: exported by a viewer, which records nothing).
+    pub id: Option<Uuid>,
     pub content_type: &'static str,
     pub filename: String,
     pub body: String,
@@ -190,23 +191,26 @@ pub async fn export(
             "md",
         ),
     };
-    let id = Uuid::new_v4();
-    store::insert(
-        &core.db,
-        &NewExport {
-            id,
-            project_id: subject.experiment.project_id,
-            experiment_id: subject.experiment.id,
-            experiment_name: &subject.experiment.name,
-            format,
-            config_key: &subject.best.config_key,
-            score: subject.best.score,
-            content: &body,
-            exported_by: actor.user_id(),
-            created_at: subject.exported_at,
-        },
-    )
-    .await?;
+    // The history records what members and admins exported; a viewer's read writes nothing.
+    let id = actor.role.can_write().then(Uuid::new_v4);
+    if let Some(id) = id {
+        store::insert(
+            &core.db,
+            &NewExport {
+                id,
+                project_id: subject.experiment.project_id,
+                experiment_id: subject.experiment.id,
+                experiment_name: &subject.experiment.name,
+                format,
+                config_key: &subject.best.config_key,
+                score: subject.best.score,
+                content: &body,
+                exported_by: actor.user_id(),
+                created_at: subject.exported_at,
+            },
+        )
+        .await?;
+    }
     tracing::info!(experiment = %subject.experiment.id, format, config = %subject.best.config_key, "exported");
     Ok(Export {
         id,
@@ -257,7 +261,7 @@ pub async fn get_export(core: &Core, _actor: &Actor, id: Uuid) -> Result<Export>
         _ => ("text/markdown; charset=utf-8", "md"),
     };
     Ok(Export {
-        id,
+        id: Some(id),
         content_type,
         filename: format!("{}-{format}.{extension}", slug(&name)),
         body,

@@ -16,7 +16,7 @@ use super::text::{compile_regex, compile_schema};
 use crate::server::core::Core;
 use crate::server::error::{Error, Result};
 use crate::server::providers::simulated;
-use crate::server::store::{endpoints, scores, settings};
+use crate::server::store::{endpoints, experiments, scores, settings};
 use crate::types::{EndpointKind, FormatKind, HIDDEN, SCORER_KINDS, ScorerConfig, ScorerSpec};
 use crate::validate;
 
@@ -25,6 +25,8 @@ pub const MAX_SCORERS: usize = 32;
 pub const MAX_CODE: usize = 100_000;
 const MAX_TERMS: usize = 500;
 const MAX_HEADERS: usize = 20;
+/// Weights are relative; beyond this one scorer would drown the rest in rounding.
+const MAX_WEIGHT: f64 = 1_000_000.0;
 
 /// A checked scoring config: normalised (defaults filled in, webhook header values hidden)
 /// and the webhook header values to store, sealed: (scorer, header, sealed).
@@ -84,6 +86,25 @@ pub async fn check_scoring(
             .collect(),
         None => HashMap::new(),
     };
+    // Where each stored webhook posts: a kept (`<hidden>`) header value goes only where it
+    // went before, never to a new origin someone typed beside it.
+    let stored_urls: HashMap<String, String> = match secrets_of {
+        Some(id) if !stored.is_empty() => {
+            let stored_config = experiments::get(&core.db, id)
+                .await?
+                .map(|e| e.scoring_config)
+                .unwrap_or_default();
+            super::parse_lenient(&stored_config)
+                .0
+                .into_iter()
+                .filter_map(|s| match s.spec {
+                    ScorerSpec::Webhook { url, .. } => Some((s.name, url)),
+                    _ => None,
+                })
+                .collect()
+        }
+        _ => HashMap::new(),
+    };
     let mut scorers = Vec::with_capacity(items.len());
     let mut normalised = Vec::with_capacity(items.len());
     let mut secrets = Vec::new();
@@ -102,9 +123,16 @@ pub async fn check_scoring(
         }
         check_spec(core, &at, &scorer.spec, inputs).await?;
         let mut shown = serde_json::to_value(&scorer).unwrap_or_default();
-        if let ScorerSpec::Webhook { headers, .. } = &scorer.spec {
+        if let ScorerSpec::Webhook { headers, url, .. } = &scorer.spec {
             for (header, value) in headers {
                 let sealed = if value == HIDDEN {
+                    let before = stored_urls.get(&scorer.name).map(|u| origin(u));
+                    if before.is_some() && before != Some(origin(url)) {
+                        return Err(at.err(
+                            &format!("headers.{header}"),
+                            "the webhook's address moved to another host; enter the value again",
+                        ));
+                    }
                     stored
                         .get(&(scorer.name.clone(), header.clone()))
                         .cloned()
@@ -139,6 +167,14 @@ pub async fn check_scoring(
         config: Value::Array(normalised),
         secrets,
     })
+}
+
+/// Scheme, host and port of a URL (the whole text when it does not parse).
+fn origin(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(u) => u.origin().ascii_serialization(),
+        Err(_) => url.to_owned(),
+    }
 }
 
 /// Parses one entry, naming the field at fault.
@@ -184,8 +220,10 @@ fn parse_one(index: usize, item: &Value) -> Result<ScorerConfig> {
     let weight = match object.get("weight") {
         None => 1.0,
         Some(w) => match w.as_f64() {
-            Some(w) if w.is_finite() && w >= 0.0 => w,
-            _ => return Err(at.err("weight", "must be a number of at least 0")),
+            Some(w) if w.is_finite() && (0.0..=MAX_WEIGHT).contains(&w) => w,
+            _ => {
+                return Err(at.err("weight", format!("must be a number from 0 to {MAX_WEIGHT}")));
+            }
         },
     };
     let mut rest = object.clone();

@@ -383,11 +383,23 @@ pub async fn run_python(
         };
         let mut stdout = Vec::new();
         let mut stderr = Vec::new();
-        let mut out = (&mut out).take(RESPONSE_MAX as u64 + 1);
-        let mut err = (&mut err).take(8 * 1024);
-        let read_out = out.read_to_end(&mut stdout);
-        let read_err = err.read_to_end(&mut stderr);
+        let read_out = async {
+            let _ = (&mut out)
+                .take(RESPONSE_MAX as u64 + 1)
+                .read_to_end(&mut stdout)
+                .await;
+        };
+        // Past its cap stderr is read and thrown away: a program blocked on a full pipe
+        // would otherwise look like one that ran too long.
+        let read_err = async {
+            let _ = (&mut err).take(8 * 1024).read_to_end(&mut stderr).await;
+            let _ = tokio::io::copy(&mut err, &mut tokio::io::sink()).await;
+        };
         let (_, _, _) = tokio::join!(write, read_out, read_err);
+        if stdout.len() > RESPONSE_MAX {
+            // Too much already: stop it rather than wait for the rest.
+            let _ = child.start_kill();
+        }
         let status = child.wait().await;
         (status, stdout, stderr)
     };

@@ -210,7 +210,12 @@ async fn drive(core: &Core, id: Uuid) -> Result<()> {
     let Some(job) = store::get(&core.db, id).await? else {
         return Ok(());
     };
-    let mut cursor = job.cursor;
+    // The stored cursor is the last run of the last committed batch; if it is gone (a pending
+    // run dropped since), the pass starts over (scores already current are skipped).
+    let mut after = match job.cursor {
+        Some(run_id) => store::position(&core.db, run_id).await?,
+        None => None,
+    };
     let mut passes = job.passes;
     let mut pass_started = Utc::now();
     let mut since = None;
@@ -237,17 +242,20 @@ async fn drive(core: &Core, id: Uuid) -> Result<()> {
             context = Some((e.scoring_config.clone(), Arc::new(pass), Arc::new(e)));
         }
         let (_, pass, experiment) = context.as_ref().expect("built above");
-        let humans = pass
+        let human_names: Vec<String> = pass
             .scoring
             .scorers
             .iter()
-            .any(|b| b.kind == "human_rating");
+            .filter(|b| b.kind == "human_rating")
+            .map(|b| b.name.clone())
+            .collect();
+        let humans = !human_names.is_empty();
         let mut batch = match ahead.take() {
-            Some(f) if f.cursor == cursor && f.since == since && f.humans == humans => f,
-            _ => fetch(core, job.experiment_id, cursor, since, humans, &configs).await?,
+            Some(f) if f.after == after && f.since == since && f.humans == humans => f,
+            _ => fetch(core, job.experiment_id, after, since, humans, &configs).await?,
         };
         configs.extend(std::mem::take(&mut batch.configs));
-        let Some(last) = batch.runs.last().map(|r| r.id) else {
+        let Some(last) = batch.runs.last().map(|r| (r.created_at, r.seq, r.id)) else {
             // A pass is over. Runs that ended during it may have been scored with older
             // settings: they get another pass (only those).
             let late =
@@ -255,7 +263,7 @@ async fn drive(core: &Core, id: Uuid) -> Result<()> {
             if late > 0 && passes + 1 < MAX_PASSES {
                 passes += 1;
                 store::next_pass(&core.db, id).await?;
-                cursor = None;
+                after = None;
                 since = Some(pass_started);
                 pass_started = Utc::now();
                 continue;
@@ -276,9 +284,16 @@ async fn drive(core: &Core, id: Uuid) -> Result<()> {
         let ((committed, commit_took), (next, fetch_took)) = tokio::join!(
             async {
                 let t = std::time::Instant::now();
-                let out =
-                    store::commit_batch(&core.db, id, &rows, &usage.cache_puts, &progress, last)
-                        .await;
+                let out = store::commit_batch(
+                    &core.db,
+                    id,
+                    &rows,
+                    &usage.cache_puts,
+                    &progress,
+                    last.2,
+                    &human_names,
+                )
+                .await;
                 (out, t.elapsed())
             },
             async {
@@ -299,7 +314,7 @@ async fn drive(core: &Core, id: Uuid) -> Result<()> {
         tracing::debug!(job = %id, runs = batch.runs.len(), scores = rows.len(), score_ms = scored_in.as_millis() as u64,
             commit_and_read_ms = (started_batch.elapsed() - scored_in).as_millis() as u64, "scored a batch");
         ahead = next.ok();
-        cursor = Some(last);
+        after = Some(last);
     }
     // The leaderboard moves once, when every score is in (not batch by batch: each batch
     // touches most configurations, and recomputing them all each time would be waste).
@@ -322,7 +337,7 @@ type Batch = (Vec<ScoreRow>, Usage, i64);
 
 /// One batch of runs and everything scoring it needs, read ahead of its turn.
 struct Fetched {
-    cursor: Option<Uuid>,
+    after: Option<store::Position>,
     since: Option<chrono::DateTime<Utc>>,
     humans: bool,
     runs: Vec<BatchRun>,
@@ -336,12 +351,12 @@ struct Fetched {
 async fn fetch(
     core: &Core,
     experiment_id: Uuid,
-    cursor: Option<Uuid>,
+    after: Option<store::Position>,
     since: Option<chrono::DateTime<Utc>>,
     humans: bool,
     known: &HashMap<String, RunConfig>,
 ) -> Result<Fetched> {
-    let runs = store::batch(&core.db, experiment_id, cursor, since, BATCH).await?;
+    let runs = store::batch(&core.db, experiment_id, after, since, BATCH).await?;
     let missing: Vec<String> = store::scoreable(&runs)
         .filter(|r| !known.contains_key(&r.config_key))
         .map(|r| r.config_key.clone())
@@ -366,7 +381,7 @@ async fn fetch(
         }
     };
     Ok(Fetched {
-        cursor,
+        after,
         since,
         humans,
         runs,

@@ -2,6 +2,7 @@
 //! its reply robustly. Judge calls (and embeddings, see `embedding`) go through the response
 //! cache under keys of their own, so scoring again costs nothing.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde_json::{Value, json};
@@ -119,7 +120,15 @@ where
             }
             memo.entry(key.to_owned()).or_default().clone()
         };
-        cell.get_or_init(lookup).await.clone()
+        let answer = cell.get_or_init(lookup).await.clone();
+        if answer.is_err() {
+            // A failure is not remembered: the next run asking tries again.
+            let mut memo = env.memo.lock().unwrap_or_else(|e| e.into_inner());
+            if memo.get(key).is_some_and(|c| Arc::ptr_eq(c, &cell)) {
+                memo.remove(key);
+            }
+        }
+        answer
     } else {
         lookup().await
     };
@@ -352,13 +361,34 @@ pub fn parse_score(reply: &str, min: f64, max: f64) -> Result<Parsed, String> {
     {
         return on_scale(x, "json");
     }
-    if let Some(c) = LABELLED.captures(reply)
-        && let Some(x) = num(&c[1])
-    {
-        return match c.get(2).and_then(|d| num(d.as_str())) {
-            Some(d) => fraction(x, d, "labelled"),
-            None => on_scale(x, "labelled"),
+    // "Score (1-10): 8": the first number after the label starts the scale's range; the
+    // score is the number after it.
+    static RANGE: LazyLock<regex::Regex> =
+        LazyLock::new(|| regex::Regex::new(r"^\s*(?:-|–|—|to)\s*\d+(?:\.\d+)?").unwrap());
+    static AFTER_RANGE: LazyLock<regex::Regex> = LazyLock::new(|| {
+        regex::Regex::new(
+            r"(?i)^[^0-9\n]{0,12}?(-?\d+(?:\.\d+)?)(?:\s*(?:/|out of)\s*(\d+(?:\.\d+)?))?",
+        )
+        .unwrap()
+    });
+    if let Some(c) = LABELLED.captures(reply) {
+        let number = c.get(1).expect("group 1 always takes part");
+        let rest = &reply[number.end()..];
+        let c = match RANGE.find(rest) {
+            Some(range) => match AFTER_RANGE.captures(&rest[range.end()..]) {
+                Some(after) => Some(after),
+                None => return Err("the reply names the scale but gives no score".to_owned()),
+            },
+            None => Some(c),
         };
+        if let Some(c) = c
+            && let Some(x) = num(&c[1])
+        {
+            return match c.get(2).and_then(|d| num(d.as_str())) {
+                Some(d) => fraction(x, d, "labelled"),
+                None => on_scale(x, "labelled"),
+            };
+        }
     }
     if let Some(c) = FRACTION.captures(reply)
         && let (Some(x), Some(d)) = (num(&c[1]), num(&c[2]))
@@ -407,6 +437,11 @@ mod tests {
         close(read("  5.5. "), 0.5);
         close(read("Rating - 4/5"), 0.8);
         close(read("The answer lists 3 of the entities, so 3."), 2.0 / 9.0);
+        // A scale given beside the label is not the score.
+        close(read("Score (1-10): 8"), 7.0 / 9.0);
+        close(read("Rating (1 – 10): 4/10"), 3.0 / 9.0);
+        close(read("Score 1 to 10: 10"), 1.0);
+        assert!(read("Score (1-10):").is_err(), "a range alone is no score");
         assert!(
             read("Great answer!").is_err(),
             "no number is an error, not 0"

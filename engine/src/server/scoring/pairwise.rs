@@ -48,7 +48,7 @@ pub fn parse_winner(reply: &str) -> std::result::Result<Winner, String> {
         regex::Regex::new(r#"(?i)"winner"\s*:\s*"\s*(a|b|tie|neither|both|equal)\s*""#).unwrap()
     });
     static LABELLED: LazyLock<regex::Regex> = LazyLock::new(|| {
-        regex::Regex::new(r"(?i)\b(?:winner|verdict|better|answer)\s*(?:is)?\s*[:=\-]\s*\**\s*(a|b|tie|neither|both|equal)\b").unwrap()
+        regex::Regex::new(r"(?i)\b(?:winner|verdict|better|answer)\s*(?:is)?\s*[:=\-]\s*\**\s*(?:(?:answer|response|option)\s+)?(a|b|tie|neither|both|equal)\b").unwrap()
     });
     static PHRASE: LazyLock<regex::Regex> = LazyLock::new(|| {
         regex::Regex::new(
@@ -419,6 +419,8 @@ mod tests {
             Ok(Winner::A)
         );
         assert_eq!(parse_winner("Verdict - tie"), Ok(Winner::Tie));
+        assert_eq!(parse_winner("Winner: Answer B"), Ok(Winner::B));
+        assert_eq!(parse_winner("**Winner:** Response A."), Ok(Winner::A));
         assert!(parse_winner("Both have merits.").is_err());
         assert!(parse_winner("A and B").is_err());
     }

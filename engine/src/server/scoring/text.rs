@@ -402,10 +402,16 @@ enum Matcher {
 impl Term {
     fn new(text: &str, case_sensitive: bool, whole_words: bool) -> Result<Term, String> {
         let matcher = if whole_words {
+            // A word boundary only at an edge that is a word character: "C++" is a whole
+            // word in "C++ is", though no boundary follows its "+".
+            let word = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '_');
+            let edge = |at: bool| if at { r"\b" } else { "" };
             let pattern = format!(
-                r"{}\b{}\b",
+                "{}{}{}{}",
                 if case_sensitive { "" } else { "(?i)" },
-                regex::escape(text)
+                edge(word(text.chars().next())),
+                regex::escape(text),
+                edge(word(text.chars().last())),
             );
             Matcher::Word(compile_regex(&pattern, false)?)
         } else {
@@ -639,6 +645,13 @@ mod tests {
             k("fraction", false).check("Adams in Londonderry").value,
             Some(1.0)
         );
+        let plus = Keywords::new(&spec(
+            json!({"kind": "keywords", "required": ["C++"], "whole_words": true}),
+        ))
+        .unwrap();
+        assert_eq!(plus.check("C++ is fast").value, Some(1.0));
+        assert_eq!(plus.check("I like C++.").value, Some(1.0));
+        assert_eq!(plus.check("ObjC++ is odd").value, Some(0.0));
         let cs = Keywords::new(&spec(
             json!({"kind": "keywords", "required": ["Ada"], "case_sensitive": true}),
         ))

@@ -380,6 +380,11 @@ impl Bulk for PgConnection {
         if rows.is_empty() {
             return Ok(());
         }
+        // In key order: two transactions inserting overlapping keys in different orders
+        // would wait on each other's unique-index entries (a deadlock).
+        let mut sorted = rows.to_vec();
+        sorted.sort_by(|a, b| a.0.cmp(&b.0));
+        let rows = &sorted[..];
         macro_rules! col {
             ($f:expr) => {
                 rows.iter().map($f).collect::<Vec<_>>()

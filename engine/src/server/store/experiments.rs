@@ -54,27 +54,51 @@ macro_rules! select_experiments {
 
 const NAME_TAKEN: &str = "this project already has an experiment with this name";
 
-pub async fn insert(db: &Db, e: &Experiment) -> Result<()> {
-    on_db!(db, p => sqlx::query(
-        "INSERT INTO experiments (id, project_id, name, description, sample_data, pipeline_stages, \
-         parameter_space, scoring_config, status, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)")
-        .bind(e.id).bind(e.project_id).bind(&e.name).bind(&e.description).bind(Json(&e.sample_data))
-        .bind(Json(&e.pipeline_stages)).bind(Json(&e.parameter_space)).bind(Json(&e.scoring_config))
-        .bind(&e.status).bind(e.created_at).bind(e.updated_at)
-        .execute(p).await.map(|r| r.rows_affected()))
+/// Inserts an experiment with its webhook scorers' sealed header values, in one transaction.
+pub async fn insert(db: &Db, e: &Experiment, secrets: &[(String, String, String)]) -> Result<()> {
+    // In a block of its own, so that a name already taken is told as such.
+    on_db!(db, p => async {
+        let mut tx = p.begin().await?;
+        sqlx::query(
+            "INSERT INTO experiments (id, project_id, name, description, sample_data, pipeline_stages, \
+             parameter_space, scoring_config, status, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)")
+            .bind(e.id).bind(e.project_id).bind(&e.name).bind(&e.description).bind(Json(&e.sample_data))
+            .bind(Json(&e.pipeline_stages)).bind(Json(&e.parameter_space)).bind(Json(&e.scoring_config))
+            .bind(&e.status).bind(e.created_at).bind(e.updated_at)
+            .execute(&mut *tx).await?;
+        super::scores::replace_secrets_on!(tx, e.id, secrets);
+        tx.commit().await
+    }.await)
     .map_err(unique_violation("name", NAME_TAKEN))?;
     Ok(())
 }
 
-/// Writes every editable field of `e` (validated by the caller).
-pub async fn update(db: &Db, e: &Experiment) -> Result<bool> {
-    let n = on_db!(db, p => sqlx::query(
-        "UPDATE experiments SET name = $2, description = $3, sample_data = $4, pipeline_stages = $5, \
-         parameter_space = $6, scoring_config = $7, updated_at = $8 WHERE id = $1")
-        .bind(e.id).bind(&e.name).bind(&e.description).bind(Json(&e.sample_data)).bind(Json(&e.pipeline_stages))
-        .bind(Json(&e.parameter_space)).bind(Json(&e.scoring_config)).bind(Utc::now())
-        .execute(p).await.map(|r| r.rows_affected()))
+/// Writes every editable field of `e` (validated by the caller) with the webhook scorers'
+/// sealed header values and, when the scorers changed
+/// (`keep`: the names configured now), the scores of removed scorers forgotten and every
+/// leaderboard entry bumped: one transaction, so a failed save changes nothing.
+pub async fn update_scored(
+    db: &Db,
+    e: &Experiment,
+    secrets: &[(String, String, String)],
+    keep: Option<&[String]>,
+) -> Result<bool> {
+    let n = on_db!(db, p => async {
+        let mut tx = p.begin().await?;
+        let n = sqlx::query(
+            "UPDATE experiments SET name = $2, description = $3, sample_data = $4, pipeline_stages = $5, \
+             parameter_space = $6, scoring_config = $7, updated_at = $8 WHERE id = $1")
+            .bind(e.id).bind(&e.name).bind(&e.description).bind(Json(&e.sample_data)).bind(Json(&e.pipeline_stages))
+            .bind(Json(&e.parameter_space)).bind(Json(&e.scoring_config)).bind(Utc::now())
+            .execute(&mut *tx).await?.rows_affected();
+        super::scores::replace_secrets_on!(tx, e.id, secrets);
+        if let Some(keep) = keep {
+            super::scores::forget_removed_on!(tx, e.id, keep);
+            super::leaderboard::bump_all_on(&mut *tx, e.id).await?;
+        }
+        tx.commit().await.map(|_| n)
+    }.await)
     .map_err(unique_violation("name", NAME_TAKEN))?;
     Ok(n == 1)
 }
@@ -84,6 +108,14 @@ pub async fn get(db: &Db, id: Uuid) -> Result<Option<Experiment>> {
     let row =
         on_db!(db, p => sqlx::query_as::<_, ExperimentRow>(sql).bind(id).fetch_optional(p).await)?;
     Ok(row.map(Experiment::from))
+}
+
+/// When the experiment was last saved (`None`: it no longer exists).
+pub async fn updated_at(db: &Db, id: Uuid) -> Result<Option<DateTime<Utc>>> {
+    Ok(
+        on_db!(db, p => sqlx::query_scalar("SELECT updated_at FROM experiments WHERE id = $1")
+        .bind(id).fetch_optional(p).await)?,
+    )
 }
 
 pub async fn list(

@@ -122,11 +122,11 @@ pub async fn ensure_entries(db: &Db, experiment_id: Uuid) -> Result<()> {
     };
     let entries = "INSERT INTO leaderboard_entries (experiment_id, config_key) \
         SELECT experiment_id, config_key FROM runs WHERE experiment_id = $1 GROUP BY experiment_id, config_key \
-        ON CONFLICT (experiment_id, config_key) DO NOTHING";
+        ORDER BY config_key ON CONFLICT (experiment_id, config_key) DO NOTHING";
     let details = format!(
         "INSERT INTO leaderboard_details (experiment_id, config_key, config) \
          SELECT experiment_id, config_key, {first} FROM runs WHERE experiment_id = $1 GROUP BY experiment_id, config_key \
-         ON CONFLICT (experiment_id, config_key) DO NOTHING"
+         ORDER BY config_key ON CONFLICT (experiment_id, config_key) DO NOTHING"
     );
     on_db!(db, p => {
         sqlx::query(entries).bind(experiment_id).execute(p).await?;

@@ -162,8 +162,15 @@ pub async fn put_rating(
     fingerprint: &str,
 ) -> Result<Vec<f64>> {
     let now = Utc::now();
+    let postgres = matches!(db, Db::Postgres(_));
     Ok(on_db!(db, p => {
         let mut tx = p.begin().await?;
+        // Two raters at once: each recomputes the mean from what it reads, so the second waits
+        // for the first (on PostgreSQL, by locking the run; SQLite writes one at a time).
+        if postgres {
+            sqlx::query("SELECT id FROM runs WHERE id = $1 FOR UPDATE")
+                .bind(r.run_id).execute(&mut *tx).await?;
+        }
         if withdraw {
             sqlx::query("DELETE FROM human_ratings WHERE run_id = $1 AND scorer_name = $2 AND rater = $3")
                 .bind(r.run_id).bind(r.scorer_name).bind(r.rater).execute(&mut *tx).await?;
@@ -222,27 +229,39 @@ pub async fn write(
     Ok(())
 }
 
-/// Forgets the scores of scorers no longer configured (by name), bumping every entry.
-pub async fn forget_removed(db: &Db, experiment_id: Uuid, keep: &[String]) -> Result<u64> {
-    let n = on_db!(db, p => {
-        let mut tx = p.begin().await?;
+/// Forgets the scores of scorers no longer configured (`$keep`: the names that stay), inside
+/// a transaction `$tx`.
+macro_rules! forget_removed_on {
+    ($tx:ident, $experiment_id:expr, $keep:expr) => {{
         let mut q = sqlx::QueryBuilder::new("DELETE FROM scores WHERE experiment_id = ");
-        q.push_bind(experiment_id);
-        if !keep.is_empty() {
+        q.push_bind($experiment_id);
+        if !$keep.is_empty() {
             q.push(" AND scorer_name NOT IN (");
             let mut list = q.separated(", ");
-            for k in keep {
+            for k in $keep {
                 list.push_bind(k.clone());
             }
             q.push(")");
         }
-        let n = q.build().execute(&mut *tx).await?.rows_affected();
-        super::leaderboard::bump_all_on(&mut *tx, experiment_id).await?;
-        tx.commit().await?;
-        n
-    });
-    Ok(n)
+        q.build().execute(&mut *$tx).await?.rows_affected()
+    }};
 }
+pub(crate) use forget_removed_on;
+
+/// Replaces every scorer secret of an experiment inside a transaction `$tx`.
+macro_rules! replace_secrets_on {
+    ($tx:ident, $experiment_id:expr, $secrets:expr) => {
+        sqlx::query("DELETE FROM scorer_secrets WHERE experiment_id = $1")
+            .bind($experiment_id)
+            .execute(&mut *$tx)
+            .await?;
+        for (scorer, header, sealed) in $secrets {
+            sqlx::query("INSERT INTO scorer_secrets (experiment_id, scorer_name, header, sealed) VALUES ($1, $2, $3, $4)")
+                .bind($experiment_id).bind(scorer).bind(header).bind(sealed).execute(&mut *$tx).await?;
+        }
+    };
+}
+pub(crate) use replace_secrets_on;
 
 /// The sealed header values of a webhook scorer: (header, sealed).
 pub async fn scorer_secrets(
@@ -263,12 +282,7 @@ pub async fn set_scorer_secrets(
 ) -> Result<()> {
     on_db!(db, p => {
         let mut tx = p.begin().await?;
-        sqlx::query("DELETE FROM scorer_secrets WHERE experiment_id = $1")
-            .bind(experiment_id).execute(&mut *tx).await?;
-        for (scorer, header, sealed) in secrets {
-            sqlx::query("INSERT INTO scorer_secrets (experiment_id, scorer_name, header, sealed) VALUES ($1, $2, $3, $4)")
-                .bind(experiment_id).bind(scorer).bind(header).bind(sealed).execute(&mut *tx).await?;
-        }
+        replace_secrets_on!(tx, experiment_id, secrets);
         tx.commit().await
     })?;
     Ok(())

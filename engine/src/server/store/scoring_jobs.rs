@@ -140,32 +140,50 @@ pub struct BatchRun {
     pub item_index: i32,
     pub repeat_index: i32,
     pub status: String,
+    pub created_at: DateTime<Utc>,
+    pub seq: i64,
 }
 
-/// Runs that ended with an output (the ones to score), after `cursor` in planning order.
+/// Where a pass is in planning order: a run's (created_at, seq, id).
+pub type Position = (DateTime<Utc>, i64, Uuid);
+
+/// The planning position of a run (`None` when it no longer exists: pending runs are dropped
+/// when a sweep stops or is redirected, so a job resuming from one starts its pass over).
+pub async fn position(db: &Db, run_id: Uuid) -> Result<Option<Position>> {
+    Ok(
+        on_db!(db, p => sqlx::query_as("SELECT created_at, seq, id FROM runs WHERE id = $1")
+        .bind(run_id).fetch_optional(p).await)?,
+    )
+}
+
+/// Runs after `after` in planning order, whatever their status (the caller keeps the ones
+/// with an output, [`scoreable`]); with `since`, only runs that ended since then.
 pub async fn batch(
     db: &Db,
     experiment_id: Uuid,
-    cursor: Option<Uuid>,
+    after: Option<Position>,
     since: Option<DateTime<Utc>>,
     limit: i64,
 ) -> Result<Vec<BatchRun>> {
-    // Planning order (created_at, seq, id), after the cursor run. Only the conditions that
+    // Planning order (created_at, seq, id), after the position. Only the conditions that
     // apply: `$2 IS NULL OR …` would keep PostgreSQL's generic plan from starting the index
-    // scan at the cursor (every batch would walk from the start).
+    // scan at the position (every batch would walk from the start).
     // No status condition in SQL: right after a sweep, PostgreSQL's statistics may still
     // describe the runs as pending and lead the planner to the status index (then a sort of
-    // every run). Runs without an output are dropped below; the cursor passes them all.
+    // every run). Runs without an output are dropped by the caller; the position passes them.
     let mut sql = String::from(
-        "SELECT id, experiment_id, config_key, item_index, repeat_index, status FROM runs \
+        "SELECT id, experiment_id, config_key, item_index, repeat_index, status, created_at, seq FROM runs \
          WHERE experiment_id = $1",
     );
     let mut n = 1;
-    if cursor.is_some() {
-        n += 1;
+    if after.is_some() {
         sql.push_str(&format!(
-            " AND (created_at, seq, id) > (SELECT c.created_at, c.seq, c.id FROM runs c WHERE c.id = ${n})"
+            " AND (created_at, seq, id) > (${}, ${}, ${})",
+            n + 1,
+            n + 2,
+            n + 3
         ));
+        n += 3;
     }
     if since.is_some() {
         n += 1;
@@ -174,8 +192,8 @@ pub async fn batch(
     sql.push_str(&format!(" ORDER BY created_at, seq, id LIMIT ${}", n + 1));
     Ok(on_db!(db, p => {
         let mut q = sqlx::query_as::<_, BatchRun>(sqlx::AssertSqlSafe(sql)).bind(experiment_id);
-        if let Some(c) = cursor {
-            q = q.bind(c);
+        if let Some((at, seq, id)) = after {
+            q = q.bind(at).bind(seq).bind(id);
         }
         if let Some(t) = since {
             q = q.bind(t);
@@ -249,8 +267,10 @@ pub struct Progress {
 }
 
 /// Commits one batch in one transaction: its scores, the cache entries their calls made and
-/// the job's progress (cursor included). The leaderboard is bumped once the job is done. `false`: the job is no longer
-/// running (superseded, or ended elsewhere) and nothing was written.
+/// the job's progress (cursor included). The leaderboard is bumped once the job is done.
+/// Scores of the `humans` scorers are recomputed from the ratings as they are now (a rating
+/// may have come in since the batch was read). `false`: the job is no longer running
+/// (superseded, or ended elsewhere) and nothing was written.
 pub async fn commit_batch(
     db: &Db,
     job_id: Uuid,
@@ -258,14 +278,16 @@ pub async fn commit_batch(
     puts: &[(String, CachedResponse)],
     progress: &Progress,
     cursor: Uuid,
+    humans: &[String],
 ) -> Result<bool> {
     let now = Utc::now();
-    let refs: Vec<&ScoreRow> = rows.iter().collect();
-    let mut seen = std::collections::HashSet::new();
-    let puts: Vec<&(String, CachedResponse)> = puts
-        .iter()
-        .filter(|(k, _)| seen.insert(k.as_str()))
-        .collect();
+    let postgres = matches!(db, Db::Postgres(_));
+    let (mut rated, plain): (Vec<&ScoreRow>, Vec<&ScoreRow>) =
+        rows.iter().partition(|r| humans.contains(&r.scorer_name));
+    rated.sort_by_key(|r| r.run_id);
+    let mut puts: Vec<&(String, CachedResponse)> = puts.iter().collect();
+    puts.sort_by(|a, b| a.0.cmp(&b.0));
+    puts.dedup_by(|a, b| a.0 == b.0);
     Ok(on_db!(db, p => {
         let mut tx = p.begin().await?;
         let n = sqlx::query(
@@ -278,6 +300,26 @@ pub async fn commit_batch(
             false
         } else {
             use super::bulk::Bulk;
+            let mut fresh: Vec<ScoreRow> = Vec::with_capacity(rated.len());
+            for row in rated {
+                // Rating holds the run while it recomputes; so does this (PostgreSQL).
+                if postgres {
+                    sqlx::query("SELECT id FROM runs WHERE id = $1 FOR UPDATE")
+                        .bind(row.run_id).execute(&mut *tx).await?;
+                }
+                let values: Vec<f64> = sqlx::query_scalar(
+                    "SELECT value FROM human_ratings WHERE run_id = $1 AND scorer_name = $2 ORDER BY updated_at")
+                    .bind(row.run_id).bind(&row.scorer_name).fetch_all(&mut *tx).await?;
+                if !values.is_empty() {
+                    let mean = values.iter().sum::<f64>() / values.len() as f64;
+                    let mut row = row.clone();
+                    row.value = Some(mean.clamp(0.0, 1.0));
+                    row.error = None;
+                    row.metadata = serde_json::json!({"ratings": values.len()});
+                    fresh.push(row);
+                }
+            }
+            let refs: Vec<&ScoreRow> = plain.into_iter().chain(fresh.iter()).collect();
             tx.insert_cache(&puts, now).await?;
             tx.upsert_scores(&refs, now).await?;
             tx.commit().await?;

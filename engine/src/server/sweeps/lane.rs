@@ -32,7 +32,7 @@ pub async fn drive(core: &Core, sweep_id: Uuid) -> Result<()> {
     let Some(experiment) = experiments::get(&core.db, sweep.experiment_id).await? else {
         return Ok(());
     };
-    let ctx = Arc::new(Context::new(core, experiment).await?);
+    let mut ctx = Arc::new(Context::new(core, experiment).await?);
     let _driving = core.driving.hold(sweep_id);
     let mut tasks = tokio::task::JoinSet::new();
     let mut claimed_total = 0;
@@ -44,6 +44,16 @@ pub async fn drive(core: &Core, sweep_id: Uuid) -> Result<()> {
         }
         if core.stopping.load(std::sync::atomic::Ordering::SeqCst) {
             break;
+        }
+        // Saved since (a scorer added, say): the runs claimed from now on see it as it is.
+        match experiments::updated_at(&core.db, sweep.experiment_id).await? {
+            None => break,
+            Some(at) if at != ctx.experiment.updated_at => {
+                if let Some(e) = experiments::get(&core.db, sweep.experiment_id).await? {
+                    ctx = Arc::new(Context::new(core, e).await?);
+                }
+            }
+            Some(_) => {}
         }
         let claiming = core.claim_lock.lock().await;
         let Ok(first) = core.run_slots.clone().acquire_owned().await else {

@@ -218,14 +218,18 @@ pub async fn start(
         if ctx.scoring.is_empty() {
             core.leader_watch.notice(experiment_id, Some(id), "sweep");
         } else {
-            crate::server::scoring::jobs::start(
+            // The sweep is planned either way; its runs are scored by the next job.
+            if let Err(err) = crate::server::scoring::jobs::start(
                 core,
                 &ctx.experiment,
                 None,
                 false,
                 actor.user_id(),
             )
-            .await?;
+            .await
+            {
+                tracing::warn!(sweep = %id, error = %err, "could not start scoring the runs cached at planning");
+            }
         }
     }
     if pending > 0 {

@@ -211,9 +211,13 @@ pub async fn redirect(
     if row.status == "running" && !plan.pending.is_empty() {
         crate::server::jobs::enqueue_lanes(core, row.id, plan.pending.len()).await?;
     }
-    if !plan.cached.is_empty() && !ctx.scoring.is_empty() {
-        crate::server::scoring::jobs::start(core, &ctx.experiment, None, false, actor.user_id())
-            .await?;
+    if !plan.cached.is_empty()
+        && !ctx.scoring.is_empty()
+        && let Err(err) =
+            crate::server::scoring::jobs::start(core, &ctx.experiment, None, false, actor.user_id())
+                .await
+    {
+        tracing::warn!(sweep = %row.id, error = %err, "could not start scoring the runs cached at redirection");
     }
     complete_if_done(core, row.id).await?;
     Ok(store::get(&core.db, row.id)
@@ -290,8 +294,7 @@ pub async fn fork(
     let checked =
         crate::server::experiments::check_experiment_with(core, &forked, source.id).await?;
     forked.scoring_config = checked.config;
-    experiments::insert(&core.db, &forked).await?;
-    crate::server::store::scores::set_scorer_secrets(&core.db, forked.id, &checked.secrets).await?;
+    experiments::insert(&core.db, &forked, &checked.secrets).await?;
     emit_logged(core, vec![NewEvent {
         event_type: "experiment.forked",
         experiment_id: Some(experiment_id),
