@@ -390,27 +390,28 @@ async fn webhook_scorers_retry_keep_their_headers_secret_and_never_fail_a_run() 
             e["scoring_config"][0]["headers"]["Authorization"], "<hidden>",
             "{e}"
         );
+        let save = |url: Option<String>| {
+            let mut config = e["scoring_config"].clone();
+            if let Some(url) = url {
+                config[0]["url"] = json!(url);
+            }
+            let (server, base, admin) = (&server, &base, &f.admin);
+            async move {
+                server
+                    .call(
+                        Method::PUT,
+                        base,
+                        Some(admin),
+                        Some(json!({"scoring_config": config})),
+                    )
+                    .await
+            }
+        };
         // Saving the experiment back as read keeps the stored header value.
-        let (s, saved) = server
-            .call(
-                Method::PUT,
-                &base,
-                Some(&f.admin),
-                Some(json!({"scoring_config": e["scoring_config"]})),
-            )
-            .await;
+        let (s, saved) = save(None).await;
         assert_eq!(s, StatusCode::OK, "{saved}");
         // A kept value never goes to another host: moving the webhook needs the value again.
-        let mut moved = e["scoring_config"].clone();
-        moved[0]["url"] = json!(format!("{}/score", broken.url));
-        let (s, err) = server
-            .call(
-                Method::PUT,
-                &base,
-                Some(&f.admin),
-                Some(json!({"scoring_config": moved})),
-            )
-            .await;
+        let (s, err) = save(Some(format!("{}/score", broken.url))).await;
         assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{err}");
         assert!(
             err.to_string()
@@ -418,25 +419,9 @@ async fn webhook_scorers_retry_keep_their_headers_secret_and_never_fail_a_run() 
             "{err}"
         );
         // The same host, another path: kept.
-        let mut path = e["scoring_config"].clone();
-        path[0]["url"] = json!(format!("{}/score?v=2", good.url));
-        let (s, saved) = server
-            .call(
-                Method::PUT,
-                &base,
-                Some(&f.admin),
-                Some(json!({"scoring_config": path})),
-            )
-            .await;
+        let (s, saved) = save(Some(format!("{}/score?v=2", good.url))).await;
         assert_eq!(s, StatusCode::OK, "{saved}");
-        let (s, saved) = server
-            .call(
-                Method::PUT,
-                &base,
-                Some(&f.admin),
-                Some(json!({"scoring_config": e["scoring_config"]})),
-            )
-            .await;
+        let (s, saved) = save(None).await;
         assert_eq!(s, StatusCode::OK, "{saved}");
 
         sweep(&server, &f).await;
