@@ -327,7 +327,7 @@ fn is_identifier(name: &str) -> bool {
 }
 
 /// The input names every item has (`None` when there are no items).
-fn common_inputs(items: &[SampleItem]) -> Option<BTreeSet<String>> {
+pub(crate) fn common_inputs(items: &[SampleItem]) -> Option<BTreeSet<String>> {
     let mut iter = items.iter();
     let first: BTreeSet<String> = iter.next()?.input.keys().cloned().collect();
     Some(iter.fold(first, |acc, item| {

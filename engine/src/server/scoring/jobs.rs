@@ -335,6 +335,20 @@ async fn drive(core: &Core, id: Uuid) -> Result<()> {
 
 type Batch = (Vec<ScoreRow>, Usage, i64);
 
+/// A run's stage outputs as scorers see them, named after the experiment's stages.
+pub(super) fn named_stages(e: &Experiment, stages: &[store::StageOut]) -> Vec<StageOutput> {
+    stages
+        .iter()
+        .map(|(k, text, _, _)| StageOutput {
+            name: e
+                .pipeline_stages
+                .get(*k as usize)
+                .map_or_else(|| format!("stage {k}"), |s| s.name.clone()),
+            output: text.clone(),
+        })
+        .collect()
+}
+
 /// One batch of runs and everything scoring it needs, read ahead of its turn.
 struct Fetched {
     after: Option<store::Position>,
@@ -444,16 +458,7 @@ async fn score_batch(
                 let Some(item) = e.sample_data.get(run.item_index as usize) else {
                     return (Vec::new(), Usage::default());
                 };
-                let named: Vec<StageOutput> = stages
-                    .iter()
-                    .map(|(k, text, _, _)| StageOutput {
-                        name: e
-                            .pipeline_stages
-                            .get(*k as usize)
-                            .map_or_else(|| format!("stage {k}"), |s| s.name.clone()),
-                        output: text.clone(),
-                    })
-                    .collect();
+                let named = named_stages(e, stages);
                 let (_, output, tokens, estimated) = stages.last().expect("not empty");
                 let subject = Subject {
                     run: RunRef {

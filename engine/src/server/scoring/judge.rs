@@ -138,6 +138,33 @@ where
     }
 }
 
+/// A judge call under `key`: from the memo or the cache, else the provider (in one of its
+/// slots, retried by `policy`).
+pub(super) async fn call_judge(
+    env: &Env<'_>,
+    key: &str,
+    ready: &Ready,
+    policy: &RetryPolicy,
+    request: &ChatRequest,
+) -> Call {
+    cached_call(env, key, true, || async move {
+        let _slot = ready.slot().await.map_err(|e| e.to_string())?;
+        let started = std::time::Instant::now();
+        let (result, _) = policy.run(|| ready.provider.chat(request)).await;
+        let r = result.map_err(|e| format!("the judge call failed: {}", e.message))?;
+        Ok(CachedResponse {
+            response: r.content,
+            model: request.model.clone(),
+            tokens_in: r.tokens_in,
+            tokens_out: r.tokens_out,
+            latency_ms: started.elapsed().as_millis() as i64,
+            finish_reason: r.finish_reason,
+            usage_estimated: r.usage_estimated,
+        })
+    })
+    .await
+}
+
 pub(super) struct Judge {
     target: Target,
     model: String,
@@ -244,23 +271,7 @@ impl Scorer for Judge {
             messages,
             params: self.params.clone(),
         };
-        let provider = self.target.ready.clone();
-        let call = cached_call(env, &key, true, || async move {
-            let _slot = provider.slot().await.map_err(|e| e.to_string())?;
-            let started = std::time::Instant::now();
-            let (result, _) = self.policy.run(|| provider.provider.chat(&request)).await;
-            let r = result.map_err(|e| format!("the judge call failed: {}", e.message))?;
-            Ok(CachedResponse {
-                response: r.content,
-                model: request.model.clone(),
-                tokens_in: r.tokens_in,
-                tokens_out: r.tokens_out,
-                latency_ms: started.elapsed().as_millis() as i64,
-                finish_reason: r.finish_reason,
-                usage_estimated: r.usage_estimated,
-            })
-        })
-        .await;
+        let call = call_judge(env, &key, &self.target.ready, &self.policy, &request).await;
         let usage = call.usage(env, &key);
         let answer = match &call.answer {
             Ok(a) => a,

@@ -9,7 +9,7 @@ use futures::StreamExt;
 use serde_json::json;
 use uuid::Uuid;
 
-use super::judge::{Target, cached_call, judge_key, target};
+use super::judge::{Target, call_judge, judge_key, target};
 use super::stats::Rng;
 use super::{Env, Memo, Usage};
 use crate::server::auth::Actor;
@@ -19,7 +19,6 @@ use crate::server::exec::messages;
 use crate::server::pricing::PriceBook;
 use crate::server::providers::ChatRequest;
 use crate::server::providers::retry::RetryPolicy;
-use crate::server::store::cache::CachedResponse;
 use crate::server::store::{experiments, runs as run_store};
 use crate::server::templates;
 use crate::types::{PairwiseItem, PairwiseRequest, PairwiseResult, Params};
@@ -291,23 +290,7 @@ async fn judge_one(
         messages: msgs,
         params: judge.params.clone(),
     };
-    let ready = judge.target.ready.clone();
-    let call = cached_call(env, &key, true, || async move {
-        let _slot = ready.slot().await.map_err(|err| err.to_string())?;
-        let started = std::time::Instant::now();
-        let (result, _) = judge.policy.run(|| ready.provider.chat(&request)).await;
-        let r = result.map_err(|err| format!("the judge call failed: {}", err.message))?;
-        Ok(CachedResponse {
-            response: r.content,
-            model: request.model.clone(),
-            tokens_in: r.tokens_in,
-            tokens_out: r.tokens_out,
-            latency_ms: started.elapsed().as_millis() as i64,
-            finish_reason: r.finish_reason,
-            usage_estimated: r.usage_estimated,
-        })
-    })
-    .await;
+    let call = call_judge(env, &key, &judge.target.ready, &judge.policy, &request).await;
     let usage = call.usage(env, &key);
     let answer = match &call.answer {
         Ok(answer) => answer,

@@ -12,7 +12,6 @@ use crate::server::core::Core;
 use crate::server::error::{Error, Result};
 use crate::server::pricing::PriceBook;
 use crate::server::store::{experiments, runs, scores, scoring_jobs};
-use crate::server::templates::StageOutput;
 use crate::types::{Score, ScorerTest};
 
 pub async fn try_scorer(
@@ -35,18 +34,7 @@ pub async fn try_scorer(
             format!("the run is {}: it has no output to score", run.status),
         ));
     }
-    let inputs = e.sample_data.first().map(|_| {
-        e.sample_data
-            .iter()
-            .map(|i| {
-                i.input
-                    .keys()
-                    .cloned()
-                    .collect::<std::collections::BTreeSet<_>>()
-            })
-            .reduce(|a, b| a.intersection(&b).cloned().collect())
-            .unwrap_or_default()
-    });
+    let inputs = crate::server::experiments::common_inputs(&e.sample_data);
     let checked = check_scoring(
         core,
         &serde_json::Value::Array(vec![test.scorer]),
@@ -81,16 +69,7 @@ pub async fn try_scorer(
     let Some((_, output, tokens, estimated)) = stages.last().cloned() else {
         return Err(Error::invalid("run_id", "the run has no stage output"));
     };
-    let named: Vec<StageOutput> = stages
-        .iter()
-        .map(|(k, text, _, _)| StageOutput {
-            name: e
-                .pipeline_stages
-                .get(*k as usize)
-                .map_or_else(|| format!("stage {k}"), |s| s.name.clone()),
-            output: text.clone(),
-        })
-        .collect();
+    let named = super::jobs::named_stages(&e, &stages);
     let ratings: HashMap<String, Vec<f64>> = scores::ratings_for_runs(&core.db, &[run.id])
         .await?
         .remove(&run.id)

@@ -285,9 +285,11 @@ pub async fn commit_batch(
     let (mut rated, plain): (Vec<&ScoreRow>, Vec<&ScoreRow>) =
         rows.iter().partition(|r| humans.contains(&r.scorer_name));
     rated.sort_by_key(|r| r.run_id);
-    let mut puts: Vec<&(String, CachedResponse)> = puts.iter().collect();
-    puts.sort_by(|a, b| a.0.cmp(&b.0));
-    puts.dedup_by(|a, b| a.0 == b.0);
+    let mut seen = std::collections::HashSet::new();
+    let puts: Vec<&(String, CachedResponse)> = puts
+        .iter()
+        .filter(|(k, _)| seen.insert(k.as_str()))
+        .collect();
     Ok(on_db!(db, p => {
         let mut tx = p.begin().await?;
         let n = sqlx::query(
