@@ -52,7 +52,10 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/login") view=pages::login::LoginPage ssr=SsrMode::Async/>
                 <Route path=path!("/projects") view=pages::projects::ProjectsPage ssr=SsrMode::Async/>
                 <Route path=path!("/projects/:id") view=pages::project::ProjectPage ssr=SsrMode::Async/>
+                <Route path=path!("/projects/:id/experiments/new") view=pages::builder::NewExperimentPage ssr=SsrMode::Async/>
                 <Route path=path!("/experiments/:id") view=pages::experiment::ExperimentPage ssr=SsrMode::Async/>
+                <Route path=path!("/experiments/:id/edit") view=pages::builder::EditExperimentPage ssr=SsrMode::Async/>
+                <Route path=path!("/experiments/:id/live") view=pages::live::LivePage ssr=SsrMode::Async/>
                 <Route path=path!("/admin") view=pages::admin::AdminPage ssr=SsrMode::Async/>
             </Routes>
         </Router>

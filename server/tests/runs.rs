@@ -169,16 +169,45 @@ async fn a_two_stage_pipeline_runs_and_repeats_from_the_cache() {
             .await
             .unwrap();
         let experiment_id: uuid::Uuid = s.experiment.parse().unwrap();
-        let recent = engine::runs::recent_runs(&server.state.core, &actor, experiment_id, 30)
-            .await
-            .unwrap();
-        assert_eq!(recent.len(), 3);
-        let (recent_run, output) = recent
+        let recent = engine::runs::list_run_summaries(
+            &server.state.core,
+            &actor,
+            experiment_id,
+            engine::runs::RunFilter::default(),
+            "-created_at",
+            30,
+            0,
+        )
+        .await
+        .unwrap();
+        assert_eq!((recent.runs.len(), recent.total), (3, 3));
+        let summary = recent
+            .runs
             .iter()
-            .find(|(r, _)| r.id.to_string() == first["id"].as_str().unwrap())
+            .find(|r| r.run.id.to_string() == first["id"].as_str().unwrap())
             .unwrap();
-        assert_eq!(recent_run.status, "completed");
-        assert_eq!(output.as_deref(), stages[1]["response_raw"].as_str());
+        assert_eq!(summary.run.status, "completed");
+        assert_eq!(summary.output.as_deref(), stages[1]["response_raw"].as_str());
+        assert!(!summary.label.is_empty());
+        // One configuration's runs, in item order.
+        let key = summary.run.config_key.clone();
+        let of_config = engine::runs::list_run_summaries(
+            &server.state.core,
+            &actor,
+            experiment_id,
+            engine::runs::RunFilter {
+                config_key: Some(&key),
+                status: Some("completed"),
+            },
+            "item",
+            30,
+            0,
+        )
+        .await
+        .unwrap();
+        assert_eq!(of_config.total, 3);
+        let items: Vec<i32> = of_config.runs.iter().map(|r| r.run.item_index).collect();
+        assert_eq!(items, vec![0, 1, 2]);
 
         // The same configuration again: every call from the cache, none to the endpoint.
         let (_, again) = run(&server, &s.admin, json!({"experiment_id": s.experiment})).await;

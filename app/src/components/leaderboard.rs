@@ -5,8 +5,10 @@
 use leptos::prelude::*;
 use uuid::Uuid;
 
-use crate::api::{MarkConfiguration, RateRun, get_leaderboard};
+use crate::api::{MarkConfiguration, RateRun, get_leaderboard, list_runs};
+use crate::components::icons::icon;
 use crate::components::shell::can_write;
+use crate::components::steering::ForkFrom;
 use crate::components::{ErrorNote, action_error, error_view};
 use crate::types::{Leaderboard, LeaderboardEntry, RatingScale, ScorerConfig, ScorerSpec};
 
@@ -46,8 +48,12 @@ pub fn LeaderboardCard(
     /// Changes when runs or ratings change, so the leaderboard reloads.
     #[prop(into)]
     changed: Signal<usize>,
+    /// Rows open to show their runs.
+    #[prop(optional)]
+    expandable: bool,
 ) -> impl IntoView {
     let sort = RwSignal::new(String::new());
+    let open = RwSignal::new(None::<String>);
     let mark = ServerAction::<MarkConfiguration>::new();
     let board = Resource::new(
         move || (changed.get(), mark.version().get(), sort.get()),
@@ -74,7 +80,7 @@ pub fn LeaderboardCard(
             <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
                 {move || Suspend::new(async move {
                     match board.await {
-                        Ok(b) => ranking(b, mark),
+                        Ok(b) => ranking(b, mark, Expand { open, changed, experiment_id, enabled: expandable }),
                         Err(e) => error_view(e),
                     }
                 })}
@@ -90,7 +96,16 @@ pub fn LeaderboardCard(
     }
 }
 
-fn ranking(b: Leaderboard, mark: ServerAction<MarkConfiguration>) -> AnyView {
+/// How rows open to their runs.
+#[derive(Clone, Copy)]
+struct Expand {
+    open: RwSignal<Option<String>>,
+    changed: Signal<usize>,
+    experiment_id: Uuid,
+    enabled: bool,
+}
+
+fn ranking(b: Leaderboard, mark: ServerAction<MarkConfiguration>, expand: Expand) -> AnyView {
     if b.scorers.is_empty() {
         return view! {
             <p class="empty">"No scorers yet: add some to the experiment's scoring_config to rank its configurations."</p>
@@ -123,7 +138,7 @@ fn ranking(b: Leaderboard, mark: ServerAction<MarkConfiguration>) -> AnyView {
     let rows = b
         .entries
         .into_iter()
-        .map(|e| row(e, &names, mark))
+        .map(|e| row(e, &names, mark, expand))
         .collect_view();
     view! {
         {job}
@@ -144,6 +159,7 @@ fn row(
     e: LeaderboardEntry,
     names: &[String],
     mark: ServerAction<MarkConfiguration>,
+    expand: Expand,
 ) -> impl IntoView {
     let ci = match (e.ci_low, e.ci_high) {
         (Some(lo), Some(hi)) => format!(" [{lo:.3}–{hi:.3}]"),
@@ -169,9 +185,50 @@ fn row(
             <button class="small danger-outline" on:click=move |_| { mark.dispatch(MarkConfiguration { run_id, mark: "rejected".into() }); }>"Reject"</button>
         }
     });
+    let key = e.config_key.clone();
+    let is_open = {
+        let key = key.clone();
+        move || expand.open.with(|o| o.as_deref() == Some(key.as_str()))
+    };
+    let toggle = {
+        let key = key.clone();
+        move |_| {
+            expand.open.update(|o| {
+                *o = if o.as_deref() == Some(key.as_str()) {
+                    None
+                } else {
+                    Some(key.clone())
+                }
+            })
+        }
+    };
+    let columns = names.len() + 9;
+    let label = e.label.clone();
+    let opener = expand.enabled.then(|| {
+        let (a, b) = (is_open.clone(), is_open.clone());
+        view! {
+            <button type="button" class="small link expander" on:click=toggle
+                aria-expanded=move || a().to_string() aria-label=format!("Runs of {label}")>
+                {move || if b() { icon("collapse").into_any() } else { icon("expand").into_any() }}
+            </button>
+        }
+    });
+    let details = expand.enabled.then(|| {
+        let key = key.clone();
+        move || {
+            is_open().then(|| {
+                let key = key.clone();
+                view! {
+                    <tr class="runs-row"><td colspan=columns>
+                        <ConfigRuns experiment_id=expand.experiment_id config_key=key changed=expand.changed/>
+                    </td></tr>
+                }
+            })
+        }
+    });
     view! {
-        <tr data-testid="leaderboard-row">
-            <td>{e.rank}</td>
+        <tr data-testid="leaderboard-row" data-config=key.clone()>
+            <td>{opener}{e.rank}</td>
             <td class="small" title=e.config_key.clone()>
                 {e.label.clone()}
                 {(e.mark.as_deref() == Some("approved")).then(|| view! { " " <span class="status completed">"approved"</span> })}
@@ -184,6 +241,65 @@ fn row(
             <td>{e.latency_ms.map_or("–".to_owned(), |l| format!("{l:.0} ms"))}</td>
             <td class="row-actions">{actions}</td>
         </tr>
+        {details}
+    }
+}
+
+/// One configuration's runs in item order: status, score and output; a writer can fork a new
+/// experiment from any of them.
+#[component]
+fn ConfigRuns(experiment_id: Uuid, config_key: String, changed: Signal<usize>) -> impl IntoView {
+    let key = config_key.clone();
+    let runs = Resource::new(
+        move || changed.get(),
+        move |_| list_runs(experiment_id, String::new(), key.clone(), "item".into(), 100, 0),
+    );
+    let fork = use_context::<ForkFrom>().filter(|_| can_write());
+    view! {
+        <Transition fallback=|| view! { <p class="loading">"Loading runs…"</p> }>
+            {move || Suspend::new(async move {
+                match runs.await {
+                    Ok(page) if page.runs.is_empty() => view! { <p class="empty small">"No runs yet."</p> }.into_any(),
+                    Ok(page) => {
+                        let more = page.total - page.runs.len() as i64;
+                        view! {
+                            <table class="table config-runs" data-testid="config-runs">
+                                <thead><tr><th scope="col">"Item"</th><th scope="col">"Status"</th><th scope="col">"Score"</th><th scope="col">"Output"</th>
+                                    {fork.map(|_| view! { <th scope="col"><span class="sr-only">"Actions"</span></th> })}</tr></thead>
+                                <tbody>
+                                    {page.runs.into_iter().map(|r| {
+                                        let text = r.run.error.clone().or(r.output.clone()).unwrap_or_default();
+                                        let can_fork = matches!(r.run.status.as_str(), "completed" | "cached");
+                                        let item = r.run.item_index + 1;
+                                        let repeat = (r.run.repeat_index > 0).then(|| format!(" (#{})", r.run.repeat_index + 1));
+                                        let score = r.weighted_score.map_or("–".to_owned(), |w| format!("{w:.3}"));
+                                        let status = r.run.status.clone();
+                                        let action = fork.map(|ForkFrom(from)| {
+                                            let r = r.clone();
+                                            view! { <td>{can_fork.then(|| view! {
+                                                <button type="button" class="small" on:click=move |_| from.set(Some(r.clone()))
+                                                    aria-label=format!("Fork from the run of item {item}")>{icon("fork")}" Fork…"</button>
+                                            })}</td> }
+                                        });
+                                        view! {
+                                            <tr>
+                                                <td>{item}{repeat}</td>
+                                                <td><span class=format!("status {status}")>{status.clone()}</span></td>
+                                                <td>{score}</td>
+                                                <td class="output">{text}</td>
+                                                {action}
+                                            </tr>
+                                        }
+                                    }).collect_view()}
+                                </tbody>
+                            </table>
+                            {(more > 0).then(|| view! { <p class="muted">{format!("… and {more} more runs")}</p> })}
+                        }.into_any()
+                    }
+                    Err(e) => error_view(e),
+                }
+            })}
+        </Transition>
     }
 }
 
@@ -204,9 +320,9 @@ pub fn RateButtons(
                     view! {
                         <span class="rate">
                             <button class="small" title=format!("{label}: good") aria-label="Thumbs up"
-                                on:click=move |_| { rate.dispatch(RateRun { run_id, scorer: up.clone(), thumbs: Some("up".into()), stars: None }); }>"👍"</button>
+                                on:click=move |_| { rate.dispatch(RateRun { run_id, scorer: up.clone(), thumbs: Some("up".into()), stars: None }); }>{icon("thumbs-up")}</button>
                             <button class="small" title=format!("{label}: bad") aria-label="Thumbs down"
-                                on:click=move |_| { rate.dispatch(RateRun { run_id, scorer: down.clone(), thumbs: Some("down".into()), stars: None }); }>"👎"</button>
+                                on:click=move |_| { rate.dispatch(RateRun { run_id, scorer: down.clone(), thumbs: Some("down".into()), stars: None }); }>{icon("thumbs-down")}</button>
                         </span>
                     }
                     .into_any()
@@ -217,8 +333,8 @@ pub fn RateButtons(
                             rate.dispatch(RateRun { run_id, scorer: name.clone(), thumbs: None, stars: Some(stars) });
                         }
                     }>
-                        <option value="">"★"</option>
-                        {(1..=5).map(|n| view! { <option value=n.to_string()>{"★".repeat(n)}</option> }).collect_view()}
+                        <option value="">"stars…"</option>
+                        {(1..=5).map(|n| view! { <option value=n.to_string()>{if n == 1 { "1 star".to_owned() } else { format!("{n} stars") }}</option> }).collect_view()}
                     </select>
                 }
                 .into_any(),

@@ -1,7 +1,13 @@
 //! Pieces shared by several pages.
 
+pub mod editor;
+pub mod icons;
 pub mod leaderboard;
+pub mod progress;
 pub mod shell;
+pub mod steering;
+pub mod stream;
+pub mod timeline;
 
 use leptos::prelude::*;
 
@@ -87,4 +93,10 @@ pub fn id_param() -> impl Fn() -> Option<uuid::Uuid> + Copy + Send + Sync + 'sta
             .get("id")
             .and_then(|s| uuid::Uuid::parse_str(&s).ok())
     }
+}
+
+/// The LLM endpoints, loaded once for pickers (empty until loaded or when loading failed).
+pub fn endpoints_signal() -> Signal<Vec<crate::types::Endpoint>> {
+    let list = Resource::new(|| (), |_| crate::api::list_endpoints());
+    Signal::derive(move || list.get().and_then(Result::ok).unwrap_or_default())
 }

@@ -47,8 +47,9 @@ fn Header(me: Me, instance_name: String) -> impl IntoView {
     let signed_in = me.user.is_some();
     view! {
         <header class="topbar">
-            <A href="/projects" attr:class="brand">{instance_name}</A>
-            <nav>
+            <A href="/" attr:class="brand">{instance_name}</A>
+            <nav aria-label="Main">
+                <A href="/" exact=true>"Overview"</A>
                 <A href="/projects">"Projects"</A>
                 {is_admin.then(|| view! { <A href="/admin">"Admin"</A> })}
             </nav>

@@ -6,8 +6,9 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::A;
 
-use crate::api::{RateRun, RunExperiment, get_experiment, recent_runs};
+use crate::api::{RateRun, RunExperiment, get_experiment, list_runs};
 use crate::components::leaderboard::{LeaderboardCard, RateButtons, human_scorers, scorers};
+use crate::components::icons::icon;
 use crate::components::shell::{AppShell, can_write};
 use crate::components::{ErrorNote, action_error, error_view, id_param};
 use crate::types::{Experiment, NewRun, RunBatch, StageChoice};
@@ -49,7 +50,7 @@ fn Detail(experiment: Experiment) -> impl IntoView {
     let rate = ServerAction::<RateRun>::new();
     let runs = Resource::new(
         move || (run.version().get(), rate.version().get()),
-        move |_| recent_runs(experiment.id),
+        move |_| list_runs(experiment.id, String::new(), String::new(), String::new(), 30, 0),
     );
     let changed = Signal::derive(move || run.version().get() + rate.version().get());
     let rate_error = action_error(rate);
@@ -64,7 +65,17 @@ fn Detail(experiment: Experiment) -> impl IntoView {
     view! {
         <Title text=title/>
         <p class="crumbs"><A href="/projects">"Projects"</A>" / "<A href=project_href>"Project"</A>" / "</p>
-        <h1>{experiment.name.clone()}</h1>
+        <div class="page-head">
+            <h1>{experiment.name.clone()}</h1>
+            <div class="head-badges">
+                <span class=format!("status {}", experiment.status)>{experiment.status.clone()}</span>
+                <A href=format!("/experiments/{}/live", experiment.id) attr:class="button">{icon("live")}" Live view"</A>
+                {can_write().then(|| view! {
+                    <A href=format!("/experiments/{}/edit", experiment.id) attr:class="button">{icon("edit")}" Edit"</A>
+                    <A href=format!("/experiments/{}/edit#launch", experiment.id) attr:class="button primary">{icon("play")}" Sweep…"</A>
+                })}
+            </div>
+        </div>
         <p class="muted">{experiment.description.clone()}</p>
         {can_write().then(|| view! { <RunForm experiment=experiment.clone() run/> })}
         <LeaderboardCard experiment_id=experiment.id scorer_names changed/>
@@ -74,28 +85,28 @@ fn Detail(experiment: Experiment) -> impl IntoView {
             <Transition fallback=|| ()>
                 {move || { let humans = humans.clone(); Suspend::new(async move {
                     match runs.await {
-                        Ok(list) if list.is_empty() => view! { <p class="empty">"No runs yet."</p> }.into_any(),
-                        Ok(list) => view! {
+                        Ok(page) if page.runs.is_empty() => view! { <p class="empty">"No runs yet."</p> }.into_any(),
+                        Ok(page) => view! {
                             <table class="table runs" data-testid="runs">
                                 <thead><tr><th>"Item"</th><th>"Status"</th><th>"Configuration"</th><th>"Tokens"</th><th>"ms"</th><th>"Cost"</th><th>"Score"</th><th>"Output"</th>{rating.then(|| view! { <th>"Rate"</th> })}</tr></thead>
                                 <tbody>
-                                    {list.into_iter().map(|r| {
-                                        let output = r.error.clone().or(r.output.clone()).unwrap_or_default();
+                                    {page.runs.into_iter().map(|r| {
+                                        let output = r.run.error.clone().or(r.output.clone()).unwrap_or_default();
                                         // Only a run with an output can be rated; the others keep the cell.
-                                        let rated = matches!(r.status.as_str(), "completed" | "cached");
+                                        let rated = matches!(r.run.status.as_str(), "completed" | "cached");
                                         let humans = humans.clone();
                                         let score_title = r.scores.iter().map(|(k, v)| format!("{k}: {v:.3}")).collect::<Vec<_>>().join(", ");
                                         view! {
                                             <tr>
-                                                <td>{r.item_index + 1}{(r.repeat_index > 0).then(|| format!(" (#{})", r.repeat_index + 1))}</td>
-                                                <td><span class=format!("status {}", r.status)>{r.status.clone()}</span></td>
-                                                <td class="small">{r.choices.clone()}</td>
-                                                <td>{r.tokens}</td>
-                                                <td>{r.duration_ms.map(|d| d.to_string()).unwrap_or_default()}</td>
-                                                <td>{r.cost_estimate.map_or("–".to_owned(), |c| format!("${c:.4}"))}</td>
+                                                <td>{r.run.item_index + 1}{(r.run.repeat_index > 0).then(|| format!(" (#{})", r.run.repeat_index + 1))}</td>
+                                                <td><span class=format!("status {}", r.run.status)>{r.run.status.clone()}</span></td>
+                                                <td class="small">{r.label.clone()}</td>
+                                                <td>{r.run.tokens_in + r.run.tokens_out}</td>
+                                                <td>{r.run.duration_ms.map(|d| d.to_string()).unwrap_or_default()}</td>
+                                                <td>{r.run.cost_estimate.map_or("–".to_owned(), |c| format!("${c:.4}"))}</td>
                                                 <td title=score_title>{r.weighted_score.map_or("–".to_owned(), |w| format!("{w:.3}"))}</td>
                                                 <td class="output">{output}</td>
-                                                {rating.then(|| view! { <td>{rated.then(|| view! { <RateButtons run_id=r.id scorers=humans rate/> })}</td> })}
+                                                {rating.then(|| view! { <td>{rated.then(|| view! { <RateButtons run_id=r.run.id scorers=humans rate/> })}</td> })}
                                             </tr>
                                         }
                                     }).collect_view()}

@@ -1,8 +1,10 @@
 //! One routed page per file.
 
 pub mod admin;
+pub mod builder;
 pub mod experiment;
 pub mod home;
+pub mod live;
 pub mod login;
 pub mod not_found;
 pub mod project;

@@ -58,13 +58,18 @@ fn Detail(detail: ProjectDetail, save: ServerAction<UpdateProjectText>) -> impl 
         <p class="crumbs"><A href="/projects">"Projects"</A>" / "</p>
         <h1>{project.name.clone()}</h1>
         <section class="card">
-            <h2>"Experiments"</h2>
+            <div class="card-head">
+                <h2>"Experiments"</h2>
+                {writable.then(|| view! {
+                    <A href=format!("/projects/{}/experiments/new", project.id) attr:class="button primary">"New experiment"</A>
+                })}
+            </div>
             {if experiments.is_empty() {
                 view! { <p class="empty">"This project has no experiments yet."</p> }.into_any()
             } else {
                 view! {
                     <table class="table">
-                        <thead><tr><th>"Name"</th><th>"Status"</th><th>"Runs"</th><th>"Updated"</th></tr></thead>
+                        <thead><tr><th scope="col">"Name"</th><th scope="col">"Status"</th><th scope="col">"Runs"</th><th scope="col">"Updated"</th><th scope="col"><span class="sr-only">"Links"</span></th></tr></thead>
                         <tbody>
                             {experiments.into_iter().map(|e| view! {
                                 <tr>
@@ -72,6 +77,7 @@ fn Detail(detail: ProjectDetail, save: ServerAction<UpdateProjectText>) -> impl 
                                     <td><span class=format!("status {}", e.status)>{e.status.clone()}</span></td>
                                     <td>{e.run_count}</td>
                                     <td>{e.updated_at.format("%Y-%m-%d %H:%M").to_string()}</td>
+                                    <td><A href=format!("/experiments/{}/live", e.id)>"live"</A></td>
                                 </tr>
                             }).collect_view()}
                         </tbody>

@@ -381,6 +381,16 @@ pub async fn delete_endpoint(core: &Core, actor: &Actor, id: Uuid) -> Result<()>
 /// an error: the test itself worked.
 pub async fn test_endpoint(core: &Core, actor: &Actor, id: Uuid) -> Result<EndpointTest> {
     actor.require_write()?;
+    probe(core, id).await
+}
+
+/// The models an endpoint offers, for model pickers (anyone who may read). A failure to reach
+/// the endpoint is reported in the answer (`ok: false`, `error`), not as an error.
+pub async fn list_models(core: &Core, _actor: &Actor, id: Uuid) -> Result<EndpointTest> {
+    probe(core, id).await
+}
+
+async fn probe(core: &Core, id: Uuid) -> Result<EndpointTest> {
     let row = store::get(&core.db, id)
         .await?
         .ok_or(Error::NotFound("endpoint"))?;

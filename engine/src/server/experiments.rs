@@ -2,7 +2,7 @@
 //! validated at save time — template syntax and variables, endpoints and models, parameter
 //! ranges — with errors naming the stage and field (`pipeline_stages[1].user`).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use chrono::Utc;
 use serde_json::Value;
@@ -17,7 +17,7 @@ use super::store::{endpoints, experiments as store, projects};
 use super::templates;
 use crate::types::{
     Dimension, EndpointKind, Experiment, ExperimentUpdate, NewExperiment, ParameterSpace, Params,
-    SampleFormat, SampleImport, SampleItem, Stage,
+    SampleImport, SampleItem, Stage,
 };
 use crate::validate::{self, DESCRIPTION_MAX};
 
@@ -189,7 +189,7 @@ async fn not_while_sweeping(core: &Core, id: Uuid, field: &str) -> Result<()> {
     }
 }
 
-/// Replaces (or extends) the sample data from CSV or JSONL. A bad row is an error naming its
+/// Replaces (or extends) the sample data from CSV, JSON lines or a JSON array. A bad row is an error naming its
 /// line; nothing is written unless the whole experiment is still valid.
 pub async fn import_samples(
     core: &Core,
@@ -198,10 +198,7 @@ pub async fn import_samples(
     import: SampleImport,
 ) -> Result<Experiment> {
     actor.require_write()?;
-    let mut items = match import.format {
-        SampleFormat::Csv => parse_csv(&import.content)?,
-        SampleFormat::Jsonl => parse_jsonl(&import.content)?,
-    };
+    let mut items = super::samples::parse_strict(import.format, &import.content)?;
     let mut e = store::get(&core.db, id)
         .await?
         .ok_or(Error::NotFound("experiment"))?;
@@ -214,116 +211,6 @@ pub async fn import_samples(
     let before = e.clone();
     e.sample_data = items;
     save(core, actor, &before, e).await
-}
-
-/// CSV with a header row; a `reference` column (and an optional `id` column) are not inputs.
-pub fn parse_csv(content: &str) -> Result<Vec<SampleItem>> {
-    let mut reader = csv::ReaderBuilder::new()
-        .flexible(false)
-        .trim(csv::Trim::Headers)
-        .from_reader(content.as_bytes());
-    let headers = reader
-        .headers()
-        .map_err(|e| Error::invalid("content", format!("line 1: {e}")))?
-        .clone();
-    if headers.is_empty() || headers.iter().any(str::is_empty) {
-        return Err(Error::invalid(
-            "content",
-            "line 1: every column needs a name",
-        ));
-    }
-    let mut items = Vec::new();
-    for (i, record) in reader.records().enumerate() {
-        let line = record
-            .as_ref()
-            .ok()
-            .and_then(|r| r.position())
-            .map_or(i as u64 + 2, |p| p.line());
-        let record = record.map_err(|e| Error::invalid("content", format!("line {line}: {e}")))?;
-        let mut input = BTreeMap::new();
-        let (mut reference, mut id) = (None, None);
-        for (name, value) in headers.iter().zip(record.iter()) {
-            match name {
-                "reference" => reference = Some(value.to_owned()),
-                "id" => id = Some(value.to_owned()),
-                _ => {
-                    input.insert(name.to_owned(), Value::String(value.to_owned()));
-                }
-            }
-        }
-        items.push(SampleItem {
-            id,
-            input,
-            reference,
-        });
-    }
-    Ok(items)
-}
-
-/// One JSON object per line: `{"input": {...}, "reference": "...", "id": "..."}`, or a flat
-/// object whose `reference`/`id` keys are taken out and the rest are inputs. Blank lines skip.
-pub fn parse_jsonl(content: &str) -> Result<Vec<SampleItem>> {
-    let mut items = Vec::new();
-    for (i, line) in content.lines().enumerate() {
-        let line_no = i + 1;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let value: Value = serde_json::from_str(line).map_err(|e| {
-            Error::invalid("content", format!("line {line_no}: invalid JSON ({e})"))
-        })?;
-        let Value::Object(mut object) = value else {
-            return Err(Error::invalid(
-                "content",
-                format!("line {line_no}: expected a JSON object"),
-            ));
-        };
-        let text = |v: Value, what: &str| match v {
-            Value::String(s) => Ok(s),
-            Value::Null => Err(Error::invalid(
-                "content",
-                format!("line {line_no}: {what} must be a string"),
-            )),
-            other => Ok(other.to_string()),
-        };
-        let reference = object
-            .remove("reference")
-            .map(|v| text(v, "reference"))
-            .transpose()?;
-        let id = object.remove("id").map(|v| text(v, "id")).transpose()?;
-        let input = match object.remove("input") {
-            Some(Value::Object(input)) if object.is_empty() => input.into_iter().collect(),
-            Some(_) if object.is_empty() => {
-                return Err(Error::invalid(
-                    "content",
-                    format!("line {line_no}: input must be an object"),
-                ));
-            }
-            Some(_) => {
-                return Err(Error::invalid(
-                    "content",
-                    format!(
-                        "line {line_no}: with an input object, only id and reference may follow"
-                    ),
-                ));
-            }
-            None => object.into_iter().collect(),
-        };
-        items.push(SampleItem {
-            id,
-            input,
-            reference,
-        });
-    }
-    Ok(items)
-}
-
-fn is_identifier(name: &str) -> bool {
-    let mut chars = name.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 /// The input names every item has (`None` when there are no items).
@@ -364,7 +251,7 @@ pub async fn check_pipeline(core: &Core, e: &Experiment) -> Result<()> {
         ));
     }
     for (i, item) in e.sample_data.iter().enumerate() {
-        if let Some(bad) = item.input.keys().find(|k| !is_identifier(k)) {
+        if let Some(bad) = item.input.keys().find(|k| !super::samples::is_identifier(k)) {
             return Err(Error::invalid(
                 format!("sample_data[{i}].input"),
                 format!(
@@ -613,37 +500,6 @@ async fn check_space(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn csv_imports_with_line_numbers() {
-        let items =
-            parse_csv("text,lang,reference\nHello,en,Hallo\n\"Multi\nline\",de,x\n").unwrap();
-        assert_eq!(items.len(), 2);
-        assert_eq!(items[0].input["text"], "Hello");
-        assert_eq!(items[0].reference.as_deref(), Some("Hallo"));
-        assert_eq!(items[1].input["text"], "Multi\nline");
-        let e = parse_csv("a,b\n1,2\n3\n").unwrap_err();
-        assert!(e.to_string().contains("line 3"), "{e}");
-    }
-
-    #[test]
-    fn jsonl_imports_both_shapes_and_names_bad_lines() {
-        let items = parse_jsonl(
-            "{\"input\": {\"q\": \"hi\"}, \"reference\": \"yo\"}\n\n{\"q\": \"two\", \"id\": 7}\n",
-        )
-        .unwrap();
-        assert_eq!(items.len(), 2);
-        assert_eq!(items[1].input["q"], "two");
-        assert_eq!(items[1].id.as_deref(), Some("7"));
-        let e = parse_jsonl("{\"q\": 1}\n{oops}\n").unwrap_err();
-        assert!(e.to_string().contains("line 2: invalid JSON"), "{e}");
-        assert!(
-            parse_jsonl("[1]")
-                .unwrap_err()
-                .to_string()
-                .contains("line 1")
-        );
-    }
 
     #[test]
     fn parameters_are_range_checked() {

@@ -18,7 +18,8 @@ use super::scoring;
 use super::store::runs::{self as store, RunSort};
 use super::store::{cache as cache_store, endpoints, experiments, scores as score_store};
 use crate::types::{
-    Experiment, NewRun, Run, RunBatch, RunConfig, RunDetail, ScoredRun, StageChoice, StageConfig,
+    Experiment, NewRun, Run, RunBatch, RunConfig, RunDetail, RunSummary, RunSummaryPage, ScoredRun,
+    StageChoice, StageConfig,
 };
 use crate::validate;
 
@@ -327,12 +328,21 @@ pub async fn with_scores(
         .collect())
 }
 
+/// Which of an experiment's runs a listing shows.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RunFilter<'a> {
+    /// pending, running, completed, failed or cached.
+    pub status: Option<&'a str>,
+    /// One configuration's runs.
+    pub config_key: Option<&'a str>,
+}
+
 /// A page of an experiment's runs, and the total matching.
 pub async fn list_runs(
     core: &Core,
     _actor: &Actor,
     experiment_id: Uuid,
-    status: Option<&str>,
+    filter: RunFilter<'_>,
     sort: &str,
     limit: i64,
     offset: i64,
@@ -340,12 +350,20 @@ pub async fn list_runs(
     if experiments::get(&core.db, experiment_id).await?.is_none() {
         return Err(Error::NotFound("experiment"));
     }
-    if let Some(s) = status
+    if let Some(s) = filter.status
         && !["pending", "running", "completed", "failed", "cached"].contains(&s)
     {
         return Err(Error::invalid(
             "status",
             "must be pending, running, completed, failed or cached",
+        ));
+    }
+    if let Some(k) = filter.config_key
+        && (k.len() != 64 || !k.bytes().all(|b| b.is_ascii_hexdigit()))
+    {
+        return Err(Error::invalid(
+            "config_key",
+            "must be a configuration's key (64 hex digits)",
         ));
     }
     let sort = match sort {
@@ -355,33 +373,57 @@ pub async fn list_runs(
         "duration_ms" => RunSort::DurationAsc,
         "-tokens" => RunSort::TokensDesc,
         "-cost" => RunSort::CostDesc,
+        "item" => RunSort::Item,
         _ => {
             return Err(Error::invalid(
                 "sort",
-                "must be one of created_at, -created_at, duration_ms, -duration_ms, -tokens, -cost",
+                "must be one of created_at, -created_at, duration_ms, -duration_ms, -tokens, -cost, item",
             ));
         }
     };
     validate::page(limit, offset, PAGE_MAX)?;
-    store::list(&core.db, experiment_id, status, sort, limit, offset).await
+    store::list(
+        &core.db,
+        experiment_id,
+        filter.status,
+        filter.config_key,
+        sort,
+        limit,
+        offset,
+    )
+    .await
 }
 
-/// An experiment's newest runs with the final stage's output of each (two queries in all).
-pub async fn recent_runs(
+/// A page of runs as the dashboard lists them: each with its configuration's label, current
+/// scores and final output.
+pub async fn list_run_summaries(
     core: &Core,
     actor: &Actor,
     experiment_id: Uuid,
+    filter: RunFilter<'_>,
+    sort: &str,
     limit: i64,
-) -> Result<Vec<(Run, Option<String>)>> {
-    let (runs, _) = list_runs(core, actor, experiment_id, None, "-created_at", limit, 0).await?;
-    let mut outputs = store::final_outputs(&core.db, experiment_id, limit).await?;
-    Ok(runs
+    offset: i64,
+) -> Result<RunSummaryPage> {
+    let (runs, total) =
+        list_runs(core, actor, experiment_id, filter, sort, limit, offset).await?;
+    let Some(e) = experiments::get(&core.db, experiment_id).await? else {
+        return Err(Error::NotFound("experiment"));
+    };
+    let ids: Vec<Uuid> = runs.iter().map(|r| r.id).collect();
+    let mut outputs = store::outputs_of(&core.db, &ids).await?;
+    let runs = with_scores(core, experiment_id, runs)
+        .await?
         .into_iter()
-        .map(|r| {
-            let out = outputs.remove(&r.id);
-            (r, out)
+        .map(|s| RunSummary {
+            label: super::leaderboard::label(&s.run.config, &e),
+            output: outputs.remove(&s.run.id),
+            scores: s.scores,
+            weighted_score: s.weighted_score,
+            run: s.run,
         })
-        .collect())
+        .collect();
+    Ok(RunSummaryPage { runs, total })
 }
 
 /// Forgets the cached responses a run used, so the next identical call goes to the provider.

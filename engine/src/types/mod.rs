@@ -1,9 +1,11 @@
 //! Types shared by the dashboard and the backend. They compile for WASM: no server-only
 //! dependencies here (schema derives are switched on by the `server` feature).
 
+mod dashboard;
 mod pipeline;
 mod scoring;
 mod sweep;
+pub use dashboard::*;
 pub use pipeline::*;
 pub use scoring::*;
 pub use sweep::*;

@@ -283,8 +283,8 @@ pub struct ExperimentUpdate {
 }
 
 /// Sample data to import: CSV (header row names the variables; a `reference` column, if any,
-/// is the reference output) or JSONL (one `{"input": {…}, "reference": "…"}` or flat object per
-/// line).
+/// is the reference output), JSONL (one `{"input": {…}, "reference": "…"}` or flat object per
+/// line) or a JSON array of such objects.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[cfg_attr(feature = "server", derive(ToSchema))]
 #[serde(deny_unknown_fields)]
@@ -302,6 +302,61 @@ pub struct SampleImport {
 pub enum SampleFormat {
     Csv,
     Jsonl,
+    Json,
+}
+
+impl SampleFormat {
+    /// Guesses the format of pasted or uploaded text: a JSON array, JSON lines, else CSV.
+    pub fn detect(content: &str) -> SampleFormat {
+        match content.trim_start().chars().next() {
+            Some('[') => SampleFormat::Json,
+            Some('{') => SampleFormat::Jsonl,
+            _ => SampleFormat::Csv,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SampleFormat::Csv => "csv",
+            SampleFormat::Jsonl => "jsonl",
+            SampleFormat::Json => "json",
+        }
+    }
+}
+
+/// `POST /api/v1/samples/parse`: text to read as sample items without storing anything.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct SampleParse {
+    /// Default: detected from the content.
+    #[serde(default)]
+    pub format: Option<SampleFormat>,
+    pub content: String,
+}
+
+/// A line of imported text that could not be read as an item.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(ToSchema))]
+pub struct LineError {
+    /// 1-based line of the text.
+    pub line: usize,
+    pub message: String,
+}
+
+/// What a text reads as: the items of its good lines, and every bad line (the first
+/// `errors.len()` of `error_count`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(ToSchema))]
+pub struct ParsedSamples {
+    pub format: SampleFormat,
+    pub items: Vec<SampleItem>,
+    /// Input names in the order they first appear.
+    pub fields: Vec<String>,
+    /// Input names every item has: what templates may use as `input.<name>`.
+    pub common_fields: Vec<String>,
+    pub errors: Vec<LineError>,
+    pub error_count: usize,
 }
 
 /// One stage of a resolved configuration: exactly what is sent.

@@ -85,6 +85,9 @@ pub struct Sweep {
     pub progress: Progress,
     pub max_tokens: Option<i64>,
     pub max_cost: Option<f64>,
+    /// Runs of this sweep executing right now (reads of one sweep fill it in; 0 elsewhere).
+    #[serde(default)]
+    pub in_flight: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,

@@ -84,3 +84,15 @@ pub async fn test_endpoint(
         engine::endpoints::test_endpoint(&s.core, &a, id).await?,
     ))
 }
+
+/// The models the endpoint offers (anyone who may read; for model pickers). Failing to reach
+/// the endpoint is reported in the answer (`ok: false`), not as an error.
+#[utoipa::path(get, path = "/api/v1/endpoints/{id}/models", tag = "endpoints", params(("id" = uuid::Uuid, Path)),
+    responses((status = 200, body = EndpointTest), (status = 404, body = ErrorBody)))]
+pub async fn list_models(
+    State(s): State<AppState>,
+    Authed(a): Authed,
+    IdPath(id): IdPath,
+) -> ApiResult<Json<EndpointTest>> {
+    Ok(Json(engine::endpoints::list_models(&s.core, &a, id).await?))
+}

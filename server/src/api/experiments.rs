@@ -4,7 +4,8 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use engine::types::{
-    Experiment, ExperimentUpdate, NewExperiment, SampleFormat, SampleImport, ScoredRun,
+    Experiment, ExperimentUpdate, NewExperiment, ParsedSamples, SampleFormat, SampleImport,
+    SampleParse, ScoredRun,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -166,7 +167,9 @@ pub async fn import_samples(
 pub struct RunQuery {
     /// pending, running, completed, failed or cached.
     pub status: Option<String>,
-    /// created_at, -created_at (default), duration_ms, -duration_ms, -tokens, -cost.
+    /// Only this configuration's runs (its `config_key`).
+    pub config_key: Option<String>,
+    /// created_at, -created_at (default), duration_ms, -duration_ms, -tokens, -cost, item.
     #[serde(default)]
     pub sort: String,
     /// 1 to 1000 (default 100).
@@ -198,7 +201,10 @@ pub async fn list_runs(
         &s.core,
         &a,
         id,
-        q.status.as_deref(),
+        engine::runs::RunFilter {
+            status: q.status.as_deref(),
+            config_key: q.config_key.as_deref(),
+        },
         &q.sort,
         q.limit,
         q.offset,
@@ -230,4 +236,16 @@ pub async fn invalidate_cache(
     Ok(Json(Removed {
         removed: engine::runs::invalidate_experiment_cache(&s.core, &a, id).await?,
     }))
+}
+
+/// Reads text as sample items without storing anything: CSV, JSON lines or a JSON array
+/// (`format` detected when absent). Every bad line is reported with its line number (the
+/// first 100, with the total), and the good lines are returned as items.
+#[utoipa::path(post, path = "/api/v1/samples/parse", tag = "experiments", request_body = SampleParse,
+    responses((status = 200, body = ParsedSamples), (status = 401, body = ErrorBody)))]
+pub async fn parse_samples(
+    Authed(_a): Authed,
+    JsonBody(p): JsonBody<SampleParse>,
+) -> ApiResult<Json<ParsedSamples>> {
+    Ok(Json(engine::samples::parse_samples(p.format, &p.content)))
 }

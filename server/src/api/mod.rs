@@ -100,6 +100,7 @@ pub fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
             endpoints::delete_endpoint
         ))
         .routes(routes!(endpoints::test_endpoint))
+        .routes(routes!(endpoints::list_models))
         .routes(routes!(
             experiments::list_experiments,
             experiments::create_experiment
@@ -110,6 +111,7 @@ pub fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
             experiments::delete_experiment
         ))
         .routes(routes!(experiments::import_samples))
+        .routes(routes!(experiments::parse_samples))
         .routes(routes!(experiments::list_runs))
         .routes(routes!(experiments::invalidate_cache))
         .routes(routes!(runs::create_runs))
@@ -130,6 +132,7 @@ pub fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(sweeps::list_marks))
         .routes(routes!(sweeps::experiment_events))
         .routes(routes!(sweeps::all_events))
+        .routes(routes!(sweeps::overview))
         .routes(routes!(scoring::leaderboard))
         .routes(routes!(scoring::rate_run, scoring::withdraw_rating))
         .routes(routes!(scoring::rescore))

@@ -306,3 +306,15 @@ pub async fn all_events(
         .await?,
     ))
 }
+
+/// The dashboard's home in one read: totals over every run (runs, tokens, cost, cache hit
+/// rate), the sweeps running or paused with their progress, the latest new bests and the
+/// experiments changed most recently.
+#[utoipa::path(get, path = "/api/v1/overview", tag = "events",
+    responses((status = 200, body = engine::types::Overview), (status = 401, body = ErrorBody)))]
+pub async fn overview(
+    State(s): State<AppState>,
+    Authed(a): Authed,
+) -> ApiResult<Json<engine::types::Overview>> {
+    Ok(Json(engine::overview::get_overview(&s.core, &a).await?))
+}

@@ -5,7 +5,7 @@ use uuid::Uuid;
 
 use super::{Db, on_db};
 use crate::server::error::{Result, unique_violation};
-use crate::types::{ExperimentSummary, Project};
+use crate::types::{ExperimentSummary, Project, RecentExperiment};
 
 #[derive(Debug, sqlx::FromRow)]
 struct ProjectRow {
@@ -124,6 +124,39 @@ pub async fn experiment_summaries(db: &Db, project_id: Uuid) -> Result<Vec<Exper
             status: r.status,
             run_count: r.run_count,
             created_at: r.created_at,
+            updated_at: r.updated_at,
+        })
+        .collect())
+}
+
+#[derive(Debug, sqlx::FromRow)]
+struct RecentRow {
+    id: Uuid,
+    name: String,
+    status: String,
+    run_count: i64,
+    project_id: Uuid,
+    project_name: String,
+    updated_at: DateTime<Utc>,
+}
+
+/// The experiments changed most recently, across projects, with their project's name.
+pub async fn recent_experiments(db: &Db, limit: i64) -> Result<Vec<RecentExperiment>> {
+    let sql = "SELECT e.id, e.name, e.status, e.updated_at, e.project_id, p.name AS project_name, \
+               (SELECT COUNT(*) FROM runs r WHERE r.experiment_id = e.id) AS run_count \
+               FROM experiments e JOIN projects p ON p.id = e.project_id \
+               ORDER BY e.updated_at DESC, e.name LIMIT $1";
+    let rows =
+        on_db!(db, p => sqlx::query_as::<_, RecentRow>(sql).bind(limit).fetch_all(p).await)?;
+    Ok(rows
+        .into_iter()
+        .map(|r| RecentExperiment {
+            id: r.id,
+            name: r.name,
+            status: r.status,
+            run_count: r.run_count,
+            project_id: r.project_id,
+            project_name: r.project_name,
             updated_at: r.updated_at,
         })
         .collect())

@@ -271,12 +271,15 @@ pub enum RunSort {
     DurationAsc,
     TokensDesc,
     CostDesc,
+    /// By item, then repeat (a configuration's runs in the order of the data).
+    Item,
 }
 
 pub async fn list(
     db: &Db,
     experiment_id: Uuid,
     status: Option<&str>,
+    config_key: Option<&str>,
     sort: RunSort,
     limit: i64,
     offset: i64,
@@ -284,10 +287,12 @@ pub async fn list(
     macro_rules! page {
         ($order:literal) => {{
             let sql = select_runs!(
-                "WHERE experiment_id = $1 AND ($2 IS NULL OR status = $2) ORDER BY ", $order,
+                "WHERE experiment_id = $1 AND ($2 IS NULL OR status = $2) AND ($5 IS NULL OR config_key = $5) ORDER BY ",
+                $order,
                 ", item_index, repeat_index, id LIMIT $3 OFFSET $4"
             );
-            on_db!(db, p => sqlx::query_as::<_, RunRow>(sql).bind(experiment_id).bind(status).bind(limit).bind(offset).fetch_all(p).await)?
+            on_db!(db, p => sqlx::query_as::<_, RunRow>(sql).bind(experiment_id).bind(status).bind(limit).bind(offset)
+                .bind(config_key).fetch_all(p).await)?
         }};
     }
     let rows = match sort {
@@ -297,27 +302,38 @@ pub async fn list(
         RunSort::DurationAsc => page!("duration_ms ASC NULLS LAST"),
         RunSort::TokensDesc => page!("tokens_in + tokens_out DESC"),
         RunSort::CostDesc => page!("cost_estimate DESC NULLS LAST"),
+        RunSort::Item => page!("item_index ASC, repeat_index ASC, created_at ASC"),
     };
     let total: i64 = on_db!(db, p => sqlx::query_scalar(
-        "SELECT COUNT(*) FROM runs WHERE experiment_id = $1 AND ($2 IS NULL OR status = $2)")
-        .bind(experiment_id).bind(status).fetch_one(p).await)?;
+        "SELECT COUNT(*) FROM runs WHERE experiment_id = $1 AND ($2 IS NULL OR status = $2) AND ($3 IS NULL OR config_key = $3)")
+        .bind(experiment_id).bind(status).bind(config_key).fetch_one(p).await)?;
     Ok((rows.into_iter().map(Run::from).collect(), total))
 }
 
-/// The last stage's response of each of an experiment's `limit` newest runs (the same order as
-/// `list` with `RunSort::CreatedDesc`), in one query.
-pub async fn final_outputs(
-    db: &Db,
-    experiment_id: Uuid,
-    limit: i64,
-) -> Result<std::collections::HashMap<Uuid, String>> {
-    let rows: Vec<(Uuid, String)> = on_db!(db, p => sqlx::query_as(
-        "SELECT s.run_id, s.response_raw FROM stage_results s \
-         WHERE s.run_id IN (SELECT id FROM runs WHERE experiment_id = $1 \
-                            ORDER BY created_at DESC, item_index, repeat_index, id LIMIT $2) \
-         AND s.stage_index = (SELECT MAX(t.stage_index) FROM stage_results t WHERE t.run_id = s.run_id)")
-        .bind(experiment_id).bind(limit).fetch_all(p).await)?;
-    Ok(rows.into_iter().collect())
+/// The last stage's response of each of these runs (runs without one are absent).
+pub async fn outputs_of(db: &Db, run_ids: &[Uuid]) -> Result<std::collections::HashMap<Uuid, String>> {
+    let mut out = std::collections::HashMap::new();
+    const LAST: &str = "AND s.stage_index = (SELECT MAX(t.stage_index) FROM stage_results t WHERE t.run_id = s.run_id)";
+    for chunk in run_ids.chunks(500) {
+        let rows: Vec<(Uuid, String)> = match db {
+            Db::Postgres(p) => sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT s.run_id, s.response_raw FROM stage_results s WHERE s.run_id = ANY($1) {LAST}")))
+                .bind(chunk.to_vec()).fetch_all(p).await?,
+            Db::Sqlite(p) => {
+                let mut q = sqlx::QueryBuilder::new(
+                    "SELECT s.run_id, s.response_raw FROM stage_results s WHERE s.run_id IN (");
+                let mut list = q.separated(", ");
+                for id in chunk {
+                    list.push_bind(*id);
+                }
+                q.push(") ");
+                q.push(LAST);
+                q.build_query_as().fetch_all(p).await?
+            }
+        };
+        out.extend(rows);
+    }
+    Ok(out)
 }
 
 /// Average output tokens per model over recorded stages (for estimates).

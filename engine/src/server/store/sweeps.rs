@@ -98,6 +98,7 @@ impl SweepRow {
             progress: self.progress(),
             max_tokens: self.max_tokens,
             max_cost: self.max_cost,
+            in_flight: 0,
             created_at: self.created_at,
             updated_at: self.updated_at,
             finished_at: self.finished_at,
@@ -119,6 +120,35 @@ pub async fn active(db: &Db, experiment_id: Uuid) -> Result<Option<SweepRow>> {
         "WHERE experiment_id = $1 AND status IN ('running', 'paused') ORDER BY created_at DESC LIMIT 1"))
         .bind(experiment_id).fetch_optional(p).await)?,
     )
+}
+
+/// Sweeps running or paused across every experiment, newest first, with the names of their
+/// experiment and project: (sweep, experiment name, project id, project name).
+pub async fn list_active(db: &Db, limit: i64) -> Result<Vec<(SweepRow, String, Uuid, String)>> {
+    let rows = on_db!(db, p => sqlx::query_as::<_, SweepRow>(select_sweeps!(
+        "WHERE status IN ('running', 'paused') ORDER BY created_at DESC, id LIMIT $1"))
+        .bind(limit).fetch_all(p).await)?;
+    let names: Vec<(Uuid, String, Uuid, String)> = on_db!(db, p => sqlx::query_as(
+        "SELECT s.id, e.name, p.id, p.name FROM sweeps s JOIN experiments e ON e.id = s.experiment_id \
+         JOIN projects p ON p.id = e.project_id WHERE s.status IN ('running', 'paused') \
+         ORDER BY s.created_at DESC, s.id LIMIT $1")
+        .bind(limit).fetch_all(p).await)?;
+    let mut names: std::collections::HashMap<Uuid, (String, Uuid, String)> = names
+        .into_iter()
+        .map(|(id, e, p, pn)| (id, (e, p, pn)))
+        .collect();
+    // A sweep whose experiment went between the two reads is left out.
+    Ok(rows
+        .into_iter()
+        .filter_map(|r| names.remove(&r.id).map(|(e, p, pn)| (r, e, p, pn)))
+        .collect())
+}
+
+/// Runs of a sweep executing right now.
+pub async fn in_flight(db: &Db, id: Uuid) -> Result<i64> {
+    Ok(on_db!(db, p => sqlx::query_scalar(
+        "SELECT COUNT(*) FROM runs WHERE sweep_id = $1 AND status = 'running'")
+        .bind(id).fetch_one(p).await)?)
 }
 
 /// The experiment's newest sweep.

@@ -239,10 +239,10 @@ pub async fn start(
 }
 
 pub async fn get_sweep(core: &Core, _actor: &Actor, id: Uuid) -> Result<Sweep> {
-    Ok(store::get(&core.db, id)
+    let row = store::get(&core.db, id)
         .await?
-        .ok_or(Error::NotFound("sweep"))?
-        .to_sweep())
+        .ok_or(Error::NotFound("sweep"))?;
+    read_sweep(core, &row).await
 }
 
 /// The experiment's current sweep: the active one, else the newest.
@@ -250,13 +250,22 @@ pub async fn current_sweep(core: &Core, _actor: &Actor, experiment_id: Uuid) -> 
     if experiments::get(&core.db, experiment_id).await?.is_none() {
         return Err(Error::NotFound("experiment"));
     }
-    match store::active(&core.db, experiment_id).await? {
-        Some(s) => Ok(s.to_sweep()),
-        None => Ok(store::latest(&core.db, experiment_id)
+    let row = match store::active(&core.db, experiment_id).await? {
+        Some(s) => s,
+        None => store::latest(&core.db, experiment_id)
             .await?
-            .ok_or(Error::NotFound("sweep"))?
-            .to_sweep()),
+            .ok_or(Error::NotFound("sweep"))?,
+    };
+    read_sweep(core, &row).await
+}
+
+/// A sweep as reads of one sweep show it: with the runs it is executing now.
+async fn read_sweep(core: &Core, row: &SweepRow) -> Result<Sweep> {
+    let mut sweep = row.to_sweep();
+    if matches!(row.status.as_str(), "running" | "paused") {
+        sweep.in_flight = store::in_flight(&core.db, row.id).await?;
     }
+    Ok(sweep)
 }
 
 pub async fn list_sweeps(

@@ -8,6 +8,11 @@ use uuid::Uuid;
 use crate::error::AppError;
 use engine::types::{Project, ProjectDetail, SessionInfo};
 
+mod experiments;
+mod sweeps;
+pub use experiments::*;
+pub use sweeps::*;
+
 #[cfg(feature = "ssr")]
 pub mod ssr {
     //! What server functions need from the server: the engine handle and the caller.
@@ -258,146 +263,6 @@ pub async fn revoke_api_key(id: Uuid) -> Result<(), AppError> {
 pub async fn get_stats() -> Result<engine::types::Stats, AppError> {
     let (core, actor) = (ssr::core()?, ssr::actor().await?);
     Ok(engine::admin::get_stats(&core, &actor).await?)
-}
-
-#[server(prefix = "/sfn")]
-pub async fn get_experiment(id: Uuid) -> Result<engine::types::Experiment, AppError> {
-    let (core, actor) = (ssr::core()?, ssr::actor().await?);
-    Ok(engine::experiments::get_experiment(&core, &actor, id).await?)
-}
-
-/// Runs one configuration over the experiment's items (JSON body: per-stage choices).
-#[server(prefix = "/sfn", input = leptos::server_fn::codec::Json)]
-pub async fn run_experiment(
-    run: engine::types::NewRun,
-) -> Result<engine::types::RunBatch, AppError> {
-    let (core, actor) = (ssr::core()?, ssr::actor().await?);
-    Ok(engine::runs::run_configuration(&core, &actor, run).await?)
-}
-
-/// A run as the experiment page lists it: what was chosen, how it went, the final output.
-#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct RunView {
-    pub id: Uuid,
-    pub item_index: i32,
-    pub repeat_index: i32,
-    pub status: String,
-    pub error: Option<String>,
-    pub choices: String,
-    pub tokens: i64,
-    pub duration_ms: Option<i64>,
-    pub cost_estimate: Option<f64>,
-    pub output: Option<String>,
-    /// The weighted score over the scorers that scored it, and each scorer's value.
-    pub weighted_score: Option<f64>,
-    pub scores: std::collections::BTreeMap<String, f64>,
-}
-
-/// The experiment's most recent runs (newest first) with their final outputs.
-#[server(prefix = "/sfn")]
-pub async fn recent_runs(experiment_id: Uuid) -> Result<Vec<RunView>, AppError> {
-    let (core, actor) = (ssr::core()?, ssr::actor().await?);
-    let runs = engine::runs::recent_runs(&core, &actor, experiment_id, 30).await?;
-    let (runs, outputs): (Vec<_>, Vec<_>) = runs.into_iter().unzip();
-    let scored = engine::runs::with_scores(&core, experiment_id, runs).await?;
-    let mut views = Vec::with_capacity(scored.len());
-    for (scored, output) in scored.into_iter().zip(outputs) {
-        let (run, weighted_score, scores) = (scored.run, scored.weighted_score, scored.scores);
-        let choices = run
-            .config
-            .stages
-            .iter()
-            .map(|s| {
-                let t = s
-                    .params
-                    .temperature
-                    .map(|t| format!(" t={t}"))
-                    .unwrap_or_default();
-                format!(
-                    "{}{}{t}",
-                    s.variant
-                        .as_deref()
-                        .map(|v| format!("{v} · "))
-                        .unwrap_or_default(),
-                    s.model
-                )
-            })
-            .collect::<Vec<_>>()
-            .join(" → ");
-        views.push(RunView {
-            id: run.id,
-            item_index: run.item_index,
-            repeat_index: run.repeat_index,
-            status: run.status,
-            error: run.error,
-            choices,
-            tokens: run.tokens_in + run.tokens_out,
-            duration_ms: run.duration_ms,
-            cost_estimate: run.cost_estimate,
-            output,
-            weighted_score,
-            scores,
-        });
-    }
-    Ok(views)
-}
-
-/// The experiment's leaderboard (top 20), ordered by `sort` (empty: the weighted score).
-#[server(prefix = "/sfn")]
-pub async fn get_leaderboard(
-    experiment_id: Uuid,
-    sort: String,
-) -> Result<engine::types::Leaderboard, AppError> {
-    let (core, actor) = (ssr::core()?, ssr::actor().await?);
-    let query = engine::leaderboard::Query {
-        sort: (!sort.is_empty()).then_some(sort.as_str()),
-        limit: 20,
-        offset: 0,
-    };
-    Ok(engine::leaderboard::get_leaderboard(&core, &actor, experiment_id, query).await?)
-}
-
-/// Rates a run for a human_rating scorer: `thumbs` ("up"/"down") or `stars` (1–5).
-#[server(prefix = "/sfn")]
-pub async fn rate_run(
-    run_id: Uuid,
-    scorer: String,
-    thumbs: Option<String>,
-    stars: Option<i64>,
-) -> Result<engine::types::RatingResult, AppError> {
-    use engine::types::Thumb;
-    let (core, actor) = (ssr::core()?, ssr::actor().await?);
-    let thumbs = match thumbs.as_deref() {
-        None => None,
-        Some("up") => Some(Thumb::Up),
-        Some("down") => Some(Thumb::Down),
-        Some(_) => return Err(engine::Error::invalid("thumbs", "must be up or down").into()),
-    };
-    let rating = engine::types::HumanScore {
-        thumbs,
-        stars,
-        scorer: (!scorer.is_empty()).then_some(scorer),
-        comment: None,
-    };
-    Ok(engine::scoring::human::rate_run(&core, &actor, run_id, rating).await?)
-}
-
-/// Approves (`approved`) or rejects (`rejected`) the configuration of a run.
-#[server(prefix = "/sfn")]
-pub async fn mark_configuration(run_id: Uuid, mark: String) -> Result<(), AppError> {
-    let (core, actor) = (ssr::core()?, ssr::actor().await?);
-    if !matches!(mark.as_str(), "approved" | "rejected") {
-        return Err(engine::Error::invalid("mark", "must be approved or rejected").into());
-    }
-    engine::sweeps::mark(
-        &core,
-        &actor,
-        run_id,
-        &mark,
-        engine::types::MarkRequest::default(),
-    )
-    .await?;
-    Ok(())
 }
 
 #[server(prefix = "/sfn")]

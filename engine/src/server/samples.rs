@@ -1,0 +1,351 @@
+//! Reading sample items from text: CSV (a header row names the variables), JSON lines and JSON
+//! arrays. Every bad line is reported with its line number (the first [`ERRORS_SHOWN`], with the
+//! total), so a person can fix them all at once; imports refuse text with any bad line.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::{Map, Value};
+
+use super::error::{Error, Result};
+use crate::types::{LineError, ParsedSamples, SampleFormat, SampleItem};
+
+/// Bad lines reported in full; the rest are counted.
+pub const ERRORS_SHOWN: usize = 100;
+
+/// Reads `content` as sample items (`format`: detected when absent), keeping the good lines
+/// and reporting the bad ones.
+pub fn parse_samples(format: Option<SampleFormat>, content: &str) -> ParsedSamples {
+    let format = format.unwrap_or_else(|| SampleFormat::detect(content));
+    let mut out = Collected::default();
+    match format {
+        SampleFormat::Csv => read_csv(content, &mut out),
+        SampleFormat::Jsonl => read_jsonl(content, &mut out),
+        SampleFormat::Json => read_json(content, &mut out),
+    }
+    out.finish(format)
+}
+
+/// Reads `content` as sample items, refusing it (naming the first bad line, and how many more
+/// there are) when any line is bad.
+pub fn parse_strict(format: SampleFormat, content: &str) -> Result<Vec<SampleItem>> {
+    let parsed = parse_samples(Some(format), content);
+    match parsed.errors.first() {
+        None => Ok(parsed.items),
+        Some(first) => {
+            let more = parsed.error_count - 1;
+            let tail = match more {
+                0 => String::new(),
+                1 => " (and 1 more bad line)".to_owned(),
+                n => format!(" (and {n} more bad lines)"),
+            };
+            Err(Error::invalid(
+                "content",
+                format!("line {}: {}{tail}", first.line, first.message),
+            ))
+        }
+    }
+}
+
+pub fn parse_csv(content: &str) -> Result<Vec<SampleItem>> {
+    parse_strict(SampleFormat::Csv, content)
+}
+
+pub fn parse_jsonl(content: &str) -> Result<Vec<SampleItem>> {
+    parse_strict(SampleFormat::Jsonl, content)
+}
+
+/// A valid template variable name: letters, digits and `_`, not starting with a digit.
+pub fn is_identifier(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+#[derive(Default)]
+struct Collected {
+    items: Vec<SampleItem>,
+    errors: Vec<LineError>,
+    error_count: usize,
+}
+
+impl Collected {
+    fn error(&mut self, line: usize, message: impl Into<String>) {
+        self.error_count += 1;
+        if self.errors.len() < ERRORS_SHOWN {
+            self.errors.push(LineError {
+                line,
+                message: message.into(),
+            });
+        }
+    }
+
+    fn finish(self, format: SampleFormat) -> ParsedSamples {
+        let mut fields: Vec<String> = Vec::new();
+        let mut seen = BTreeSet::new();
+        for item in &self.items {
+            for k in item.input.keys() {
+                if seen.insert(k.as_str()) {
+                    fields.push(k.clone());
+                }
+            }
+        }
+        let common = super::experiments::common_inputs(&self.items).unwrap_or_default();
+        ParsedSamples {
+            format,
+            common_fields: fields.iter().filter(|f| common.contains(*f)).cloned().collect(),
+            fields,
+            items: self.items,
+            errors: self.errors,
+            error_count: self.error_count,
+        }
+    }
+}
+
+/// CSV with a header row; a `reference` column (and an optional `id` column) are not inputs.
+fn read_csv(content: &str, out: &mut Collected) {
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(false)
+        .trim(csv::Trim::Headers)
+        .from_reader(content.as_bytes());
+    let headers = match reader.headers() {
+        Ok(h) => h.clone(),
+        Err(e) => return out.error(1, e.to_string()),
+    };
+    if headers.is_empty() || headers.iter().any(str::is_empty) {
+        return out.error(1, "every column needs a name");
+    }
+    if let Some(bad) = headers
+        .iter()
+        .find(|h| !matches!(*h, "reference" | "id") && !is_identifier(h))
+    {
+        return out.error(
+            1,
+            format!(
+                "column {bad:?} is not a valid variable name (letters, digits, _; not starting with a digit)"
+            ),
+        );
+    }
+    let mut record = csv::StringRecord::new();
+    loop {
+        // The line where the next record starts (for records that fail before a position is known).
+        let line = reader.position().line() as usize;
+        match reader.read_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {
+                let mut input = BTreeMap::new();
+                let (mut reference, mut id) = (None, None);
+                for (name, value) in headers.iter().zip(record.iter()) {
+                    match name {
+                        "reference" => reference = Some(value.to_owned()),
+                        "id" => id = Some(value.to_owned()),
+                        _ => {
+                            input.insert(name.to_owned(), Value::String(value.to_owned()));
+                        }
+                    }
+                }
+                out.items.push(SampleItem {
+                    id,
+                    input,
+                    reference,
+                });
+            }
+            Err(e) => {
+                let line = e.position().map_or(line, |p| p.line() as usize);
+                let message = match e.kind() {
+                    csv::ErrorKind::UnequalLengths {
+                        expected_len, len, ..
+                    } => format!("expected {expected_len} fields, found {len}"),
+                    csv::ErrorKind::Utf8 { .. } => "not valid UTF-8".to_owned(),
+                    _ => e.to_string(),
+                };
+                out.error(line, message);
+            }
+        }
+    }
+}
+
+/// One JSON object per line: `{"input": {...}, "reference": "...", "id": "..."}`, or a flat
+/// object whose `reference`/`id` keys are taken out and the rest are inputs. Blank lines skip.
+fn read_jsonl(content: &str, out: &mut Collected) {
+    for (i, line) in content.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let read = serde_json::from_str::<Value>(line)
+            .map_err(|e| format!("invalid JSON ({e})"))
+            .and_then(item_from_value);
+        match read {
+            Ok(item) => out.items.push(item),
+            Err(message) => out.error(i + 1, message),
+        }
+    }
+}
+
+/// A JSON array of objects shaped as JSON lines are; each bad element is reported at the line
+/// where it starts.
+fn read_json(content: &str, out: &mut Collected) {
+    let elements: Vec<&serde_json::value::RawValue> = match serde_json::from_str(content) {
+        Ok(v) => v,
+        Err(e) => {
+            let message = if e.is_data() {
+                "expected a JSON array of objects".to_owned()
+            } else {
+                format!("invalid JSON ({e})")
+            };
+            return out.error(e.line().max(1), message);
+        }
+    };
+    let base = content.as_ptr() as usize;
+    let (mut line, mut scanned) = (1, 0);
+    for raw in elements {
+        // Elements come in order: count the newlines up to each one's start, once.
+        let start = (raw.get().as_ptr() as usize).saturating_sub(base);
+        line += content.as_bytes()[scanned..start.max(scanned)]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count();
+        scanned = start.max(scanned);
+        let read = serde_json::from_str::<Value>(raw.get())
+            .map_err(|e| format!("invalid JSON ({e})"))
+            .and_then(item_from_value);
+        match read {
+            Ok(item) => out.items.push(item),
+            Err(message) => out.error(line, message),
+        }
+    }
+}
+
+fn item_from_value(value: Value) -> std::result::Result<SampleItem, String> {
+    let Value::Object(mut object) = value else {
+        return Err("expected a JSON object".to_owned());
+    };
+    let text = |v: Value, what: &str| match v {
+        Value::String(s) => Ok(s),
+        Value::Null => Err(format!("{what} must be a string")),
+        other => Ok(other.to_string()),
+    };
+    let reference = object
+        .remove("reference")
+        .map(|v| text(v, "reference"))
+        .transpose()?;
+    let id = object.remove("id").map(|v| text(v, "id")).transpose()?;
+    let input: Map<String, Value> = match object.remove("input") {
+        Some(Value::Object(input)) if object.is_empty() => input,
+        Some(_) if object.is_empty() => return Err("input must be an object".to_owned()),
+        Some(_) => {
+            return Err("with an input object, only id and reference may follow".to_owned());
+        }
+        None => object,
+    };
+    if let Some(bad) = input.keys().find(|k| !is_identifier(k)) {
+        return Err(format!(
+            "{bad:?} is not a valid variable name (letters, digits, _; not starting with a digit)"
+        ));
+    }
+    Ok(SampleItem {
+        id,
+        input: input.into_iter().collect(),
+        reference,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_imports_with_line_numbers() {
+        let items =
+            parse_csv("text,lang,reference\nHello,en,Hallo\n\"Multi\nline\",de,x\n").unwrap();
+        assert_eq!(items.len(), 2);
+        assert_eq!(items[0].input["text"], "Hello");
+        assert_eq!(items[0].reference.as_deref(), Some("Hallo"));
+        assert_eq!(items[1].input["text"], "Multi\nline");
+        let e = parse_csv("a,b\n1,2\n3\n").unwrap_err();
+        assert!(e.to_string().contains("line 3"), "{e}");
+    }
+
+    #[test]
+    fn every_bad_csv_line_is_reported_and_the_good_ones_kept() {
+        let p = parse_samples(None, "q,reference\nhi,yo\nbad\n\"two\nlines\",ok\n1,2,3\nfine,x\n");
+        assert_eq!(p.format, SampleFormat::Csv);
+        assert_eq!(p.items.len(), 3);
+        assert_eq!(p.error_count, 2);
+        assert_eq!(p.errors[0].line, 3);
+        assert_eq!(p.errors[0].message, "expected 2 fields, found 1");
+        assert_eq!(p.errors[1].line, 6, "counted after a quoted newline");
+        assert_eq!(p.fields, vec!["q"]);
+        let e = parse_strict(SampleFormat::Csv, "q\n\"a\nb\",c\n").unwrap_err();
+        assert!(e.to_string().starts_with("line 2:"), "{e}");
+        let bad_header = parse_samples(Some(SampleFormat::Csv), "my col\nx\n");
+        assert_eq!(bad_header.errors[0].line, 1);
+        assert!(bad_header.errors[0].message.contains("\"my col\""));
+    }
+
+    #[test]
+    fn jsonl_imports_both_shapes_and_names_bad_lines() {
+        let items = parse_jsonl(
+            "{\"input\": {\"q\": \"hi\"}, \"reference\": \"yo\"}\n\n{\"q\": \"two\", \"id\": 7}\n",
+        )
+        .unwrap();
+        assert_eq!(items.len(), 2);
+        assert_eq!(items[1].input["q"], "two");
+        assert_eq!(items[1].id.as_deref(), Some("7"));
+        let e = parse_jsonl("{\"q\": 1}\n{oops}\n").unwrap_err();
+        assert!(e.to_string().contains("line 2: invalid JSON"), "{e}");
+        assert!(
+            parse_jsonl("[1]")
+                .unwrap_err()
+                .to_string()
+                .contains("line 1")
+        );
+        let e = parse_jsonl("{oops}\n{\"q\": 1}\n[2]\n").unwrap_err();
+        assert!(e.to_string().ends_with("(and 1 more bad line)"), "{e}");
+    }
+
+    #[test]
+    fn json_arrays_report_elements_at_their_lines() {
+        let text = "[\n  {\"q\": \"a\", \"reference\": \"A\"},\n  {\"q\": null, \"reference\": null},\n  7,\n  {\"input\": {\"q\": \"b\"}}\n]";
+        let p = parse_samples(None, text);
+        assert_eq!(p.format, SampleFormat::Json);
+        assert_eq!(p.items.len(), 2);
+        assert_eq!(
+            p.errors,
+            vec![
+                LineError {
+                    line: 3,
+                    message: "reference must be a string".into()
+                },
+                LineError {
+                    line: 4,
+                    message: "expected a JSON object".into()
+                },
+            ]
+        );
+        let broken = parse_samples(Some(SampleFormat::Json), "[\n{\"q\": 1},\n{\"q\" 2}\n]");
+        assert_eq!(broken.errors[0].line, 3);
+        assert!(broken.items.is_empty());
+        assert_eq!(
+            parse_samples(Some(SampleFormat::Json), "{\"q\": 1}").errors[0].message,
+            "expected a JSON array of objects"
+        );
+    }
+
+    #[test]
+    fn errors_beyond_the_first_hundred_are_counted() {
+        let text: String = (0..250).map(|_| "{oops}\n").collect();
+        let p = parse_samples(Some(SampleFormat::Jsonl), &text);
+        assert_eq!(p.errors.len(), ERRORS_SHOWN);
+        assert_eq!(p.error_count, 250);
+        assert_eq!(p.errors[99].line, 100);
+    }
+
+    #[test]
+    fn common_fields_are_the_ones_every_item_has() {
+        let p = parse_samples(None, "{\"a\": 1, \"b\": 2}\n{\"b\": 3, \"c\": 4}\n");
+        assert_eq!(p.fields, vec!["a", "b", "c"]);
+        assert_eq!(p.common_fields, vec!["b"]);
+    }
+}

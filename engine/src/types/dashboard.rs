@@ -1,0 +1,88 @@
+//! Types for the dashboard's overview and run listings. Shared with the dashboard, so
+//! wasm-safe.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+#[cfg(feature = "server")]
+use utoipa::ToSchema;
+
+use super::{Event, Run, RunCounts, Sweep};
+
+/// `GET /api/v1/overview`: what is happening across every project.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(ToSchema))]
+pub struct Overview {
+    pub totals: Totals,
+    /// Sweeps running or paused, newest first.
+    pub sweeps: Vec<ActiveSweep>,
+    /// The latest `new_best_found` events, newest first.
+    pub bests: Vec<Event>,
+    /// The experiments saved or run most recently.
+    pub experiments: Vec<RecentExperiment>,
+}
+
+/// Totals over every run.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(ToSchema))]
+pub struct Totals {
+    pub runs: RunCounts,
+    pub tokens_in: i64,
+    pub tokens_out: i64,
+    /// Estimated cost of runs whose models have a price.
+    pub cost: f64,
+    /// LLM calls answered from the cache, and calls that went to a provider.
+    pub cache_hits: i64,
+    pub cache_misses: i64,
+    pub cache_hit_rate: Option<f64>,
+    pub projects: i64,
+    pub experiments: i64,
+}
+
+/// A sweep that is running or paused, with where it belongs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(ToSchema))]
+pub struct ActiveSweep {
+    pub sweep: Sweep,
+    pub experiment_name: String,
+    pub project_id: Uuid,
+    pub project_name: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(ToSchema))]
+pub struct RecentExperiment {
+    pub id: Uuid,
+    pub name: String,
+    /// draft, running, paused or completed.
+    pub status: String,
+    pub run_count: i64,
+    pub project_id: Uuid,
+    pub project_name: String,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A run as dashboard listings show it: how it went, its scores, and its final output.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(ToSchema))]
+pub struct RunSummary {
+    pub run: Run,
+    /// A short description of the configuration: variant, model and parameters per stage.
+    pub label: String,
+    /// Scorer → value (scorers that could not score the run are absent).
+    pub scores: BTreeMap<String, f64>,
+    pub weighted_score: Option<f64>,
+    /// The last stage's response (absent until the run has one).
+    pub output: Option<String>,
+}
+
+/// A page of runs and how many match.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(ToSchema))]
+pub struct RunSummaryPage {
+    pub runs: Vec<RunSummary>,
+    pub total: i64,
+}
