@@ -1,6 +1,6 @@
 // Boots a real PromptLooper server (fresh DATA_DIR, port 0) and a headless Debian Chromium.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
@@ -65,7 +65,11 @@ export async function newPage(browser) {
     if (m.type() === 'error') problems.push(`console: ${m.text()}`);
   });
   page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
-  page.on('requestfailed', (r) => problems.push(`requestfailed: ${r.url()} ${r.failure()?.errorText}`));
+  page.on('requestfailed', (r) => {
+    // A live stream closed by leaving its page is aborted on purpose.
+    if (r.url().includes('/events/stream') && r.failure()?.errorText === 'net::ERR_ABORTED') return;
+    problems.push(`requestfailed: ${r.url()} ${r.failure()?.errorText}`);
+  });
   return { page, problems };
 }
 
@@ -78,4 +82,31 @@ export async function hydrated(page) {
     // Say why: the page's console (a hydration panic shows there) and what loaded.
     throw new Error(`${e.message}\nconsole:\n${(page.__console || []).slice(-20).join('\n')}\nurl: ${page.url()}`);
   }
+}
+
+/** First boot: creates the admin through the setup page (ends on /projects, hydrated). */
+export async function signUp(page, url, password = 'correct horse battery') {
+  await page.goto(`${url}/setup`);
+  await hydrated(page);
+  await page.fill('input[name="password"]', password);
+  await page.fill('input[name="confirm"]', password);
+  await page.click('button:has-text("Create admin")');
+  await page.waitForURL('**/projects');
+  await hydrated(page);
+}
+
+/** A REST call with the page's session (its cookies); returns the JSON body, failing on non-2xx. */
+export async function api(page, method, path, body) {
+  const base = new URL(page.url()).origin;
+  const res = await page.request.fetch(`${base}${path}`, { method, data: body });
+  const text = await res.text();
+  if (!res.ok()) throw new Error(`${method} ${path}: ${res.status()} ${text}`);
+  return text ? JSON.parse(text) : null;
+}
+
+/** Saves a screenshot under $PL_ARTIFACTS (default tests/browser/artifacts) as <name>.png. */
+export async function artifact(page, name) {
+  const dir = process.env.PL_ARTIFACTS || new URL('./artifacts/', import.meta.url).pathname;
+  mkdirSync(dir, { recursive: true });
+  await page.screenshot({ path: join(dir, `${name}.png`), fullPage: true });
 }

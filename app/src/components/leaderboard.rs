@@ -142,6 +142,7 @@ fn ranking(b: Leaderboard, mark: ServerAction<MarkConfiguration>, expand: Expand
         .collect_view();
     view! {
         {job}
+        <div class="scroll">
         <table class="table leaderboard">
             <thead><tr>
                 <th>"#"</th><th>"Configuration"</th><th>"Score (95% CI)"</th>{head}
@@ -149,6 +150,7 @@ fn ranking(b: Leaderboard, mark: ServerAction<MarkConfiguration>, expand: Expand
             </tr></thead>
             <tbody>{rows}</tbody>
         </table>
+        </div>
         {comparison}
         <p class="meta">{format!("{} configurations ranked; rejected ones are left out.", b.total)}</p>
     }

@@ -182,7 +182,7 @@ fn RedirectForm(
             {param_names()}
             <div class="row">
                 <label class="field"><span>"Strategy for the rest"</span>
-                    <select attr:data-field="strategy" on:change=move |ev| strategy.set(event_target_value(&ev))>
+                    <select data-field="strategy" on:change=move |ev| strategy.set(event_target_value(&ev))>
                         <option value="">"the sweep's own"</option>
                         <option value="grid">"grid"</option>
                         <option value="random">"random"</option>
@@ -288,7 +288,7 @@ fn ForkForm(
                         <legend>{format!("Stage {} changes", k + 1)}</legend>
                         {(!variants.is_empty()).then(|| view! {
                             <label class="field"><span>"Prompt variant"</span>
-                                <select attr:data-field=format!("stages[{k}].variant") on:change=move |ev| variant.set(event_target_value(&ev))>
+                                <select data-field=format!("stages[{k}].variant") on:change=move |ev| variant.set(event_target_value(&ev))>
                                     <option value="">"the run's"</option>
                                     {variants.into_iter().map(|v| view! { <option value=v.clone()>{v.clone()}</option> }).collect_view()}
                                 </select>

@@ -7,9 +7,14 @@ use serde_json::Value;
 
 use crate::types::Event;
 
-/// Kinds of events a timeline can be narrowed to: (value, label, event types).
+/// Kinds of events a timeline can be narrowed to: (value, label, event types; empty: all).
 pub const FILTERS: &[(&str, &str, &str)] = &[
-    ("", "All events", ""),
+    (
+        "",
+        "Key events",
+        "run.completed,run.cached,run.failed,new_best_found,budget.exhausted,experiment.started,experiment.paused,experiment.resumed,experiment.redirected,experiment.stopped,experiment.completed,experiment.forked,configuration.approved,configuration.rejected,scoring.started,scoring.completed,scoring.failed",
+    ),
+    ("all", "Every event", ""),
     (
         "runs",
         "Runs",

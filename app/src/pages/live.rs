@@ -164,20 +164,21 @@ fn Live(experiment: Experiment, events: Vec<Event>, sweep: Option<Sweep>) -> imp
                 <LinkBadge link/>
             </div>
         </div>
-        <section class="card" data-testid="progress">
-            <h2>"Progress"</h2>
-            <Show when=move || sweep.with(Option::is_some)
-                fallback=move || view! {
-                    <p class="empty">"No sweep has run on this experiment yet. "
-                        {writable.then(|| view! { <A href=format!("/experiments/{id}/edit#launch")>"Preview and start one"</A> })}
-                    </p>
-                }>
-                <ProgressPanel sweep/>
-            </Show>
-        </section>
-        {writable.then(|| view! { <Steering experiment sweep/> })}
         <div class="live-grid">
-            <LeaderboardCard experiment_id=id scorer_names changed expandable=true/>
+            <div>
+                <section class="card" data-testid="progress">
+                    <h2>"Progress"</h2>
+                    <Show when=move || sweep.with(Option::is_some)
+                        fallback=move || view! {
+                            <p class="empty">"No sweep has run on this experiment yet. "
+                                {writable.then(|| view! { <A href=format!("/experiments/{id}/edit#launch")>"Preview and start one"</A> })}
+                            </p>
+                        }>
+                        <ProgressPanel sweep/>
+                    </Show>
+                </section>
+                {writable.then(|| view! { <Steering experiment sweep/> })}
+            </div>
             <section class="card timeline-card">
                 <div class="card-head">
                     <h2>"Activity"</h2>
@@ -186,5 +187,6 @@ fn Live(experiment: Experiment, events: Vec<Event>, sweep: Option<Sweep>) -> imp
                 <Timeline events=timeline filter/>
             </section>
         </div>
+        <LeaderboardCard experiment_id=id scorer_names changed expandable=true/>
     }
 }

@@ -289,7 +289,7 @@ pub fn ScorersEditor(
 ) -> impl IntoView {
     let add = RwSignal::new("keywords".to_owned());
     view! {
-        <div attr:data-field="scoring_config">
+        <div data-field="scoring_config">
             <FieldMsg path=Signal::derive(|| "scoring_config".to_owned())/>
         </div>
         <For each=move || scorers.get() key=|s| s.key let:d>
@@ -344,12 +344,12 @@ fn ScorerCard(
             .collect_view()
     };
     view! {
-        <fieldset class="entry scorer" attr:data-field=move || base.get()>
+        <fieldset class="entry scorer" data-field=move || base.get()>
             <legend>{move || format!("Scorer {} — {}", j.get() + 1, d.kind.get())}</legend>
             <FieldMsg path=base/>
             <div class="row">
                 <label class="field"><span>"Kind"</span>
-                    <select attr:data-field=move || format!("{}.kind", base.get())
+                    <select data-field=move || format!("{}.kind", base.get())
                         on:change=move |ev| d.kind.set(event_target_value(&ev))>
                         {SCORER_KINDS.iter().map(|k| view! {
                             <option value=*k selected=move || d.kind.get() == *k>{*k}</option>
@@ -399,7 +399,7 @@ fn setting_field(
             };
             view! {
                 <label class="field check">
-                    <input type="checkbox" prop:checked=checked attr:data-field=move || path.get()
+                    <input type="checkbox" prop:checked=checked data-field=move || path.get()
                         on:change=move |ev| value.set(event_target_checked(&ev).to_string())/>
                     <span>{setting.label}</span>
                     <FieldMsg path/>
@@ -409,7 +409,7 @@ fn setting_field(
         }
         Input::Choice(options) => view! {
             <label class="field"><span>{setting.label}</span>
-                <select attr:data-field=move || path.get() on:change=move |ev| value.set(event_target_value(&ev))>
+                <select data-field=move || path.get() on:change=move |ev| value.set(event_target_value(&ev))>
                     {options.iter().enumerate().map(|(i, o)| view! {
                         <option value=*o selected=move || { let v = value.get(); v == *o || (v.is_empty() && i == 0) }>{*o}</option>
                     }).collect_view()}

@@ -37,7 +37,7 @@ pub fn TextField(
         <label class="field">
             <span>{label}</span>
             <input type=kind.unwrap_or_else(|| "text".into()) bind:value=value placeholder=placeholder
-                attr:data-field=move || path.get() aria-invalid=invalid/>
+                data-field=move || path.get() aria-invalid=invalid/>
             <FieldMsg path/>
         </label>
     }
@@ -57,7 +57,7 @@ pub fn AreaField(
         <label class="field wide">
             <span>{label}</span>
             <textarea rows=rows bind:value=value placeholder=placeholder spellcheck="false"
-                attr:data-field=move || path.get() aria-invalid=invalid></textarea>
+                data-field=move || path.get() aria-invalid=invalid></textarea>
             <FieldMsg path/>
         </label>
     }
@@ -77,7 +77,7 @@ pub fn EndpointField(
     view! {
         <label class="field">
             <span>{label}</span>
-            <select attr:data-field=move || path.get() aria-invalid=invalid
+            <select data-field=move || path.get() aria-invalid=invalid
                 on:change=move |ev| value.set(event_target_value(&ev))>
                 <option value="" selected=move || value.get().is_empty()>{empty}</option>
                 {move || endpoints.get().into_iter().map(|e| {
@@ -127,7 +127,7 @@ pub fn ModelField(
         <label class="field">
             <span>{label}</span>
             <input type="text" list=list_id.clone() bind:value=value autocomplete="off"
-                attr:data-field=move || path.get() aria-invalid=invalid/>
+                data-field=move || path.get() aria-invalid=invalid/>
             <datalist id=list_id>
                 <Transition fallback=|| ()>
                     {move || models.get().flatten().map(|t| t.models.into_iter().map(|m| view! {
@@ -197,7 +197,7 @@ pub fn SpaceEditor(
         })
     };
     view! {
-        <div class="space" attr:data-field=move || at.get()>
+        <div class="space" data-field=move || at.get()>
             <FieldMsg path=at/>
             <h4>"Prompt variants"</h4>
             <p class="hint">"Each variant replaces the stage's system and/or user template; empty keeps the stage's."</p>
@@ -207,7 +207,7 @@ pub fn SpaceEditor(
                     let base = Signal::derive(move || format!("{}.prompts[{}]", at.get(), j.get()));
                     let f = move |name: &'static str| Signal::derive(move || format!("{}.{name}", base.get()));
                     view! {
-                        <fieldset class="entry" attr:data-field=move || base.get()>
+                        <fieldset class="entry" data-field=move || base.get()>
                             <legend>{move || format!("Variant {}", j.get() + 1)}</legend>
                             <FieldMsg path=base/>
                             <TextField label="Name" value=v.name path=f("name")/>
@@ -230,7 +230,7 @@ pub fn SpaceEditor(
                         if own.is_empty() { stage_endpoint.get() } else { own }
                     });
                     view! {
-                        <div class="entry row" attr:data-field=move || base.get()>
+                        <div class="entry row" data-field=move || base.get()>
                             <EndpointField label="Endpoint" value=m.endpoint_id path=f("endpoint_id") endpoints none_label="the stage's"/>
                             <ModelField label="Model" value=m.model path=f("model") endpoint/>
                             {small_button("Remove", "trash", "Remove this model".into(), move || models.update(|l| l.retain(|x| x.key != m.key)))}
@@ -241,7 +241,7 @@ pub fn SpaceEditor(
             {small_button("Add model", "plus", "Add a model".into(), add_model)}
             <h4>"Parameters"</h4>
             <p class="hint">"Values are listed with commas (a grid tries each); a range is drawn from at random (with a step, a grid)."</p>
-            <div attr:data-field=move || format!("{}.params", at.get())>
+            <div data-field=move || format!("{}.params", at.get())>
                 <FieldMsg path=Signal::derive(move || format!("{}.params", at.get()))/>
             </div>
             <For each=move || params.get() key=|d| d.key let:d>
@@ -263,11 +263,11 @@ pub fn SpaceEditor(
                                 fallback=move || view! {
                                     <label class="field grow"><span>"Values"</span>
                                         <input type="text" bind:value=d.values placeholder="0.1, 0.5, 0.9"
-                                            attr:data-field=move || path.get() aria-invalid=invalid/>
+                                            data-field=move || path.get() aria-invalid=invalid/>
                                     </label>
                                 }>
                                 <label class="field"><span>"Min"</span>
-                                    <input type="text" inputmode="decimal" bind:value=d.min attr:data-field=move || path.get() aria-invalid=invalid/></label>
+                                    <input type="text" inputmode="decimal" bind:value=d.min data-field=move || path.get() aria-invalid=invalid/></label>
                                 <label class="field"><span>"Max"</span>
                                     <input type="text" inputmode="decimal" bind:value=d.max/></label>
                                 <label class="field"><span>"Step (optional)"</span>

@@ -42,7 +42,7 @@ pub fn DataSection(items: RwSignal<Vec<SampleItem>>) -> impl IntoView {
         })
     };
     view! {
-        <div attr:data-field="sample_data">
+        <div data-field="sample_data">
             <FieldMsg path=Signal::derive(|| "sample_data".to_owned())/>
             <CurrentItems items/>
         </div>

@@ -103,7 +103,7 @@ pub fn Launch(experiment_id: Uuid, dirty: ReadSignal<bool>, items: Signal<usize>
         <div class="launch">
             <div class="row">
                 <label class="field"><span>"Strategy"</span>
-                    <select attr:data-field="strategy" on:change=move |ev| strategy.set(event_target_value(&ev))>
+                    <select data-field="strategy" on:change=move |ev| strategy.set(event_target_value(&ev))>
                         <option value="grid" selected=move || strategy.get() == "grid">"grid: every combination"</option>
                         <option value="random" selected=move || strategy.get() == "random">"random: a sample of them"</option>
                     </select>

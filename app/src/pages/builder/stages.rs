@@ -40,7 +40,7 @@ pub fn StagesSection(
         })
     };
     view! {
-        <div attr:data-field="pipeline_stages">
+        <div data-field="pipeline_stages">
             <FieldMsg path=Signal::derive(|| "pipeline_stages".to_owned())/>
         </div>
         <For each=move || stages.get() key=|s| s.key let:s>
@@ -91,7 +91,7 @@ fn StageCard(
             .collect_view()
     };
     view! {
-        <fieldset class="entry stage" attr:data-field=move || base.get() data-testid="stage">
+        <fieldset class="entry stage" data-field=move || base.get() data-testid="stage">
             <legend>{move || format!("Stage {} — {}", k.get() + 1, s.name.get())}</legend>
             <div class="row end">
                 {move || {
@@ -132,7 +132,7 @@ fn StageCard(
 fn ParamsFields(p: ParamsDraft, at: Signal<String>) -> impl IntoView {
     let f = move |name: &'static str| Signal::derive(move || format!("{}.{name}", at.get()));
     view! {
-        <div class="params" attr:data-field=move || at.get()>
+        <div class="params" data-field=move || at.get()>
             <FieldMsg path=at/>
             <div class="row">
                 <TextField label="Temperature" value=p.temperature path=f("temperature") placeholder="default"/>

@@ -260,7 +260,7 @@ pub async fn current_sweep(core: &Core, _actor: &Actor, experiment_id: Uuid) -> 
 }
 
 /// A sweep as reads of one sweep show it: with the runs it is executing now.
-async fn read_sweep(core: &Core, row: &SweepRow) -> Result<Sweep> {
+pub(super) async fn read_sweep(core: &Core, row: &SweepRow) -> Result<Sweep> {
     let mut sweep = row.to_sweep();
     if matches!(row.status.as_str(), "running" | "paused") {
         sweep.in_flight = store::in_flight(&core.db, row.id).await?;

@@ -46,7 +46,7 @@ pub async fn pause(core: &Core, actor: &Actor, experiment_id: Uuid) -> Result<Sw
         )],
     )
     .await;
-    Ok(row.to_sweep())
+    read_sweep(core, &row).await
 }
 
 /// `POST /api/v1/experiments/{id}/resume`, optionally raising the budget that paused it.
@@ -104,9 +104,8 @@ pub async fn resume(
         crate::server::jobs::enqueue_lanes(core, row.id, pending).await?;
     }
     complete_if_done(core, row.id).await?;
-    Ok(store::get(&core.db, row.id)
-        .await?
-        .map_or_else(|| row.to_sweep(), |r| r.to_sweep()))
+    let row = store::get(&core.db, row.id).await?.unwrap_or(row);
+    read_sweep(core, &row).await
 }
 
 /// `POST /api/v1/experiments/{id}/stop`: unstarted runs are dropped; calls in flight finish
@@ -141,7 +140,7 @@ pub async fn stop(core: &Core, actor: &Actor, experiment_id: Uuid) -> Result<Swe
         )],
     )
     .await;
-    Ok(row.to_sweep())
+    read_sweep(core, &row).await
 }
 
 /// Completes a sweep whose every run has ended (after a redirect or resume changed the plan).
@@ -220,9 +219,8 @@ pub async fn redirect(
         tracing::warn!(sweep = %row.id, error = %err, "could not start scoring the runs cached at redirection");
     }
     complete_if_done(core, row.id).await?;
-    Ok(store::get(&core.db, row.id)
-        .await?
-        .map_or_else(|| row.to_sweep(), |r| r.to_sweep()))
+    let row = store::get(&core.db, row.id).await?.unwrap_or(row);
+    read_sweep(core, &row).await
 }
 
 /// `POST /api/v1/experiments/{id}/fork`: a new experiment whose pipeline is a run's
