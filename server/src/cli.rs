@@ -50,7 +50,12 @@ async fn run_serve(config: Config) -> Result<(), String> {
         .map_err(|source| StartError::Bind { addr, source }.to_string())?;
     let local = listener.local_addr().map_err(|e| e.to_string())?;
     tracing::info!(address = %local, database = db.kind().as_str(), "listening on http://{local}");
-    serve(listener, router(state.clone()), shutdown_signal())
+    let streams = state.clone();
+    let shutdown = async move {
+        shutdown_signal().await;
+        streams.stop_streams();
+    };
+    serve(listener, router(state.clone()), shutdown)
         .await
         .map_err(|e| e.to_string())?;
     tracing::info!("finishing runs in flight");

@@ -97,6 +97,7 @@ pub async fn prepare(config: Config) -> Result<AppState, StartError> {
         config: Arc::new(config),
         openapi: Arc::new(openapi),
         background: Arc::new(tokio::sync::Mutex::new(Some(background))),
+        stopping: Arc::new(tokio::sync::watch::Sender::new(false)),
     })
 }
 

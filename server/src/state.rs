@@ -17,4 +17,22 @@ pub struct AppState {
     pub openapi: Arc<serde_json::Value>,
     /// The sweep workers, heartbeat and event relay (taken on shutdown).
     pub background: Arc<tokio::sync::Mutex<Option<engine::jobs::Background>>>,
+    /// Turns true when the server begins to shut down: live streams end then, so a graceful
+    /// shutdown does not wait forever on a browser's open event stream.
+    pub stopping: Arc<tokio::sync::watch::Sender<bool>>,
+}
+
+impl AppState {
+    /// Ends every live stream (SSE and WebSocket); new ones end at once.
+    pub fn stop_streams(&self) {
+        self.stopping.send_replace(true);
+    }
+
+    /// Resolves when the server begins to shut down.
+    pub fn stopped(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut rx = self.stopping.subscribe();
+        async move {
+            let _ = rx.wait_for(|stopping| *stopping).await;
+        }
+    }
 }

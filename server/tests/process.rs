@@ -193,6 +193,35 @@ async fn serves_stops_on_sigterm_and_keeps_sessions_across_restarts() {
     second.terminate();
 }
 
+/// A browser with a live view open must not keep the server from stopping: SIGTERM ends the
+/// live streams, and the stream's client sees its end.
+#[tokio::test]
+async fn sigterm_ends_open_live_streams() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(command(dir.path()));
+    let token = setup_admin(&server.url, "correct horse battery").await;
+    let mut stream = reqwest::Client::new()
+        .get(format!("{}/api/v1/events/stream", server.url))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), 200);
+    let stopping = tokio::task::spawn_blocking(move || server.terminate());
+    let (code, log) = tokio::time::timeout(Duration::from_secs(20), stopping)
+        .await
+        .expect("the server still runs 20 s after SIGTERM: an open stream holds it")
+        .unwrap();
+    assert_eq!(code, 0, "{log}");
+    // The stream ended (not cut mid-message): reading it finishes.
+    let ended = tokio::time::timeout(Duration::from_secs(5), async {
+        while let Ok(Some(_)) = stream.chunk().await {}
+    })
+    .await;
+    assert!(ended.is_ok(), "the stream did not end");
+}
+
 #[tokio::test]
 async fn admin_reset_password_from_the_command_line() {
     let _ = rustls::crypto::ring::default_provider().install_default();

@@ -88,7 +88,7 @@ test('build an experiment, sweep it, watch it live and steer it', async () => {
   await fieldError.waitFor();
   assert.match(await fieldError.textContent(), /undefined variable input\.headline/);
   assert.equal(await user2.getAttribute('aria-invalid'), 'true');
-  assert.match(await page.locator('[data-testid="save-error"]').textContent(), /pipeline_stages\[1\]\.user/);
+  assert.match(await page.locator('[data-testid="save-error"]').textContent(), /stage 2 › user needs attention/);
   assert.equal(await page.locator('[data-field="name"]').inputValue(), 'Headlines');
   await page.waitForSelector('[data-testid="item-count"]:has-text("6 items")');
   await artifact(page, 'builder-field-error');

@@ -1,15 +1,26 @@
 // Boots a real PromptLooper server (fresh DATA_DIR, port 0) and a headless Debian Chromium.
 import { spawn } from 'node:child_process';
+import { createServer } from 'node:net';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 
-export async function startServer(extraEnv = {}) {
+/** A TCP port that is free now (for servers that must come back on the same address). */
+export async function freePort() {
+  const srv = createServer();
+  await new Promise((r) => srv.listen(0, '127.0.0.1', r));
+  const { port } = srv.address();
+  await new Promise((r) => srv.close(r));
+  return port;
+}
+
+/** Starts `promptlooper serve`. `opts.dataDir` reuses a DATA_DIR (kept on stop). */
+export async function startServer(extraEnv = {}, opts = {}) {
   const bin = process.env.PL_BIN;
   const site = process.env.PL_SITE;
   if (!bin || !site) throw new Error('PL_BIN and PL_SITE must name the server binary and the built site');
-  const dataDir = mkdtempSync(join(tmpdir(), 'pl-browser-'));
+  const dataDir = opts.dataDir || mkdtempSync(join(tmpdir(), 'pl-browser-'));
   const env = { ...process.env, DATA_DIR: dataDir, PORT: '0', HOST: '127.0.0.1', LEPTOS_SITE_ROOT: site,
                 RUST_LOG: 'info', SEED_DEMO: 'false', ...extraEnv };
   if (!extraEnv.DATABASE_URL) delete env.DATABASE_URL;
@@ -29,13 +40,16 @@ export async function startServer(extraEnv = {}) {
     child.stderr.on('data', onData);
     child.on('exit', (code) => { clearTimeout(timer); reject(new Error(`server exited (${code}):\n${log}`)); });
   });
+  const exited = new Promise((r) => child.once('exit', r));
   return {
     url,
+    dataDir,
     log: () => log,
-    async stop() {
-      child.kill('SIGTERM');
-      await new Promise((r) => child.once('exit', r));
-      rmSync(dataDir, { recursive: true, force: true });
+    /** Stops the server (SIGTERM; `signal` may say SIGKILL); removes its DATA_DIR unless it was given. */
+    async stop(signal = 'SIGTERM') {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      await exited;
+      if (!opts.dataDir) rmSync(dataDir, { recursive: true, force: true });
     },
   };
 }

@@ -16,7 +16,7 @@ use axum::response::{IntoResponse, Response};
 use engine::store::events::EventFilter;
 use engine::types::Event;
 use engine::{Core, Error};
-use futures::Stream;
+use futures::{Stream, StreamExt};
 use serde::Deserialize;
 use tokio::sync::broadcast::{self, error::RecvError};
 use utoipa::IntoParams;
@@ -173,7 +173,7 @@ pub async fn experiment_stream(
     QueryParams(q): QueryParams<StreamQuery>,
 ) -> ApiResult<Response> {
     let feed = open_feed(&s, Some(id), &q, last_event_id(&headers, q.after)).await?;
-    Ok(Sse::new(stream(feed))
+    Ok(Sse::new(stream(feed).take_until(s.stopped()))
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
         .into_response())
 }
@@ -188,7 +188,7 @@ pub async fn global_stream(
     QueryParams(q): QueryParams<StreamQuery>,
 ) -> ApiResult<Response> {
     let feed = open_feed(&s, None, &q, last_event_id(&headers, q.after)).await?;
-    Ok(Sse::new(stream(feed))
+    Ok(Sse::new(stream(feed).take_until(s.stopped()))
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
         .into_response())
 }
@@ -202,7 +202,8 @@ pub async fn experiment_ws(
     ws: WebSocketUpgrade,
 ) -> ApiResult<Response> {
     let feed = open_feed(&s, Some(id), &q, q.after).await?;
-    Ok(ws.on_upgrade(move |socket| pump(socket, feed)))
+    let stopped = s.stopped();
+    Ok(ws.on_upgrade(move |socket| pump(socket, feed, stopped)))
 }
 
 /// `GET /ws/dashboard`: every experiment's live events over a WebSocket.
@@ -213,15 +214,26 @@ pub async fn dashboard_ws(
     ws: WebSocketUpgrade,
 ) -> ApiResult<Response> {
     let feed = open_feed(&s, None, &q, q.after).await?;
-    Ok(ws.on_upgrade(move |socket| pump(socket, feed)))
+    let stopped = s.stopped();
+    Ok(ws.on_upgrade(move |socket| pump(socket, feed, stopped)))
 }
 
-/// Sends events as JSON text messages until either side goes away; pings every 30 s.
-async fn pump(mut socket: WebSocket, mut feed: Feed) {
+/// Sends events as JSON text messages until either side goes away or the server stops;
+/// pings every 30 s.
+async fn pump(
+    mut socket: WebSocket,
+    mut feed: Feed,
+    stopped: impl std::future::Future<Output = ()> + Send,
+) {
     let mut ping = tokio::time::interval(Duration::from_secs(30));
     ping.tick().await;
+    tokio::pin!(stopped);
     loop {
         tokio::select! {
+            () = &mut stopped => {
+                let _ = socket.send(Message::Close(None)).await;
+                break;
+            }
             event = feed.next() => {
                 let Some(e) = event else { break };
                 let text = serde_json::to_string(&e).unwrap_or_default();

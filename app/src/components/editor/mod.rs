@@ -119,13 +119,39 @@ pub fn SaveError(
         let placed = errors.at.get();
         errors.error.get().map(|(field, message)| {
             let text = match placed {
-                Some(_) => format!("{prefix}: {field} needs attention (highlighted above)."),
+                Some(_) => format!("{prefix}: {} needs attention (highlighted above).", readable(&field)),
                 None if field.is_empty() => format!("{prefix}: {message}"),
-                None => format!("{prefix}: {field}: {message}"),
+                None => format!("{prefix}: {}: {message}", readable(&field)),
             };
             view! { <p class="error" role="alert" data-testid="save-error">{text}</p> }
         })
     }
+}
+
+/// A field path in words: `pipeline_stages[1].user` → `stage 2 › user`.
+pub fn readable(field: &str) -> String {
+    let mut out = Vec::new();
+    for part in field.split('.') {
+        let (name, index) = match part.split_once('[') {
+            Some((n, i)) => (n, i.trim_end_matches(']').parse::<usize>().ok()),
+            None => (part, None),
+        };
+        let word = match name {
+            "pipeline_stages" | "stages" => "stage",
+            "parameter_space" => continue,
+            "scoring_config" => "scorer",
+            "prompts" => "variant",
+            "models" => "model",
+            "params" => "parameters",
+            "sample_data" => "item",
+            other => other,
+        };
+        out.push(match index {
+            Some(i) => format!("{word} {}", i + 1),
+            None => word.replace('_', " "),
+        });
+    }
+    out.join(" › ")
 }
 
 /// A fresh key for a list entry (stable across reorders).
