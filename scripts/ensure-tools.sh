@@ -33,3 +33,12 @@ if [ "$have" != "$want" ]; then
   fi
   "$tools/bin/wasm-bindgen" --version | grep -q "$want"
 fi
+
+# The WASM splitter build-site.sh runs (tools/wasm-split, a thin wrapper over the crates.io
+# `wasm_split_cli_support` that cargo-leptos --split uses); reinstalled when its source changes.
+stamp=$(cat tools/wasm-split/Cargo.toml tools/wasm-split/Cargo.lock tools/wasm-split/src/*.rs | sha256sum | cut -c1-16)
+if [ ! -x "$tools/bin/pl-wasm-split" ] || [ "$(cat "$tools/pl-wasm-split.stamp" 2>/dev/null)" != "$stamp" ]; then
+  echo "==> installing the WASM splitter (once; about a minute)"
+  cargo install --path tools/wasm-split --locked --root "$tools" --force
+  echo "$stamp" > "$tools/pl-wasm-split.stamp"
+fi

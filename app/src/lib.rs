@@ -6,14 +6,20 @@
 pub mod api;
 pub mod components;
 pub mod error;
+pub mod lazy;
 pub mod pages;
 
 pub use engine::types;
 
 use leptos::prelude::*;
 use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
+
+use crate::lazy::{
+    AdminRoute, EditExperimentRoute, ExperimentRoute, HomeRoute, LiveRoute, NewExperimentRoute,
+    ProjectRoute,
+};
 use leptos_router::components::{Route, Router, Routes};
-use leptos_router::{SsrMode, path};
+use leptos_router::{Lazy, SsrMode, path};
 
 /// The name the build gives the hydration bundle and stylesheet (`/pkg/<name>.js|.wasm|.css`).
 pub const OUTPUT_NAME: &str = "promptlooper";
@@ -47,16 +53,16 @@ pub fn App() -> impl IntoView {
         <Title text="PromptLooper"/>
         <Router>
             <Routes fallback=pages::not_found::NotFound>
-                <Route path=path!("/") view=pages::home::Home ssr=SsrMode::Async/>
+                <Route path=path!("/") view={Lazy::<HomeRoute>::new()} ssr=SsrMode::Async/>
                 <Route path=path!("/setup") view=pages::setup::SetupPage ssr=SsrMode::Async/>
                 <Route path=path!("/login") view=pages::login::LoginPage ssr=SsrMode::Async/>
                 <Route path=path!("/projects") view=pages::projects::ProjectsPage ssr=SsrMode::Async/>
-                <Route path=path!("/projects/:id") view=pages::project::ProjectPage ssr=SsrMode::Async/>
-                <Route path=path!("/projects/:id/experiments/new") view=pages::builder::NewExperimentPage ssr=SsrMode::Async/>
-                <Route path=path!("/experiments/:id") view=pages::experiment::ExperimentPage ssr=SsrMode::Async/>
-                <Route path=path!("/experiments/:id/edit") view=pages::builder::EditExperimentPage ssr=SsrMode::Async/>
-                <Route path=path!("/experiments/:id/live") view=pages::live::LivePage ssr=SsrMode::Async/>
-                <Route path=path!("/admin") view=pages::admin::AdminPage ssr=SsrMode::Async/>
+                <Route path=path!("/projects/:id") view={Lazy::<ProjectRoute>::new()} ssr=SsrMode::Async/>
+                <Route path=path!("/projects/:id/experiments/new") view={Lazy::<NewExperimentRoute>::new()} ssr=SsrMode::Async/>
+                <Route path=path!("/experiments/:id") view={Lazy::<ExperimentRoute>::new()} ssr=SsrMode::Async/>
+                <Route path=path!("/experiments/:id/edit") view={Lazy::<EditExperimentRoute>::new()} ssr=SsrMode::Async/>
+                <Route path=path!("/experiments/:id/live") view={Lazy::<LiveRoute>::new()} ssr=SsrMode::Async/>
+                <Route path=path!("/admin") view={Lazy::<AdminRoute>::new()} ssr=SsrMode::Async/>
             </Routes>
         </Router>
     }
