@@ -9,7 +9,7 @@ use crate::api::{MarkConfiguration, RateRun, get_leaderboard, list_runs};
 use crate::components::icons::icon;
 use crate::components::shell::can_write;
 use crate::components::steering::ForkFrom;
-use crate::components::{ErrorNote, action_error, error_view};
+use crate::components::{ErrorNote, action_error, client_resource, error_view, loaded};
 use crate::types::{Leaderboard, LeaderboardEntry, RatingScale, ScorerConfig, ScorerSpec};
 
 fn num(v: Option<f64>) -> String {
@@ -55,7 +55,8 @@ pub fn LeaderboardCard(
     let sort = RwSignal::new(String::new());
     let open = RwSignal::new(None::<String>);
     let mark = ServerAction::<MarkConfiguration>::new();
-    let board = Resource::new(
+    // Loaded in the browser (the board changes as runs end; the server's page need not have it).
+    let board = client_resource(
         move || (changed.get(), mark.version().get(), sort.get()),
         move |(_, _, sort)| get_leaderboard(experiment_id, sort),
     );
@@ -77,14 +78,7 @@ pub fn LeaderboardCard(
                     </select>
                 </label>
             </div>
-            <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
-                {move || Suspend::new(async move {
-                    match board.await {
-                        Ok(b) => ranking(b, mark, Expand { open, changed, experiment_id, enabled: expandable }),
-                        Err(e) => error_view(e),
-                    }
-                })}
-            </Transition>
+            {loaded(board, move |b| ranking(b, mark, Expand { open, changed, experiment_id, enabled: expandable }))}
             <ErrorNote error/>
             <p class="exports">"Export the best configuration: "
                 <a href=export("best") target="_blank" rel="noopener">"JSON"</a>" · "
@@ -142,7 +136,7 @@ fn ranking(b: Leaderboard, mark: ServerAction<MarkConfiguration>, expand: Expand
         .collect_view();
     view! {
         {job}
-        <div class="scroll">
+        <div class="scroll" tabindex="0">
         <table class="table leaderboard">
             <thead><tr>
                 <th>"#"</th><th>"Configuration"</th><th>"Score (95% CI)"</th>{head}
@@ -252,10 +246,11 @@ fn row(
 #[component]
 fn ConfigRuns(experiment_id: Uuid, config_key: String, changed: Signal<usize>) -> impl IntoView {
     let key = config_key.clone();
-    let runs = Resource::new(
-        move || changed.get(),
-        move |_| list_runs(experiment_id, String::new(), key.clone(), "item".into(), 100, 0),
-    );
+    // Opened in the browser only: not part of the server's page.
+    let runs = LocalResource::new(move || {
+        changed.track();
+        list_runs(experiment_id, String::new(), key.clone(), "item".into(), 100, 0)
+    });
     let fork = use_context::<ForkFrom>().filter(|_| can_write());
     view! {
         <Transition fallback=|| view! { <p class="loading">"Loading runs…"</p> }>
@@ -265,7 +260,7 @@ fn ConfigRuns(experiment_id: Uuid, config_key: String, changed: Signal<usize>) -
                     Ok(page) => {
                         let more = page.total - page.runs.len() as i64;
                         view! {
-                            <table class="table config-runs" data-testid="config-runs">
+                            <table tabindex="0" class="table config-runs" data-testid="config-runs">
                                 <thead><tr><th scope="col">"Item"</th><th scope="col">"Status"</th><th scope="col">"Score"</th><th scope="col">"Output"</th>
                                     {fork.map(|_| view! { <th scope="col"><span class="sr-only">"Actions"</span></th> })}</tr></thead>
                                 <tbody>

@@ -95,8 +95,71 @@ pub fn id_param() -> impl Fn() -> Option<uuid::Uuid> + Copy + Send + Sync + 'sta
     }
 }
 
+/// Loads something in the browser only (nested parts of a page, suggestions, pickers): `None`
+/// until it arrives, and always on the server, so it never takes part in the server's render
+/// (resources created below a `Suspense` on the server are numbered anew each time it renders
+/// again, and the browser could not match them). Fetched again whenever what `source` reads
+/// changes; an answer older than the latest request is dropped.
+pub fn load_in_browser<S, T, F>(
+    source: impl Fn() -> S + 'static,
+    fetch: impl Fn(S) -> F + 'static,
+) -> ReadSignal<Option<T>>
+where
+    S: 'static,
+    T: Send + Sync + 'static,
+    F: std::future::Future<Output = Option<T>> + 'static,
+{
+    let (value, set) = signal(None);
+    let latest = std::rc::Rc::new(std::cell::Cell::new(0u64));
+    Effect::new(move |_| {
+        let request = fetch(source());
+        let n = latest.get() + 1;
+        latest.set(n);
+        let latest = latest.clone();
+        leptos::task::spawn_local(async move {
+            let answer = request.await;
+            if latest.get() == n {
+                set.set(answer);
+            }
+        });
+    });
+    value
+}
+
+/// A server function's answer loaded in the browser only (see [`load_in_browser`]).
+pub fn client_resource<S, T, F>(
+    source: impl Fn() -> S + 'static,
+    fetch: impl Fn(S) -> F + 'static,
+) -> ReadSignal<Option<Result<T, AppError>>>
+where
+    S: 'static,
+    T: Send + Sync + 'static,
+    F: std::future::Future<Output = Result<T, AppError>> + 'static,
+{
+    load_in_browser(source, move |s| {
+        let answer = fetch(s);
+        async move { Some(answer.await) }
+    })
+}
+
+/// What a part loaded in the browser shows: "Loading…", its view, or its error.
+pub fn loaded<T, V>(
+    data: ReadSignal<Option<Result<T, AppError>>>,
+    show: impl Fn(T) -> V + Send + Sync + 'static,
+) -> impl IntoView
+where
+    T: Clone + Send + Sync + 'static,
+    V: IntoView + 'static,
+{
+    move || match data.get() {
+        None => view! { <p class="loading">"Loading…"</p> }.into_any(),
+        Some(Ok(v)) => show(v).into_any(),
+        Some(Err(e)) => error_view(e),
+    }
+}
+
 /// The LLM endpoints, loaded once for pickers (empty until loaded or when loading failed).
 pub fn endpoints_signal() -> Signal<Vec<crate::types::Endpoint>> {
-    let list = Resource::new(|| (), |_| crate::api::list_endpoints());
-    Signal::derive(move || list.get().and_then(Result::ok).unwrap_or_default())
+    let list = load_in_browser(|| (), |_| async { crate::api::list_endpoints().await.ok() });
+    Signal::derive(move || list.get().unwrap_or_default())
 }

@@ -24,7 +24,7 @@ pub fn AppShell(children: ChildrenFn) -> impl IntoView {
                         provide_context(me.clone());
                         view! {
                             <Header me instance_name/>
-                            <main class="page">{children.read_value()()}</main>
+                            <main class="page">{untrack(|| children.read_value()())}</main>
                         }
                         .into_any()
                     }

@@ -202,7 +202,7 @@ pub fn Timeline(
         })
     };
     view! {
-        <ol class="timeline" data-testid="timeline" aria-live="off">
+        <ol class="timeline" data-testid="timeline" aria-live="off" aria-label="Events, newest first" tabindex="0">
             <For each=shown key=|e| e.id let:e>
                 <li class=tone(&e) data-type=e.event_type.clone()>
                     <time datetime=e.created_at.to_rfc3339()>{e.created_at.format("%H:%M:%S").to_string()}</time>

@@ -8,7 +8,9 @@ use crate::api::{
     SaveSettings, TestEndpoint, get_settings, get_stats, list_api_keys, list_endpoints, list_users,
 };
 use crate::components::shell::AppShell;
-use crate::components::{ConfirmButton, ErrorNote, action_error, error_view, reset_on_success};
+use crate::components::{
+    ConfirmButton, ErrorNote, action_error, client_resource, error_view, reset_on_success,
+};
 use crate::types::{Me, Role};
 
 #[component]
@@ -42,15 +44,15 @@ fn AdminGate() -> impl IntoView {
 #[component]
 fn SettingsCard() -> impl IntoView {
     let save = ServerAction::<SaveSettings>::new();
-    let settings = Resource::new(move || save.version().get(), |_| get_settings());
+    let settings = client_resource(move || save.version().get(), |_| get_settings());
     let error = action_error(save);
     let saved = move || matches!(save.value().get(), Some(Ok(_)));
     view! {
         <section class="card">
             <h2>"Settings"</h2>
-            <Transition fallback=|| ()>
-                {move || Suspend::new(async move {
-                    match settings.await {
+            {move || match settings.get() {
+                    None => view! { <p class="loading">"Loading…"</p> }.into_any(),
+                    Some(result) => match result {
                         Ok(s) => view! {
                             <ActionForm action=save attr:class="stack" attr:data-testid="settings-form">
                                 <label class="check">
@@ -77,8 +79,7 @@ fn SettingsCard() -> impl IntoView {
                         }.into_any(),
                         Err(e) => error_view(e),
                     }
-                })}
-            </Transition>
+                }}
         </section>
     }
 }
@@ -87,7 +88,7 @@ fn SettingsCard() -> impl IntoView {
 fn UsersCard() -> impl IntoView {
     let create = ServerAction::<CreateUser>::new();
     let delete = ServerAction::<DeleteUser>::new();
-    let users = Resource::new(
+    let users = client_resource(
         move || (create.version().get(), delete.version().get()),
         |_| list_users(),
     );
@@ -99,11 +100,11 @@ fn UsersCard() -> impl IntoView {
     view! {
         <section class="card">
             <h2>"Users"</h2>
-            <Transition fallback=|| ()>
-                {move || Suspend::new(async move {
-                    match users.await {
+            {move || match users.get() {
+                    None => view! { <p class="loading">"Loading…"</p> }.into_any(),
+                    Some(result) => match result {
                         Ok(list) => view! {
-                            <table class="table">
+                            <table tabindex="0" class="table">
                                 <thead><tr><th>"Username"</th><th>"Role"</th><th>"Created"</th><th></th></tr></thead>
                                 <tbody>
                                     {list.into_iter().map(|u| {
@@ -126,8 +127,7 @@ fn UsersCard() -> impl IntoView {
                         }.into_any(),
                         Err(e) => error_view(e),
                     }
-                })}
-            </Transition>
+                }}
             <ErrorNote error=delete_error/>
             <ActionForm action=create node_ref=form attr:class="inline-form">
                 <input name="username" placeholder="username" required maxlength="64" aria-label="Username"/>
@@ -144,7 +144,7 @@ fn UsersCard() -> impl IntoView {
 fn KeysCard() -> impl IntoView {
     let create = ServerAction::<CreateApiKey>::new();
     let revoke = ServerAction::<RevokeApiKey>::new();
-    let keys = Resource::new(
+    let keys = client_resource(
         move || (create.version().get(), revoke.version().get()),
         |_| list_api_keys(),
     );
@@ -159,11 +159,11 @@ fn KeysCard() -> impl IntoView {
             {move || new_key().map(|key| view! {
                 <p class="new-key" data-testid="new-key">"New key (copy it now): " <code>{key}</code></p>
             })}
-            <Transition fallback=|| ()>
-                {move || Suspend::new(async move {
-                    match keys.await {
+            {move || match keys.get() {
+                    None => view! { <p class="loading">"Loading…"</p> }.into_any(),
+                    Some(result) => match result {
                         Ok(list) => view! {
-                            <table class="table">
+                            <table tabindex="0" class="table">
                                 <thead><tr><th>"Name"</th><th>"Key"</th><th>"Role"</th><th>"Last used"</th><th>"State"</th><th></th></tr></thead>
                                 <tbody>
                                     {list.into_iter().map(|k| {
@@ -188,8 +188,7 @@ fn KeysCard() -> impl IntoView {
                         }.into_any(),
                         Err(e) => error_view(e),
                     }
-                })}
-            </Transition>
+                }}
             <ActionForm action=create node_ref=form attr:class="inline-form">
                 <input name="name" placeholder="key name, e.g. ci" required maxlength="200" aria-label="Key name"/>
                 <RoleSelect/>
@@ -215,13 +214,13 @@ fn RoleSelect() -> impl IntoView {
 /// System-wide numbers, as `GET /api/v1/admin/stats` reports them.
 #[component]
 fn StatsCard() -> impl IntoView {
-    let stats = Resource::new(|| (), |_| get_stats());
+    let stats = client_resource(|| (), |_| get_stats());
     view! {
         <section class="card">
             <h2>"System"</h2>
-            <Transition fallback=|| ()>
-                {move || Suspend::new(async move {
-                    match stats.await {
+            {move || match stats.get() {
+                    None => view! { <p class="loading">"Loading…"</p> }.into_any(),
+                    Some(result) => match result {
                         Ok(s) => {
                             let hit_rate = s.cache_hit_rate.map_or("–".to_owned(), |r| format!("{:.0} %", r * 100.0));
                             let uptime = format!("{}h {:02}m", s.uptime_seconds / 3600, s.uptime_seconds / 60 % 60);
@@ -247,8 +246,7 @@ fn StatsCard() -> impl IntoView {
                         }
                         Err(e) => error_view(e),
                     }
-                })}
-            </Transition>
+                }}
         </section>
     }
 }
@@ -259,7 +257,7 @@ fn EndpointsCard() -> impl IntoView {
     let create = ServerAction::<CreateEndpoint>::new();
     let delete = ServerAction::<DeleteEndpoint>::new();
     let test = ServerAction::<TestEndpoint>::new();
-    let endpoints = Resource::new(
+    let endpoints = client_resource(
         move || (create.version().get(), delete.version().get()),
         |_| list_endpoints(),
     );
@@ -281,11 +279,11 @@ fn EndpointsCard() -> impl IntoView {
     view! {
         <section class="card">
             <h2>"LLM endpoints"</h2>
-            <Transition fallback=|| ()>
-                {move || Suspend::new(async move {
-                    match endpoints.await {
+            {move || match endpoints.get() {
+                    None => view! { <p class="loading">"Loading…"</p> }.into_any(),
+                    Some(result) => match result {
                         Ok(list) => view! {
-                            <table class="table" data-testid="endpoints">
+                            <table tabindex="0" class="table" data-testid="endpoints">
                                 <thead><tr><th>"Name"</th><th>"Kind"</th><th>"Base URL"</th><th>"Key"</th><th>"Check"</th><th></th></tr></thead>
                                 <tbody>
                                     {list.into_iter().map(|e| {
@@ -310,8 +308,7 @@ fn EndpointsCard() -> impl IntoView {
                         }.into_any(),
                         Err(e) => error_view(e),
                     }
-                })}
-            </Transition>
+                }}
             <ErrorNote error=delete_error/>
             <ActionForm action=create node_ref=form attr:class="inline-form" attr:data-testid="endpoint-form">
                 <input name="name" placeholder="name" required maxlength="200" aria-label="Endpoint name"/>

@@ -15,15 +15,7 @@ use crate::types::{Experiment, NewRun, RunBatch, StageChoice};
 
 #[component]
 pub fn ExperimentPage() -> impl IntoView {
-    view! {
-        <AppShell>
-            <ExperimentView/>
-        </AppShell>
-    }
-}
-
-#[component]
-fn ExperimentView() -> impl IntoView {
+    // The page's data is created here, outside every Suspense (see `load_in_browser`).
     let id = id_param();
     let experiment = Resource::new(id, |id| async move {
         match id {
@@ -31,6 +23,17 @@ fn ExperimentView() -> impl IntoView {
             None => Ok(None),
         }
     });
+    view! {
+        <AppShell>
+            <ExperimentView experiment/>
+        </AppShell>
+    }
+}
+
+#[component]
+fn ExperimentView(
+    experiment: Resource<Result<Option<Experiment>, crate::error::AppError>>,
+) -> impl IntoView {
     view! {
         <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || Suspend::new(async move {
@@ -48,12 +51,7 @@ fn ExperimentView() -> impl IntoView {
 fn Detail(experiment: Experiment) -> impl IntoView {
     let run = ServerAction::<RunExperiment>::new();
     let rate = ServerAction::<RateRun>::new();
-    let runs = Resource::new(
-        move || (run.version().get(), rate.version().get()),
-        move |_| list_runs(experiment.id, String::new(), String::new(), String::new(), 30, 0),
-    );
     let changed = Signal::derive(move || run.version().get() + rate.version().get());
-    let rate_error = action_error(rate);
     let humans = human_scorers(&experiment.scoring_config);
     let rating = can_write() && !humans.is_empty();
     let scorer_names: Vec<String> = scorers(&experiment.scoring_config)
@@ -79,47 +77,67 @@ fn Detail(experiment: Experiment) -> impl IntoView {
         <p class="muted">{experiment.description.clone()}</p>
         {can_write().then(|| view! { <RunForm experiment=experiment.clone() run/> })}
         <LeaderboardCard experiment_id=experiment.id scorer_names changed/>
-        <section class="card">
-            <h2>"Recent runs"</h2>
-            <ErrorNote error=rate_error/>
-            <Transition fallback=|| ()>
-                {move || { let humans = humans.clone(); Suspend::new(async move {
-                    match runs.await {
-                        Ok(page) if page.runs.is_empty() => view! { <p class="empty">"No runs yet."</p> }.into_any(),
-                        Ok(page) => view! {
-                            <table class="table runs" data-testid="runs">
-                                <thead><tr><th>"Item"</th><th>"Status"</th><th>"Configuration"</th><th>"Tokens"</th><th>"ms"</th><th>"Cost"</th><th>"Score"</th><th>"Output"</th>{rating.then(|| view! { <th>"Rate"</th> })}</tr></thead>
-                                <tbody>
-                                    {page.runs.into_iter().map(|r| {
-                                        let output = r.run.error.clone().or(r.output.clone()).unwrap_or_default();
-                                        // Only a run with an output can be rated; the others keep the cell.
-                                        let rated = matches!(r.run.status.as_str(), "completed" | "cached");
-                                        let humans = humans.clone();
-                                        let score_title = r.scores.iter().map(|(k, v)| format!("{k}: {v:.3}")).collect::<Vec<_>>().join(", ");
-                                        view! {
-                                            <tr>
-                                                <td>{r.run.item_index + 1}{(r.run.repeat_index > 0).then(|| format!(" (#{})", r.run.repeat_index + 1))}</td>
-                                                <td><span class=format!("status {}", r.run.status)>{r.run.status.clone()}</span></td>
-                                                <td class="small">{r.label.clone()}</td>
-                                                <td>{r.run.tokens_in + r.run.tokens_out}</td>
-                                                <td>{r.run.duration_ms.map(|d| d.to_string()).unwrap_or_default()}</td>
-                                                <td>{r.run.cost_estimate.map_or("–".to_owned(), |c| format!("${c:.4}"))}</td>
-                                                <td title=score_title>{r.weighted_score.map_or("–".to_owned(), |w| format!("{w:.3}"))}</td>
-                                                <td class="output">{output}</td>
-                                                {rating.then(|| view! { <td>{rated.then(|| view! { <RateButtons run_id=r.run.id scorers=humans rate/> })}</td> })}
-                                            </tr>
-                                        }
-                                    }).collect_view()}
-                                </tbody>
-                            </table>
-                        }.into_any(),
-                        Err(e) => error_view(e),
-                    }
-                })}}
-            </Transition>
-        </section>
+        <RecentRuns experiment_id=experiment.id humans rating run rate/>
         <Pipeline experiment=experiment.clone()/>
         <Samples experiment/>
+    }
+}
+
+/// The experiment's newest runs with their outputs, scores and rating buttons. Its data is
+/// created here, after the leaderboard's, in the order the page draws them (the server and the
+/// browser must number them alike).
+#[component]
+fn RecentRuns(
+    experiment_id: uuid::Uuid,
+    humans: Vec<(String, crate::types::RatingScale)>,
+    rating: bool,
+    run: ServerAction<RunExperiment>,
+    rate: ServerAction<RateRun>,
+) -> impl IntoView {
+    let runs = crate::components::client_resource(
+        move || (run.version().get(), rate.version().get()),
+        move |_| list_runs(experiment_id, String::new(), String::new(), String::new(), 30, 0),
+    );
+    let rate_error = action_error(rate);
+    view! {
+        <section class="card">
+        <h2>"Recent runs"</h2>
+        <ErrorNote error=rate_error/>
+            {move || { let humans = humans.clone(); match runs.get() {
+                None => view! { <p class="loading">"Loading…"</p> }.into_any(),
+                Some(result) => match result {
+                    Ok(page) if page.runs.is_empty() => view! { <p class="empty">"No runs yet."</p> }.into_any(),
+                    Ok(page) => view! {
+                        <table tabindex="0" class="table runs" data-testid="runs">
+                            <thead><tr><th>"Item"</th><th>"Status"</th><th>"Configuration"</th><th>"Tokens"</th><th>"ms"</th><th>"Cost"</th><th>"Score"</th><th>"Output"</th>{rating.then(|| view! { <th>"Rate"</th> })}</tr></thead>
+                            <tbody>
+                                {page.runs.into_iter().map(|r| {
+                                    let output = r.run.error.clone().or(r.output.clone()).unwrap_or_default();
+                                    // Only a run with an output can be rated; the others keep the cell.
+                                    let rated = matches!(r.run.status.as_str(), "completed" | "cached");
+                                    let humans = humans.clone();
+                                    let score_title = r.scores.iter().map(|(k, v)| format!("{k}: {v:.3}")).collect::<Vec<_>>().join(", ");
+                                    view! {
+                                        <tr>
+                                            <td>{r.run.item_index + 1}{(r.run.repeat_index > 0).then(|| format!(" (#{})", r.run.repeat_index + 1))}</td>
+                                            <td><span class=format!("status {}", r.run.status)>{r.run.status.clone()}</span></td>
+                                            <td class="small">{r.label.clone()}</td>
+                                            <td>{r.run.tokens_in + r.run.tokens_out}</td>
+                                            <td>{r.run.duration_ms.map(|d| d.to_string()).unwrap_or_default()}</td>
+                                            <td>{r.run.cost_estimate.map_or("–".to_owned(), |c| format!("${c:.4}"))}</td>
+                                            <td title=score_title>{r.weighted_score.map_or("–".to_owned(), |w| format!("{w:.3}"))}</td>
+                                            <td class="output">{output}</td>
+                                            {rating.then(|| view! { <td>{rated.then(|| view! { <RateButtons run_id=r.run.id scorers=humans rate/> })}</td> })}
+                                        </tr>
+                                    }
+                                }).collect_view()}
+                            </tbody>
+                        </table>
+                    }.into_any(),
+                    Err(e) => error_view(e),
+                },
+            }}}
+    </section>
     }
 }
 
@@ -262,7 +280,7 @@ fn Samples(experiment: Experiment) -> impl IntoView {
     view! {
         <section class="card">
             <h2>{format!("Sample data ({total} items)")}</h2>
-            <table class="table">
+            <table tabindex="0" class="table">
                 <thead><tr><th>"#"</th><th>"Input"</th><th>"Reference"</th></tr></thead>
                 <tbody>
                     {experiment.sample_data.into_iter().take(20).enumerate().map(|(i, item)| {

@@ -15,27 +15,30 @@ use crate::components::timeline::{Timeline, TimelineFilter, filter_types, merge}
 use crate::components::shell::AppShell;
 use crate::types::{Event, Overview, Progress};
 
+type Snapshot = Resource<Result<(Overview, Vec<Event>), crate::error::AppError>>;
+
 #[component]
 pub fn Home() -> impl IntoView {
+    // Created outside every Suspense, so the server and the browser number it alike. The feed's
+    // newest id is read first: the stream replays whatever follows it.
+    let snapshot: Snapshot = Resource::new(
+        || (),
+        |_| async move {
+            let events = list_events(None, String::new(), 60).await?.events;
+            let overview = get_overview().await?;
+            Ok((overview, events))
+        },
+    );
     view! {
         <Title text="Home · PromptLooper"/>
         <AppShell>
-            <HomeView/>
+            <HomeView snapshot/>
         </AppShell>
     }
 }
 
 #[component]
-fn HomeView() -> impl IntoView {
-    // The feed's newest id is read first: the stream replays whatever follows it.
-    let snapshot = Resource::new(
-        || (),
-        |_| async move {
-            let events = list_events(None, String::new(), 60).await?.events;
-            let overview = get_overview().await?;
-            Ok::<_, crate::error::AppError>((overview, events))
-        },
-    );
+fn HomeView(snapshot: Snapshot) -> impl IntoView {
     view! {
         <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || Suspend::new(async move {
@@ -254,7 +257,7 @@ fn Recent(overview: RwSignal<Overview>) -> impl IntoView {
                 })
                 .collect_view();
             view! {
-                <table class="table">
+                <table tabindex="0" class="table">
                     <thead><tr><th scope="col">"Experiment"</th><th scope="col">"Project"</th><th scope="col">"Status"</th><th scope="col">"Runs"</th><th scope="col"><span class="sr-only">"Links"</span></th></tr></thead>
                     <tbody>{rows}</tbody>
                 </table>

@@ -21,26 +21,31 @@ use crate::types::{Event, Experiment, Sweep};
 /// The leaderboard is read again at most this often while events arrive.
 const BOARD_EVERY_MS: f64 = 1000.0;
 
+type Snapshot = Resource<
+    Result<Option<(Experiment, Vec<Event>, Option<Sweep>)>, crate::error::AppError>,
+>;
+
 #[component]
 pub fn LivePage() -> impl IntoView {
+    // Created outside every Suspense (the server and the browser number it alike). The event id
+    // is read before the sweep, so the stream replays anything in between.
+    let id = id_param();
+    let snapshot: Snapshot = Resource::new(id, |id| async move {
+        let Some(id) = id else { return Ok(None) };
+        let experiment = get_experiment(id).await?;
+        let events = list_events(Some(id), String::new(), 100).await?.events;
+        let sweep = current_sweep(id).await?;
+        Ok(Some((experiment, events, sweep)))
+    });
     view! {
         <AppShell>
-            <LiveView/>
+            <LiveView snapshot/>
         </AppShell>
     }
 }
 
 #[component]
-fn LiveView() -> impl IntoView {
-    let id = id_param();
-    // The event id is read before the sweep, so the stream replays anything in between.
-    let snapshot = Resource::new(id, |id| async move {
-        let Some(id) = id else { return Ok(None) };
-        let experiment = get_experiment(id).await?;
-        let events = list_events(Some(id), String::new(), 100).await?.events;
-        let sweep = current_sweep(id).await?;
-        Ok::<_, crate::error::AppError>(Some((experiment, events, sweep)))
-    });
+fn LiveView(snapshot: Snapshot) -> impl IntoView {
     view! {
         <Transition fallback=|| view! { <p class="loading">"Loading the live view…"</p> }>
             {move || Suspend::new(async move {

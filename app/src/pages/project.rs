@@ -9,20 +9,14 @@ use crate::components::shell::{AppShell, can_write};
 use crate::components::{ErrorNote, action_error, error_view, id_param};
 use crate::types::ProjectDetail;
 
-#[component]
-pub fn ProjectPage() -> impl IntoView {
-    view! {
-        <AppShell>
-            <ProjectView/>
-        </AppShell>
-    }
-}
+type ProjectData = Resource<Result<Option<ProjectDetail>, crate::error::AppError>>;
 
 #[component]
-fn ProjectView() -> impl IntoView {
+pub fn ProjectPage() -> impl IntoView {
+    // Created outside every Suspense (the server and the browser number it alike).
     let id = id_param();
     let save = ServerAction::<UpdateProjectText>::new();
-    let project = Resource::new(
+    let project: ProjectData = Resource::new(
         move || (id(), save.version().get()),
         |(id, _)| async move {
             match id {
@@ -31,6 +25,15 @@ fn ProjectView() -> impl IntoView {
             }
         },
     );
+    view! {
+        <AppShell>
+            <ProjectView project save/>
+        </AppShell>
+    }
+}
+
+#[component]
+fn ProjectView(project: ProjectData, save: ServerAction<UpdateProjectText>) -> impl IntoView {
     view! {
         <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || Suspend::new(async move {
@@ -68,7 +71,7 @@ fn Detail(detail: ProjectDetail, save: ServerAction<UpdateProjectText>) -> impl 
                 view! { <p class="empty">"This project has no experiments yet."</p> }.into_any()
             } else {
                 view! {
-                    <table class="table">
+                    <table tabindex="0" class="table">
                         <thead><tr><th scope="col">"Name"</th><th scope="col">"Status"</th><th scope="col">"Runs"</th><th scope="col">"Updated"</th><th scope="col"><span class="sr-only">"Links"</span></th></tr></thead>
                         <tbody>
                             {experiments.into_iter().map(|e| view! {

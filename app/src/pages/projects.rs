@@ -9,22 +9,15 @@ use crate::components::shell::{AppShell, can_write};
 use crate::components::{ErrorNote, action_error, error_view, reset_on_success};
 use crate::types::Project;
 
-#[component]
-pub fn ProjectsPage() -> impl IntoView {
-    view! {
-        <Title text="Projects · PromptLooper"/>
-        <AppShell>
-            <ProjectList/>
-        </AppShell>
-    }
-}
+type ProjectList = Resource<Result<Vec<Project>, crate::error::AppError>>;
 
 #[component]
-fn ProjectList() -> impl IntoView {
+pub fn ProjectsPage() -> impl IntoView {
+    // Created outside every Suspense (the server and the browser number it alike).
     let create = ServerAction::<CreateProject>::new();
     let rename = ServerAction::<RenameProject>::new();
     let delete = ServerAction::<DeleteProject>::new();
-    let projects = Resource::new(
+    let projects: ProjectList = Resource::new(
         move || {
             (
                 create.version().get(),
@@ -34,6 +27,21 @@ fn ProjectList() -> impl IntoView {
         },
         |_| list_projects(),
     );
+    view! {
+        <Title text="Projects · PromptLooper"/>
+        <AppShell>
+            <Projects projects create rename delete/>
+        </AppShell>
+    }
+}
+
+#[component]
+fn Projects(
+    projects: ProjectList,
+    create: ServerAction<CreateProject>,
+    rename: ServerAction<RenameProject>,
+    delete: ServerAction<DeleteProject>,
+) -> impl IntoView {
     let create_error = action_error(create);
     let form = NodeRef::new();
     reset_on_success(create, form);

@@ -424,9 +424,13 @@ fn setting_field(
 /// Scores one of the experiment's runs with the scorer as it is now typed.
 #[component]
 fn TryScorer(experiment_id: Uuid, d: ScorerDraft, base: Signal<String>) -> impl IntoView {
-    let runs = Resource::new(
+    let runs = crate::components::load_in_browser(
         || (),
-        move |_| list_runs(experiment_id, "completed".into(), String::new(), String::new(), 50, 0),
+        move |_| async move {
+            list_runs(experiment_id, "completed".into(), String::new(), String::new(), 50, 0)
+                .await
+                .ok()
+        },
     );
     let run = RwSignal::new(String::new());
     let trial = ServerAction::<TryScorer>::new();
@@ -483,13 +487,11 @@ fn TryScorer(experiment_id: Uuid, d: ScorerDraft, base: Signal<String>) -> impl 
             <label class="field grow"><span>"Try it on a run"</span>
                 <select on:change=move |ev| run.set(event_target_value(&ev))>
                     <option value="">"choose a completed run…"</option>
-                    <Transition fallback=|| ()>
-                        {move || runs.get().and_then(Result::ok).map(|page| page.runs.into_iter().map(|r| {
-                            let text = format!("item {} · {} · {}", r.run.item_index + 1, r.label,
-                                r.weighted_score.map_or("unscored".into(), |s| format!("{s:.3}")));
-                            view! { <option value=r.run.id.to_string()>{text}</option> }
-                        }).collect_view())}
-                    </Transition>
+                    {move || runs.get().map(|page| page.runs.into_iter().map(|r| {
+                        let text = format!("item {} · {} · {}", r.run.item_index + 1, r.label,
+                            r.weighted_score.map_or("unscored".into(), |s| format!("{s:.3}")));
+                        view! { <option value=r.run.id.to_string()>{text}</option> }
+                    }).collect_view())}
                 </select>
             </label>
             <button type="button" class="small" on:click=go disabled=move || trial.pending().get()>

@@ -106,7 +106,8 @@ pub fn ModelField(
     endpoint: Signal<String>,
 ) -> impl IntoView {
     let list_id = format!("models-{}", next_key());
-    let models = Resource::new(
+    // Suggestions only: loaded in the browser, never part of the server's page.
+    let models = crate::components::load_in_browser(
         move || Uuid::parse_str(&endpoint.get()).ok(),
         |id| async move {
             match id {
@@ -119,7 +120,6 @@ pub fn ModelField(
     let note = move || {
         models
             .get()
-            .flatten()
             .and_then(|t| t.error)
             .map(|e| view! { <small class="muted">{format!("Could not list models ({e}); type a name.")}</small> })
     };
@@ -129,13 +129,11 @@ pub fn ModelField(
             <input type="text" list=list_id.clone() bind:value=value autocomplete="off"
                 data-field=move || path.get() aria-invalid=invalid/>
             <datalist id=list_id>
-                <Transition fallback=|| ()>
-                    {move || models.get().flatten().map(|t| t.models.into_iter().map(|m| view! {
-                        <option value=m.clone()></option>
-                    }).collect_view())}
-                </Transition>
+                {move || models.get().map(|t| t.models.into_iter().map(|m| view! {
+                    <option value=m.clone()></option>
+                }).collect_view())}
             </datalist>
-            <Transition fallback=|| ()>{note}</Transition>
+            {note}
             <FieldMsg path/>
         </label>
     }
@@ -149,7 +147,7 @@ pub fn small_button(
     on_click: impl Fn() + 'static,
 ) -> impl IntoView {
     view! {
-        <button type="button" class="small" title=title.clone() aria-label=title on:click=move |_| on_click()>
+        <button type="button" class="small" title=title on:click=move |_| on_click()>
             {icon(glyph)}<span class="label-text">{label}</span>
         </button>
     }

@@ -133,7 +133,7 @@ fn item_table(list: &[SampleItem]) -> impl IntoView + use<> {
         .collect_view();
     let more = list.len().saturating_sub(SHOWN);
     view! {
-        <div class="scroll">
+        <div class="scroll" tabindex="0">
             <table class="table items" data-testid="items-table">
                 <thead><tr><th scope="col">"#"</th>{head}{has_reference.then(|| view! { <th scope="col">"reference"</th> })}</tr></thead>
                 <tbody>{rows}</tbody>
@@ -181,7 +181,7 @@ fn parsed_view(
             <p class="error" role="alert" data-testid="import-errors">
                 {format!("{bad} line(s) could not be read{}:", if more > 0 { format!(" (the first {} shown)", parsed.errors.len()) } else { String::new() })}
             </p>
-            <div class="scroll">
+            <div class="scroll" tabindex="0">
                 <table class="table line-errors">
                     <thead><tr><th scope="col">"Line"</th><th scope="col">"Problem"</th><th scope="col">"Text"</th></tr></thead>
                     <tbody>{rows}</tbody>

@@ -22,34 +22,42 @@ use crate::components::error_view;
 use crate::components::shell::{AppShell, can_write};
 use crate::types::{Endpoint, EndpointKind, Experiment, ExperimentUpdate, NewExperiment, SampleItem};
 
+type Start = Resource<Result<(Option<Uuid>, Vec<Endpoint>, Option<Experiment>), crate::error::AppError>>;
+
 #[component]
 pub fn NewExperimentPage() -> impl IntoView {
+    let data = start(true);
     view! {
         <Title text="New experiment · PromptLooper"/>
-        <AppShell><Load creating=true/></AppShell>
+        <AppShell><Load creating=true data/></AppShell>
     }
 }
 
 #[component]
 pub fn EditExperimentPage() -> impl IntoView {
+    let data = start(false);
     view! {
         <Title text="Edit experiment · PromptLooper"/>
-        <AppShell><Load creating=false/></AppShell>
+        <AppShell><Load creating=false data/></AppShell>
     }
 }
 
-/// Loads what the builder starts from: the endpoints, and the experiment when editing.
-#[component]
-fn Load(creating: bool) -> impl IntoView {
+/// What the builder starts from: the endpoints, and the experiment when editing. Created in the
+/// page, outside every Suspense (the server and the browser number it alike).
+fn start(creating: bool) -> Start {
     let id = crate::components::id_param();
-    let data = Resource::new(id, move |id| async move {
+    Resource::new(id, move |id| async move {
         let endpoints = list_endpoints().await?;
         let existing = match (creating, id) {
             (false, Some(id)) => Some(get_experiment(id).await?),
             _ => None,
         };
-        Ok::<_, crate::error::AppError>((id, endpoints, existing))
-    });
+        Ok((id, endpoints, existing))
+    })
+}
+
+#[component]
+fn Load(creating: bool, data: Start) -> impl IntoView {
     if !can_write() {
         return view! {
             <h1>"Experiment builder"</h1>
