@@ -50,7 +50,13 @@ impl From<engine::Error> for AppError {
             E::Database(_) => StatusCode::SERVICE_UNAVAILABLE,
         };
         if let Some(response) = leptos::prelude::use_context::<leptos_axum::ResponseOptions>() {
-            response.set_status(status);
+            // A page that redirects (to login or setup) keeps its redirect, whatever its data
+            // calls answer meanwhile.
+            if let Ok(mut parts) = response.0.write()
+                && !parts.status.is_some_and(|s| s.is_redirection())
+            {
+                parts.status = Some(status);
+            }
         }
         match e {
             E::Invalid(f) | E::Conflict(f) => AppError::Field {

@@ -105,8 +105,11 @@ test('admin manages keys, users and guest access', async () => {
 
   // Off again: locked out at once.
   await page.uncheck('input[name="allow_guest_access"]');
-  await page.click('button:has-text("Save settings")');
-  await page.waitForFunction(() => !document.querySelector('input[name="allow_guest_access"]').checked);
+  // Wait for the save itself: the unchecked box alone says nothing about the server.
+  await Promise.all([
+    page.waitForResponse((r) => r.url().includes('/sfn/save_settings') && r.ok()),
+    page.click('button:has-text("Save settings")'),
+  ]);
   await visitor.goto(`${server.url}/projects`);
   await visitor.waitForURL('**/login');
   assert.equal((await api('/api/v1/projects')).status, 401);
