@@ -187,7 +187,10 @@ async fn a_two_stage_pipeline_runs_and_repeats_from_the_cache() {
             .find(|r| r.run.id.to_string() == first["id"].as_str().unwrap())
             .unwrap();
         assert_eq!(summary.run.status, "completed");
-        assert_eq!(summary.output.as_deref(), stages[1]["response_raw"].as_str());
+        assert_eq!(
+            summary.output.as_deref(),
+            stages[1]["response_raw"].as_str()
+        );
         assert!(!summary.label.is_empty());
         // One configuration's runs, in item order.
         let key = summary.run.config_key.clone();

@@ -70,8 +70,18 @@ pub async fn list_runs(
         status: (!status.is_empty()).then_some(status.as_str()),
         config_key: (!config_key.is_empty()).then_some(config_key.as_str()),
     };
-    Ok(engine::runs::list_run_summaries(&core, &actor, experiment_id, filter, &sort, limit, offset)
-        .await?)
+    Ok(
+        engine::runs::list_run_summaries(
+            &core,
+            &actor,
+            experiment_id,
+            filter,
+            &sort,
+            limit,
+            offset,
+        )
+        .await?,
+    )
 }
 
 /// The experiment's leaderboard (top 20), ordered by `sort` (empty: the weighted score).

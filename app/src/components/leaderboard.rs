@@ -249,7 +249,14 @@ fn ConfigRuns(experiment_id: Uuid, config_key: String, changed: Signal<usize>) -
     // Opened in the browser only: not part of the server's page.
     let runs = LocalResource::new(move || {
         changed.track();
-        list_runs(experiment_id, String::new(), key.clone(), "item".into(), 100, 0)
+        list_runs(
+            experiment_id,
+            String::new(),
+            key.clone(),
+            "item".into(),
+            100,
+            0,
+        )
     });
     let fork = use_context::<ForkFrom>().filter(|_| can_write());
     view! {

@@ -120,7 +120,9 @@ pub fn ProgressBar(#[prop(into)] progress: Signal<Progress>) -> impl IntoView {
 /// The bar and every number a person watching a sweep wants.
 #[component]
 pub fn ProgressPanel(#[prop(into)] sweep: Signal<Option<Sweep>>) -> impl IntoView {
-    let p = Signal::derive(move || sweep.with(|s| s.as_ref().map(|s| s.progress.clone()).unwrap_or_default()));
+    let p = Signal::derive(move || {
+        sweep.with(|s| s.as_ref().map(|s| s.progress.clone()).unwrap_or_default())
+    });
     let stat = |label: &'static str, value: Signal<String>, testid: &'static str| {
         view! { <div><dt>{label}</dt><dd data-testid=testid>{value}</dd></div> }
     };

@@ -12,8 +12,8 @@ use crate::components::editor::space::{SpaceEditor, TextField, param_names};
 use crate::components::editor::{FieldErrors, SaveError};
 use crate::components::icons::icon;
 use crate::types::{
-    Budget, Experiment, ForkRequest, ParameterSpace, Redirect, RunSummary, StageChoice,
-    StageSpace, Strategy, Sweep,
+    Budget, Experiment, ForkRequest, ParameterSpace, Redirect, RunSummary, StageChoice, StageSpace,
+    Strategy, Sweep,
 };
 
 /// The run a fork starts from, chosen in the leaderboard (provided by the live view).
@@ -21,7 +21,10 @@ use crate::types::{
 pub struct ForkFrom(pub RwSignal<Option<RunSummary>>);
 
 #[component]
-pub fn Steering(experiment: StoredValue<Experiment>, sweep: RwSignal<Option<Sweep>>) -> impl IntoView {
+pub fn Steering(
+    experiment: StoredValue<Experiment>,
+    sweep: RwSignal<Option<Sweep>>,
+) -> impl IntoView {
     let id = experiment.with_value(|e| e.id);
     let steer = ServerAction::<SteerSweep>::new();
     let resume = ServerAction::<ResumeSweep>::new();
@@ -223,7 +226,10 @@ fn ForkForm(
     provide_context(errors);
     let (id, name, space) =
         experiment.with_value(|e| (e.id, e.name.clone(), e.parameter_space.clone()));
-    let fork_name = RwSignal::new(format!("{} (fork)", name.chars().take(80).collect::<String>()));
+    let fork_name = RwSignal::new(format!(
+        "{} (fork)",
+        name.chars().take(80).collect::<String>()
+    ));
     let stages: Vec<(String, RwSignal<String>, RwSignal<String>, RwSignal<String>)> = run
         .run
         .config
@@ -250,8 +256,13 @@ fn ForkForm(
             let m = model.get_untracked();
             c.variant = (!v.is_empty()).then_some(v);
             c.model = (!m.trim().is_empty()).then(|| m.trim().to_owned());
-            match parse_f64(&temperature.get_untracked(), &format!("stages[{k}].params.temperature")) {
-                Ok(Some(t)) => c.params = Some([("temperature".to_owned(), serde_json::json!(t))].into()),
+            match parse_f64(
+                &temperature.get_untracked(),
+                &format!("stages[{k}].params.temperature"),
+            ) {
+                Ok(Some(t)) => {
+                    c.params = Some([("temperature".to_owned(), serde_json::json!(t))].into())
+                }
                 Ok(None) => {}
                 Err((f, m)) => return errors.show_field(&f, &m),
             }

@@ -135,10 +135,9 @@ pub fn describe(e: &Event) -> String {
         "experiment.redirected" => format!("Sweep redirected{}", progress()),
         "experiment.stopped" => format!("Sweep stopped{}", progress()),
         "experiment.completed" => format!("Sweep completed{}", progress()),
-        "experiment.forked" => format!(
-            "Forked into “{}”",
-            text(p, "fork_name").unwrap_or_default()
-        ),
+        "experiment.forked" => {
+            format!("Forked into “{}”", text(p, "fork_name").unwrap_or_default())
+        }
         "configuration.approved" => "Configuration approved".to_owned(),
         "configuration.rejected" => "Configuration rejected".to_owned(),
         "scoring.started" => format!(

@@ -7,8 +7,8 @@ use leptos_meta::Title;
 use leptos_router::components::A;
 
 use crate::api::{RateRun, RunExperiment, get_experiment, list_runs};
-use crate::components::leaderboard::{LeaderboardCard, RateButtons, human_scorers, scorers};
 use crate::components::icons::icon;
+use crate::components::leaderboard::{LeaderboardCard, RateButtons, human_scorers, scorers};
 use crate::components::shell::{AppShell, can_write};
 use crate::components::{ErrorNote, action_error, error_view, id_param};
 use crate::types::{Experiment, NewRun, RunBatch, StageChoice};
@@ -96,7 +96,16 @@ fn RecentRuns(
 ) -> impl IntoView {
     let runs = crate::components::client_resource(
         move || (run.version().get(), rate.version().get()),
-        move |_| list_runs(experiment_id, String::new(), String::new(), String::new(), 30, 0),
+        move |_| {
+            list_runs(
+                experiment_id,
+                String::new(),
+                String::new(),
+                String::new(),
+                30,
+                0,
+            )
+        },
     );
     let rate_error = action_error(rate);
     view! {

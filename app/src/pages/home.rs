@@ -10,9 +10,9 @@ use leptos_router::components::A;
 use crate::api::{get_overview, list_events};
 use crate::components::error_view;
 use crate::components::progress::{ProgressBar, duration, money, percent, tokens};
+use crate::components::shell::AppShell;
 use crate::components::stream::{LinkBadge, live_events, throttle};
 use crate::components::timeline::{Timeline, TimelineFilter, filter_types, merge};
-use crate::components::shell::AppShell;
 use crate::types::{Event, Overview, Progress};
 
 type Snapshot = Resource<Result<(Overview, Vec<Event>), crate::error::AppError>>;

@@ -21,9 +21,8 @@ use crate::types::{Event, Experiment, Sweep};
 /// The leaderboard is read again at most this often while events arrive.
 const BOARD_EVERY_MS: f64 = 1000.0;
 
-type Snapshot = Resource<
-    Result<Option<(Experiment, Vec<Event>, Option<Sweep>)>, crate::error::AppError>,
->;
+type Snapshot =
+    Resource<Result<Option<(Experiment, Vec<Event>, Option<Sweep>)>, crate::error::AppError>>;
 
 #[component]
 pub fn LivePage() -> impl IntoView {

@@ -251,7 +251,11 @@ pub async fn check_pipeline(core: &Core, e: &Experiment) -> Result<()> {
         ));
     }
     for (i, item) in e.sample_data.iter().enumerate() {
-        if let Some(bad) = item.input.keys().find(|k| !super::samples::is_identifier(k)) {
+        if let Some(bad) = item
+            .input
+            .keys()
+            .find(|k| !super::samples::is_identifier(k))
+        {
             return Err(Error::invalid(
                 format!("sample_data[{i}].input"),
                 format!(

@@ -23,7 +23,7 @@ pub async fn get_overview(core: &Core, _actor: &Actor) -> Result<Overview> {
         let mut sweep = row.to_sweep();
         sweep.in_flight = sweeps::in_flight(&core.db, row.id).await?;
         active.push(ActiveSweep {
-            sweep,
+            sweep: sweep.into(),
             experiment_name,
             project_id,
             project_name,

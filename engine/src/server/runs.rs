@@ -405,8 +405,7 @@ pub async fn list_run_summaries(
     limit: i64,
     offset: i64,
 ) -> Result<RunSummaryPage> {
-    let (runs, total) =
-        list_runs(core, actor, experiment_id, filter, sort, limit, offset).await?;
+    let (runs, total) = list_runs(core, actor, experiment_id, filter, sort, limit, offset).await?;
     let Some(e) = experiments::get(&core.db, experiment_id).await? else {
         return Err(Error::NotFound("experiment"));
     };

@@ -94,7 +94,11 @@ impl Collected {
         let common = super::experiments::common_inputs(&self.items).unwrap_or_default();
         ParsedSamples {
             format,
-            common_fields: fields.iter().filter(|f| common.contains(*f)).cloned().collect(),
+            common_fields: fields
+                .iter()
+                .filter(|f| common.contains(*f))
+                .cloned()
+                .collect(),
             fields,
             items: self.items,
             errors: self.errors,
@@ -269,7 +273,10 @@ mod tests {
 
     #[test]
     fn every_bad_csv_line_is_reported_and_the_good_ones_kept() {
-        let p = parse_samples(None, "q,reference\nhi,yo\nbad\n\"two\nlines\",ok\n1,2,3\nfine,x\n");
+        let p = parse_samples(
+            None,
+            "q,reference\nhi,yo\nbad\n\"two\nlines\",ok\n1,2,3\nfine,x\n",
+        );
         assert_eq!(p.format, SampleFormat::Csv);
         assert_eq!(p.items.len(), 3);
         assert_eq!(p.error_count, 2);

@@ -10,7 +10,7 @@ use uuid::Uuid;
 #[cfg(feature = "server")]
 use utoipa::ToSchema;
 
-use super::{Event, Run, RunCounts, Sweep};
+use super::{Event, Progress, Run, RunCounts, Sweep};
 
 /// `GET /api/v1/overview`: what is happening across every project.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -46,10 +46,37 @@ pub struct Totals {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "server", derive(ToSchema))]
 pub struct ActiveSweep {
-    pub sweep: Sweep,
+    pub sweep: SweepState,
     pub experiment_name: String,
     pub project_id: Uuid,
     pub project_name: String,
+}
+
+/// Where a sweep stands, without its plan (`GET /api/v1/sweeps/{id}` has the whole sweep).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(ToSchema))]
+pub struct SweepState {
+    pub id: Uuid,
+    pub experiment_id: Uuid,
+    /// running or paused.
+    pub status: String,
+    pub pause_reason: Option<String>,
+    pub progress: Progress,
+    /// Runs executing right now.
+    pub in_flight: i64,
+}
+
+impl From<Sweep> for SweepState {
+    fn from(s: Sweep) -> Self {
+        SweepState {
+            id: s.id,
+            experiment_id: s.experiment_id,
+            status: s.status,
+            pause_reason: s.pause_reason,
+            progress: s.progress,
+            in_flight: s.in_flight,
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -10,9 +10,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::next_key;
-use crate::types::{
-    Dimension, ModelChoice, Params, PromptVariant, Stage, StageSpace,
-};
+use crate::types::{Dimension, ModelChoice, Params, PromptVariant, Stage, StageSpace};
 
 pub type Text = RwSignal<String>;
 
@@ -350,9 +348,8 @@ impl StageDraft {
 
     pub fn to_stage(&self, k: usize) -> Result<Stage, Bad> {
         let at = format!("pipeline_stages[{k}]");
-        let endpoint_id = Uuid::parse_str(&self.endpoint_id.get_untracked()).map_err(|_| {
-            (format!("{at}.endpoint_id"), "choose an endpoint".to_owned())
-        })?;
+        let endpoint_id = Uuid::parse_str(&self.endpoint_id.get_untracked())
+            .map_err(|_| (format!("{at}.endpoint_id"), "choose an endpoint".to_owned()))?;
         Ok(Stage {
             name: self.name.get_untracked().trim().to_owned(),
             endpoint_id,

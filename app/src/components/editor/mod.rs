@@ -119,7 +119,10 @@ pub fn SaveError(
         let placed = errors.at.get();
         errors.error.get().map(|(field, message)| {
             let text = match placed {
-                Some(_) => format!("{prefix}: {} needs attention (highlighted above).", readable(&field)),
+                Some(_) => format!(
+                    "{prefix}: {} needs attention (highlighted above).",
+                    readable(&field)
+                ),
                 None if field.is_empty() => format!("{prefix}: {message}"),
                 None => format!("{prefix}: {}: {message}", readable(&field)),
             };

@@ -67,7 +67,11 @@ pub fn settings(kind: &str) -> &'static [Setting] {
     const MD: &[&str] = &["markdown"];
     const EMBEDDING: &[Setting] = &[
         s("endpoint_id", "Embedding endpoint", Endpoint),
-        s("model", "Model (default: sim-embed on a simulated endpoint)", Text),
+        s(
+            "model",
+            "Model (default: sim-embed on a simulated endpoint)",
+            Text,
+        ),
     ];
     const LEXICAL: &[Setting] = &[s("metric", "Metric", Choice(&["token_f1", "rouge_l"]))];
     const LENGTH: &[Setting] = &[
@@ -77,16 +81,50 @@ pub fn settings(kind: &str) -> &'static [Setting] {
         s("falloff", "Falloff (× the bound; 0 = hard limit)", Number),
     ];
     const FORMAT: &[Setting] = &[
-        s("format", "Format", Choice(&["json", "json_schema", "regex", "markdown"])),
+        s(
+            "format",
+            "Format",
+            Choice(&["json", "json_schema", "regex", "markdown"]),
+        ),
         only("schema", "JSON Schema", Json, "format", &["json_schema"]),
         only("pattern", "Regex pattern", Text, "format", &["regex"]),
-        only("full_match", "The whole output must match", Check(false), "format", &["regex"]),
-        only("allow_code_fence", "Accept JSON in a ```json fence", Check(true), "format", &["json", "json_schema"]),
+        only(
+            "full_match",
+            "The whole output must match",
+            Check(false),
+            "format",
+            &["regex"],
+        ),
+        only(
+            "allow_code_fence",
+            "Accept JSON in a ```json fence",
+            Check(true),
+            "format",
+            &["json", "json_schema"],
+        ),
         only("min_headings", "At least N headings", Number, "format", MD),
-        only("min_list_items", "At least N list items", Number, "format", MD),
-        only("min_code_blocks", "At least N code blocks", Number, "format", MD),
+        only(
+            "min_list_items",
+            "At least N list items",
+            Number,
+            "format",
+            MD,
+        ),
+        only(
+            "min_code_blocks",
+            "At least N code blocks",
+            Number,
+            "format",
+            MD,
+        ),
         only("min_tables", "At least N tables", Number, "format", MD),
-        only("required_headings", "Required headings (one per line)", Lines, "format", MD),
+        only(
+            "required_headings",
+            "Required headings (one per line)",
+            Lines,
+            "format",
+            MD,
+        ),
     ];
     const KEYWORDS: &[Setting] = &[
         s("required", "Required terms (one per line)", Lines),
@@ -99,24 +137,44 @@ pub fn settings(kind: &str) -> &'static [Setting] {
     const JUDGE: &[Setting] = &[
         s("endpoint_id", "Judge endpoint", Endpoint),
         s("model", "Judge model", Text),
-        s("prompt", "Rubric template (sees input, output, reference, min, max)", Area),
+        s(
+            "prompt",
+            "Rubric template (sees input, output, reference, min, max)",
+            Area,
+        ),
         s("system", "System template", Area),
         s("min", "Scale minimum (default 1)", Number),
         s("max", "Scale maximum (default 10)", Number),
-        s("params", "Parameters (JSON, default {\"temperature\": 0})", Json),
+        s(
+            "params",
+            "Parameters (JSON, default {\"temperature\": 0})",
+            Json,
+        ),
     ];
     const RHAI: &[Setting] = &[
-        s("script", "Rhai script (sees input, output, reference, context)", Area),
+        s(
+            "script",
+            "Rhai script (sees input, output, reference, context)",
+            Area,
+        ),
         s("timeout_ms", "Timeout (ms)", Number),
     ];
     const WEBHOOK: &[Setting] = &[
         s("url", "URL", Text),
-        s("headers", "Headers (Name: value per line; stored encrypted)", Headers),
+        s(
+            "headers",
+            "Headers (Name: value per line; stored encrypted)",
+            Headers,
+        ),
         s("timeout_ms", "Timeout (ms)", Number),
         s("retries", "Retries", Number),
     ];
     const PYTHON: &[Setting] = &[
-        s("code", "Python code defining score(input, output, reference, context)", Area),
+        s(
+            "code",
+            "Python code defining score(input, output, reference, context)",
+            Area,
+        ),
         s("timeout_ms", "Timeout (ms)", Number),
     ];
     match kind {
@@ -235,14 +293,15 @@ impl ScorerDraft {
                         .collect(),
                 )),
                 Input::Json => Some(
-                    serde_json::from_str(&raw).map_err(|e| (field.clone(), format!("must be valid JSON ({e})")))?,
+                    serde_json::from_str(&raw)
+                        .map_err(|e| (field.clone(), format!("must be valid JSON ({e})")))?,
                 ),
                 Input::Headers => {
                     let mut h = Map::new();
                     for line in raw.lines().filter(|l| !l.trim().is_empty()) {
-                        let (k, v) = line
-                            .split_once(':')
-                            .ok_or_else(|| (field.clone(), format!("{line:?}: write Name: value")))?;
+                        let (k, v) = line.split_once(':').ok_or_else(|| {
+                            (field.clone(), format!("{line:?}: write Name: value"))
+                        })?;
                         h.insert(k.trim().to_owned(), Value::String(v.trim().to_owned()));
                     }
                     Some(Value::Object(h))
@@ -427,9 +486,16 @@ fn TryScorer(experiment_id: Uuid, d: ScorerDraft, base: Signal<String>) -> impl 
     let runs = crate::components::load_in_browser(
         || (),
         move |_| async move {
-            list_runs(experiment_id, "completed".into(), String::new(), String::new(), 50, 0)
-                .await
-                .ok()
+            list_runs(
+                experiment_id,
+                "completed".into(),
+                String::new(),
+                String::new(),
+                50,
+                0,
+            )
+            .await
+            .ok()
         },
     );
     let run = RwSignal::new(String::new());
@@ -471,7 +537,9 @@ fn TryScorer(experiment_id: Uuid, d: ScorerDraft, base: Signal<String>) -> impl 
     });
     let result = move || {
         trial.value().get().and_then(Result::ok).map(|score| {
-            let value = score.value.map_or("no score".to_owned(), |v| format!("{v:.3}"));
+            let value = score
+                .value
+                .map_or("no score".to_owned(), |v| format!("{v:.3}"));
             let meta = serde_json::to_string_pretty(&score.metadata).unwrap_or_default();
             view! {
                 <div class="trial" data-testid="trial-result" role="status">

@@ -18,9 +18,7 @@ pub fn index_of<T: Send + Sync + 'static>(
     key: u64,
     key_of: fn(&T) -> u64,
 ) -> Signal<usize> {
-    Signal::derive(move || {
-        list.with(|l| l.iter().position(|x| key_of(x) == key).unwrap_or(0))
-    })
+    Signal::derive(move || list.with(|l| l.iter().position(|x| key_of(x) == key).unwrap_or(0)))
 }
 
 /// A text input bound to `value`, carrying its field path.

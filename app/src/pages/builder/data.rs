@@ -110,7 +110,10 @@ fn item_table(list: &[SampleItem]) -> impl IntoView + use<> {
         }
     }
     let has_reference = list.iter().any(|i| i.reference.is_some());
-    let head = fields.iter().map(|f| view! { <th scope="col">{f.clone()}</th> }).collect_view();
+    let head = fields
+        .iter()
+        .map(|f| view! { <th scope="col">{f.clone()}</th> })
+        .collect_view();
     let rows = list
         .iter()
         .take(SHOWN)
@@ -209,7 +212,10 @@ fn parsed_view(
         if parsed.common_fields.is_empty() {
             String::new()
         } else {
-            format!(", fields every item has: {}", parsed.common_fields.join(", "))
+            format!(
+                ", fields every item has: {}",
+                parsed.common_fields.join(", ")
+            )
         }
     );
     view! {
@@ -271,14 +277,16 @@ fn read_file(
         };
         let done = {
             let reader = reader.clone();
-            Closure::once_into_js(move || match reader.result().ok().and_then(|r| r.as_string()) {
-                Some(text) => {
-                    content.set(text);
-                    format.set(guessed.to_owned());
-                    then();
-                }
-                None => error.set(Some("the file could not be read as text".into())),
-            })
+            Closure::once_into_js(
+                move || match reader.result().ok().and_then(|r| r.as_string()) {
+                    Some(text) => {
+                        content.set(text);
+                        format.set(guessed.to_owned());
+                        then();
+                    }
+                    None => error.set(Some("the file could not be read as text".into())),
+                },
+            )
         };
         reader.set_onload(Some(done.unchecked_ref()));
         if reader.read_as_text(&file).is_err() {

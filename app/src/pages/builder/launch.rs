@@ -54,7 +54,12 @@ pub fn Launch(experiment_id: Uuid, dirty: ReadSignal<bool>, items: Signal<usize>
             Strategy::Random {
                 samples: parse_u64(&samples.get_untracked(), "strategy.samples")?
                     .map(|n| u32::try_from(n).unwrap_or(u32::MAX))
-                    .ok_or_else(|| ("strategy.samples".to_owned(), "how many configurations to draw".to_owned()))?,
+                    .ok_or_else(|| {
+                        (
+                            "strategy.samples".to_owned(),
+                            "how many configurations to draw".to_owned(),
+                        )
+                    })?,
                 seed: parse_u64(&seed.get_untracked(), "strategy.seed")?,
             }
         } else {
@@ -79,10 +84,16 @@ pub fn Launch(experiment_id: Uuid, dirty: ReadSignal<bool>, items: Signal<usize>
         errors.clear();
         match request() {
             Ok(request) if starting => {
-                start.dispatch(StartSweep { experiment_id, request });
+                start.dispatch(StartSweep {
+                    experiment_id,
+                    request,
+                });
             }
             Ok(request) => {
-                preview.dispatch(PreviewSweep { experiment_id, request });
+                preview.dispatch(PreviewSweep {
+                    experiment_id,
+                    request,
+                });
             }
             Err((f, m)) => errors.show_field(&f, &m),
         }
@@ -94,7 +105,10 @@ pub fn Launch(experiment_id: Uuid, dirty: ReadSignal<bool>, items: Signal<usize>
     });
     let navigate = use_navigate();
     Effect::new(move |_| match start.value().get() {
-        Some(Ok(_)) => navigate(&format!("/experiments/{experiment_id}/live"), Default::default()),
+        Some(Ok(_)) => navigate(
+            &format!("/experiments/{experiment_id}/live"),
+            Default::default(),
+        ),
         Some(Err(e)) => errors.show(&e),
         None => {}
     });
@@ -137,7 +151,8 @@ fn preview_view(p: SweepPreview) -> impl IntoView {
         Some(c) => money(c),
         None => format!("unknown (no price for {})", p.unpriced_models.join(", ")),
     };
-    let row = |label: &'static str, value: String| view! { <div><dt>{label}</dt><dd>{value}</dd></div> };
+    let row =
+        |label: &'static str, value: String| view! { <div><dt>{label}</dt><dd>{value}</dd></div> };
     view! {
         <dl class="stats preview" data-testid="preview-result">
             {row("Configurations", p.configurations.to_string())}

@@ -20,9 +20,12 @@ use crate::components::editor::space::{TextField, param_names};
 use crate::components::editor::{FieldErrors, SaveError};
 use crate::components::error_view;
 use crate::components::shell::{AppShell, can_write};
-use crate::types::{Endpoint, EndpointKind, Experiment, ExperimentUpdate, NewExperiment, SampleItem};
+use crate::types::{
+    Endpoint, EndpointKind, Experiment, ExperimentUpdate, NewExperiment, SampleItem,
+};
 
-type Start = Resource<Result<(Option<Uuid>, Vec<Endpoint>, Option<Experiment>), crate::error::AppError>>;
+type Start =
+    Resource<Result<(Option<Uuid>, Vec<Endpoint>, Option<Experiment>), crate::error::AppError>>;
 
 #[component]
 pub fn NewExperimentPage() -> impl IntoView {
@@ -182,7 +185,11 @@ pub fn default_model(endpoints: &[Endpoint]) -> (Option<Uuid>, &'static str) {
 }
 
 #[component]
-fn Builder(project_id: Uuid, endpoints: Vec<Endpoint>, existing: Option<Experiment>) -> impl IntoView {
+fn Builder(
+    project_id: Uuid,
+    endpoints: Vec<Endpoint>,
+    existing: Option<Experiment>,
+) -> impl IntoView {
     let errors = FieldErrors::new();
     provide_context(errors);
     let draft = Draft::new(existing.as_ref(), &endpoints);
@@ -229,9 +236,9 @@ fn Builder(project_id: Uuid, endpoints: Vec<Endpoint>, existing: Option<Experime
     });
     warn_before_leaving(dirty);
     let pending = move || create.pending().get() || update.pending().get();
-    let title = existing
-        .as_ref()
-        .map_or("New experiment".to_owned(), |e| format!("Edit “{}”", e.name));
+    let title = existing.as_ref().map_or("New experiment".to_owned(), |e| {
+        format!("Edit “{}”", e.name)
+    });
     let crumbs = match existing.clone() {
         Some(e) => view! {
             <p class="crumbs"><A href=format!("/projects/{}", e.project_id)>"Project"</A>" / "

@@ -146,8 +146,7 @@ pub async fn recent_experiments(db: &Db, limit: i64) -> Result<Vec<RecentExperim
                (SELECT COUNT(*) FROM runs r WHERE r.experiment_id = e.id) AS run_count \
                FROM experiments e JOIN projects p ON p.id = e.project_id \
                ORDER BY e.updated_at DESC, e.name LIMIT $1";
-    let rows =
-        on_db!(db, p => sqlx::query_as::<_, RecentRow>(sql).bind(limit).fetch_all(p).await)?;
+    let rows = on_db!(db, p => sqlx::query_as::<_, RecentRow>(sql).bind(limit).fetch_all(p).await)?;
     Ok(rows
         .into_iter()
         .map(|r| RecentExperiment {

@@ -311,7 +311,10 @@ pub async fn list(
 }
 
 /// The last stage's response of each of these runs (runs without one are absent).
-pub async fn outputs_of(db: &Db, run_ids: &[Uuid]) -> Result<std::collections::HashMap<Uuid, String>> {
+pub async fn outputs_of(
+    db: &Db,
+    run_ids: &[Uuid],
+) -> Result<std::collections::HashMap<Uuid, String>> {
     let mut out = std::collections::HashMap::new();
     const LAST: &str = "AND s.stage_index = (SELECT MAX(t.stage_index) FROM stage_results t WHERE t.run_id = s.run_id)";
     for chunk in run_ids.chunks(500) {
