@@ -216,6 +216,9 @@ fn ForkDialog(experiment: StoredValue<Experiment>) -> impl IntoView {
     .into_any()
 }
 
+/// One stage's changes in a fork: (the run's model, variant, model, temperature).
+type StageChanges = (String, RwSignal<String>, RwSignal<String>, RwSignal<String>);
+
 #[component]
 fn ForkForm(
     experiment: StoredValue<Experiment>,
@@ -230,7 +233,7 @@ fn ForkForm(
         "{} (fork)",
         name.chars().take(80).collect::<String>()
     ));
-    let stages: Vec<(String, RwSignal<String>, RwSignal<String>, RwSignal<String>)> = run
+    let stages: Vec<StageChanges> = run
         .run
         .config
         .stages

@@ -225,7 +225,7 @@ pub fn merge(list: &mut Vec<Event>, events: Vec<Event>) {
         return;
     }
     list.extend(events);
-    list.sort_unstable_by(|a, b| b.id.cmp(&a.id));
+    list.sort_unstable_by_key(|e| std::cmp::Reverse(e.id));
     list.dedup_by_key(|e| e.id);
     list.truncate(KEEP);
 }

@@ -285,7 +285,10 @@ mod tests {
         assert_eq!(p.errors[1].line, 6, "counted after a quoted newline");
         assert_eq!(p.fields, vec!["q"]);
         let e = parse_strict(SampleFormat::Csv, "q\n\"a\nb\",c\n").unwrap_err();
-        assert!(e.to_string().contains("line 2: expected 1 fields, found 2"), "{e}");
+        assert!(
+            e.to_string().contains("line 2: expected 1 fields, found 2"),
+            "{e}"
+        );
         let bad_header = parse_samples(Some(SampleFormat::Csv), "my col\nx\n");
         assert_eq!(bad_header.errors[0].line, 1);
         assert!(bad_header.errors[0].message.contains("\"my col\""));
