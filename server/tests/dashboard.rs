@@ -73,6 +73,24 @@ async fn wait_for(
     }
 }
 
+async fn start_grid(server: &TestServer, admin: &str, experiment: &str) -> Value {
+    let (s, sweep) = server
+        .call(
+            Method::POST,
+            &format!("/api/v1/experiments/{experiment}/sweep"),
+            Some(admin),
+            Some(json!({"strategy": {"kind": "grid"}})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{sweep}");
+    sweep
+}
+
+async fn until_completed(server: &TestServer, admin: &str, experiment: &str) -> Value {
+    let path = format!("/api/v1/experiments/{experiment}/sweep");
+    wait_for(server, admin, &path, |s| s["status"] == "completed").await
+}
+
 #[tokio::test]
 async fn overview_follows_sweeps_and_steering_reports_runs_in_flight() {
     for server in TestServer::all().await {
@@ -84,15 +102,7 @@ async fn overview_follows_sweeps_and_steering_reports_runs_in_flight() {
         assert_eq!(empty["totals"]["cache_hit_rate"], Value::Null);
 
         let (_, experiment) = fixture(&server, &admin, 150).await;
-        let (s, sweep) = server
-            .call(
-                Method::POST,
-                &format!("/api/v1/experiments/{experiment}/sweep"),
-                Some(&admin),
-                Some(json!({"strategy": {"kind": "grid"}})),
-            )
-            .await;
-        assert_eq!(s, StatusCode::CREATED, "{sweep}");
+        let sweep = start_grid(&server, &admin, &experiment).await;
 
         // While it runs: the overview lists it with progress; calls are in flight.
         let overview = wait_for(&server, &admin, "/api/v1/overview", |o| {
@@ -141,13 +151,7 @@ async fn overview_follows_sweeps_and_steering_reports_runs_in_flight() {
         assert!(resumed["progress"]["done"].as_i64() >= settled["progress"]["done"].as_i64());
 
         // Done: no sweep is active, the totals count every run, a new best was found.
-        wait_for(
-            &server,
-            &admin,
-            &format!("/api/v1/experiments/{experiment}/sweep"),
-            |s| s["status"] == "completed",
-        )
-        .await;
+        until_completed(&server, &admin, &experiment).await;
         let done = wait_for(&server, &admin, "/api/v1/overview", |o| {
             o["sweeps"] == json!([]) && !o["bests"].as_array().unwrap().is_empty()
         })
@@ -170,22 +174,8 @@ async fn one_configurations_runs_and_an_endpoints_models() {
     for server in TestServer::all().await {
         let admin = server.setup_admin().await;
         let (endpoint, experiment) = fixture(&server, &admin, 0).await;
-        let (s, _) = server
-            .call(
-                Method::POST,
-                &format!("/api/v1/experiments/{experiment}/sweep"),
-                Some(&admin),
-                Some(json!({"strategy": {"kind": "grid"}})),
-            )
-            .await;
-        assert_eq!(s, StatusCode::CREATED);
-        wait_for(
-            &server,
-            &admin,
-            &format!("/api/v1/experiments/{experiment}/sweep"),
-            |s| s["status"] == "completed",
-        )
-        .await;
+        start_grid(&server, &admin, &experiment).await;
+        until_completed(&server, &admin, &experiment).await;
         let (_, all) = server
             .get(
                 &format!("/api/v1/experiments/{experiment}/runs?limit=100"),

@@ -229,3 +229,23 @@ pub fn merge(list: &mut Vec<Event>, events: Vec<Event>) {
     list.dedup_by_key(|e| e.id);
     list.truncate(KEEP);
 }
+
+/// Keeps `feed` complete for the chosen kind: when the filter narrows, the newest events of
+/// that kind are fetched too (older ones the live list may not hold). `experiment`: one
+/// experiment's events, or every experiment's.
+pub fn fetch_on_filter(
+    filter: RwSignal<String>,
+    experiment: Option<uuid::Uuid>,
+    feed: RwSignal<Vec<Event>>,
+) {
+    Effect::new(move |_| {
+        let types = filter_types(&filter.get());
+        if !types.is_empty() {
+            leptos::task::spawn_local(async move {
+                if let Ok(page) = crate::api::list_events(experiment, types.to_owned(), 100).await {
+                    feed.update(|f| merge(f, page.events));
+                }
+            });
+        }
+    });
+}

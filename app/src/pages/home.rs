@@ -12,7 +12,7 @@ use crate::components::error_view;
 use crate::components::progress::{ProgressBar, duration, money, percent, tokens};
 use crate::components::shell::AppShell;
 use crate::components::stream::{LinkBadge, live_events, throttle};
-use crate::components::timeline::{Timeline, TimelineFilter, filter_types, merge};
+use crate::components::timeline::{Timeline, TimelineFilter, merge};
 use crate::types::{Event, Overview, Progress};
 
 type Snapshot = Resource<Result<(Overview, Vec<Event>), crate::error::AppError>>;
@@ -105,14 +105,7 @@ fn Dashboard(overview: Overview, events: Vec<Event>) -> impl IntoView {
         on_batch,
         on_resync,
     );
-    Effect::new(move |_| {
-        let types = filter_types(&filter.get());
-        if !types.is_empty() {
-            spawn_local(async move {
-                if let Ok(page) = list_events(None, types.to_owned(), 60).await {
-                    feed.update(|f| merge(f, page.events));
-                }
-            });
+    crate::components::timeline::fetch_on_filter(filter, None, feed);
         }
     });
     view! {

@@ -14,7 +14,7 @@ use crate::components::progress::{ProgressPanel, apply};
 use crate::components::shell::{AppShell, can_write};
 use crate::components::steering::Steering;
 use crate::components::stream::{LinkBadge, live_events, throttle};
-use crate::components::timeline::{Timeline, TimelineFilter, filter_types};
+use crate::components::timeline::{Timeline, TimelineFilter};
 use crate::components::{error_view, id_param};
 use crate::types::{Event, Experiment, Sweep};
 
@@ -119,15 +119,7 @@ fn Live(experiment: Experiment, events: Vec<Event>, sweep: Option<Sweep>) -> imp
         on_batch,
         on_resync,
     );
-    // A narrower filter also fetches older events of that kind.
-    Effect::new(move |_| {
-        let types = filter_types(&filter.get());
-        if !types.is_empty() {
-            spawn_local(async move {
-                if let Ok(page) = list_events(Some(id), types.to_owned(), 100).await {
-                    timeline.update(|t| crate::components::timeline::merge(t, page.events));
-                }
-            });
+    crate::components::timeline::fetch_on_filter(filter, Some(id), timeline);
         }
     });
     let scorer_names: Vec<String> = scorers(&experiment.scoring_config)
