@@ -41,7 +41,7 @@ bench: build
 fmt:
 	cargo fmt --all
 
-lint:
+lint: tools
 	cargo fmt --all --check
 	cargo clippy -p server --all-targets -- -D warnings
 	cargo clippy -p frontend --lib --target wasm32-unknown-unknown -- -D warnings

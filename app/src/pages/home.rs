@@ -106,8 +106,6 @@ fn Dashboard(overview: Overview, events: Vec<Event>) -> impl IntoView {
         on_resync,
     );
     crate::components::timeline::fetch_on_filter(filter, None, feed);
-        }
-    });
     view! {
         <div class="page-head">
             <h1>"Overview"</h1>

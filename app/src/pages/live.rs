@@ -120,8 +120,6 @@ fn Live(experiment: Experiment, events: Vec<Event>, sweep: Option<Sweep>) -> imp
         on_resync,
     );
     crate::components::timeline::fetch_on_filter(filter, Some(id), timeline);
-        }
-    });
     let scorer_names: Vec<String> = scorers(&experiment.scoring_config)
         .into_iter()
         .map(|s| s.name)
