@@ -141,10 +141,19 @@ test('build an experiment, sweep it, watch it live and steer it', async () => {
   // Pause: calls in flight finish, then the count stands still.
   await page.click('[data-testid="pause"]');
   await page.waitForSelector('[data-testid="sweep-status"]:has-text("paused")');
-  await page.waitForSelector('[data-testid="stat-in-flight"]:text-is("0")', { timeout: 20_000 });
+  // (REST is the truth for when the last call ended; the page then shows the same.)
+  let rest;
+  for (const until = Date.now() + 20_000; Date.now() < until; await page.waitForTimeout(100)) {
+    rest = await api(page, 'GET', `/api/v1/experiments/${id}/sweep`);
+    if (rest.in_flight === 0) break;
+  }
+  assert.equal(rest.in_flight, 0, 'the calls in flight end');
+  await page.waitForFunction((n) => +document.querySelector('[data-testid="progress-count"]').textContent.split(' ')[0] === n, rest.progress.done);
+  await page.waitForSelector('[data-testid="stat-in-flight"]:text-is("0")');
   const paused = await count(page);
   await page.waitForTimeout(1500);
   assert.equal((await count(page)).done, paused.done, 'a paused sweep runs nothing');
+  assert.equal((await api(page, 'GET', `/api/v1/experiments/${id}/sweep`)).progress.done, paused.done);
   assert.ok(paused.done < 36, 'paused before the end');
 
   // Resume; then redirect what remains to one temperature.

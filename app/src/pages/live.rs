@@ -90,6 +90,9 @@ fn Live(experiment: Experiment, events: Vec<Event>, sweep: Option<Sweep>) -> imp
             }
         })
     };
+    // Calls in flight are counted from events between reads; a read (at most once a second,
+    // and once after the last batch) brings the count back to what the database holds.
+    let settle = throttle(BOARD_EVERY_MS, reread);
     let on_batch = {
         let bump_board = bump_board.clone();
         move |batch: Vec<Event>| {
@@ -98,6 +101,8 @@ fn Live(experiment: Experiment, events: Vec<Event>, sweep: Option<Sweep>) -> imp
             sweep.update(|s| again = apply(s, &batch));
             if again {
                 reread();
+            } else if batch.iter().any(|e| e.event_type.starts_with("run.")) {
+                settle();
             }
             if batch.iter().any(moves_board) {
                 bump_board();
