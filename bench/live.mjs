@@ -74,10 +74,13 @@ async function watch({ latencyMs, concurrency, items, temperatures }) {
     // Observe: when each run.completed row is drawn (wall clock), events received, long tasks.
     await page.evaluate(() => {
       window.__seen = []; window.__longest = 0;
+      // Keyed rows are moved (removed and added again) as newer ones arrive: count each once.
+      const drawn = new WeakSet();
       new MutationObserver((records) => {
         const now = Date.now();
         for (const r of records) for (const n of r.addedNodes) {
-          if (n.nodeType === 1 && n.matches?.('li[data-type="run.completed"]')) {
+          if (n.nodeType === 1 && n.matches?.('li[data-type="run.completed"]') && !drawn.has(n)) {
+            drawn.add(n);
             window.__seen.push(now - Date.parse(n.querySelector('time').getAttribute('datetime')));
           }
         }
