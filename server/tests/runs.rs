@@ -229,14 +229,21 @@ async fn a_two_stage_pipeline_runs_and_repeats_from_the_cache() {
             )
             .await;
         let mut copy = json!({});
-        for field in [
-            "project_id",
-            "sample_data",
-            "pipeline_stages",
-            "parameter_space",
-        ] {
+        for field in ["project_id", "pipeline_stages", "parameter_space"] {
             copy[field] = original[field].clone();
         }
+        let (_, items) = server
+            .get(
+                &format!("/api/v1/experiments/{}/items", s.experiment),
+                Some(&s.admin),
+            )
+            .await;
+        copy["sample_data"] = items["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| json!({"input": i["input"], "reference": i["reference"]}))
+            .collect();
         copy["name"] = json!("copy");
         let (status, copy) = server
             .call(
@@ -474,7 +481,7 @@ async fn experiments_are_validated_at_save_time() {
         )
         .await;
     assert_eq!(experiment["pipeline_stages"].as_array().unwrap().len(), 2);
-    assert_eq!(experiment["sample_data"].as_array().unwrap().len(), 3);
+    assert_eq!(experiment["items"]["count"].as_i64().unwrap() as usize, 3);
     // Bad run requests.
     for (body, field) in [
         (
@@ -516,12 +523,18 @@ async fn sample_data_imports_from_csv_and_jsonl() {
         "format": "csv", "content": "text,reference\n\"Marie Curie, Paris\",\"Marie, Curie, Paris\"\nLinus in Helsinki,\"Linus, Helsinki\"\n"
     }))).await;
     assert_eq!(st, StatusCode::OK, "{e}");
-    assert_eq!(e["sample_data"].as_array().unwrap().len(), 2);
-    assert_eq!(e["sample_data"][0]["input"]["text"], "Marie Curie, Paris");
+    assert_eq!(e["items"]["count"].as_i64().unwrap() as usize, 2);
+    let (_, page) = server
+        .get(
+            &format!("/api/v1/experiments/{}/items", s.experiment),
+            Some(&s.admin),
+        )
+        .await;
+    assert_eq!(page["items"][0]["input"]["text"], "Marie Curie, Paris");
     let (_, e) = server.call(Method::POST, &path, Some(&s.admin), Some(json!({
         "format": "jsonl", "append": true, "content": "{\"text\": \"Tim at CERN\", \"reference\": \"Tim, CERN\"}\n"
     }))).await;
-    assert_eq!(e["sample_data"].as_array().unwrap().len(), 3);
+    assert_eq!(e["items"]["count"].as_i64().unwrap() as usize, 3);
     let bad = server
         .call(
             Method::POST,
@@ -545,10 +558,14 @@ async fn sample_data_imports_from_csv_and_jsonl() {
             Some(json!({"format": "csv", "content": "prompt\nhello\n"})),
         )
         .await;
-    assert_error(
-        &missing,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        Some("pipeline_stages[0].user"),
+    assert_error(&missing, StatusCode::UNPROCESSABLE_ENTITY, Some("content"));
+    assert!(
+        missing.1["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("pipeline_stages[0].user"),
+        "{}",
+        missing.1
     );
     let (_, e) = server
         .get(
@@ -557,7 +574,7 @@ async fn sample_data_imports_from_csv_and_jsonl() {
         )
         .await;
     assert_eq!(
-        e["sample_data"].as_array().unwrap().len(),
+        e["items"]["count"].as_i64().unwrap() as usize,
         3,
         "failed imports change nothing"
     );
@@ -580,7 +597,7 @@ async fn sample_data_imports_from_csv_and_jsonl() {
     .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     let e: Value = res.json().await.unwrap();
-    assert_eq!(e["sample_data"].as_array().unwrap().len(), 1);
+    assert_eq!(e["items"]["count"].as_i64().unwrap() as usize, 1);
     let res = upload(
         "application/x-ndjson",
         "{\"text\": \"Alan at Cambridge\"}\n",
@@ -589,7 +606,7 @@ async fn sample_data_imports_from_csv_and_jsonl() {
     .await
     .unwrap();
     let e: Value = res.json().await.unwrap();
-    assert_eq!(e["sample_data"].as_array().unwrap().len(), 2);
+    assert_eq!(e["items"]["count"].as_i64().unwrap() as usize, 2);
     let res = upload("text/csv", "text\nfine\ntoo,many\n", "")
         .await
         .unwrap();
@@ -715,7 +732,7 @@ async fn the_demo_project_runs_out_of_the_box() {
             )
             .await;
         let experiment = &experiments[0];
-        assert_eq!(experiment["sample_data"].as_array().unwrap().len(), 8);
+        assert_eq!(experiment["items"]["count"].as_i64().unwrap() as usize, 8);
         let (status, batch) = run(&server, &admin, json!({"experiment_id": experiment["id"],
             "stages": [{"variant": "terse", "model": "sim-large", "params": {"temperature": 0.2}}]})).await;
         assert_eq!(status, StatusCode::CREATED, "{batch}");

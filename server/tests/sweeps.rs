@@ -728,7 +728,7 @@ async fn fork_approve_and_reject_act_on_configurations() {
         stage["params"]["temperature"], 0.05,
         "with the modification: {fork}"
     );
-    assert_eq!(fork["sample_data"].as_array().unwrap().len(), 4);
+    assert_eq!(fork["items"]["count"].as_i64().unwrap() as usize, 4);
     assert_eq!(fork["status"], "draft");
     let got = post(
         &server,
@@ -1081,6 +1081,209 @@ async fn live_events_reach_sse_and_websocket_subscribers() {
             over_sse[4]["id"].as_i64().unwrap()
         );
         assert_eq!(replayed.len(), over_sse.len() - 4);
+        server.stop().await;
+    }
+}
+
+fn item_path(f: &Fixture, rest: &str) -> String {
+    format!("/api/v1/experiments/{}/items{rest}", f.experiment)
+}
+
+async fn summary(server: &TestServer, f: &Fixture) -> Value {
+    let (s, e) = server
+        .get(
+            &format!("/api/v1/experiments/{}", f.experiment),
+            Some(&f.admin),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{e}");
+    assert!(
+        e.get("sample_data").is_none(),
+        "no items in the experiment: {e}"
+    );
+    e["items"].clone()
+}
+
+#[tokio::test]
+async fn items_are_paged_edited_and_only_an_edited_items_runs_run_again() {
+    for server in TestServer::all().await {
+        let mock = Mock::start(MockConfig::default()).await;
+        let f = fixture(&server, &mock, 5000).await;
+        let sweep_path = format!("/api/v1/experiments/{}/sweep", f.experiment);
+        let grid = json!({"strategy": {"kind": "grid"}});
+        let (s, _) = post(&server, &f.admin, &sweep_path, grid.clone()).await;
+        assert_eq!(s, StatusCode::CREATED);
+        wait_sweep(&server, &f, "completion", |s| s["status"] == "completed").await;
+        assert_eq!(mock.state.chat_requests(), 24);
+
+        let items = summary(&server, &f).await;
+        assert_eq!(
+            (&items["count"], &items["fields"], &items["common_fields"]),
+            (&json!(4), &json!(["text"]), &json!(["text"])),
+            "{items}"
+        );
+        let version = items["version"].as_i64().unwrap();
+        let (s, page) = server
+            .get(&item_path(&f, "?limit=2&offset=1"), Some(&f.admin))
+            .await;
+        assert_eq!(s, StatusCode::OK, "{page}");
+        assert_eq!(
+            (&page["total"], page["items"].as_array().unwrap().len()),
+            (&json!(4), 2)
+        );
+        assert_eq!(
+            page["items"][0]["input"]["text"],
+            "Item 1: Ada Lovelace in London"
+        );
+        let edited = page["items"][0]["id"].as_str().unwrap().to_owned();
+        let before: Vec<Value> = runs(&server, &f).await;
+        assert!(
+            before
+                .iter()
+                .all(|r| r["item_id"].as_str().is_some_and(|i| !i.is_empty()))
+        );
+
+        // Editing one item's input: a new version; the next sweep runs only that item again.
+        let (s, changed) = server
+            .call(
+                Method::PUT,
+                &item_path(&f, &format!("/{edited}")),
+                Some(&f.admin),
+                Some(json!({"input": {"text": "Item 1: Grace Hopper in Arlington"}, "tags": ["hard"]})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{changed}");
+        assert_eq!(changed["summary"]["version"], version + 1, "{changed}");
+        assert_eq!(changed["items"][0]["id"], edited.as_str());
+        let (s, sweep) = post(&server, &f.admin, &sweep_path, grid.clone()).await;
+        assert_eq!(s, StatusCode::CREATED, "{sweep}");
+        let done = wait_sweep(&server, &f, "the second sweep", |s| {
+            s["status"] == "completed"
+        })
+        .await;
+        assert_eq!(
+            mock.state.chat_requests(),
+            24 + 6,
+            "only the edited item's 6 runs: {done}"
+        );
+        assert_eq!(done["progress"]["cached"], 18, "{done}");
+        let (_, tagged) = server
+            .get(&item_path(&f, "?tag=hard"), Some(&f.admin))
+            .await;
+        assert_eq!(tagged["total"], 1, "{tagged}");
+        assert_eq!(tagged["items"][0]["id"], edited.as_str());
+
+        // Bad items are refused, naming the field, and change nothing.
+        let version = summary(&server, &f).await["version"].as_i64().unwrap();
+        for (body, field) in [
+            (
+                json!({"items": [{"id": edited, "input": {"text": "dup"}}]}),
+                "items[0].id",
+            ),
+            (
+                json!({"items": [{"input": {"text": "a"}}, {"input": {"bad name": "b"}}]}),
+                "items[1].input",
+            ),
+            (json!({"items": [{"input": {"other": "x"}}]}), "items"),
+            (
+                json!({"items": [{"input": {"text": "x"}, "tags": [""]}]}),
+                "items[0].tags",
+            ),
+            (json!({"items": []}), "items"),
+        ] {
+            let got = server
+                .call(Method::POST, &item_path(&f, ""), Some(&f.admin), Some(body))
+                .await;
+            assert_error(&got, StatusCode::UNPROCESSABLE_ENTITY, Some(field));
+        }
+        let rejected = TestServer::client()
+            .post(format!(
+                "{}/api/v1/experiments/{}/samples",
+                server.url, f.experiment
+            ))
+            .bearer_auth(&f.admin)
+            .header("content-type", "text/csv")
+            .body("text,reference\nfine,x\n\"broken,y\n")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(rejected.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        let after = summary(&server, &f).await;
+        assert_eq!(
+            (&after["version"], &after["count"]),
+            (&json!(version), &json!(4)),
+            "{after}"
+        );
+        let got = server
+            .call(
+                Method::DELETE,
+                &item_path(&f, "/no-such-item"),
+                Some(&f.admin),
+                None,
+            )
+            .await;
+        assert_eq!(got.0, StatusCode::NOT_FOUND, "{got:?}");
+
+        // Append, delete, export.
+        let (s, added) = server
+            .call(Method::POST, &item_path(&f, ""), Some(&f.admin), Some(json!({"items": [
+                {"id": "extra", "input": {"text": "Katherine Johnson at NASA", "topic": "space"},
+                 "reference": "Katherine Johnson, NASA", "split": "test"}
+            ]})))
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{added}");
+        assert_eq!(added["summary"]["count"], 5);
+        assert_eq!(added["summary"]["fields"], json!(["text", "topic"]));
+        assert_eq!(added["summary"]["common_fields"], json!(["text"]));
+        let (_, test_split) = server
+            .get(&item_path(&f, "?split=test"), Some(&f.admin))
+            .await;
+        assert_eq!(test_split["total"], 1);
+        let (s, _) = server
+            .call(
+                Method::DELETE,
+                &item_path(&f, &format!("/{edited}")),
+                Some(&f.admin),
+                None,
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK);
+        let csv = TestServer::client()
+            .get(format!(
+                "{}{}",
+                server.url,
+                item_path(&f, "/export?format=csv")
+            ))
+            .bearer_auth(&f.admin)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let lines: Vec<&str> = csv.lines().collect();
+        assert_eq!(lines[0], "id,text,topic,reference,split,tags", "{csv}");
+        assert_eq!(lines.len(), 5, "{csv}");
+        assert!(
+            lines[4].starts_with("extra,Katherine Johnson at NASA,space,"),
+            "{csv}"
+        );
+        let jsonl = TestServer::client()
+            .get(format!(
+                "{}{}",
+                server.url,
+                item_path(&f, "/export?format=jsonl")
+            ))
+            .bearer_auth(&f.admin)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert_eq!(jsonl.lines().count(), 4, "{jsonl}");
+        let first: Value = serde_json::from_str(jsonl.lines().next().unwrap()).unwrap();
+        assert_eq!(first["input"]["text"], "Item 0: Ada Lovelace in London");
         server.stop().await;
     }
 }

@@ -99,7 +99,10 @@ test('build an experiment, sweep it, watch it live and steer it', async () => {
   const id = page.url().match(/experiments\/([0-9a-f-]{36})\/edit/)[1];
   const saved = await api(page, 'GET', `/api/v1/experiments/${id}`);
   assert.equal(saved.pipeline_stages.length, 2);
-  assert.equal(saved.sample_data.length, 6);
+  assert.equal(saved.items.count, 6);
+  const page1 = await api(page, 'GET', `/api/v1/experiments/${id}/items?limit=2`);
+  assert.equal(page1.total, 6);
+  assert.equal(page1.items.length, 2);
   assert.deepEqual(saved.parameter_space.stages[0].params.temperature, [0.1, 0.5, 0.9]);
 
   // A scorer is tried on a run before it is saved: one configuration is run first.

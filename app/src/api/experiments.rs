@@ -8,8 +8,8 @@ use uuid::Uuid;
 use super::ssr;
 use crate::error::AppError;
 use engine::types::{
-    EndpointTest, Experiment, ExperimentUpdate, Leaderboard, NewExperiment, NewRun, ParsedSamples,
-    RunBatch, RunSummaryPage, SampleFormat, Score, ScorerTest,
+    EndpointTest, Experiment, ExperimentUpdate, ItemPage, Leaderboard, NewExperiment, NewRun,
+    ParsedSamples, RunBatch, RunSummaryPage, SampleFormat, Score, ScorerTest,
 };
 
 #[server(prefix = "/sfn")]
@@ -28,6 +28,25 @@ pub async fn create_experiment(new: NewExperiment) -> Result<Experiment, AppErro
 pub async fn update_experiment(id: Uuid, update: ExperimentUpdate) -> Result<Experiment, AppError> {
     let (core, actor) = (ssr::core()?, ssr::actor().await?);
     Ok(engine::experiments::update_experiment(&core, &actor, id, update).await?)
+}
+
+/// A page of the experiment's items (optionally only those with a tag or in a split).
+#[server(prefix = "/sfn")]
+pub async fn list_items(
+    id: Uuid,
+    limit: i64,
+    offset: i64,
+    tag: Option<String>,
+    split: Option<String>,
+) -> Result<ItemPage, AppError> {
+    let (core, actor) = (ssr::core()?, ssr::actor().await?);
+    let q = engine::datasets::ItemQuery {
+        limit,
+        offset,
+        tag,
+        split,
+    };
+    Ok(engine::datasets::list_items(&core, &actor, id, q).await?)
 }
 
 /// Reads pasted or uploaded text as sample items (nothing is stored).

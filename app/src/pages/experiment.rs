@@ -6,12 +6,15 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::A;
 
-use crate::api::{RateRun, RunExperiment, get_experiment, list_runs};
+use crate::api::{RateRun, RunExperiment, get_experiment, list_items, list_runs};
 use crate::components::icons::icon;
 use crate::components::leaderboard::{LeaderboardCard, RateButtons, human_scorers, scorers};
 use crate::components::shell::{AppShell, can_write};
 use crate::components::{ErrorNote, action_error, error_view, id_param};
-use crate::types::{Experiment, NewRun, RunBatch, StageChoice};
+use crate::types::{Experiment, ItemPage, NewRun, RunBatch, StageChoice};
+
+/// Items shown on the experiment page (the rest are counted).
+const SAMPLES_SHOWN: i64 = 20;
 
 #[component]
 pub fn ExperimentPage() -> impl IntoView {
@@ -19,7 +22,11 @@ pub fn ExperimentPage() -> impl IntoView {
     let id = id_param();
     let experiment = Resource::new(id, |id| async move {
         match id {
-            Some(id) => get_experiment(id).await.map(Some),
+            Some(id) => {
+                let e = get_experiment(id).await?;
+                let items = list_items(id, SAMPLES_SHOWN, 0, None, None).await?;
+                Ok(Some((e, items)))
+            }
             None => Ok(None),
         }
     });
@@ -32,13 +39,13 @@ pub fn ExperimentPage() -> impl IntoView {
 
 #[component]
 fn ExperimentView(
-    experiment: Resource<Result<Option<Experiment>, crate::error::AppError>>,
+    experiment: Resource<Result<Option<(Experiment, ItemPage)>, crate::error::AppError>>,
 ) -> impl IntoView {
     view! {
         <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match experiment.await {
-                    Ok(Some(e)) => view! { <Detail experiment=e/> }.into_any(),
+                    Ok(Some((e, items))) => view! { <Detail experiment=e items/> }.into_any(),
                     Ok(None) => view! { <p class="error">"No such experiment."</p> }.into_any(),
                     Err(e) => error_view(e),
                 }
@@ -48,7 +55,7 @@ fn ExperimentView(
 }
 
 #[component]
-fn Detail(experiment: Experiment) -> impl IntoView {
+fn Detail(experiment: Experiment, items: ItemPage) -> impl IntoView {
     let run = ServerAction::<RunExperiment>::new();
     let rate = ServerAction::<RateRun>::new();
     let changed = Signal::derive(move || run.version().get() + rate.version().get());
@@ -79,7 +86,7 @@ fn Detail(experiment: Experiment) -> impl IntoView {
         <LeaderboardCard experiment_id=experiment.id scorer_names changed/>
         <RecentRuns experiment_id=experiment.id humans rating run rate/>
         <Pipeline experiment=experiment.clone()/>
-        <Samples experiment/>
+        <Samples experiment items/>
     }
 }
 
@@ -202,7 +209,7 @@ fn RunForm(experiment: Experiment, run: ServerAction<RunExperiment>) -> impl Int
             },
         });
     };
-    let items = experiment.sample_data.len();
+    let items = experiment.items.count as usize;
     let rows = experiment
         .pipeline_stages
         .iter()
@@ -284,15 +291,20 @@ fn Pipeline(experiment: Experiment) -> impl IntoView {
 }
 
 #[component]
-fn Samples(experiment: Experiment) -> impl IntoView {
-    let total = experiment.sample_data.len();
+fn Samples(experiment: Experiment, items: ItemPage) -> impl IntoView {
+    let total = experiment.items.count as usize;
+    let version = match &experiment.items.dataset_name {
+        Some(name) => format!("dataset “{name}”, version {}", experiment.items.version),
+        None => format!("version {}", experiment.items.version),
+    };
     view! {
         <section class="card">
             <h2>{format!("Sample data ({total} items)")}</h2>
+            <p class="muted">{version}</p>
             <table tabindex="0" class="table">
                 <thead><tr><th>"#"</th><th>"Input"</th><th>"Reference"</th></tr></thead>
                 <tbody>
-                    {experiment.sample_data.into_iter().take(20).enumerate().map(|(i, item)| {
+                    {items.items.into_iter().enumerate().map(|(i, item)| {
                         let input = item.input.iter().map(|(k, v)| match v {
                             serde_json::Value::String(s) => format!("{k}: {s}"),
                             other => format!("{k}: {other}"),
@@ -303,7 +315,7 @@ fn Samples(experiment: Experiment) -> impl IntoView {
                     }).collect_view()}
                 </tbody>
             </table>
-            {(total > 20).then(|| view! { <p class="muted">{format!("… and {} more", total - 20)}</p> })}
+            {(total > SAMPLES_SHOWN as usize).then(|| view! { <p class="muted">{format!("… and {} more", total - SAMPLES_SHOWN as usize)}</p> })}
         </section>
     }
 }

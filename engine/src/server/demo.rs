@@ -100,13 +100,14 @@ pub async fn seed_once(core: &Core) -> Result<bool> {
     )
     .await?;
     let now = Utc::now();
-    let sample_data = TEXTS
+    let sample_data: Vec<SampleItem> = TEXTS
         .iter()
         .enumerate()
         .map(|(i, text)| SampleItem {
             id: Some(format!("demo-{}", i + 1)),
             input: [("text".to_owned(), json!(text))].into(),
             reference: Some(simulated::ideal_answer(text).join(", ")),
+            ..SampleItem::default()
         })
         .collect();
     let temperatures =
@@ -116,7 +117,10 @@ pub async fn seed_once(core: &Core) -> Result<bool> {
         project_id: project.id,
         name: EXPERIMENT_NAME.to_owned(),
         description: "Stage 1 extracts entities from a sentence; stage 2 cleans the list up.".to_owned(),
-        sample_data,
+        items: crate::types::ItemsSummary {
+            dataset_id: Uuid::new_v4(),
+            ..Default::default()
+        },
         pipeline_stages: vec![
             Stage {
                 name: "extract".to_owned(),
@@ -173,7 +177,8 @@ pub async fn seed_once(core: &Core) -> Result<bool> {
         created_at: now,
         updated_at: now,
     };
-    experiments::insert(&core.db, &experiment, &[]).await?;
+    experiments::insert(&core.db, &experiment, &[], true).await?;
+    crate::server::datasets::fill_new(core, &experiment, sample_data).await?;
     tracing::info!(
         project = PROJECT_NAME,
         "seeded the demo project (simulated, no API key needed)"

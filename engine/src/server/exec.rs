@@ -22,7 +22,7 @@ use super::store::cache::{self as cache_store, CachedResponse};
 use super::store::endpoints::{self, EndpointRow};
 use super::store::events::NewEvent;
 use super::templates::{self, ItemInfo, RenderContext, StageOutput};
-use crate::types::{Experiment, Run, StageConfig};
+use crate::types::{Experiment, Item, ItemRef, Run, StageConfig};
 
 /// What the runs of one experiment share while they execute.
 pub struct Context {
@@ -30,22 +30,40 @@ pub struct Context {
     pub experiment: Arc<Experiment>,
     pub prices: PriceBook,
     pub policy: RetryPolicy,
-    /// Each sample item's input as JSON (part of every cache key), converted once.
-    pub inputs: Vec<Value>,
+    /// The items of the experiment's dataset version by id, each with its input as JSON (part
+    /// of every cache key), converted once.
+    pub items: HashMap<String, ContextItem>,
+    /// The items' ids in order.
+    pub order: Vec<String>,
     /// The experiment's scorers: every run that ends with an output is scored with them.
     pub scoring: super::scoring::Scoring,
     /// Endpoints by id, loaded on first use (`None`: it no longer exists).
     endpoints: Mutex<HashMap<Uuid, Option<(EndpointRow, Ready)>>>,
 }
 
+/// An item as runs use it.
+pub struct ContextItem {
+    pub item: Item,
+    pub input: Value,
+}
+
 impl Context {
     pub async fn new(core: &Core, experiment: Experiment) -> Result<Context> {
+        let items = super::store::datasets::all(
+            &core.db,
+            experiment.items.dataset_id,
+            experiment.items.version,
+        )
+        .await?;
         Ok(Context {
             core: core.clone(),
-            inputs: experiment
-                .sample_data
-                .iter()
-                .map(|i| serde_json::to_value(&i.input).unwrap_or_default())
+            order: items.iter().map(|i| i.id.clone()).collect(),
+            items: items
+                .into_iter()
+                .map(|item| {
+                    let input = serde_json::to_value(&item.input).unwrap_or_default();
+                    (item.id.clone(), ContextItem { item, input })
+                })
                 .collect(),
             scoring: super::scoring::Scoring::build(core, &experiment).await,
             experiment: Arc::new(experiment),
@@ -79,6 +97,58 @@ impl Context {
         Ok(loaded)
     }
 
+    /// The items a request names (by id or 0-based place, checked; `once`: repeats dropped),
+    /// or all of them, in order.
+    pub fn pick(&self, refs: Option<&[ItemRef]>, once: bool) -> Result<Vec<&ContextItem>> {
+        let Some(refs) = refs else {
+            return Ok(self
+                .order
+                .iter()
+                .filter_map(|id| self.items.get(id))
+                .collect());
+        };
+        if refs.is_empty() {
+            return Err(super::error::Error::invalid(
+                "items",
+                "must name at least one item",
+            ));
+        }
+        let mut seen = std::collections::HashSet::new();
+        let mut out = Vec::with_capacity(refs.len());
+        for r in refs {
+            let item = match r {
+                ItemRef::Index(i) => self.order.get(*i).and_then(|id| self.items.get(id)),
+                ItemRef::Id(id) => self.items.get(id),
+            }
+            .ok_or_else(|| {
+                super::error::Error::invalid(
+                    "items",
+                    match r {
+                        ItemRef::Index(i) => format!(
+                            "item {i} does not exist (the experiment has {})",
+                            self.order.len()
+                        ),
+                        ItemRef::Id(id) => format!("no item has id {id:?}"),
+                    },
+                )
+            })?;
+            if !once || seen.insert(item.item.id.as_str()) {
+                out.push(item);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The item a run is for (`Err`: the run's failure message).
+    pub fn item(&self, run: &Run) -> std::result::Result<&ContextItem, String> {
+        self.items.get(&run.item_id).ok_or_else(|| {
+            format!(
+                "item {:?} is not in version {} of the experiment's items (they changed)",
+                run.item_id, self.experiment.items.version
+            )
+        })
+    }
+
     fn stage_name(&self, k: usize) -> &str {
         self.experiment
             .pipeline_stages
@@ -103,18 +173,13 @@ pub fn render(
     outputs: &[StageOutput],
 ) -> std::result::Result<Vec<Message>, String> {
     let stage = &run.config.stages[k];
-    let Some(item) = ctx.experiment.sample_data.get(run.item_index as usize) else {
-        return Err(format!(
-            "sample item {} no longer exists (the experiment's items changed)",
-            run.item_index
-        ));
-    };
+    let item = &ctx.item(run)?.item;
     let render_ctx = RenderContext {
         input: &item.input,
         stages: outputs,
         item: ItemInfo {
             index: run.item_index as usize,
-            id: item.id.as_deref(),
+            id: Some(item.id.as_str()),
         },
     };
     let stage_name = ctx.stage_name(k);
@@ -136,10 +201,7 @@ pub fn prepare(
     row: &EndpointRow,
 ) -> std::result::Result<PreparedCall, String> {
     let messages = render(ctx, env, run, k, outputs)?;
-    let input = ctx
-        .inputs
-        .get(run.item_index as usize)
-        .ok_or_else(|| format!("sample item {} no longer exists", run.item_index))?;
+    let input = &ctx.item(run)?.input;
     let key = key_for(
         row,
         &run.config.stages[k],
@@ -443,17 +505,15 @@ async fn score(ctx: &Context, out: &mut Outcome, outputs: &[StageOutput]) {
     if ctx.scoring.is_empty() {
         return;
     }
-    let (Some(item), Some(last)) = (
-        ctx.experiment.sample_data.get(out.run.item_index as usize),
-        out.stages.last(),
-    ) else {
+    let (Ok(item), Some(last)) = (ctx.item(&out.run), out.stages.last()) else {
         return;
     };
+    let item = &item.item;
     let no_ratings = HashMap::new();
     let subject = super::scoring::Subject {
         run: (&out.run).into(),
         input: &item.input,
-        item_id: item.id.as_deref(),
+        item_id: Some(item.id.as_str()),
         reference: item.reference.as_deref(),
         output: &last.response_raw,
         stages: outputs,

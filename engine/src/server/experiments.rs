@@ -1,4 +1,5 @@
-//! Experiment operations: create, read, update, delete, import sample data. Everything is
+//! Experiment operations: create, read, update, delete, import sample data (items live in
+//! datasets: `super::datasets`). Everything is
 //! validated at save time — template syntax and variables, endpoints and models, parameter
 //! ranges — with errors naming the stage and field (`pipeline_stages[1].user`).
 
@@ -21,6 +22,7 @@ use crate::types::{
 };
 use crate::validate::{self, DESCRIPTION_MAX};
 
+/// Most items per experiment (planning still holds an experiment's items in memory).
 pub const MAX_ITEMS: usize = 10_000;
 pub const MAX_STAGES: usize = 20;
 pub const MAX_TEMPLATE: usize = 100_000;
@@ -53,12 +55,49 @@ pub async fn create_experiment(
         return Err(Error::invalid("project_id", "no such project"));
     }
     let now = Utc::now();
-    let experiment = Experiment {
-        id: Uuid::new_v4(),
+    let id = Uuid::new_v4();
+    let private = new.dataset_id.is_none();
+    let items = match new.dataset_id {
+        Some(dataset) => {
+            if !new.sample_data.is_empty() {
+                return Err(Error::invalid(
+                    "sample_data",
+                    "give either sample_data or dataset_id, not both",
+                ));
+            }
+            shared_version(core, new.project_id, dataset, new.dataset_version).await?
+        }
+        None => {
+            if new.dataset_version.is_some() {
+                return Err(Error::invalid(
+                    "dataset_version",
+                    "only with dataset_id (a shared dataset)",
+                ));
+            }
+            if new.sample_data.len() > MAX_ITEMS {
+                return Err(Error::invalid(
+                    "sample_data",
+                    format!("at most {MAX_ITEMS} items"),
+                ));
+            }
+            super::datasets::check_items(&new.sample_data, "sample_data")?;
+            crate::types::ItemsSummary {
+                dataset_id: Uuid::new_v4(),
+                count: new.sample_data.len() as i64,
+                common_fields: common_inputs(&new.sample_data)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .collect(),
+                ..Default::default()
+            }
+        }
+    };
+    let mut experiment = Experiment {
+        id,
         project_id: new.project_id,
         name: validate::name("name", &new.name)?,
         description: new.description,
-        sample_data: new.sample_data,
+        items,
         pipeline_stages: new.pipeline_stages,
         parameter_space: new.parameter_space,
         scoring_config: new.scoring_config,
@@ -66,11 +105,46 @@ pub async fn create_experiment(
         created_at: now,
         updated_at: now,
     };
-    let mut experiment = experiment;
     let checked = check_experiment(core, &experiment).await?;
     experiment.scoring_config = checked.config;
-    store::insert(&core.db, &experiment, &checked.secrets).await?;
-    Ok(experiment)
+    if private {
+        experiment.items.count = 0;
+        experiment.items.common_fields.clear();
+    }
+    store::insert(&core.db, &experiment, &checked.secrets, private).await?;
+    if private && !new.sample_data.is_empty() {
+        // The experiment exists with no items if this fails: it goes again.
+        if let Err(err) = super::datasets::fill_new(core, &experiment, new.sample_data).await {
+            let _ = store::delete(&core.db, id).await;
+            return Err(err);
+        }
+    }
+    store::get(&core.db, id)
+        .await?
+        .ok_or(Error::NotFound("experiment"))
+}
+
+/// A shared dataset of the project, at `version` (default its newest).
+async fn shared_version(
+    core: &Core,
+    project_id: Uuid,
+    dataset_id: Uuid,
+    version: Option<i64>,
+) -> Result<crate::types::ItemsSummary> {
+    let row = super::store::datasets::get(&core.db, dataset_id)
+        .await?
+        .filter(|d| d.project_id == project_id)
+        .ok_or_else(|| Error::invalid("dataset_id", "no such dataset in this project"))?;
+    let version = version.unwrap_or(row.version);
+    super::store::datasets::summary(&core.db, dataset_id, version)
+        .await?
+        .filter(|_| version >= 1 || row.version == 0)
+        .ok_or_else(|| {
+            Error::invalid(
+                "dataset_version",
+                format!("the dataset has versions 1 to {}", row.version),
+            )
+        })
 }
 
 pub async fn update_experiment(
@@ -90,11 +164,19 @@ pub async fn update_experiment(
     if let Some(v) = update.description {
         e.description = v;
     }
-    if let Some(v) = update.sample_data {
-        if v != e.sample_data {
-            not_while_sweeping(core, id, "sample_data").await?;
+    if update.dataset_id.is_some() || update.dataset_version.is_some() {
+        let dataset = update.dataset_id.unwrap_or(e.items.dataset_id);
+        let next = shared_version(core, e.project_id, dataset, update.dataset_version).await?;
+        if next.dataset_id != e.items.dataset_id || next.version != e.items.version {
+            if update.sample_data.is_some() {
+                return Err(Error::invalid(
+                    "sample_data",
+                    "change the items or move to another dataset version, not both at once",
+                ));
+            }
+            not_while_sweeping(core, id, "dataset_version").await?;
         }
-        e.sample_data = v;
+        e.items = next;
     }
     if let Some(v) = update.pipeline_stages {
         if v != e.pipeline_stages {
@@ -107,6 +189,29 @@ pub async fn update_experiment(
     }
     if let Some(v) = update.scoring_config {
         e.scoring_config = v;
+    }
+    if let Some(items) = update.sample_data {
+        // Everything is checked with the new items before anything is written; then the items
+        // (a new version), then the rest.
+        super::datasets::editable(core, id, "sample_data").await?;
+        if items.len() > MAX_ITEMS {
+            return Err(Error::invalid(
+                "sample_data",
+                format!("at most {MAX_ITEMS} items"),
+            ));
+        }
+        super::datasets::check_items(&items, "sample_data")?;
+        let mut prospective = e.clone();
+        prospective.items.count = items.len() as i64;
+        prospective.items.common_fields = common_inputs(&items)
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
+        check_experiment(core, &prospective).await?;
+        if e.name != before.name && store::name_taken(&core.db, e.project_id, &e.name, id).await? {
+            return Err(Error::conflict("name", store::NAME_TAKEN));
+        }
+        e.items = super::datasets::replace(core, actor, &e, items, "sample_data").await?;
     }
     save(core, actor, &before, e).await
 }
@@ -122,14 +227,8 @@ async fn save(
 ) -> Result<Experiment> {
     let checked = check_experiment(core, &e).await?;
     e.scoring_config = checked.config;
-    let references = |e: &Experiment| {
-        e.sample_data
-            .iter()
-            .map(|i| i.reference.clone())
-            .collect::<Vec<_>>()
-    };
-    let references_changed = references(before) != references(&e);
-    let scoring_changed = before.scoring_config != e.scoring_config || references_changed;
+    // Items whose references change start their own re-scoring (`datasets`).
+    let scoring_changed = before.scoring_config != e.scoring_config;
     let names: Vec<String> = checked.scorers.iter().map(|s| s.name.clone()).collect();
     store::update_scored(
         &core.db,
@@ -151,11 +250,10 @@ async fn save(
             .scorers
             .iter()
             .any(|c| !old.contains(&(c.name.clone(), scoring::fingerprint(&c.spec))));
-        if !checked.scorers.is_empty() && (changed || references_changed) {
+        if !checked.scorers.is_empty() && changed {
             // Saved either way: a job that cannot start now is started by the next save or
             // `POST …/rescore`; the save itself is not undone.
-            if let Err(err) =
-                scoring::jobs::start(core, &saved, None, references_changed, actor.user_id()).await
+            if let Err(err) = scoring::jobs::start(core, &saved, None, false, actor.user_id()).await
             {
                 tracing::warn!(experiment = %saved.id, error = %err, "could not start re-scoring after a save");
             }
@@ -174,9 +272,9 @@ pub async fn delete_experiment(core: &Core, actor: &Actor, id: Uuid) -> Result<(
     }
 }
 
-/// Runs of a sweep refer to sample items by position and to the pipeline's stages: those stay
-/// as they are while a sweep is running or paused.
-async fn not_while_sweeping(core: &Core, id: Uuid, field: &str) -> Result<()> {
+/// A sweep's runs refer to its dataset version's items and to the pipeline's stages: those
+/// stay as they are while a sweep is running or paused.
+pub(crate) async fn not_while_sweeping(core: &Core, id: Uuid, field: &str) -> Result<()> {
     match super::store::sweeps::active(&core.db, id).await? {
         Some(sweep) => Err(Error::conflict(
             field,
@@ -189,8 +287,9 @@ async fn not_while_sweeping(core: &Core, id: Uuid, field: &str) -> Result<()> {
     }
 }
 
-/// Replaces (or extends) the sample data from CSV, JSON lines or a JSON array. A bad row is an error naming its
-/// line; nothing is written unless the whole experiment is still valid.
+/// Replaces (or extends) the items from CSV, JSON lines or a JSON array (a new version). A
+/// bad row is an error naming its line; nothing is written unless the whole experiment is
+/// still valid.
 pub async fn import_samples(
     core: &Core,
     actor: &Actor,
@@ -198,19 +297,22 @@ pub async fn import_samples(
     import: SampleImport,
 ) -> Result<Experiment> {
     actor.require_write()?;
-    let mut items = super::samples::parse_strict(import.format, &import.content)?;
-    let mut e = store::get(&core.db, id)
-        .await?
-        .ok_or(Error::NotFound("experiment"))?;
+    let items = super::samples::parse_strict(import.format, &import.content)?;
+    let e = super::datasets::editable(core, id, "content").await?;
     if import.append {
-        let mut all = e.sample_data.clone();
-        all.append(&mut items);
-        items = all;
+        super::datasets::check_items(&items, "content")?;
+        super::datasets::append(core, actor, &e, items, "content").await?;
+    } else {
+        super::datasets::replace(core, actor, &e, items, "content").await?;
     }
-    not_while_sweeping(core, id, "content").await?;
-    let before = e.clone();
-    e.sample_data = items;
-    save(core, actor, &before, e).await
+    store::get(&core.db, id)
+        .await?
+        .ok_or(Error::NotFound("experiment"))
+}
+
+/// The input names every item of the experiment has (`None` when it has no items).
+pub(crate) fn inputs_of(e: &Experiment) -> Option<BTreeSet<String>> {
+    (e.items.count > 0).then(|| e.items.common_fields.iter().cloned().collect())
 }
 
 /// The input names every item has (`None` when there are no items).
@@ -237,40 +339,20 @@ pub async fn check_experiment_with(
     secrets_of: Uuid,
 ) -> Result<scoring::check::Checked> {
     check_pipeline(core, e).await?;
-    let inputs = common_inputs(&e.sample_data);
+    let inputs = inputs_of(e);
     scoring::check_scoring(core, &e.scoring_config, inputs.as_ref(), Some(secrets_of)).await
 }
 
 /// The rules on items, stages and the parameter space (everything but scoring).
 pub async fn check_pipeline(core: &Core, e: &Experiment) -> Result<()> {
     validate::text("description", &e.description, DESCRIPTION_MAX)?;
-    if e.sample_data.len() > MAX_ITEMS {
-        return Err(Error::invalid(
-            "sample_data",
-            format!("at most {MAX_ITEMS} items"),
-        ));
-    }
-    for (i, item) in e.sample_data.iter().enumerate() {
-        if let Some(bad) = item
-            .input
-            .keys()
-            .find(|k| !super::samples::is_identifier(k))
-        {
-            return Err(Error::invalid(
-                format!("sample_data[{i}].input"),
-                format!(
-                    "{bad:?} is not a valid variable name (letters, digits, _; not starting with a digit)"
-                ),
-            ));
-        }
-    }
     if e.pipeline_stages.is_empty() || e.pipeline_stages.len() > MAX_STAGES {
         return Err(Error::invalid(
             "pipeline_stages",
             format!("must have 1 to {MAX_STAGES} stages"),
         ));
     }
-    let inputs = common_inputs(&e.sample_data);
+    let inputs = inputs_of(e);
     for (k, stage) in e.pipeline_stages.iter().enumerate() {
         check_stage(core, k, stage, inputs.as_ref()).await?;
     }

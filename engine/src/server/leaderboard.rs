@@ -85,7 +85,7 @@ pub fn summarise(
     let mut cost = Some(0.0);
     let mut latencies = Vec::new();
     // Samples by config_hash: (item, per-scorer values over its runs, failures per scorer).
-    type Sample<'a> = (i32, BTreeMap<&'a str, Vec<f64>>, BTreeMap<&'a str, usize>);
+    type Sample<'a> = (i64, BTreeMap<&'a str, Vec<f64>>, BTreeMap<&'a str, usize>);
     let mut samples: BTreeMap<&str, Sample<'_>> = BTreeMap::new();
     for r in runs {
         s.runs += 1;
@@ -110,9 +110,13 @@ pub fn summarise(
         {
             best = Some((w, r.id));
         }
-        let sample = samples
-            .entry(r.config_hash.as_str())
-            .or_insert_with(|| (r.item_index, BTreeMap::new(), BTreeMap::new()));
+        let sample = samples.entry(r.config_hash.as_str()).or_insert_with(|| {
+            (
+                store::item_key(&r.item_id),
+                BTreeMap::new(),
+                BTreeMap::new(),
+            )
+        });
         for (name, value) in values {
             match value {
                 Some(v) => sample.1.entry(name).or_default().push(v),
@@ -125,8 +129,8 @@ pub fn summarise(
     s.best_run_id = best.map(|(_, id)| id);
 
     let mut sample_scores = Vec::new();
-    let mut by_item: BTreeMap<i32, Vec<f64>> = BTreeMap::new();
-    let mut by_scorer_item: BTreeMap<&str, BTreeMap<i32, Vec<f64>>> = BTreeMap::new();
+    let mut by_item: BTreeMap<i64, Vec<f64>> = BTreeMap::new();
+    let mut by_scorer_item: BTreeMap<&str, BTreeMap<i64, Vec<f64>>> = BTreeMap::new();
     for (item, values, failures) in samples.values() {
         let means: Vec<(&str, f64)> = values
             .iter()
@@ -152,7 +156,7 @@ pub fn summarise(
         }
     }
     for (name, items) in &by_scorer_item {
-        let item_means: BTreeMap<i32, f64> = items
+        let item_means: BTreeMap<i64, f64> = items
             .iter()
             .filter_map(|(i, v)| stats::mean(v).map(|m| (*i, m)))
             .collect();
@@ -169,7 +173,7 @@ pub fn summarise(
     let item_means: Vec<f64> = s.item_scores.w.values().copied().collect();
     // Stored rounded (to 1e-7, far below any difference a paired test can see): the per-item
     // data stays small.
-    let round = |m: &mut std::collections::BTreeMap<i32, f64>| {
+    let round = |m: &mut std::collections::BTreeMap<i64, f64>| {
         m.values_mut().for_each(|v| *v = (*v * 1e7).round() / 1e7)
     };
     round(&mut s.item_scores.w);
@@ -710,6 +714,7 @@ mod tests {
             id: Uuid::from_u128(id),
             config_key: key.into(),
             config_hash: hash.into(),
+            item_id: format!("item-{item}"),
             item_index: item,
             status: status.into(),
             tokens_in: 10,
@@ -763,7 +768,14 @@ mod tests {
         let s = summarise("k", 7, &refs, &by_run, &current);
         assert_eq!((s.runs, s.failed, s.samples, s.items), (4, 1, 2, 2));
         // Item 0: (3·1 + 1·0) / 4 = 0.75; item 1: 0.5 (b missing).
-        assert_eq!(s.item_scores.w, [(0, 0.75), (1, 0.5)].into());
+        assert_eq!(
+            s.item_scores.w,
+            [
+                (store::item_key("item-0"), 0.75),
+                (store::item_key("item-1"), 0.5)
+            ]
+            .into()
+        );
         assert!((s.score.unwrap() - 0.625).abs() < 1e-12);
         assert_eq!(s.scorers["a"].mean, Some(0.75));
         assert_eq!((s.scorers["b"].n, s.scorers["b"].errors), (1, 1));

@@ -6,6 +6,7 @@ pub mod admin;
 pub mod auth;
 pub mod cache;
 pub mod core;
+pub mod datasets;
 pub mod demo;
 pub mod endpoints;
 pub mod error;

@@ -240,7 +240,7 @@ mod tests {
             project_id: Uuid::nil(),
             name: "e".into(),
             description: String::new(),
-            sample_data: Vec::new(),
+            items: Default::default(),
             pipeline_stages: (0..stages).map(stage).collect(),
             parameter_space: space,
             scoring_config: json!([]),

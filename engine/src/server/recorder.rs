@@ -198,6 +198,7 @@ pub fn run_event(run: &crate::types::Run) -> NewEvent {
         payload: json!({
             "status": run.status,
             "config_key": run.config_key,
+            "item_id": run.item_id,
             "item_index": run.item_index,
             "repeat_index": run.repeat_index,
             "tokens_in": run.tokens_in,

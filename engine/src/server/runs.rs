@@ -86,26 +86,6 @@ pub fn resolve_config(e: &Experiment, choices: &[StageChoice]) -> Result<RunConf
     Ok(RunConfig { stages })
 }
 
-/// The sample items a request names (checked), or all of them.
-pub fn check_items(e: &Experiment, items: Option<&[usize]>) -> Result<Vec<usize>> {
-    let Some(items) = items else {
-        return Ok((0..e.sample_data.len()).collect());
-    };
-    if items.is_empty() {
-        return Err(Error::invalid("items", "must name at least one item"));
-    }
-    if let Some(bad) = items.iter().find(|i| **i >= e.sample_data.len()) {
-        return Err(Error::invalid(
-            "items",
-            format!(
-                "item {bad} does not exist (the experiment has {})",
-                e.sample_data.len()
-            ),
-        ));
-    }
-    Ok(items.to_vec())
-}
-
 /// `config_key`: the identity of a configuration, shared by all its runs.
 pub fn config_key(config: &RunConfig) -> String {
     cache::sha256_hex(&cache::canonical_json(
@@ -135,13 +115,15 @@ pub async fn run_configuration(core: &Core, actor: &Actor, new: NewRun) -> Resul
             format!("must be between 1 and {MAX_REPEATS}"),
         ));
     }
-    if experiment.sample_data.is_empty() {
+    if experiment.items.count == 0 {
         return Err(Error::invalid(
             "experiment_id",
             "the experiment has no sample items; add or import some first",
         ));
     }
-    let items = check_items(&experiment, new.items.as_deref())?;
+    // Everything that can fail is loaded before the runs exist.
+    let ctx = Arc::new(Context::new(core, experiment).await?);
+    let items = ctx.pick(new.items.as_deref(), false)?;
     if items.len() * repeats as usize > MAX_BATCH {
         return Err(Error::invalid(
             "repeats",
@@ -163,17 +145,18 @@ pub async fn run_configuration(core: &Core, actor: &Actor, new: NewRun) -> Resul
     let key = config_key(&config);
     let now = Utc::now();
     let mut runs = Vec::with_capacity(items.len() * repeats as usize);
-    for &i in &items {
-        let input = serde_json::to_value(&experiment.sample_data[i].input).unwrap_or_default();
+    for item in &items {
         for r in 0..repeats {
             runs.push(Run {
                 id: Uuid::new_v4(),
-                experiment_id: experiment.id,
+                experiment_id: ctx.experiment.id,
                 sweep_id: None,
-                config_hash: config_hash(&key, &input, r),
+                config_hash: config_hash(&key, &item.input, r),
                 config_key: key.clone(),
                 config: config.clone(),
-                item_index: i as i32,
+                item_id: item.item.id.clone(),
+                item_index: item.item.position as i32,
+                item_version: ctx.experiment.items.version,
                 repeat_index: r as i32,
                 status: "running".into(),
                 error: None,
@@ -187,8 +170,6 @@ pub async fn run_configuration(core: &Core, actor: &Actor, new: NewRun) -> Resul
             });
         }
     }
-    // Everything that can fail is loaded before the runs exist.
-    let ctx = Arc::new(Context::new(core, experiment).await?);
     let lease_until =
         now + chrono::Duration::from_std(crate::server::sweeps::LEASE).unwrap_or_default();
     store::insert_leased(&core.db, &runs, &core.node, lease_until).await?;

@@ -2,7 +2,7 @@
 //! arrays. Every bad line is reported with its line number (the first [`ERRORS_SHOWN`], with the
 //! total), so a person can fix them all at once; imports refuse text with any bad line.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use serde_json::{Map, Value};
 
@@ -107,7 +107,8 @@ impl Collected {
     }
 }
 
-/// CSV with a header row; a `reference` column (and an optional `id` column) are not inputs.
+/// CSV with a header row; `reference`, `id`, `split` and `tags` (separated by `;`) columns are
+/// not inputs.
 fn read_csv(content: &str, out: &mut Collected) {
     let mut reader = csv::ReaderBuilder::new()
         .flexible(false)
@@ -122,7 +123,7 @@ fn read_csv(content: &str, out: &mut Collected) {
     }
     if let Some(bad) = headers
         .iter()
-        .find(|h| !matches!(*h, "reference" | "id") && !is_identifier(h))
+        .find(|h| !matches!(*h, "reference" | "id" | "split" | "tags") && !is_identifier(h))
     {
         return out.error(
             1,
@@ -138,22 +139,27 @@ fn read_csv(content: &str, out: &mut Collected) {
         match reader.read_record(&mut record) {
             Ok(false) => break,
             Ok(true) => {
-                let mut input = BTreeMap::new();
-                let (mut reference, mut id) = (None, None);
+                let mut item = SampleItem::default();
                 for (name, value) in headers.iter().zip(record.iter()) {
                     match name {
-                        "reference" => reference = Some(value.to_owned()),
-                        "id" => id = Some(value.to_owned()),
+                        "reference" => item.reference = Some(value.to_owned()),
+                        "id" => item.id = (!value.is_empty()).then(|| value.to_owned()),
+                        "split" => item.split = (!value.is_empty()).then(|| value.to_owned()),
+                        "tags" => {
+                            item.tags = value
+                                .split(';')
+                                .map(str::trim)
+                                .filter(|t| !t.is_empty())
+                                .map(str::to_owned)
+                                .collect()
+                        }
                         _ => {
-                            input.insert(name.to_owned(), Value::String(value.to_owned()));
+                            item.input
+                                .insert(name.to_owned(), Value::String(value.to_owned()));
                         }
                     }
                 }
-                out.items.push(SampleItem {
-                    id,
-                    input,
-                    reference,
-                });
+                out.items.push(item);
             }
             Err(e) => {
                 let line = e.position().map_or(line, |p| p.line() as usize);
@@ -235,11 +241,29 @@ fn item_from_value(value: Value) -> std::result::Result<SampleItem, String> {
         .map(|v| text(v, "reference"))
         .transpose()?;
     let id = object.remove("id").map(|v| text(v, "id")).transpose()?;
+    let split = match object.remove("split") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s),
+        Some(_) => return Err("split must be a string".to_owned()),
+    };
+    let tags = match object.remove("tags") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(tags)) => tags
+            .into_iter()
+            .map(|t| match t {
+                Value::String(s) => Ok(s),
+                _ => Err("tags must be a list of strings".to_owned()),
+            })
+            .collect::<std::result::Result<_, _>>()?,
+        Some(_) => return Err("tags must be a list of strings".to_owned()),
+    };
     let input: Map<String, Value> = match object.remove("input") {
         Some(Value::Object(input)) if object.is_empty() => input,
         Some(_) if object.is_empty() => return Err("input must be an object".to_owned()),
         Some(_) => {
-            return Err("with an input object, only id and reference may follow".to_owned());
+            return Err(
+                "with an input object, only id, reference, split and tags may follow".to_owned(),
+            );
         }
         None => object,
     };
@@ -252,6 +276,8 @@ fn item_from_value(value: Value) -> std::result::Result<SampleItem, String> {
         id,
         input: input.into_iter().collect(),
         reference,
+        tags,
+        split,
     })
 }
 

@@ -2,10 +2,12 @@
 //! dependencies here (schema derives are switched on by the `server` feature).
 
 mod dashboard;
+mod dataset;
 mod pipeline;
 mod scoring;
 mod sweep;
 pub use dashboard::*;
+pub use dataset::*;
 pub use pipeline::*;
 pub use scoring::*;
 pub use sweep::*;

@@ -118,8 +118,9 @@ pub struct EndpointTest {
     pub error: Option<String>,
 }
 
-/// One sample: named input variables and, optionally, the reference output.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// One sample as given: named input variables and, optionally, the reference output, an id
+/// (kept as the item's id; one is assigned when absent), tags and a split.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "server", derive(ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct SampleItem {
@@ -129,6 +130,10 @@ pub struct SampleItem {
     pub input: BTreeMap<String, Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reference: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub split: Option<String>,
 }
 
 /// Inference parameters. Absent ones are not sent.
@@ -234,7 +239,8 @@ pub struct Experiment {
     pub project_id: Uuid,
     pub name: String,
     pub description: String,
-    pub sample_data: Vec<SampleItem>,
+    /// How many items, of which fields, in which dataset version (`GET …/items` reads them).
+    pub items: super::ItemsSummary,
     pub pipeline_stages: Vec<Stage>,
     pub parameter_space: ParameterSpace,
     /// Scorers and weights (used by scoring).
@@ -254,8 +260,15 @@ pub struct NewExperiment {
     pub name: String,
     #[serde(default)]
     pub description: String,
+    /// The experiment's own items (or import them later, or name a shared dataset instead).
     #[serde(default)]
     pub sample_data: Vec<SampleItem>,
+    /// Use this shared dataset of the project instead of items of its own.
+    #[serde(default)]
+    pub dataset_id: Option<Uuid>,
+    /// Which version of it (default: the newest).
+    #[serde(default)]
+    pub dataset_version: Option<i64>,
     pub pipeline_stages: Vec<Stage>,
     #[serde(default)]
     pub parameter_space: ParameterSpace,
@@ -275,7 +288,12 @@ fn empty_array() -> Value {
 pub struct ExperimentUpdate {
     pub name: Option<String>,
     pub description: Option<String>,
+    /// Replaces every item (a new version of the experiment's dataset).
     pub sample_data: Option<Vec<SampleItem>>,
+    /// Use this shared dataset (at `dataset_version`, default its newest).
+    pub dataset_id: Option<Uuid>,
+    /// Move to this version of the dataset in use.
+    pub dataset_version: Option<i64>,
     pub pipeline_stages: Option<Vec<Stage>>,
     pub parameter_space: Option<ParameterSpace>,
     #[cfg_attr(feature = "server", schema(value_type = Option<Object>))]
@@ -403,9 +421,9 @@ pub struct NewRun {
     /// Per-stage choices, index-aligned with the stages (fewer entries: the rest default).
     #[serde(default)]
     pub stages: Vec<StageChoice>,
-    /// Which items (0-based); default all.
+    /// Which items, by id or 0-based place; default all.
     #[serde(default)]
-    pub items: Option<Vec<usize>>,
+    pub items: Option<Vec<super::ItemRef>>,
     /// How many samples of each item (1 to 100); repeats are distinct cache entries.
     #[serde(default)]
     pub repeats: Option<u32>,
@@ -424,7 +442,14 @@ pub struct Run {
     /// SHA-256 of the configuration alone: every run of one configuration shares it.
     pub config_key: String,
     pub config: RunConfig,
+    /// The item's id.
+    #[serde(default)]
+    pub item_id: String,
+    /// The item's position (its place in the dataset; stable, gaps after deletions).
     pub item_index: i32,
+    /// The dataset version the run was planned on.
+    #[serde(default)]
+    pub item_version: i64,
     pub repeat_index: i32,
     /// pending, running, completed, failed or cached.
     pub status: String,

@@ -59,9 +59,9 @@ pub struct SweepRequest {
     /// Samples of each configuration × item (1 to 100, default 1); repeats are distinct calls.
     #[serde(default)]
     pub repeats: Option<u32>,
-    /// Which sample items (0-based); default all.
+    /// Which items, by id or 0-based place; default all.
     #[serde(default)]
-    pub items: Option<Vec<usize>>,
+    pub items: Option<Vec<super::ItemRef>>,
     #[serde(default)]
     pub budget: Option<Budget>,
     /// The space to sweep instead of the experiment's own.

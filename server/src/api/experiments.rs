@@ -4,8 +4,8 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use engine::types::{
-    Experiment, ExperimentUpdate, NewExperiment, ParsedSamples, SampleFormat, SampleImport,
-    SampleParse, ScoredRun,
+    Experiment, ExperimentUpdate, Item, ItemPage, ItemUpdate, ItemsChanged, ItemsSummary,
+    NewExperiment, NewItems, ParsedSamples, SampleFormat, SampleImport, SampleParse, ScoredRun,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -248,4 +248,160 @@ pub async fn parse_samples(
     JsonBody(p): JsonBody<SampleParse>,
 ) -> ApiResult<Json<ParsedSamples>> {
     Ok(Json(engine::samples::parse_samples(p.format, &p.content)))
+}
+
+/// An experiment id and an item id from the path; a bad experiment id is a 400 naming it.
+pub struct ItemPath(pub Uuid, pub String);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ItemPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        let axum::extract::Path((id, item_id)) =
+            axum::extract::Path::<(String, String)>::from_request_parts(parts, state)
+                .await
+                .map_err(|e| ApiError::bad_request(Some("id".into()), e.body_text()))?;
+        let id = Uuid::parse_str(&id).map_err(|_| {
+            ApiError::bad_request(Some("id".into()), format!("id: {id:?} is not a UUID"))
+        })?;
+        Ok(ItemPath(id, item_id))
+    }
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ItemQuery {
+    /// 1 to 1000 (default 100).
+    #[serde(default = "super::extract::default_limit")]
+    pub limit: i64,
+    #[serde(default)]
+    pub offset: i64,
+    /// Only items with this tag.
+    pub tag: Option<String>,
+    /// Only items in this split (e.g. `test`).
+    pub split: Option<String>,
+}
+
+/// A page of the experiment's items, in order, from the dataset version it uses.
+#[utoipa::path(get, path = "/api/v1/experiments/{id}/items", tag = "items", params(("id" = Uuid, Path), ItemQuery),
+    responses((status = 200, body = ItemPage), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn list_items(
+    State(s): State<AppState>,
+    Authed(a): Authed,
+    IdPath(id): IdPath,
+    QueryParams(q): QueryParams<ItemQuery>,
+) -> ApiResult<Json<ItemPage>> {
+    let q = engine::datasets::ItemQuery {
+        limit: q.limit,
+        offset: q.offset,
+        tag: q.tag,
+        split: q.split,
+    };
+    Ok(Json(
+        engine::datasets::list_items(&s.core, &a, id, q).await?,
+    ))
+}
+
+/// Appends items (a new version of the experiment's dataset). Items keep the `id` they are
+/// given (unique), or get one.
+#[utoipa::path(post, path = "/api/v1/experiments/{id}/items", tag = "items", params(("id" = Uuid, Path)),
+    request_body = NewItems,
+    responses((status = 201, body = ItemsChanged), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+              (status = 422, body = ErrorBody)))]
+pub async fn add_items(
+    State(s): State<AppState>,
+    Authed(a): Authed,
+    IdPath(id): IdPath,
+    JsonBody(new): JsonBody<NewItems>,
+) -> ApiResult<(StatusCode, Json<ItemsChanged>)> {
+    Ok((
+        StatusCode::CREATED,
+        Json(engine::datasets::add_items(&s.core, &a, id, new).await?),
+    ))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ExportQuery {
+    /// csv (default), jsonl or json.
+    #[serde(default)]
+    pub format: Option<SampleFormat>,
+}
+
+/// The items as a file: CSV (id, the fields, reference, split, tags), JSON lines or JSON.
+#[utoipa::path(get, path = "/api/v1/experiments/{id}/items/export", tag = "items",
+    params(("id" = Uuid, Path), ExportQuery),
+    responses((status = 200, content_type = "text/csv", body = String), (status = 404, body = ErrorBody)))]
+pub async fn export_items(
+    State(s): State<AppState>,
+    Authed(a): Authed,
+    IdPath(id): IdPath,
+    QueryParams(q): QueryParams<ExportQuery>,
+) -> ApiResult<axum::response::Response> {
+    use axum::response::IntoResponse;
+    let format = q.format.unwrap_or(SampleFormat::Csv);
+    let body = engine::datasets::export_items(&s.core, &a, id, format).await?;
+    let (mime, ext) = match format {
+        SampleFormat::Csv => ("text/csv; charset=utf-8", "csv"),
+        SampleFormat::Jsonl => ("application/x-ndjson", "jsonl"),
+        SampleFormat::Json => ("application/json", "json"),
+    };
+    Ok((
+        [
+            (axum::http::header::CONTENT_TYPE, mime.to_owned()),
+            (
+                axum::http::header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"items-{id}.{ext}\""),
+            ),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+#[utoipa::path(get, path = "/api/v1/experiments/{id}/items/{item_id}", tag = "items",
+    params(("id" = Uuid, Path), ("item_id" = String, Path)),
+    responses((status = 200, body = Item), (status = 404, body = ErrorBody)))]
+pub async fn get_item(
+    State(s): State<AppState>,
+    Authed(a): Authed,
+    ItemPath(id, item_id): ItemPath,
+) -> ApiResult<Json<Item>> {
+    Ok(Json(
+        engine::datasets::get_item(&s.core, &a, id, &item_id).await?,
+    ))
+}
+
+/// Changes one item (a new version); absent fields are kept. Runs of other items keep their
+/// identity; this item's next sweep runs it again if its input changed.
+#[utoipa::path(put, path = "/api/v1/experiments/{id}/items/{item_id}", tag = "items",
+    params(("id" = Uuid, Path), ("item_id" = String, Path)), request_body = ItemUpdate,
+    responses((status = 200, body = ItemsChanged), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+              (status = 422, body = ErrorBody)))]
+pub async fn update_item(
+    State(s): State<AppState>,
+    Authed(a): Authed,
+    ItemPath(id, item_id): ItemPath,
+    JsonBody(u): JsonBody<ItemUpdate>,
+) -> ApiResult<Json<ItemsChanged>> {
+    Ok(Json(
+        engine::datasets::update_item(&s.core, &a, id, &item_id, u).await?,
+    ))
+}
+
+/// Removes one item (a new version without it; earlier versions keep it).
+#[utoipa::path(delete, path = "/api/v1/experiments/{id}/items/{item_id}", tag = "items",
+    params(("id" = Uuid, Path), ("item_id" = String, Path)),
+    responses((status = 200, body = ItemsSummary), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn delete_item(
+    State(s): State<AppState>,
+    Authed(a): Authed,
+    ItemPath(id, item_id): ItemPath,
+) -> ApiResult<Json<ItemsSummary>> {
+    Ok(Json(
+        engine::datasets::delete_item(&s.core, &a, id, &item_id).await?,
+    ))
 }

@@ -111,6 +111,13 @@ pub fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
             experiments::delete_experiment
         ))
         .routes(routes!(experiments::import_samples))
+        .routes(routes!(experiments::list_items, experiments::add_items))
+        .routes(routes!(experiments::export_items))
+        .routes(routes!(
+            experiments::get_item,
+            experiments::update_item,
+            experiments::delete_item
+        ))
         .routes(routes!(experiments::parse_samples))
         .routes(routes!(experiments::list_runs))
         .routes(routes!(experiments::invalidate_cache))

@@ -66,7 +66,8 @@ pub fn Launch(experiment_id: Uuid, dirty: ReadSignal<bool>, items: Signal<usize>
             Strategy::Grid
         };
         let items = parse_items(&which.get_untracked(), items.get_untracked())
-            .map_err(|m| ("items".to_owned(), m))?;
+            .map_err(|m| ("items".to_owned(), m))?
+            .map(|list| list.into_iter().map(crate::types::ItemRef::Index).collect());
         let max_tokens = parse_u64(&max_tokens.get_untracked(), "budget.max_tokens")?;
         let max_cost = parse_f64(&max_cost.get_untracked(), "budget.max_cost")?;
         Ok(SweepRequest {

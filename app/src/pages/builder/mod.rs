@@ -13,7 +13,7 @@ use leptos_router::components::A;
 use leptos_router::hooks::use_navigate;
 use uuid::Uuid;
 
-use crate::api::{CreateExperiment, UpdateExperiment, get_experiment, list_endpoints};
+use crate::api::{CreateExperiment, UpdateExperiment, get_experiment, list_endpoints, list_items};
 use crate::components::editor::draft::{Bad, StageDraft, Text, space_of};
 use crate::components::editor::scorers::{ScorerDraft, ScorersEditor};
 use crate::components::editor::space::{TextField, param_names};
@@ -24,8 +24,19 @@ use crate::types::{
     Endpoint, EndpointKind, Experiment, ExperimentUpdate, NewExperiment, SampleItem,
 };
 
-type Start =
-    Resource<Result<(Option<Uuid>, Vec<Endpoint>, Option<Experiment>), crate::error::AppError>>;
+type Start = Resource<
+    Result<
+        (
+            Option<Uuid>,
+            Vec<Endpoint>,
+            Option<(Experiment, Vec<crate::types::Item>)>,
+        ),
+        crate::error::AppError,
+    >,
+>;
+
+/// Items per read when the builder loads an experiment's items.
+const ITEMS_PAGE: i64 = 1000;
 
 #[component]
 pub fn NewExperimentPage() -> impl IntoView {
@@ -52,7 +63,19 @@ fn start(creating: bool) -> Start {
     Resource::new(id, move |id| async move {
         let endpoints = list_endpoints().await?;
         let existing = match (creating, id) {
-            (false, Some(id)) => Some(get_experiment(id).await?),
+            (false, Some(id)) => {
+                let e = get_experiment(id).await?;
+                let mut items = Vec::new();
+                loop {
+                    let page = list_items(id, ITEMS_PAGE, items.len() as i64, None, None).await?;
+                    let done = page.items.len() < ITEMS_PAGE as usize;
+                    items.extend(page.items);
+                    if done {
+                        break;
+                    }
+                }
+                Some((e, items))
+            }
             _ => None,
         };
         Ok((id, endpoints, existing))
@@ -75,8 +98,15 @@ fn Load(creating: bool, data: Start) -> impl IntoView {
                     Ok((Some(project_id), endpoints, None)) if creating => {
                         view! { <Builder project_id endpoints existing=None/> }.into_any()
                     }
-                    Ok((_, endpoints, Some(e))) => {
-                        view! { <Builder project_id=e.project_id endpoints existing=Some(e)/> }.into_any()
+                    Ok((_, endpoints, Some((e, items)))) => {
+                        let loaded: Vec<SampleItem> = items.into_iter().map(|i| SampleItem {
+                            id: Some(i.id),
+                            input: i.input,
+                            reference: i.reference,
+                            tags: i.tags,
+                            split: i.split,
+                        }).collect();
+                        view! { <Builder project_id=e.project_id endpoints existing=Some(e) loaded/> }.into_any()
                     }
                     Ok(_) => view! { <p class="error">"No such project or experiment."</p> }.into_any(),
                     Err(e) => error_view(e),
@@ -93,17 +123,24 @@ struct Draft {
     name: Text,
     description: Text,
     items: RwSignal<Vec<SampleItem>>,
+    /// The items as loaded: unchanged items are not sent again.
+    loaded: StoredValue<Vec<SampleItem>>,
     stages: RwSignal<Vec<StageDraft>>,
     scorers: RwSignal<Vec<ScorerDraft>>,
 }
 
 impl Draft {
-    fn new(existing: Option<&Experiment>, endpoints: &[Endpoint]) -> Draft {
+    fn new(
+        existing: Option<&Experiment>,
+        loaded: Vec<SampleItem>,
+        endpoints: &[Endpoint],
+    ) -> Draft {
         match existing {
             Some(e) => Draft {
                 name: RwSignal::new(e.name.clone()),
                 description: RwSignal::new(e.description.clone()),
-                items: RwSignal::new(e.sample_data.clone()),
+                items: RwSignal::new(loaded.clone()),
+                loaded: StoredValue::new(loaded),
                 stages: RwSignal::new(
                     e.pipeline_stages
                         .iter()
@@ -124,6 +161,7 @@ impl Draft {
                     name: RwSignal::new(String::new()),
                     description: RwSignal::new(String::new()),
                     items: RwSignal::new(Vec::new()),
+                    loaded: StoredValue::new(Vec::new()),
                     stages: RwSignal::new(vec![StageDraft::blank(0, endpoint, model)]),
                     scorers: RwSignal::new(Vec::new()),
                 }
@@ -157,6 +195,8 @@ impl Draft {
             name: self.name.get_untracked().trim().to_owned(),
             description: self.description.get_untracked(),
             sample_data: self.items.get_untracked(),
+            dataset_id: None,
+            dataset_version: None,
             pipeline_stages: self.stages()?,
             parameter_space: space_of(&self.stages.get_untracked())?,
             scoring_config: self.scoring()?,
@@ -167,7 +207,13 @@ impl Draft {
         Ok(ExperimentUpdate {
             name: Some(self.name.get_untracked().trim().to_owned()),
             description: Some(self.description.get_untracked()),
-            sample_data: Some(self.items.get_untracked()),
+            sample_data: self.items.with_untracked(|items| {
+                self.loaded
+                    .with_value(|loaded| items != loaded)
+                    .then(|| items.clone())
+            }),
+            dataset_id: None,
+            dataset_version: None,
             pipeline_stages: Some(self.stages()?),
             parameter_space: Some(space_of(&self.stages.get_untracked())?),
             scoring_config: Some(self.scoring()?),
@@ -189,10 +235,11 @@ fn Builder(
     project_id: Uuid,
     endpoints: Vec<Endpoint>,
     existing: Option<Experiment>,
+    #[prop(optional)] loaded: Vec<SampleItem>,
 ) -> impl IntoView {
     let errors = FieldErrors::new();
     provide_context(errors);
-    let draft = Draft::new(existing.as_ref(), &endpoints);
+    let draft = Draft::new(existing.as_ref(), loaded, &endpoints);
     let endpoints = Signal::stored(endpoints);
     let saved_id = existing.as_ref().map(|e| e.id);
     let dirty = RwSignal::new(false);

@@ -109,7 +109,7 @@ pub(super) async fn markdown(core: &Core, s: &Subject) -> Result<String> {
     }
 
     let _ = writeln!(out, "## Summary\n\n| | |\n|---|---|");
-    let _ = writeln!(out, "| Sample items | {} |", e.sample_data.len());
+    let _ = writeln!(out, "| Sample items | {} |", e.items.count);
     let stage_names: Vec<&str> = e
         .pipeline_stages
         .iter()

@@ -28,7 +28,7 @@ use crate::server::store::events::NewEvent;
 use crate::server::store::scoring_jobs::{self as store, BatchRun, JobRow, Progress};
 use crate::server::store::{experiments, scores};
 use crate::server::templates::StageOutput;
-use crate::types::{Experiment, RescoreRequest, RunConfig, ScoringJob};
+use crate::types::{Experiment, Item, RescoreRequest, RunConfig, ScoringJob};
 use crate::validate;
 
 /// Runs per batch, runs scored at once, passes per job.
@@ -233,6 +233,7 @@ async fn drive(core: &Core, id: Uuid) -> Result<()> {
         let Some(e) = experiments::get(&core.db, job.experiment_id).await? else {
             return Ok(());
         };
+        let pin = (e.items.dataset_id, e.items.version);
         // A scoring config changed mid-job is scored with as it is now.
         let rebuild = context
             .as_ref()
@@ -252,7 +253,7 @@ async fn drive(core: &Core, id: Uuid) -> Result<()> {
         let humans = !human_names.is_empty();
         let mut batch = match ahead.take() {
             Some(f) if f.after == after && f.since == since && f.humans == humans => f,
-            _ => fetch(core, job.experiment_id, after, since, humans, &configs).await?,
+            _ => fetch(core, job.experiment_id, pin, after, since, humans, &configs).await?,
         };
         configs.extend(std::mem::take(&mut batch.configs));
         let Some(last) = batch.runs.last().map(|r| (r.created_at, r.seq, r.id)) else {
@@ -298,7 +299,16 @@ async fn drive(core: &Core, id: Uuid) -> Result<()> {
             },
             async {
                 let t = std::time::Instant::now();
-                let out = fetch(core, job.experiment_id, Some(last), since, humans, &configs).await;
+                let out = fetch(
+                    core,
+                    job.experiment_id,
+                    pin,
+                    Some(last),
+                    since,
+                    humans,
+                    &configs,
+                )
+                .await;
                 (out, t.elapsed())
             },
         );
@@ -360,11 +370,14 @@ struct Fetched {
     outputs: HashMap<Uuid, Vec<store::StageOut>>,
     /// Configurations of these runs not among `known` yet.
     configs: HashMap<String, RunConfig>,
+    /// The runs' items, as the experiment's dataset version has them.
+    items: HashMap<String, Item>,
 }
 
 async fn fetch(
     core: &Core,
     experiment_id: Uuid,
+    (dataset, version): (Uuid, i64),
     after: Option<store::Position>,
     since: Option<chrono::DateTime<Utc>>,
     humans: bool,
@@ -377,10 +390,15 @@ async fn fetch(
         .collect::<std::collections::BTreeSet<_>>()
         .into_iter()
         .collect();
-    let (existing, ratings, outputs, configs) = match runs.last() {
+    let (existing, ratings, outputs, configs, items) = match runs.last() {
         None => Default::default(),
         Some(_) => {
             let ids: Vec<Uuid> = store::scoreable(&runs).map(|r| r.id).collect();
+            let item_ids: Vec<String> = store::scoreable(&runs)
+                .map(|r| r.item_id.clone())
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .collect();
             (
                 scores::brief_for_runs(&core.db, &ids).await?,
                 if humans {
@@ -391,6 +409,11 @@ async fn fetch(
                 store::stage_outputs(&core.db, &ids).await?,
                 crate::server::store::leaderboard::configs(&core.db, experiment_id, &missing)
                     .await?,
+                crate::server::store::datasets::by_ids(&core.db, dataset, version, &item_ids)
+                    .await?
+                    .into_iter()
+                    .map(|i| (i.id.clone(), i))
+                    .collect(),
             )
         }
     };
@@ -403,6 +426,7 @@ async fn fetch(
         ratings,
         outputs,
         configs,
+        items,
     })
 }
 
@@ -455,7 +479,15 @@ async fn score_batch(
                 if !pass.scoring.scorers.iter().any(&needs) {
                     return (Vec::new(), Usage::default());
                 }
-                let Some(item) = e.sample_data.get(run.item_index as usize) else {
+                // Only runs of the item as it is now (an edited item's old runs are left).
+                let Some(item) = batch.items.get(&run.item_id).filter(|item| {
+                    let input = serde_json::to_value(&item.input).unwrap_or_default();
+                    crate::server::runs::config_hash(
+                        &run.config_key,
+                        &input,
+                        run.repeat_index as u32,
+                    ) == run.config_hash
+                }) else {
                     return (Vec::new(), Usage::default());
                 };
                 let named = named_stages(e, stages);
@@ -470,7 +502,7 @@ async fn score_batch(
                         repeat_index: run.repeat_index,
                     },
                     input: &item.input,
-                    item_id: item.id.as_deref(),
+                    item_id: Some(item.id.as_str()),
                     reference: item.reference.as_deref(),
                     output,
                     stages: &named,

@@ -3,7 +3,7 @@
 //! out). Calls go through the cache; the result is a win rate with a Wilson interval and an
 //! exact sign test.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use futures::StreamExt;
 use serde_json::json;
@@ -206,10 +206,17 @@ pub async fn compare(
         memo: &memo,
     };
     let seed = req.seed.unwrap_or(0);
+    // The items by position, as the experiment's dataset version has them.
+    let items: HashMap<i32, crate::types::Item> =
+        crate::server::store::datasets::all(&core.db, e.items.dataset_id, e.items.version)
+            .await?
+            .into_iter()
+            .map(|i| (i.position as i32, i))
+            .collect();
     let work: Vec<_> = shared
         .iter()
         .map(|&i| {
-            let (env, judge, e) = (&env, &judge, &e);
+            let (env, judge, items) = (&env, &judge, &items);
             let (a_first, b_first) = (&first[&i], &second[&i]);
             async move {
                 // Which answer is A: drawn per item, reproducibly.
@@ -221,7 +228,7 @@ pub async fn compare(
                 } else {
                     (b_first, a_first)
                 };
-                judge_one(env, judge, e, i, a, b, first_is_a).await
+                judge_one(env, judge, items.get(&i), i, a, b, first_is_a).await
             }
         })
         .collect();
@@ -245,20 +252,19 @@ pub async fn compare(
 async fn judge_one(
     env: &Env<'_>,
     judge: &Judge,
-    e: &crate::types::Experiment,
+    sample: Option<&crate::types::Item>,
     item: i32,
     a: &str,
     b: &str,
     first_is_a: bool,
 ) -> (PairwiseItem, Usage) {
     let shown_as_a = if first_is_a { "first" } else { "second" }.to_owned();
-    let sample = e.sample_data.get(item as usize);
     let ctx = json!({
         "input": sample.map(|s| &s.input),
         "reference": sample.and_then(|s| s.reference.as_deref()).unwrap_or(""),
         "a": a,
         "b": b,
-        "item": {"index": item, "id": sample.and_then(|s| s.id.as_deref())},
+        "item": {"index": item, "id": sample.map(|s| s.id.as_str())},
     });
     let env_t = templates::environment();
     let render = |t: &str| {

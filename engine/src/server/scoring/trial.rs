@@ -34,7 +34,7 @@ pub async fn try_scorer(
             format!("the run is {}: it has no output to score", run.status),
         ));
     }
-    let inputs = crate::server::experiments::common_inputs(&e.sample_data);
+    let inputs = crate::server::experiments::inputs_of(&e);
     let checked = check_scoring(
         core,
         &serde_json::Value::Array(vec![test.scorer]),
@@ -74,14 +74,19 @@ pub async fn try_scorer(
         .await?
         .remove(&run.id)
         .unwrap_or_default();
-    let item = e
-        .sample_data
-        .get(run.item_index as usize)
-        .ok_or_else(|| Error::invalid("run_id", "the run's sample item no longer exists"))?;
+    let item = crate::server::store::datasets::by_ids(
+        &core.db,
+        e.items.dataset_id,
+        e.items.version,
+        std::slice::from_ref(&run.item_id),
+    )
+    .await?
+    .pop()
+    .ok_or_else(|| Error::invalid("run_id", "the run's sample item no longer exists"))?;
     let subject = Subject {
         run: (&run).into(),
         input: &item.input,
-        item_id: item.id.as_deref(),
+        item_id: Some(item.id.as_str()),
         reference: item.reference.as_deref(),
         output: &output,
         stages: &named,

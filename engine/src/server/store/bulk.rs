@@ -118,7 +118,7 @@ impl Bulk for SqliteConnection {
             let mut q = sqlx::QueryBuilder::new(
                 "INSERT INTO runs (id, experiment_id, sweep_id, seq, config_hash, config_key, config, item_index, \
                  repeat_index, status, started_at, completed_at, duration_ms, tokens_in, tokens_out, cost_estimate, \
-                 created_at) ",
+                 created_at, item_id, item_version) ",
             );
             q.push_values(chunk, |mut b, p| {
                 let r = p.run;
@@ -139,7 +139,9 @@ impl Bulk for SqliteConnection {
                     .push_bind(r.tokens_in)
                     .push_bind(r.tokens_out)
                     .push_bind(r.cost_estimate)
-                    .push_bind(now);
+                    .push_bind(now)
+                    .push_bind(r.item_id.clone())
+                    .push_bind(r.item_version);
             });
             q.build().execute(&mut *self).await?;
         }
@@ -288,6 +290,8 @@ impl Bulk for PgConnection {
         let keys: Vec<String> = rows.iter().map(|p| p.run.config_key.clone()).collect();
         let configs: Vec<String> = rows.iter().map(|p| config_text(p.run)).collect();
         let items: Vec<i32> = rows.iter().map(|p| p.run.item_index).collect();
+        let item_ids: Vec<String> = rows.iter().map(|p| p.run.item_id.clone()).collect();
+        let item_versions: Vec<i64> = rows.iter().map(|p| p.run.item_version).collect();
         let repeats: Vec<i32> = rows.iter().map(|p| p.run.repeat_index).collect();
         let cached: Vec<bool> = rows.iter().map(|p| p.cached).collect();
         let tokens_in: Vec<i64> = rows.iter().map(|p| p.run.tokens_in).collect();
@@ -296,15 +300,16 @@ impl Bulk for PgConnection {
         sqlx::query(
             "INSERT INTO runs (id, experiment_id, sweep_id, seq, config_hash, config_key, config, item_index, \
              repeat_index, status, started_at, completed_at, duration_ms, tokens_in, tokens_out, cost_estimate, \
-             created_at) \
+             created_at, item_id, item_version) \
              SELECT id, experiment_id, sweep_id, seq, config_hash, config_key, config::jsonb, item_index, repeat_index, \
                     CASE WHEN cached THEN 'cached' ELSE 'pending' END, \
                     CASE WHEN cached THEN $14 END, CASE WHEN cached THEN $14 END, CASE WHEN cached THEN 0 END, \
-                    tokens_in, tokens_out, cost_estimate, $14 \
+                    tokens_in, tokens_out, cost_estimate, $14, item_id, item_version \
              FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[], $4::bigint[], $5::text[], $6::text[], $7::text[], \
-                         $8::int[], $9::int[], $10::bool[], $11::bigint[], $12::bigint[], $13::float8[]) \
+                         $8::int[], $9::int[], $10::bool[], $11::bigint[], $12::bigint[], $13::float8[], \
+                         $15::text[], $16::bigint[]) \
                AS t (id, experiment_id, sweep_id, seq, config_hash, config_key, config, item_index, repeat_index, \
-                     cached, tokens_in, tokens_out, cost_estimate)",
+                     cached, tokens_in, tokens_out, cost_estimate, item_id, item_version)",
         )
         .bind(ids)
         .bind(experiments)
@@ -320,6 +325,8 @@ impl Bulk for PgConnection {
         .bind(tokens_out)
         .bind(costs)
         .bind(now)
+        .bind(item_ids)
+        .bind(item_versions)
         .execute(&mut *self)
         .await?;
         Ok(())

@@ -17,6 +17,7 @@ pub struct RunFact {
     pub id: Uuid,
     pub config_key: String,
     pub config_hash: String,
+    pub item_id: String,
     pub item_index: i32,
     pub status: String,
     pub tokens_in: i64,
@@ -35,11 +36,20 @@ pub struct ScoreFact {
     pub value: Option<f64>,
 }
 
-/// Per item: the weighted mean (`w`) and each scorer's mean (`s`), for paired comparisons.
+/// Per item (keyed by [`item_key`]): the weighted mean (`w`) and each scorer's mean (`s`), for
+/// paired comparisons.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ItemScores {
-    pub w: std::collections::BTreeMap<i32, f64>,
-    pub s: std::collections::BTreeMap<String, std::collections::BTreeMap<i32, f64>>,
+    pub w: std::collections::BTreeMap<i64, f64>,
+    pub s: std::collections::BTreeMap<String, std::collections::BTreeMap<i64, f64>>,
+}
+
+/// A number standing for an item id, the same in every configuration's summary (the first
+/// 8 bytes of its SHA-256): configurations are paired by item, whatever its position.
+pub fn item_key(item_id: &str) -> i64 {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(item_id.as_bytes());
+    i64::from_be_bytes(digest[..8].try_into().expect("8 bytes"))
 }
 
 /// A configuration's recomputed standing.
@@ -211,7 +221,7 @@ where
 pub async fn runs(db: &Db, experiment_id: Uuid, keys: &[String]) -> Result<Vec<RunFact>> {
     let mut rows: Vec<RunFact> = by_keys(
         db,
-        "SELECT r.id, r.config_key, r.config_hash, r.item_index, r.status, r.tokens_in, r.tokens_out, \
+        "SELECT r.id, r.config_key, r.config_hash, r.item_id, r.item_index, r.status, r.tokens_in, r.tokens_out, \
          r.cost_estimate, CAST((SELECT SUM(s.latency_ms) FROM stage_results s WHERE s.run_id = r.id) AS BIGINT) \
          AS latency_ms FROM runs r WHERE r.experiment_id = ",
         "r.config_key",

@@ -6,6 +6,7 @@ pub mod api_keys;
 pub mod bulk;
 pub(crate) mod bulk_scores;
 pub mod cache;
+pub mod datasets;
 pub mod endpoints;
 pub mod events;
 pub mod experiments;
@@ -127,6 +128,30 @@ impl Db {
                 sqlx::migrate!("../migrations/postgres").run(pool).await?;
                 // The job queue's tables live in their own schema (`apalis`).
                 apalis_postgres::PostgresStorage::migrations()
+                    .run(pool)
+                    .await
+            }
+        }
+    }
+
+    /// Applies this backend's migrations up to `version` only (tests of a later migration
+    /// start from the schema before it).
+    #[cfg(feature = "testing")]
+    pub async fn migrate_until(&self, version: i64) -> Result<(), sqlx::migrate::MigrateError> {
+        let keep = |mut m: sqlx::migrate::Migrator| {
+            m.migrations = std::borrow::Cow::Owned(
+                m.migrations
+                    .iter()
+                    .filter(|x| x.version <= version)
+                    .cloned()
+                    .collect(),
+            );
+            m
+        };
+        match self {
+            Db::Sqlite(pool) => keep(sqlx::migrate!("../migrations/sqlite")).run(pool).await,
+            Db::Postgres(pool) => {
+                keep(sqlx::migrate!("../migrations/postgres"))
                     .run(pool)
                     .await
             }

@@ -17,7 +17,9 @@ pub(crate) struct RunRow {
     config_hash: String,
     config_key: String,
     config: Json<RunConfig>,
+    item_id: String,
     item_index: i32,
+    item_version: i64,
     repeat_index: i32,
     status: String,
     error: Option<String>,
@@ -39,7 +41,9 @@ impl From<RunRow> for Run {
             config_hash: r.config_hash,
             config_key: r.config_key,
             config: r.config.0,
+            item_id: r.item_id,
             item_index: r.item_index,
+            item_version: r.item_version,
             repeat_index: r.repeat_index,
             status: r.status,
             error: r.error,
@@ -57,7 +61,7 @@ impl From<RunRow> for Run {
 macro_rules! select_runs {
     ($($tail:literal),+) => {
         concat!(
-            "SELECT id, experiment_id, sweep_id, config_hash, config_key, config, item_index, repeat_index, status, error, ",
+            "SELECT id, experiment_id, sweep_id, config_hash, config_key, config, item_id, item_index, item_version, repeat_index, status, error, ",
             "started_at, completed_at, duration_ms, tokens_in, tokens_out, cost_estimate, created_at FROM runs ",
             $($tail),+
         )
@@ -77,10 +81,11 @@ pub async fn insert_leased(
         for r in runs {
             sqlx::query(
                 "INSERT INTO runs (id, experiment_id, config_hash, config_key, config, item_index, repeat_index, \
-                 status, created_at, started_at, lease_owner, lease_until, attempts) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, 'running', $8, $8, $9, $10, 1)")
+                 status, created_at, started_at, lease_owner, lease_until, attempts, item_id, item_version) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, 'running', $8, $8, $9, $10, 1, $11, $12)")
                 .bind(r.id).bind(r.experiment_id).bind(&r.config_hash).bind(&r.config_key).bind(Json(&r.config))
                 .bind(r.item_index).bind(r.repeat_index).bind(r.created_at).bind(lease_owner).bind(lease_until)
+                .bind(&r.item_id).bind(r.item_version)
                 .execute(&mut *tx).await?;
         }
         tx.commit().await
@@ -112,7 +117,7 @@ pub async fn claim(
              attempts = attempts + 1 WHERE id IN (SELECT id FROM runs WHERE sweep_id = $4 AND status = 'pending' \
              ORDER BY seq LIMIT $5) AND +status = 'pending' \
              AND (SELECT status FROM sweeps WHERE id = $4) = 'running' RETURNING ",
-            "id, experiment_id, sweep_id, config_hash, config_key, config, item_index, repeat_index, status, error, ",
+            "id, experiment_id, sweep_id, config_hash, config_key, config, item_id, item_index, item_version, repeat_index, status, error, ",
             "started_at, completed_at, duration_ms, tokens_in, tokens_out, cost_estimate, created_at, attempts"))
             .bind(owner).bind(lease_until).bind(now).bind(sweep_id).bind(limit)
             .fetch_all(p).await?,
@@ -125,7 +130,7 @@ pub async fn claim(
              UPDATE runs SET status = 'running', lease_owner = $1, lease_until = $2, started_at = $3, \
              attempts = runs.attempts + 1 FROM picked WHERE runs.id = picked.id RETURNING ",
             "runs.id, runs.experiment_id, runs.sweep_id, runs.config_hash, runs.config_key, runs.config, ",
-            "runs.item_index, runs.repeat_index, runs.status, runs.error, runs.started_at, runs.completed_at, ",
+            "runs.item_id, runs.item_index, runs.item_version, runs.repeat_index, runs.status, runs.error, runs.started_at, runs.completed_at, ",
             "runs.duration_ms, runs.tokens_in, runs.tokens_out, runs.cost_estimate, runs.created_at, runs.attempts"))
             .bind(owner).bind(lease_until).bind(now).bind(sweep_id).bind(limit)
             .fetch_all(p).await?,

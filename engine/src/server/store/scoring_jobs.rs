@@ -137,6 +137,8 @@ pub struct BatchRun {
     pub id: Uuid,
     pub experiment_id: Uuid,
     pub config_key: String,
+    pub config_hash: String,
+    pub item_id: String,
     pub item_index: i32,
     pub repeat_index: i32,
     pub status: String,
@@ -172,7 +174,7 @@ pub async fn batch(
     // describe the runs as pending and lead the planner to the status index (then a sort of
     // every run). Runs without an output are dropped by the caller; the position passes them.
     let mut sql = String::from(
-        "SELECT id, experiment_id, config_key, item_index, repeat_index, status, created_at, seq FROM runs \
+        "SELECT id, experiment_id, config_key, config_hash, item_id, item_index, repeat_index, status, created_at, seq FROM runs \
          WHERE experiment_id = $1",
     );
     let mut n = 1;

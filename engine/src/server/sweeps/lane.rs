@@ -97,6 +97,7 @@ pub async fn drive(core: &Core, sweep_id: Uuid) -> Result<()> {
                 run_id: Some(r.id),
                 payload: json!({
                     "config_key": r.config_key,
+                    "item_id": r.item_id,
                     "item_index": r.item_index,
                     "repeat_index": r.repeat_index,
                     "attempt": attempts,

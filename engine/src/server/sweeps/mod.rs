@@ -20,7 +20,7 @@ use super::auth::Actor;
 use super::core::Core;
 use super::error::{Error, Result};
 use super::events::emit_logged;
-use super::exec::{self, Context, Outcome, StageRecord};
+use super::exec::{self, Context, ContextItem, Outcome, StageRecord};
 use super::planner;
 use super::runs::{MAX_REPEATS, config_hash, config_key, resolve_config};
 use super::store::events::NewEvent;

@@ -15,7 +15,10 @@ pub(super) struct Plan {
     pub(super) prompt_bytes: Vec<Option<usize>>,
 }
 
-pub(super) fn check_request(e: &Experiment, req: &SweepRequest) -> Result<(u32, Vec<usize>)> {
+pub(super) fn check_request<'c>(
+    ctx: &'c Context,
+    req: &SweepRequest,
+) -> Result<(u32, Vec<&'c ContextItem>)> {
     let repeats = req.repeats.unwrap_or(1);
     if !(1..=MAX_REPEATS).contains(&repeats) {
         return Err(Error::invalid(
@@ -31,17 +34,13 @@ pub(super) fn check_request(e: &Experiment, req: &SweepRequest) -> Result<(u32, 
             format!("must be between 1 and {}", planner::MAX_CONFIGURATIONS),
         ));
     }
-    if e.sample_data.is_empty() {
+    if ctx.items.is_empty() {
         return Err(Error::invalid(
             "experiment",
             "the experiment has no sample items; add or import some first",
         ));
     }
-    let mut seen = HashSet::new();
-    let items: Vec<usize> = crate::server::runs::check_items(e, req.items.as_deref())?
-        .into_iter()
-        .filter(|i| seen.insert(*i))
-        .collect();
+    let items = ctx.pick(req.items.as_deref(), true)?;
     if let Some(b) = &req.budget {
         check_budget(b)?;
     }
@@ -77,7 +76,7 @@ pub(super) async fn plan(
     exclude: &HashSet<String>,
 ) -> Result<Plan> {
     let e = &ctx.experiment;
-    let (repeats, items) = check_request(e, req)?;
+    let (repeats, items) = check_request(ctx, req)?;
     let choices = match &req.strategy {
         Strategy::Grid => planner::grid(e)?,
         // Draws extra so that `samples` distinct configurations remain after duplicates are
@@ -138,9 +137,9 @@ pub(super) async fn plan(
     let now = Utc::now();
     let mut runs = Vec::with_capacity(total);
     for (key, config) in &configs {
-        for &i in &items {
+        for item in &items {
             for r in 0..repeats {
-                let hash = config_hash(key, &ctx.inputs[i], r);
+                let hash = config_hash(key, &item.input, r);
                 if exclude.contains(&hash) {
                     continue;
                 }
@@ -151,7 +150,9 @@ pub(super) async fn plan(
                     config_hash: hash,
                     config_key: key.clone(),
                     config: config.clone(),
-                    item_index: i as i32,
+                    item_id: item.item.id.clone(),
+                    item_index: item.item.position as i32,
+                    item_version: e.items.version,
                     repeat_index: r as i32,
                     status: "pending".into(),
                     error: None,
@@ -219,10 +220,11 @@ pub(super) async fn resolve_cached(
                 alive[idx] = false;
                 continue;
             };
-            let Some(input) = ctx.inputs.get(run.item_index as usize) else {
+            let Ok(item) = ctx.item(run) else {
                 alive[idx] = false;
                 continue;
             };
+            let input = &item.input;
             let key = exec::key_for(&row, stage, &messages, input, k, run.repeat_index as u32);
             prompt_bytes[idx] = Some(messages.iter().map(|m| m.content.len()).sum());
             calls.push((idx, key, messages));

@@ -263,7 +263,8 @@ pub async fn fork(
         project_id: source.project_id,
         name,
         description: format!("Forked from \"{}\", run {}.", source.name, run.id),
-        sample_data: source.sample_data.clone(),
+        // The same items: the fork uses the source's dataset version.
+        items: source.items.clone(),
         pipeline_stages: stages,
         parameter_space: ParameterSpace::default(),
         scoring_config: source.scoring_config.clone(),
@@ -292,7 +293,7 @@ pub async fn fork(
     let checked =
         crate::server::experiments::check_experiment_with(core, &forked, source.id).await?;
     forked.scoring_config = checked.config;
-    experiments::insert(&core.db, &forked, &checked.secrets).await?;
+    experiments::insert(&core.db, &forked, &checked.secrets, false).await?;
     emit_logged(core, vec![NewEvent {
         event_type: "experiment.forked",
         experiment_id: Some(experiment_id),

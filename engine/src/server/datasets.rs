@@ -1,0 +1,584 @@
+//! Items: an experiment's sample items live in a dataset version (its own dataset, or a
+//! project's shared one). Every change makes a new version and moves the experiment to it;
+//! items keep their ids, so runs of items a change did not touch keep their identity.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+use uuid::Uuid;
+
+use super::auth::Actor;
+use super::core::Core;
+use super::error::{Error, Result};
+use super::experiments::{self, MAX_ITEMS};
+use super::samples::is_identifier;
+use super::store::datasets::{self as store, Change, Filter};
+use super::store::experiments as experiment_store;
+use crate::types::{
+    Experiment, Item, ItemPage, ItemUpdate, ItemsChanged, ItemsSummary, NewItems, SampleFormat,
+    SampleItem,
+};
+
+/// Longest item id, tag or split.
+pub const MAX_ID: usize = 200;
+pub const MAX_TAGS: usize = 32;
+/// Most bytes of one item's input (long documents are fine).
+pub const MAX_ITEM_BYTES: usize = 1024 * 1024;
+pub const PAGE_MAX: i64 = 1000;
+
+/// `GET /api/v1/experiments/{id}/items`.
+#[derive(Debug, Clone, Default)]
+pub struct ItemQuery {
+    pub limit: i64,
+    pub offset: i64,
+    pub tag: Option<String>,
+    pub split: Option<String>,
+}
+
+pub async fn list_items(
+    core: &Core,
+    _actor: &Actor,
+    experiment_id: Uuid,
+    q: ItemQuery,
+) -> Result<ItemPage> {
+    crate::validate::page(q.limit, q.offset, PAGE_MAX)?;
+    let e = experiment(core, experiment_id).await?;
+    let (items, total) = store::page(
+        &core.db,
+        e.items.dataset_id,
+        e.items.version,
+        &Filter {
+            tag: q.tag.as_deref(),
+            split: q.split.as_deref(),
+        },
+        q.limit,
+        q.offset,
+    )
+    .await?;
+    Ok(ItemPage {
+        items,
+        total,
+        version: e.items.version,
+        limit: q.limit,
+        offset: q.offset,
+    })
+}
+
+/// One item of the experiment's version.
+pub async fn get_item(
+    core: &Core,
+    _actor: &Actor,
+    experiment_id: Uuid,
+    item_id: &str,
+) -> Result<Item> {
+    let e = experiment(core, experiment_id).await?;
+    one(core, &e.items, item_id).await
+}
+
+/// `POST …/items`: appends items (a new version).
+pub async fn add_items(
+    core: &Core,
+    actor: &Actor,
+    experiment_id: Uuid,
+    new: NewItems,
+) -> Result<ItemsChanged> {
+    actor.require_write()?;
+    let e = editable(core, experiment_id, "items").await?;
+    if new.items.is_empty() {
+        return Err(Error::invalid("items", "must hold at least one item"));
+    }
+    check_items(&new.items, "items")?;
+    append(core, actor, &e, new.items, "items").await
+}
+
+/// Appends checked items to the experiment's dataset (a new version).
+pub(crate) async fn append(
+    core: &Core,
+    actor: &Actor,
+    e: &Experiment,
+    items: Vec<SampleItem>,
+    field: &str,
+) -> Result<ItemsChanged> {
+    if e.items.count as usize + items.len() > MAX_ITEMS {
+        return Err(Error::invalid(
+            field,
+            format!(
+                "at most {MAX_ITEMS} items (the experiment has {})",
+                e.items.count
+            ),
+        ));
+    }
+    let given: Vec<String> = items.iter().filter_map(|i| i.id.clone()).collect();
+    let taken = store::by_ids(&core.db, e.items.dataset_id, e.items.version, &given).await?;
+    if let Some(t) = taken.first() {
+        let i = items
+            .iter()
+            .position(|i| i.id.as_deref() == Some(t.id.as_str()))
+            .unwrap_or(0);
+        return Err(Error::invalid(
+            format!("{field}[{i}].id"),
+            format!("an item with id {:?} already exists", t.id),
+        ));
+    }
+    // Templates keep working: the input names every item has, after the change.
+    let mut common: Option<BTreeSet<String>> =
+        (e.items.count > 0).then(|| e.items.common_fields.iter().cloned().collect());
+    for item in &items {
+        let keys: BTreeSet<String> = item.input.keys().cloned().collect();
+        common = Some(match common {
+            None => keys,
+            Some(c) => c.intersection(&keys).cloned().collect(),
+        });
+    }
+    check_still_valid(core, e, common, field).await?;
+    let first = store::max_position(&core.db, e.items.dataset_id).await? + 1;
+    let written = assign(items, first);
+    let summary = commit(core, e, false, &[], &written).await?;
+    let _ = actor;
+    Ok(ItemsChanged {
+        items: written,
+        summary,
+    })
+}
+
+/// `PUT …/items/{item_id}`: changes one item (a new version).
+pub async fn update_item(
+    core: &Core,
+    actor: &Actor,
+    experiment_id: Uuid,
+    item_id: &str,
+    update: ItemUpdate,
+) -> Result<ItemsChanged> {
+    actor.require_write()?;
+    let e = editable(core, experiment_id, "item").await?;
+    let old = one(core, &e.items, item_id).await?;
+    let mut next = SampleItem {
+        id: Some(old.id.clone()),
+        input: old.input.clone(),
+        reference: old.reference.clone(),
+        tags: old.tags.clone(),
+        split: old.split.clone(),
+    };
+    if let Some(input) = update.input {
+        next.input = input;
+    }
+    if let Some(reference) = update.reference {
+        next.reference = reference;
+    }
+    if let Some(tags) = update.tags {
+        next.tags = tags;
+    }
+    if let Some(split) = update.split {
+        next.split = split;
+    }
+    check_item(&next, "").map_err(|err| match err {
+        Error::Invalid(f) => Error::invalid(f.field.trim_start_matches('.'), f.message),
+        other => other,
+    })?;
+    let item = Item {
+        id: old.id.clone(),
+        position: old.position,
+        input: next.input,
+        reference: next.reference,
+        tags: next.tags,
+        split: next.split,
+    };
+    if item == old {
+        return Ok(ItemsChanged {
+            items: vec![item],
+            summary: e.items.clone(),
+        });
+    }
+    let keys: BTreeSet<String> = item.input.keys().cloned().collect();
+    let common: BTreeSet<String> = if e.items.count <= 1 {
+        keys
+    } else {
+        e.items
+            .common_fields
+            .iter()
+            .filter(|f| keys.contains(*f))
+            .cloned()
+            .collect()
+    };
+    check_still_valid(core, &e, Some(common), "input").await?;
+    let references_changed = item.input == old.input && item.reference != old.reference;
+    let summary = commit(
+        core,
+        &e,
+        false,
+        std::slice::from_ref(&old.id),
+        std::slice::from_ref(&item),
+    )
+    .await?;
+    if references_changed {
+        rescore(core, actor, experiment_id).await;
+    }
+    Ok(ItemsChanged {
+        items: vec![item],
+        summary,
+    })
+}
+
+/// `DELETE …/items/{item_id}` (a new version without it).
+pub async fn delete_item(
+    core: &Core,
+    actor: &Actor,
+    experiment_id: Uuid,
+    item_id: &str,
+) -> Result<ItemsSummary> {
+    actor.require_write()?;
+    let e = editable(core, experiment_id, "item").await?;
+    let old = one(core, &e.items, item_id).await?;
+    commit(core, &e, false, std::slice::from_ref(&old.id), &[]).await
+}
+
+/// Replaces every item of the experiment (a new version). Items without an id keep the id of
+/// an unchanged item with the same input, so their runs keep their identity; items left
+/// exactly as they were are not rewritten.
+pub(crate) async fn replace(
+    core: &Core,
+    actor: &Actor,
+    e: &Experiment,
+    items: Vec<SampleItem>,
+    field: &str,
+) -> Result<ItemsSummary> {
+    if items.len() > MAX_ITEMS {
+        return Err(Error::invalid(field, format!("at most {MAX_ITEMS} items")));
+    }
+    check_items(&items, field)?;
+    check_still_valid(core, e, experiments::common_inputs(&items), field).await?;
+    let current = store::all(&core.db, e.items.dataset_id, e.items.version).await?;
+    let by_id: HashMap<&str, &Item> = current.iter().map(|i| (i.id.as_str(), i)).collect();
+    let given: HashSet<&str> = items.iter().filter_map(|i| i.id.as_deref()).collect();
+    let mut by_input: HashMap<String, Vec<&Item>> = HashMap::new();
+    for item in current.iter().rev() {
+        if !given.contains(item.id.as_str()) {
+            by_input
+                .entry(input_key(&item.input))
+                .or_default()
+                .push(item);
+        }
+    }
+    let mut next = Vec::with_capacity(items.len());
+    for (position, item) in items.into_iter().enumerate() {
+        let id = match item.id {
+            Some(id) => id,
+            None => by_input
+                .get_mut(&input_key(&item.input))
+                .and_then(Vec::pop)
+                .map_or_else(fresh_id, |i| i.id.clone()),
+        };
+        next.push(Item {
+            id,
+            position: position as i64,
+            input: item.input,
+            reference: item.reference,
+            tags: item.tags,
+            split: item.split,
+        });
+    }
+    let unchanged: HashSet<&str> = next
+        .iter()
+        .filter(|n| by_id.get(n.id.as_str()).is_some_and(|old| *old == *n))
+        .map(|n| n.id.as_str())
+        .collect();
+    let references_changed = next.iter().any(|n| {
+        by_id
+            .get(n.id.as_str())
+            .is_some_and(|old| old.input == n.input && old.reference != n.reference)
+    });
+    if unchanged.len() == current.len() && next.len() == current.len() {
+        return Ok(e.items.clone());
+    }
+    let close: Vec<String> = current
+        .iter()
+        .filter(|i| !unchanged.contains(i.id.as_str()))
+        .map(|i| i.id.clone())
+        .collect();
+    let insert: Vec<Item> = next
+        .iter()
+        .filter(|n| !unchanged.contains(n.id.as_str()))
+        .cloned()
+        .collect();
+    let summary = commit(core, e, false, &close, &insert).await?;
+    if references_changed {
+        rescore(core, actor, e.id).await;
+    }
+    Ok(summary)
+}
+
+/// Fills a new experiment's own dataset (version 1).
+pub(crate) async fn fill_new(
+    core: &Core,
+    e: &Experiment,
+    items: Vec<SampleItem>,
+) -> Result<ItemsSummary> {
+    commit(core, e, false, &[], &assign(items, 0)).await
+}
+
+/// The items as CSV (id, the input fields, reference, split, tags joined by `;`) or JSON
+/// lines (`{"id", "input", "reference", "tags", "split"}`).
+pub async fn export_items(
+    core: &Core,
+    _actor: &Actor,
+    experiment_id: Uuid,
+    format: SampleFormat,
+) -> Result<String> {
+    let e = experiment(core, experiment_id).await?;
+    let mut out = Vec::new();
+    let mut writer = (format == SampleFormat::Csv).then(|| csv::Writer::from_writer(Vec::new()));
+    if let Some(w) = writer.as_mut() {
+        let mut header = vec!["id"];
+        header.extend(e.items.fields.iter().map(String::as_str));
+        header.extend(["reference", "split", "tags"]);
+        w.write_record(&header).map_err(internal)?;
+    }
+    if format == SampleFormat::Json {
+        out.push(b'[');
+    }
+    let mut after = None;
+    let mut first = true;
+    loop {
+        let page = store::after(&core.db, e.items.dataset_id, e.items.version, after, 1000).await?;
+        after = page.last().map(|i| i.position);
+        for item in &page {
+            match writer.as_mut() {
+                Some(w) => {
+                    let mut row = vec![item.id.clone()];
+                    row.extend(e.items.fields.iter().map(|f| match item.input.get(f) {
+                        None | Some(serde_json::Value::Null) => String::new(),
+                        Some(serde_json::Value::String(s)) => s.clone(),
+                        Some(other) => other.to_string(),
+                    }));
+                    row.push(item.reference.clone().unwrap_or_default());
+                    row.push(item.split.clone().unwrap_or_default());
+                    row.push(item.tags.join(";"));
+                    w.write_record(&row).map_err(internal)?;
+                }
+                None => {
+                    if format == SampleFormat::Json && !first {
+                        out.push(b',');
+                    }
+                    first = false;
+                    let line = serde_json::json!({
+                        "id": item.id, "input": item.input, "reference": item.reference,
+                        "tags": item.tags, "split": item.split,
+                    });
+                    serde_json::to_writer(&mut out, &line).map_err(internal)?;
+                    if format == SampleFormat::Jsonl {
+                        out.push(b'\n');
+                    }
+                }
+            }
+        }
+        if page.len() < 1000 {
+            break;
+        }
+    }
+    if format == SampleFormat::Json {
+        out.push(b']');
+    }
+    if let Some(w) = writer {
+        out = w.into_inner().map_err(|e| Error::Internal(e.to_string()))?;
+    }
+    String::from_utf8(out).map_err(internal)
+}
+
+fn internal(e: impl std::fmt::Display) -> Error {
+    Error::Internal(e.to_string())
+}
+
+/// Rules for items as given; errors name `{field}[i].…`.
+pub(crate) fn check_items(items: &[SampleItem], field: &str) -> Result<()> {
+    let mut ids = HashSet::new();
+    for (i, item) in items.iter().enumerate() {
+        let at = format!("{field}[{i}]");
+        check_item(item, &at)?;
+        if let Some(id) = &item.id
+            && !ids.insert(id.as_str())
+        {
+            return Err(Error::invalid(
+                format!("{at}.id"),
+                format!("id {id:?} is used by an earlier item"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn check_item(item: &SampleItem, at: &str) -> Result<()> {
+    if let Some(bad) = item.input.keys().find(|k| !is_identifier(k)) {
+        return Err(Error::invalid(
+            format!("{at}.input"),
+            format!(
+                "{bad:?} is not a valid variable name (letters, digits, _; not starting with a digit)"
+            ),
+        ));
+    }
+    let bytes: usize = item
+        .input
+        .values()
+        .map(|v| match v {
+            serde_json::Value::String(s) => s.len(),
+            other => other.to_string().len(),
+        })
+        .sum();
+    if bytes > MAX_ITEM_BYTES {
+        return Err(Error::invalid(
+            format!("{at}.input"),
+            format!("at most {} KiB per item", MAX_ITEM_BYTES / 1024),
+        ));
+    }
+    let text = |value: &str, name: &str| -> Result<()> {
+        if value.trim().is_empty() || value.len() > MAX_ID || value.chars().any(char::is_control) {
+            return Err(Error::invalid(
+                format!("{at}.{name}"),
+                format!("must be 1 to {MAX_ID} characters, without control characters"),
+            ));
+        }
+        Ok(())
+    };
+    if let Some(id) = &item.id {
+        text(id, "id")?;
+    }
+    if let Some(split) = &item.split {
+        text(split, "split")?;
+    }
+    if item.tags.len() > MAX_TAGS {
+        return Err(Error::invalid(
+            format!("{at}.tags"),
+            format!("at most {MAX_TAGS} tags"),
+        ));
+    }
+    for tag in &item.tags {
+        text(tag, "tags")?;
+    }
+    Ok(())
+}
+
+/// Ids for items given without one.
+fn assign(items: Vec<SampleItem>, first: i64) -> Vec<Item> {
+    items
+        .into_iter()
+        .enumerate()
+        .map(|(k, i)| Item {
+            id: i.id.unwrap_or_else(fresh_id),
+            position: first + k as i64,
+            input: i.input,
+            reference: i.reference,
+            tags: i.tags,
+            split: i.split,
+        })
+        .collect()
+}
+
+fn fresh_id() -> String {
+    Uuid::new_v4().simple().to_string()
+}
+
+fn input_key(input: &std::collections::BTreeMap<String, serde_json::Value>) -> String {
+    serde_json::to_string(input).unwrap_or_default()
+}
+
+async fn experiment(core: &Core, id: Uuid) -> Result<Experiment> {
+    experiment_store::get(&core.db, id)
+        .await?
+        .ok_or(Error::NotFound("experiment"))
+}
+
+async fn one(core: &Core, items: &ItemsSummary, item_id: &str) -> Result<Item> {
+    store::by_ids(
+        &core.db,
+        items.dataset_id,
+        items.version,
+        &[item_id.to_owned()],
+    )
+    .await?
+    .pop()
+    .ok_or(Error::NotFound("item"))
+}
+
+/// The experiment, if its items may change now: no sweep is running on it, and it uses its
+/// dataset's newest version (changes build on the newest).
+pub(crate) async fn editable(core: &Core, id: Uuid, field: &str) -> Result<Experiment> {
+    let e = experiment(core, id).await?;
+    experiments::not_while_sweeping(core, id, field).await?;
+    if e.items.version != e.items.latest_version {
+        return Err(Error::conflict(
+            field,
+            format!(
+                "this experiment uses version {} of its dataset, which is now at version {}; \
+                 move it to the newest version (dataset_version) before changing items",
+                e.items.version, e.items.latest_version
+            ),
+        ));
+    }
+    Ok(e)
+}
+
+/// The experiment's stages, space and scorers still hold with `common` as the input names
+/// every item has (`None`: no items). An error names the item field that would break them.
+async fn check_still_valid(
+    core: &Core,
+    e: &Experiment,
+    common: Option<BTreeSet<String>>,
+    field: &str,
+) -> Result<()> {
+    let mut next = e.clone();
+    next.items.count = i64::from(common.is_some());
+    next.items.common_fields = common.unwrap_or_default().into_iter().collect();
+    match experiments::check_experiment(core, &next).await {
+        Ok(_) => Ok(()),
+        Err(Error::Invalid(f)) => Err(Error::invalid(
+            field,
+            format!(
+                "the experiment would no longer be valid: {}: {}",
+                f.field, f.message
+            ),
+        )),
+        Err(other) => Err(other),
+    }
+}
+
+async fn commit(
+    core: &Core,
+    e: &Experiment,
+    close_all: bool,
+    close: &[String],
+    insert: &[Item],
+) -> Result<ItemsSummary> {
+    let (version, stats) = store::commit(
+        &core.db,
+        &Change {
+            dataset_id: e.items.dataset_id,
+            base: e.items.latest_version,
+            close_all,
+            close,
+            insert,
+            pin: Some(e.id),
+        },
+    )
+    .await?;
+    Ok(ItemsSummary {
+        dataset_id: e.items.dataset_id,
+        dataset_name: e.items.dataset_name.clone(),
+        version,
+        latest_version: version,
+        count: stats.count,
+        fields: stats.fields,
+        common_fields: stats.common_fields,
+    })
+}
+
+/// References changed under existing runs: their scores are recomputed.
+async fn rescore(core: &Core, actor: &Actor, experiment_id: Uuid) {
+    let Ok(Some(e)) = experiment_store::get(&core.db, experiment_id).await else {
+        return;
+    };
+    let (scorers, _) = super::scoring::parse_lenient(&e.scoring_config);
+    if scorers.is_empty() {
+        return;
+    }
+    if let Err(err) = super::scoring::jobs::start(core, &e, None, true, actor.user_id()).await {
+        tracing::warn!(experiment = %e.id, error = %err, "could not start re-scoring after references changed");
+    }
+}

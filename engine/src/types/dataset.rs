@@ -1,0 +1,102 @@
+//! Sample items as stored: datasets (private to an experiment, or named and shared in a
+//! project), their versions and items. Shared with the dashboard, so wasm-safe.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use uuid::Uuid;
+
+#[cfg(feature = "server")]
+use utoipa::ToSchema;
+
+/// One stored item of a dataset version.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(ToSchema))]
+pub struct Item {
+    /// Stable: the id given at import (an `id` column or key), or one assigned then.
+    pub id: String,
+    /// Where the item sorts; stays with the item (gaps after deletions).
+    pub position: i64,
+    #[cfg_attr(feature = "server", schema(value_type = Object))]
+    pub input: BTreeMap<String, Value>,
+    #[serde(default)]
+    pub reference: Option<String>,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// E.g. `train` or `test`.
+    #[serde(default)]
+    pub split: Option<String>,
+}
+
+/// What an experiment's items are, without the items: `GET …/items` reads them.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(ToSchema))]
+pub struct ItemsSummary {
+    pub dataset_id: Uuid,
+    /// The shared dataset's name (none: the experiment's own items).
+    #[serde(default)]
+    pub dataset_name: Option<String>,
+    /// The version this experiment uses.
+    pub version: i64,
+    /// The dataset's newest version (another experiment may have moved it on).
+    pub latest_version: i64,
+    pub count: i64,
+    /// Input names in the order they first appear.
+    pub fields: Vec<String>,
+    /// Input names every item has: what templates may use as `input.<name>`.
+    pub common_fields: Vec<String>,
+}
+
+/// A page of items, in order.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(ToSchema))]
+pub struct ItemPage {
+    pub items: Vec<Item>,
+    /// Items matching the filter, in this version.
+    pub total: i64,
+    pub version: i64,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+/// `POST …/items`: items to append (each becomes part of a new version).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct NewItems {
+    pub items: Vec<super::SampleItem>,
+}
+
+/// `PUT …/items/{item_id}`: absent fields are kept; `reference`/`split` null removes them.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ItemUpdate {
+    #[cfg_attr(feature = "server", schema(value_type = Option<Object>))]
+    pub input: Option<BTreeMap<String, Value>>,
+    #[serde(default, deserialize_with = "super::double_option")]
+    #[cfg_attr(feature = "server", schema(value_type = Option<String>))]
+    pub reference: Option<Option<String>>,
+    pub tags: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "super::double_option")]
+    #[cfg_attr(feature = "server", schema(value_type = Option<String>))]
+    pub split: Option<Option<String>>,
+}
+
+/// What a change to items did: the items written and where the experiment's items now stand.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(ToSchema))]
+pub struct ItemsChanged {
+    pub items: Vec<Item>,
+    pub summary: ItemsSummary,
+}
+
+/// An item named in a request: its id, or its 0-based place in the current order.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(ToSchema))]
+#[serde(untagged)]
+pub enum ItemRef {
+    Index(usize),
+    Id(String),
+}
