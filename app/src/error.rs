@@ -41,7 +41,7 @@ impl From<engine::Error> for AppError {
         // The HTTP status of the server-function response says what kind of failure it was.
         let status = match &e {
             E::NotFound(_) => StatusCode::NOT_FOUND,
-            E::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            E::Invalid(_) | E::BadLines { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             E::Conflict(_) => StatusCode::CONFLICT,
             E::Unauthenticated | E::BadCredentials => StatusCode::UNAUTHORIZED,
             E::Forbidden(_) => StatusCode::FORBIDDEN,
@@ -62,6 +62,10 @@ impl From<engine::Error> for AppError {
             E::Invalid(f) | E::Conflict(f) => AppError::Field {
                 field: f.field,
                 message: f.message,
+            },
+            E::BadLines { ref field, .. } => AppError::Field {
+                field: field.clone(),
+                message: e.to_string(),
             },
             E::Unauthenticated => AppError::Unauthenticated,
             E::Internal(detail) => {

@@ -133,6 +133,12 @@ pub struct Config {
     #[arg(long, env = "MAX_TOKENS_PER_SWEEP", global = true, default_value_t = 0)]
     pub max_tokens_per_sweep: u64,
 
+    /// Largest file the upload routes (sample import) take, in MB (1 to 10240); every other
+    /// request body is capped at 2 MiB.
+    #[arg(long, env = "MAX_UPLOAD_MB", global = true, default_value_t = 200,
+          value_parser = clap::value_parser!(u64).range(1..=10240))]
+    pub max_upload_mb: u64,
+
     /// Where the SQLite database and generated secrets live (created if missing).
     #[arg(long, env = "DATA_DIR", global = true, default_value = "./data")]
     pub data_dir: PathBuf,
@@ -208,6 +214,7 @@ impl std::fmt::Debug for Config {
             .field("default_endpoint_key", &self.default_endpoint_key)
             .field("max_concurrent_runs", &self.max_concurrent_runs)
             .field("max_tokens_per_sweep", &self.max_tokens_per_sweep)
+            .field("max_upload_mb", &self.max_upload_mb)
             .field("data_dir", &self.data_dir)
             .field("mcp_enabled", &self.mcp_enabled)
             .field("mcp_port", &self.mcp_port)
@@ -342,6 +349,7 @@ mod tests {
         assert_eq!(c.port, 8400);
         assert_eq!(c.mcp_port, 8401);
         assert_eq!(c.max_concurrent_runs, 4);
+        assert_eq!(c.max_upload_mb, 200);
         assert_eq!(c.max_tokens_per_sweep, 0);
         assert!(c.mcp_enabled);
         assert!(c.effective_database_url().starts_with("sqlite://"));

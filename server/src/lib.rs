@@ -21,7 +21,6 @@ use axum::http::{HeaderName, HeaderValue};
 use engine::{Core, Db, Secrets};
 use leptos::config::LeptosOptions;
 use tower_http::compression::CompressionLayer;
-use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 use tower_sessions::cookie::SameSite;
@@ -197,8 +196,12 @@ pub fn router(state: AppState) -> Router {
             auth_layer::resolve_caller,
         ))
         .layer(sessions)
-        // Every body, REST or server function, is capped; REST answers over-size with JSON 413.
-        .layer(RequestBodyLimitLayer::new(api::BODY_LIMIT))
+        // Every body, REST or server function, is capped (upload routes at MAX_UPLOAD_MB,
+        // streamed; the rest at 2 MiB); REST answers over-size with JSON 413.
+        .layer(axum::middleware::from_fn_with_state(
+            state.config.max_upload_mb.saturating_mul(1024 * 1024),
+            api::body_limit,
+        ))
         .layer(axum::middleware::from_fn(api::json_payload_too_large))
         .layer(header("x-content-type-options", "nosniff"))
         .layer(header("x-frame-options", "DENY"))

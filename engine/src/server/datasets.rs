@@ -582,3 +582,318 @@ async fn rescore(core: &Core, actor: &Actor, experiment_id: Uuid) {
         tracing::warn!(experiment = %e.id, error = %err, "could not start re-scoring after references changed");
     }
 }
+
+/// Where imported text comes from. It is read twice (checked whole, then written), never held
+/// whole in memory when it is a file.
+pub enum Source {
+    File(std::path::PathBuf),
+    Text(String),
+}
+
+impl Source {
+    fn open(&self) -> std::io::Result<Box<dyn std::io::BufRead + Send + '_>> {
+        Ok(match self {
+            Source::File(path) => Box::new(std::io::BufReader::with_capacity(
+                256 * 1024,
+                std::fs::File::open(path)?,
+            )),
+            Source::Text(text) => Box::new(text.as_bytes()),
+        })
+    }
+}
+
+/// How to import.
+#[derive(Debug, Clone, Copy)]
+pub struct ImportOptions {
+    pub format: SampleFormat,
+    /// Add to the items instead of replacing them.
+    pub append: bool,
+    /// Keep the good lines and list the bad ones, instead of refusing the file.
+    pub skip_invalid: bool,
+}
+
+/// Items per batch handed from the reader to the writer.
+const IMPORT_BATCH: usize = 500;
+
+/// Checks one line read from an import: the item's own rules and a unique id (`ids`: the ids
+/// seen so far, with their lines; `taken`: ids the dataset already has).
+fn check_line(
+    line: usize,
+    read: super::samples::Read,
+    ids: &mut HashMap<String, usize>,
+    taken: &HashSet<String>,
+) -> std::result::Result<SampleItem, String> {
+    let item = read?;
+    check_item(&item, "").map_err(|e| match e {
+        Error::Invalid(f) => format!("{}: {}", f.field.trim_start_matches('.'), f.message),
+        other => other.to_string(),
+    })?;
+    if let Some(id) = &item.id {
+        if taken.contains(id) {
+            return Err(format!("an item with id {id:?} already exists"));
+        }
+        if let Some(first) = ids.get(id) {
+            return Err(format!("id {id:?} is used by line {first}"));
+        }
+        ids.insert(id.clone(), line);
+    }
+    Ok(item)
+}
+
+/// What the first reading of an import found.
+#[derive(Default)]
+struct Scan {
+    good: usize,
+    errors: Vec<crate::types::LineError>,
+    error_count: usize,
+    /// Input names every good item has (`None`: no good item).
+    common: Option<BTreeSet<String>>,
+    ids: HashMap<String, usize>,
+}
+
+fn scan(source: &Source, format: SampleFormat, taken: &HashSet<String>) -> Result<Scan> {
+    let mut s = Scan::default();
+    let mut ids = HashMap::new();
+    super::samples::read_items(
+        format,
+        source.open().map_err(internal)?,
+        &mut |line, read| match check_line(line, read, &mut ids, taken) {
+            Ok(item) => {
+                s.good += 1;
+                let keys: BTreeSet<String> = item.input.keys().cloned().collect();
+                s.common = Some(match s.common.take() {
+                    None => keys,
+                    Some(c) => c.intersection(&keys).cloned().collect(),
+                });
+            }
+            Err(message) => {
+                s.error_count += 1;
+                if s.errors.len() < super::samples::ERRORS_SHOWN {
+                    s.errors.push(crate::types::LineError { line, message });
+                }
+            }
+        },
+    )
+    .map_err(internal)?;
+    s.ids = ids;
+    Ok(s)
+}
+
+/// A short fingerprint of an item's input, for matching re-imported items to current ones.
+fn input_digest(input: &std::collections::BTreeMap<String, serde_json::Value>) -> [u8; 32] {
+    use sha2::Digest;
+    sha2::Sha256::digest(input_key(input).as_bytes()).into()
+}
+
+/// Imports items from CSV, JSON lines or a JSON array into the experiment's dataset (a new
+/// version), streaming: the text is checked whole first (nothing is written if it is refused),
+/// then written in batches in one transaction. Replacing keeps the ids of items whose input is
+/// unchanged, so their runs keep their identity.
+pub async fn import(
+    core: &Core,
+    actor: &Actor,
+    experiment_id: Uuid,
+    source: Source,
+    opts: ImportOptions,
+) -> Result<crate::types::ImportReport> {
+    actor.require_write()?;
+    let e = editable(core, experiment_id, "content").await?;
+    let source = std::sync::Arc::new(source);
+    // Ids the dataset has now, when adding to it.
+    let taken: HashSet<String> = if opts.append {
+        let mut ids = HashSet::new();
+        let mut after = None;
+        loop {
+            let page =
+                store::after(&core.db, e.items.dataset_id, e.items.version, after, 2000).await?;
+            after = page.last().map(|i| i.position);
+            let done = page.len() < 2000;
+            ids.extend(page.into_iter().map(|i| i.id));
+            if done {
+                break ids;
+            }
+        }
+    } else {
+        HashSet::new()
+    };
+    let taken = std::sync::Arc::new(taken);
+    let found = {
+        let (source, taken) = (source.clone(), taken.clone());
+        tokio::task::spawn_blocking(move || scan(&source, opts.format, &taken))
+            .await
+            .map_err(internal)??
+    };
+    if found.error_count > 0 && !opts.skip_invalid {
+        return Err(Error::BadLines {
+            field: "content".to_owned(),
+            errors: found.errors,
+            count: found.error_count,
+        });
+    }
+    if found.good == 0 {
+        return Err(Error::invalid("content", "the file holds no items"));
+    }
+    let total = found.good
+        + if opts.append {
+            e.items.count as usize
+        } else {
+            0
+        };
+    if total > MAX_ITEMS {
+        return Err(Error::invalid(
+            "content",
+            format!("at most {MAX_ITEMS} items (this would make {total})"),
+        ));
+    }
+    let common = match (opts.append, e.items.count > 0) {
+        (true, true) => {
+            let old: BTreeSet<String> = e.items.common_fields.iter().cloned().collect();
+            found
+                .common
+                .map(|c| c.intersection(&old).cloned().collect())
+        }
+        _ => found.common,
+    };
+    check_still_valid(core, &e, common, "content").await?;
+
+    // Replacing: current items by input, so unchanged items keep their ids.
+    type Current = HashMap<[u8; 32], Vec<(String, Option<String>)>>;
+    let mut current: Current = HashMap::new();
+    let mut by_id: HashMap<String, ([u8; 32], Option<String>)> = HashMap::new();
+    if !opts.append {
+        let mut after = None;
+        loop {
+            let page =
+                store::after(&core.db, e.items.dataset_id, e.items.version, after, 1000).await?;
+            after = page.last().map(|i| i.position);
+            let done = page.len() < 1000;
+            for item in page {
+                let digest = input_digest(&item.input);
+                if !found.ids.contains_key(&item.id) {
+                    current
+                        .entry(digest)
+                        .or_default()
+                        .push((item.id.clone(), item.reference.clone()));
+                }
+                by_id.insert(item.id, (digest, item.reference));
+            }
+            if done {
+                break;
+            }
+        }
+    }
+    let first = if opts.append {
+        store::max_position(&core.db, e.items.dataset_id).await? + 1
+    } else {
+        0
+    };
+    let references_changed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (tx, rx) = tokio::sync::mpsc::channel(2);
+    let writer = {
+        let (source, taken, changed) = (source.clone(), taken.clone(), references_changed.clone());
+        let format = opts.format;
+        tokio::task::spawn_blocking(move || {
+            let mut ids = HashMap::new();
+            let mut batch = Vec::with_capacity(IMPORT_BATCH);
+            let mut position = first;
+            let mut current = current;
+            let send = |batch: Vec<Item>| tx.blocking_send(Ok(batch)).is_ok();
+            let reader = match source.open() {
+                Ok(r) => r,
+                Err(err) => {
+                    let _ = tx.blocking_send(Err(err.to_string()));
+                    return;
+                }
+            };
+            let mut open = true;
+            let read = super::samples::read_items(format, reader, &mut |line, read| {
+                if !open {
+                    return;
+                }
+                let Ok(item) = check_line(line, read, &mut ids, &taken) else {
+                    return;
+                };
+                let digest = input_digest(&item.input);
+                let id = match &item.id {
+                    Some(id) => {
+                        if by_id
+                            .get(id)
+                            .is_some_and(|(d, r)| *d == digest && *r != item.reference)
+                        {
+                            changed.store(true, std::sync::atomic::Ordering::Relaxed);
+                        }
+                        id.clone()
+                    }
+                    None => match current.get_mut(&digest).and_then(Vec::pop) {
+                        Some((id, reference)) => {
+                            if reference != item.reference {
+                                changed.store(true, std::sync::atomic::Ordering::Relaxed);
+                            }
+                            id
+                        }
+                        None => fresh_id(),
+                    },
+                };
+                batch.push(Item {
+                    id,
+                    position,
+                    input: item.input,
+                    reference: item.reference,
+                    tags: item.tags,
+                    split: item.split,
+                });
+                position += 1;
+                if batch.len() == IMPORT_BATCH {
+                    open = send(std::mem::replace(
+                        &mut batch,
+                        Vec::with_capacity(IMPORT_BATCH),
+                    ));
+                }
+            });
+            match read {
+                Ok(()) => {
+                    if !batch.is_empty() {
+                        send(batch);
+                    }
+                    send(Vec::new());
+                }
+                Err(err) => {
+                    let _ = tx.blocking_send(Err(err.to_string()));
+                }
+            }
+        })
+    };
+    let committed = store::commit_with(
+        &core.db,
+        &Change {
+            dataset_id: e.items.dataset_id,
+            base: e.items.latest_version,
+            close_all: !opts.append,
+            close: &[],
+            insert: &[],
+            pin: Some(e.id),
+        },
+        Some(rx),
+    )
+    .await;
+    writer.await.map_err(internal)?;
+    let (version, stats) = committed?;
+    if references_changed.load(std::sync::atomic::Ordering::Relaxed) {
+        rescore(core, actor, e.id).await;
+    }
+    Ok(crate::types::ImportReport {
+        imported: found.good as i64,
+        skipped: found.error_count as i64,
+        errors: found.errors,
+        error_count: found.error_count as i64,
+        items: ItemsSummary {
+            dataset_id: e.items.dataset_id,
+            dataset_name: e.items.dataset_name.clone(),
+            version,
+            latest_version: version,
+            count: stats.count,
+            fields: stats.fields,
+            common_fields: stats.common_fields,
+        },
+    })
+}

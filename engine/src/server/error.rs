@@ -13,6 +13,13 @@ pub enum Error {
     /// Input that breaks a rule; names the field.
     #[error("{0}")]
     Invalid(FieldError),
+    /// Imported text with bad lines: the first ones (up to 100) and how many in all.
+    #[error("{}", describe_lines(errors, *count))]
+    BadLines {
+        field: String,
+        errors: Vec<crate::types::LineError>,
+        count: usize,
+    },
     /// Input that clashes with existing data (a taken name, setup already done); names the field.
     #[error("{0}")]
     Conflict(FieldError),
@@ -43,9 +50,23 @@ impl Error {
     pub fn field(&self) -> Option<&str> {
         match self {
             Error::Invalid(f) | Error::Conflict(f) => Some(&f.field),
+            Error::BadLines { field, .. } => Some(field),
             _ => None,
         }
     }
+}
+
+/// "line 3: expected 2 fields, found 1 (and 4 more bad lines)".
+fn describe_lines(errors: &[crate::types::LineError], count: usize) -> String {
+    let Some(first) = errors.first() else {
+        return "bad lines".to_owned();
+    };
+    let tail = match count.saturating_sub(1) {
+        0 => String::new(),
+        1 => " (and 1 more bad line)".to_owned(),
+        n => format!(" (and {n} more bad lines)"),
+    };
+    format!("line {}: {}{tail}", first.line, first.message)
 }
 
 impl From<FieldError> for Error {

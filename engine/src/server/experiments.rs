@@ -287,27 +287,26 @@ pub(crate) async fn not_while_sweeping(core: &Core, id: Uuid, field: &str) -> Re
     }
 }
 
-/// Replaces (or extends) the items from CSV, JSON lines or a JSON array (a new version). A
-/// bad row is an error naming its line; nothing is written unless the whole experiment is
-/// still valid.
+/// Replaces (or extends) the items from CSV, JSON lines or a JSON array text (a new version);
+/// see [`super::datasets::import`].
 pub async fn import_samples(
     core: &Core,
     actor: &Actor,
     id: Uuid,
     import: SampleImport,
-) -> Result<Experiment> {
-    actor.require_write()?;
-    let items = super::samples::parse_strict(import.format, &import.content)?;
-    let e = super::datasets::editable(core, id, "content").await?;
-    if import.append {
-        super::datasets::check_items(&items, "content")?;
-        super::datasets::append(core, actor, &e, items, "content").await?;
-    } else {
-        super::datasets::replace(core, actor, &e, items, "content").await?;
-    }
-    store::get(&core.db, id)
-        .await?
-        .ok_or(Error::NotFound("experiment"))
+) -> Result<crate::types::ImportReport> {
+    super::datasets::import(
+        core,
+        actor,
+        id,
+        super::datasets::Source::Text(import.content),
+        super::datasets::ImportOptions {
+            format: import.format,
+            append: import.append,
+            skip_invalid: false,
+        },
+    )
+    .await
 }
 
 /// The input names every item of the experiment has (`None` when it has no items).

@@ -3,6 +3,7 @@
 //! total), so a person can fix them all at once; imports refuse text with any bad line.
 
 use std::collections::BTreeSet;
+use std::io::BufRead;
 
 use serde_json::{Map, Value};
 
@@ -17,33 +18,44 @@ pub const ERRORS_SHOWN: usize = 100;
 pub fn parse_samples(format: Option<SampleFormat>, content: &str) -> ParsedSamples {
     let format = format.unwrap_or_else(|| SampleFormat::detect(content));
     let mut out = Collected::default();
-    match format {
-        SampleFormat::Csv => read_csv(content, &mut out),
-        SampleFormat::Jsonl => read_jsonl(content, &mut out),
-        SampleFormat::Json => read_json(content, &mut out),
-    }
+    // Reading from memory cannot fail.
+    let _ = read_items(format, content.as_bytes(), &mut |line, read| match read {
+        Ok(item) => out.items.push(item),
+        Err(message) => out.error(line, message),
+    });
     out.finish(format)
+}
+
+/// What [`read_items`] hands over for each item: the line it starts on, and the item or why
+/// that line is not one.
+pub type Read = std::result::Result<SampleItem, String>;
+
+/// Reads items one at a time from `reader` (a file of any size: memory stays bounded by the
+/// largest item) and hands each to `sink`. Only I/O errors stop it.
+pub fn read_items(
+    format: SampleFormat,
+    reader: impl BufRead,
+    sink: &mut dyn FnMut(usize, Read),
+) -> std::io::Result<()> {
+    match format {
+        SampleFormat::Csv => read_csv(reader, sink),
+        SampleFormat::Jsonl => read_jsonl(reader, sink),
+        SampleFormat::Json => read_json(reader, sink),
+    }
 }
 
 /// Reads `content` as sample items, refusing it (naming the first bad line, and how many more
 /// there are) when any line is bad.
 pub fn parse_strict(format: SampleFormat, content: &str) -> Result<Vec<SampleItem>> {
     let parsed = parse_samples(Some(format), content);
-    match parsed.errors.first() {
-        None => Ok(parsed.items),
-        Some(first) => {
-            let more = parsed.error_count - 1;
-            let tail = match more {
-                0 => String::new(),
-                1 => " (and 1 more bad line)".to_owned(),
-                n => format!(" (and {n} more bad lines)"),
-            };
-            Err(Error::invalid(
-                "content",
-                format!("line {}: {}{tail}", first.line, first.message),
-            ))
-        }
+    if parsed.errors.is_empty() {
+        return Ok(parsed.items);
     }
+    Err(Error::BadLines {
+        field: "content".to_owned(),
+        errors: parsed.errors,
+        count: parsed.error_count,
+    })
 }
 
 pub fn parse_csv(content: &str) -> Result<Vec<SampleItem>> {
@@ -109,28 +121,36 @@ impl Collected {
 
 /// CSV with a header row; `reference`, `id`, `split` and `tags` (separated by `;`) columns are
 /// not inputs.
-fn read_csv(content: &str, out: &mut Collected) {
+fn read_csv(reader: impl BufRead, sink: &mut dyn FnMut(usize, Read)) -> std::io::Result<()> {
     let mut reader = csv::ReaderBuilder::new()
         .flexible(false)
         .trim(csv::Trim::Headers)
-        .from_reader(content.as_bytes());
+        .from_reader(reader);
     let headers = match reader.headers() {
         Ok(h) => h.clone(),
-        Err(e) => return out.error(1, e.to_string()),
+        Err(e) => {
+            if let csv::ErrorKind::Io(_) = e.kind() {
+                return Err(std::io::Error::other(e.to_string()));
+            }
+            sink(1, Err(e.to_string()));
+            return Ok(());
+        }
     };
     if headers.is_empty() || headers.iter().any(str::is_empty) {
-        return out.error(1, "every column needs a name");
+        sink(1, Err("every column needs a name".to_owned()));
+        return Ok(());
     }
     if let Some(bad) = headers
         .iter()
         .find(|h| !matches!(*h, "reference" | "id" | "split" | "tags") && !is_identifier(h))
     {
-        return out.error(
+        sink(
             1,
-            format!(
+            Err(format!(
                 "column {bad:?} is not a valid variable name (letters, digits, _; not starting with a digit)"
-            ),
+            )),
         );
+        return Ok(());
     }
     let mut record = csv::StringRecord::new();
     loop {
@@ -159,9 +179,12 @@ fn read_csv(content: &str, out: &mut Collected) {
                         }
                     }
                 }
-                out.items.push(item);
+                sink(line.max(1), Ok(item));
             }
             Err(e) => {
+                if let csv::ErrorKind::Io(_) = e.kind() {
+                    return Err(std::io::Error::other(e.to_string()));
+                }
                 let line = e.position().map_or(line, |p| p.line() as usize);
                 let message = match e.kind() {
                     csv::ErrorKind::UnequalLengths {
@@ -170,60 +193,206 @@ fn read_csv(content: &str, out: &mut Collected) {
                     csv::ErrorKind::Utf8 { .. } => "not valid UTF-8".to_owned(),
                     _ => e.to_string(),
                 };
-                out.error(line, message);
+                sink(line, Err(message));
             }
         }
     }
+    Ok(())
 }
 
 /// One JSON object per line: `{"input": {...}, "reference": "...", "id": "..."}`, or a flat
-/// object whose `reference`/`id` keys are taken out and the rest are inputs. Blank lines skip.
-fn read_jsonl(content: &str, out: &mut Collected) {
-    for (i, line) in content.lines().enumerate() {
-        if line.trim().is_empty() {
+/// object whose `reference`/`id`/`split`/`tags` keys are taken out and the rest are inputs.
+/// Blank lines skip.
+fn read_jsonl(mut reader: impl BufRead, sink: &mut dyn FnMut(usize, Read)) -> std::io::Result<()> {
+    let mut buf = Vec::new();
+    let mut line = 0;
+    loop {
+        buf.clear();
+        if reader.read_until(b'\n', &mut buf)? == 0 {
+            return Ok(());
+        }
+        line += 1;
+        let Ok(text) = std::str::from_utf8(&buf) else {
+            sink(line, Err("not valid UTF-8".to_owned()));
+            continue;
+        };
+        if text.trim().is_empty() {
             continue;
         }
-        let read = serde_json::from_str::<Value>(line)
+        let read = serde_json::from_str::<Value>(text)
             .map_err(|e| format!("invalid JSON ({e})"))
             .and_then(item_from_value);
-        match read {
-            Ok(item) => out.items.push(item),
-            Err(message) => out.error(i + 1, message),
+        sink(line, read);
+    }
+}
+
+/// Longest JSON array element kept whole (bigger ones are reported, not buffered).
+const MAX_ELEMENT: usize = 4 * 1024 * 1024;
+
+/// A JSON array of objects shaped as JSON lines are, read element by element; each bad
+/// element is reported at the line where it starts.
+fn read_json(reader: impl BufRead, sink: &mut dyn FnMut(usize, Read)) -> std::io::Result<()> {
+    let mut split = ArraySplitter::default();
+    let mut bytes = reader.bytes();
+    // Before the array: only whitespace, then `[`.
+    loop {
+        match bytes.next().transpose()? {
+            None => {
+                sink(
+                    split.line,
+                    Err("expected a JSON array of objects".to_owned()),
+                );
+                return Ok(());
+            }
+            Some(b'\n') => split.line += 1,
+            Some(b) if b.is_ascii_whitespace() => {}
+            Some(b'[') => break,
+            Some(b'\xEF' | b'\xBB' | b'\xBF') if split.line == 1 => {}
+            Some(_) => {
+                sink(
+                    split.line,
+                    Err("expected a JSON array of objects".to_owned()),
+                );
+                return Ok(());
+            }
+        }
+    }
+    for b in bytes {
+        if split.closed {
+            return Ok(());
+        }
+        match split.push(b?) {
+            Step::More => {}
+            Step::Element(start, element) => {
+                let read = match element {
+                    Some(raw) => serde_json::from_slice::<Value>(&raw)
+                        .map_err(|e| format!("invalid JSON ({e})"))
+                        .and_then(item_from_value),
+                    None => Err(format!(
+                        "an item of more than {} MiB",
+                        MAX_ELEMENT / 1024 / 1024
+                    )),
+                };
+                sink(start, read);
+            }
+            Step::End => return Ok(()),
+            Step::Bad(line, message) => {
+                sink(line, Err(message));
+                return Ok(());
+            }
+        }
+    }
+    if !split.closed {
+        sink(split.line, Err("the JSON array is not closed".to_owned()));
+    }
+    Ok(())
+}
+
+/// Splits the inside of a JSON array into its top-level elements, byte by byte.
+struct ArraySplitter {
+    line: usize,
+    depth: usize,
+    in_string: bool,
+    escaped: bool,
+    /// The element being read: where it started, its bytes (`None` once too long).
+    current: Option<(usize, Option<Vec<u8>>)>,
+    /// A `,` was seen after the last element (another must follow).
+    want_element: bool,
+    /// The array's `]` ended its last (scalar) element.
+    closed: bool,
+}
+
+impl Default for ArraySplitter {
+    fn default() -> Self {
+        ArraySplitter {
+            line: 1,
+            depth: 0,
+            in_string: false,
+            escaped: false,
+            current: None,
+            want_element: false,
+            closed: false,
         }
     }
 }
 
-/// A JSON array of objects shaped as JSON lines are; each bad element is reported at the line
-/// where it starts.
-fn read_json(content: &str, out: &mut Collected) {
-    let elements: Vec<&serde_json::value::RawValue> = match serde_json::from_str(content) {
-        Ok(v) => v,
-        Err(e) => {
-            let message = if e.is_data() {
-                "expected a JSON array of objects".to_owned()
-            } else {
-                format!("invalid JSON ({e})")
-            };
-            return out.error(e.line().max(1), message);
+enum Step {
+    More,
+    Element(usize, Option<Vec<u8>>),
+    End,
+    Bad(usize, String),
+}
+
+impl ArraySplitter {
+    fn push(&mut self, b: u8) -> Step {
+        if b == b'\n' {
+            self.line += 1;
         }
-    };
-    let base = content.as_ptr() as usize;
-    let (mut line, mut scanned) = (1, 0);
-    for raw in elements {
-        // Elements come in order: count the newlines up to each one's start, once.
-        let start = (raw.get().as_ptr() as usize).saturating_sub(base);
-        line += content.as_bytes()[scanned..start.max(scanned)]
-            .iter()
-            .filter(|&&b| b == b'\n')
-            .count();
-        scanned = start.max(scanned);
-        let read = serde_json::from_str::<Value>(raw.get())
-            .map_err(|e| format!("invalid JSON ({e})"))
-            .and_then(item_from_value);
-        match read {
-            Ok(item) => out.items.push(item),
-            Err(message) => out.error(line, message),
+        if let Some((_, buf)) = &mut self.current {
+            if let Some(bytes) = buf {
+                if bytes.len() < MAX_ELEMENT {
+                    bytes.push(b);
+                } else {
+                    *buf = None;
+                }
+            }
+            if self.in_string {
+                match (self.escaped, b) {
+                    (true, _) => self.escaped = false,
+                    (false, b'\\') => self.escaped = true,
+                    (false, b'"') => self.in_string = false,
+                    _ => {}
+                }
+                return Step::More;
+            }
+            match b {
+                b'"' => self.in_string = true,
+                b'{' | b'[' => self.depth += 1,
+                b'}' | b']' if self.depth > 0 => {
+                    self.depth -= 1;
+                    if self.depth == 0 {
+                        return self.finish();
+                    }
+                }
+                b',' | b']' | b'}' if self.depth == 0 => {
+                    // A scalar element ends here.
+                    let (start, buf) = self.current.take().expect("reading an element");
+                    let buf = buf.map(|mut v| {
+                        v.pop();
+                        v
+                    });
+                    self.want_element = b == b',';
+                    self.closed = b == b']';
+                    return Step::Element(start, buf);
+                }
+                _ => {}
+            }
+            return Step::More;
         }
+        match b {
+            b if b.is_ascii_whitespace() => Step::More,
+            b',' if !self.want_element => {
+                self.want_element = true;
+                Step::More
+            }
+            b']' if !self.want_element => Step::End,
+            b',' | b']' => Step::Bad(self.line, "expected an item after `,`".to_owned()),
+            _ => {
+                self.want_element = false;
+                self.current = Some((self.line, Some(vec![b])));
+                match b {
+                    b'{' | b'[' => self.depth = 1,
+                    b'"' => self.in_string = true,
+                    _ => {}
+                }
+                Step::More
+            }
+        }
+    }
+
+    fn finish(&mut self) -> Step {
+        let (start, buf) = self.current.take().expect("reading an element");
+        Step::Element(start, buf)
     }
 }
 
@@ -362,7 +531,12 @@ mod tests {
         );
         let broken = parse_samples(Some(SampleFormat::Json), "[\n{\"q\": 1},\n{\"q\" 2}\n]");
         assert_eq!(broken.errors[0].line, 3);
-        assert!(broken.items.is_empty());
+        assert_eq!(broken.items.len(), 1, "the good element is kept");
+        let open = parse_samples(Some(SampleFormat::Json), "[{\"q\": \"a]\"}, {\"q\": 2}");
+        assert_eq!(open.items.len(), 2);
+        assert_eq!(open.errors[0].message, "the JSON array is not closed");
+        let scalars = parse_samples(Some(SampleFormat::Json), "[1, \"x,y\"]");
+        assert_eq!(scalars.error_count, 2, "{scalars:?}");
         assert_eq!(
             parse_samples(Some(SampleFormat::Json), "{\"q\": 1}").errors[0].message,
             "expected a JSON array of objects"

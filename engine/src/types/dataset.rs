@@ -100,3 +100,15 @@ pub enum ItemRef {
     Index(usize),
     Id(String),
 }
+
+/// What an import did: items written, bad lines skipped (with `skip_invalid`; the first 100
+/// listed) and where the items now stand.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(ToSchema))]
+pub struct ImportReport {
+    pub imported: i64,
+    pub skipped: i64,
+    pub errors: Vec<super::LineError>,
+    pub error_count: i64,
+    pub items: ItemsSummary,
+}

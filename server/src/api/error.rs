@@ -14,6 +14,8 @@ pub struct ApiError {
     pub message: String,
     pub field: Option<String>,
     pub retry_after: Option<u64>,
+    /// Bad lines of an import (the first 100) and how many in all.
+    pub lines: Option<(Vec<engine::types::LineError>, usize)>,
 }
 
 /// The body of every error response.
@@ -31,6 +33,12 @@ pub struct ErrorDetail {
     /// The request field at fault, when there is one (a JSON path such as `name`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
+    /// For an import: its bad lines (the first 100), each with its 1-based line number.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lines: Option<Vec<engine::types::LineError>>,
+    /// For an import: how many lines are bad in all.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_count: Option<usize>,
 }
 
 impl ApiError {
@@ -41,6 +49,7 @@ impl ApiError {
             message: message.into(),
             field: None,
             retry_after: None,
+            lines: None,
         }
     }
 
@@ -77,6 +86,14 @@ impl From<engine::Error> for ApiError {
         match e {
             E::NotFound(what) => ApiError::not_found(what),
             E::Invalid(f) => ApiError::unprocessable(f.field, f.message),
+            E::BadLines {
+                ref field,
+                ref errors,
+                count,
+            } => ApiError {
+                lines: Some((errors.clone(), count)),
+                ..ApiError::unprocessable(field.clone(), e.to_string())
+            },
             E::Conflict(f) => ApiError {
                 field: Some(f.field),
                 ..ApiError::new(StatusCode::CONFLICT, "conflict", f.message)
@@ -119,6 +136,8 @@ impl IntoResponse for ApiError {
                 code: self.code.to_owned(),
                 message: self.message,
                 field: self.field,
+                error_count: self.lines.as_ref().map(|(_, n)| *n),
+                lines: self.lines.map(|(l, _)| l),
             },
         };
         let mut response = (self.status, Json(body)).into_response();

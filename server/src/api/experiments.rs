@@ -4,8 +4,9 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use engine::types::{
-    Experiment, ExperimentUpdate, Item, ItemPage, ItemUpdate, ItemsChanged, ItemsSummary,
-    NewExperiment, NewItems, ParsedSamples, SampleFormat, SampleImport, SampleParse, ScoredRun,
+    Experiment, ExperimentUpdate, ImportReport, Item, ItemPage, ItemUpdate, ItemsChanged,
+    ItemsSummary, NewExperiment, NewItems, ParsedSamples, SampleFormat, SampleImport, SampleParse,
+    ScoredRun,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -96,32 +97,37 @@ pub async fn delete_experiment(
 #[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct ImportQuery {
-    /// For raw CSV / NDJSON bodies: append to the current items instead of replacing them.
+    /// For uploaded files: add to the current items instead of replacing them.
     #[serde(default)]
     pub append: bool,
+    /// Keep the good lines and list the bad ones, instead of refusing the file.
+    #[serde(default)]
+    pub skip_invalid: bool,
 }
 
-/// Imports sample data, replacing the items (or appending). Send either JSON
-/// (`{"format": "csv"|"jsonl", "content": "…", "append": false}`), or the file itself as
-/// `text/csv` or `application/x-ndjson` (`curl --data-binary @items.csv`, `?append=true`).
-/// A bad row is a 422 naming its line.
-#[utoipa::path(post, path = "/api/v1/experiments/{id}/samples", tag = "experiments",
+/// Imports sample items, replacing them (or appending): a new version of the experiment's
+/// dataset. Upload the file itself as `text/csv`, `application/x-ndjson` or a JSON array as
+/// `application/json` (`curl --data-binary @items.csv`), up to `MAX_UPLOAD_MB`, streamed; or
+/// send JSON `{"format": "csv"|"jsonl"|"json", "content": "…", "append": false}` (2 MiB). The
+/// text is checked whole before anything is written: bad lines are a 422 listing the first
+/// 100 (`error.lines`) with their count, unless `?skip_invalid=true`.
+#[utoipa::path(post, path = "/api/v1/experiments/{id}/samples", tag = "items",
     params(("id" = Uuid, Path), ImportQuery),
     request_body(content(
         (SampleImport = "application/json"),
         (String = "text/csv"),
         (String = "application/x-ndjson"),
     )),
-    responses((status = 200, body = Experiment), (status = 404, body = ErrorBody), (status = 415, body = ErrorBody),
-              (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = ImportReport), (status = 404, body = ErrorBody), (status = 413, body = ErrorBody),
+              (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn import_samples(
     State(s): State<AppState>,
     Authed(a): Authed,
     IdPath(id): IdPath,
     QueryParams(q): QueryParams<ImportQuery>,
     headers: axum::http::HeaderMap,
-    body: axum::body::Bytes,
-) -> ApiResult<Json<Experiment>> {
+    body: axum::body::Body,
+) -> ApiResult<Json<ImportReport>> {
     let content_type = headers
         .get(axum::http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -133,32 +139,62 @@ pub async fn import_samples(
                 .to_ascii_lowercase()
         })
         .unwrap_or_default();
-    let raw = |format| -> ApiResult<SampleImport> {
-        let content = String::from_utf8(body.to_vec()).map_err(|_| {
-            ApiError::bad_request(Some("body".into()), "the file must be UTF-8 text")
-        })?;
-        Ok(SampleImport {
-            format,
-            content,
-            append: q.append,
-        })
-    };
-    let import = match content_type.as_str() {
-        "application/json" => parse_json::<SampleImport>(&body)?,
-        "text/csv" => raw(SampleFormat::Csv)?,
+    let file_format = match content_type.as_str() {
+        "text/csv" => Some(SampleFormat::Csv),
         "application/x-ndjson" | "application/jsonl" | "application/x-jsonlines" => {
-            raw(SampleFormat::Jsonl)?
+            Some(SampleFormat::Jsonl)
         }
+        "application/json" => None,
         _ => {
             return Err(ApiError::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "unsupported_media_type",
-                "send application/json, text/csv or application/x-ndjson",
+                "send text/csv, application/x-ndjson or application/json",
             ));
         }
     };
+    let limit = s.config.max_upload_mb.saturating_mul(1024 * 1024);
+    let upload = super::upload::spool(&s.config.data_dir, body, limit).await?;
+    let (source, opts) = match file_format {
+        Some(format) => (
+            engine::datasets::Source::File(upload.path().to_owned()),
+            engine::datasets::ImportOptions {
+                format,
+                append: q.append,
+                skip_invalid: q.skip_invalid,
+            },
+        ),
+        // JSON: a JSON array of items, or the `{format, content}` wrapper (2 MiB).
+        None if upload.starts_with(b'[')? => (
+            engine::datasets::Source::File(upload.path().to_owned()),
+            engine::datasets::ImportOptions {
+                format: SampleFormat::Json,
+                append: q.append,
+                skip_invalid: q.skip_invalid,
+            },
+        ),
+        None => {
+            if upload.len() > super::BODY_LIMIT as u64 {
+                return Err(ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "too_large",
+                    "a JSON body is at most 2 MiB; upload large files as text/csv, \
+                     application/x-ndjson or a JSON array",
+                ));
+            }
+            let wrapper = parse_json::<SampleImport>(&upload.read()?)?;
+            (
+                engine::datasets::Source::Text(wrapper.content),
+                engine::datasets::ImportOptions {
+                    format: wrapper.format,
+                    append: wrapper.append || q.append,
+                    skip_invalid: q.skip_invalid,
+                },
+            )
+        }
+    };
     Ok(Json(
-        engine::experiments::import_samples(&s.core, &a, id, import).await?,
+        engine::datasets::import(&s.core, &a, id, source, opts).await?,
     ))
 }
 

@@ -14,6 +14,7 @@ pub mod projects;
 pub mod runs;
 pub mod scoring;
 pub mod sweeps;
+pub mod upload;
 
 use axum::Json;
 use axum::extract::DefaultBodyLimit;
@@ -175,6 +176,42 @@ pub async fn unknown_route(uri: axum::http::Uri) -> error::ApiError {
         "not_found",
         format!("no API route at {}", uri.path()),
     )
+}
+
+/// Routes that take files: their bodies may be up to `MAX_UPLOAD_MB` (they stream them).
+fn is_upload(method: &axum::http::Method, path: &str) -> bool {
+    method == axum::http::Method::POST
+        && path.starts_with("/api/v1/experiments/")
+        && path.ends_with("/samples")
+}
+
+/// Caps request bodies: `upload_limit` bytes on upload routes, [`BODY_LIMIT`] elsewhere. A
+/// declared length over the cap is refused at once; a body that grows past it fails as it is
+/// read (413 either way).
+pub async fn body_limit(
+    axum::extract::State(upload_limit): axum::extract::State<u64>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let limit = if is_upload(req.method(), req.uri().path()) {
+        usize::try_from(upload_limit).unwrap_or(usize::MAX)
+    } else {
+        BODY_LIMIT
+    };
+    let declared = req
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        if limit != BODY_LIMIT {
+            return upload::too_large(upload_limit).into_response();
+        }
+        return axum::http::StatusCode::PAYLOAD_TOO_LARGE.into_response();
+    }
+    let req = req.map(|body| axum::body::Body::new(http_body_util::Limited::new(body, limit)));
+    next.run(req).await
 }
 
 /// Gives over-size `/api/…` requests (rejected by the global body limit before any extractor

@@ -333,19 +333,38 @@ fn item_bytes(i: &Item) -> usize {
         + 64
 }
 
+/// Batches of items to insert after `Change::insert`, from a reader elsewhere: an empty batch
+/// ends them; an `Err`, or a reader that goes away before the end, abandons the change.
+pub type ItemBatches = tokio::sync::mpsc::Receiver<std::result::Result<Vec<Item>, String>>;
+
+enum Committed {
+    Done(Stats),
+    Moved,
+    Abandoned(String),
+}
+
 /// Makes version `base + 1` (one transaction) and returns it with what it holds.
 pub async fn commit(db: &Db, c: &Change<'_>) -> Result<(i64, Stats)> {
+    commit_with(db, c, None).await
+}
+
+/// [`commit`], inserting `more` batches too (in the same transaction: all or nothing).
+pub async fn commit_with(
+    db: &Db,
+    c: &Change<'_>,
+    mut more: Option<ItemBatches>,
+) -> Result<(i64, Stats)> {
     let now = Utc::now();
     let next = c.base + 1;
     let chunks = super::bulk::chunks_within(c.insert, item_bytes, ITEM_ROWS, ITEM_BYTES);
-    let stats = on_db!(db, p => async {
+    let outcome = on_db!(db, p => async {
         let mut tx = p.begin().await?;
         let moved = sqlx::query(
             "UPDATE datasets SET version = $3, updated_at = $4 WHERE id = $1 AND version = $2")
             .bind(c.dataset_id).bind(c.base).bind(next).bind(now)
             .execute(&mut *tx).await?.rows_affected();
         if moved != 1 {
-            return Ok(None);
+            return Ok(Committed::Moved);
         }
         if c.close_all {
             sqlx::query("UPDATE dataset_items SET until_version = $2 WHERE dataset_id = $1 AND until_version IS NULL")
@@ -362,17 +381,35 @@ pub async fn commit(db: &Db, c: &Change<'_>) -> Result<(i64, Stats)> {
             q.push(")");
             q.build().execute(&mut *tx).await?;
         }
+        macro_rules! insert {
+            ($rows:expr) => {{
+                let mut q = sqlx::QueryBuilder::new(
+                    "INSERT INTO dataset_items (dataset_id, item_id, since_version, until_version, position, keys, \
+                     split, tags, reference, input) ");
+                q.push_values($rows.iter(), |mut b, i: &Item| {
+                    b.push_bind(c.dataset_id).push_bind(i.id.clone()).push_bind(next)
+                        .push_bind(None::<i64>).push_bind(i.position).push_bind(keys_of(&i.input))
+                        .push_bind(i.split.clone()).push_bind(Json(i.tags.clone()))
+                        .push_bind(i.reference.clone()).push_bind(Json(i.input.clone()));
+                });
+                q.build().execute(&mut *tx).await?;
+            }};
+        }
         for chunk in &chunks {
-            let mut q = sqlx::QueryBuilder::new(
-                "INSERT INTO dataset_items (dataset_id, item_id, since_version, until_version, position, keys, \
-                 split, tags, reference, input) ");
-            q.push_values(chunk.iter(), |mut b, i| {
-                b.push_bind(c.dataset_id).push_bind(i.id.clone()).push_bind(next)
-                    .push_bind(None::<i64>).push_bind(i.position).push_bind(keys_of(&i.input))
-                    .push_bind(i.split.clone()).push_bind(Json(i.tags.clone()))
-                    .push_bind(i.reference.clone()).push_bind(Json(i.input.clone()));
-            });
-            q.build().execute(&mut *tx).await?;
+            insert!(chunk);
+        }
+        if let Some(rx) = more.as_mut() {
+            loop {
+                let batch = match rx.recv().await {
+                    Some(Ok(batch)) if batch.is_empty() => break,
+                    Some(Ok(batch)) => batch,
+                    Some(Err(why)) => return Ok(Committed::Abandoned(why)),
+                    None => return Ok(Committed::Abandoned("the reader stopped".to_owned())),
+                };
+                for chunk in super::bulk::chunks_within(&batch, item_bytes, ITEM_ROWS, ITEM_BYTES) {
+                    insert!(chunk);
+                }
+            }
         }
         let stats = count_version!(&mut *tx, c.dataset_id, next);
         sqlx::query(
@@ -386,14 +423,15 @@ pub async fn commit(db: &Db, c: &Change<'_>) -> Result<(i64, Stats)> {
                 .bind(experiment).bind(next).bind(now).execute(&mut *tx).await?;
         }
         tx.commit().await?;
-        Ok::<_, sqlx::Error>(Some(stats))
+        Ok::<_, sqlx::Error>(Committed::Done(stats))
     }.await)?;
-    match stats {
-        Some(stats) => Ok((next, stats)),
-        None => Err(Error::conflict(
+    match outcome {
+        Committed::Done(stats) => Ok((next, stats)),
+        Committed::Moved => Err(Error::conflict(
             "items",
             "the dataset changed meanwhile; read it again and retry",
         )),
+        Committed::Abandoned(why) => Err(Error::Internal(why)),
     }
 }
 

@@ -1,0 +1,311 @@
+//! Sample items at size, on SQLite and PostgreSQL: uploads streamed past the 2 MiB body cap
+//! (up to MAX_UPLOAD_MB), bad lines listed with their count, refused files writing nothing,
+//! `skip_invalid`, and appending to what is there.
+
+mod common;
+
+use std::fmt::Write;
+
+use common::{TestServer, assert_error};
+use engine::testing::TestDatabase;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+struct Fixture {
+    admin: String,
+    experiment: String,
+}
+
+async fn fixture(server: &TestServer) -> Fixture {
+    let admin = server.setup_admin().await;
+    let (_, endpoint) = server
+        .call(
+            Method::POST,
+            "/api/v1/endpoints",
+            Some(&admin),
+            Some(json!({"name": "sim", "kind": "simulated"})),
+        )
+        .await;
+    let (_, project) = server
+        .call(
+            Method::POST,
+            "/api/v1/projects",
+            Some(&admin),
+            Some(json!({"name": "p"})),
+        )
+        .await;
+    let (s, e) = server
+        .call(Method::POST, "/api/v1/experiments", Some(&admin), Some(json!({
+            "project_id": project["id"], "name": "docs",
+            "sample_data": [{"id": "seed", "input": {"text": "one", "doc": "d"}}],
+            "pipeline_stages": [{"name": "s", "endpoint_id": endpoint["id"], "model": "sim-small",
+                                 "user": "{{ input.text }}"}]
+        })))
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{e}");
+    Fixture {
+        admin,
+        experiment: e["id"].as_str().unwrap().to_owned(),
+    }
+}
+
+async fn upload(
+    server: &TestServer,
+    f: &Fixture,
+    content_type: &str,
+    query: &str,
+    body: impl Into<reqwest::Body>,
+) -> (StatusCode, Value) {
+    let res = TestServer::client()
+        .post(format!(
+            "{}/api/v1/experiments/{}/samples{query}",
+            server.url, f.experiment
+        ))
+        .bearer_auth(&f.admin)
+        .header("content-type", content_type)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = res.status();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+async fn items(server: &TestServer, f: &Fixture) -> Value {
+    let (s, e) = server
+        .get(
+            &format!("/api/v1/experiments/{}", f.experiment),
+            Some(&f.admin),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    e["items"].clone()
+}
+
+/// `rows` CSV rows of about `width` bytes each (a long `doc` field), with an id column.
+fn csv(rows: usize, width: usize) -> String {
+    let filler: String = "lorem ipsum dolor sit amet, ".repeat(width / 28 + 1);
+    let mut out = String::from("id,text,doc,reference,split\n");
+    for i in 0..rows {
+        let split = if i % 10 == 0 { "test" } else { "train" };
+        writeln!(
+            out,
+            "row-{i},Text number {i},\"{}\",ref {i},{split}",
+            &filler[..width]
+        )
+        .unwrap();
+    }
+    out
+}
+
+#[tokio::test]
+async fn a_30_mb_file_is_streamed_in_and_read_back_in_pages() {
+    for server in TestServer::all().await {
+        let f = fixture(&server).await;
+        let body = csv(10_000, 3_000);
+        assert!(body.len() > 30_000_000, "{}", body.len());
+        let (s, report) = upload(&server, &f, "text/csv", "", body).await;
+        assert_eq!(s, StatusCode::OK, "{report}");
+        assert_eq!(
+            (&report["imported"], &report["skipped"]),
+            (&json!(10_000), &json!(0))
+        );
+        assert_eq!(report["items"]["count"], 10_000);
+        assert_eq!(report["items"]["fields"], json!(["doc", "text"]));
+        let (_, page) = server
+            .get(
+                &format!(
+                    "/api/v1/experiments/{}/items?offset=9998&limit=5",
+                    f.experiment
+                ),
+                Some(&f.admin),
+            )
+            .await;
+        assert_eq!(page["total"], 10_000);
+        let last = &page["items"].as_array().unwrap()[1];
+        assert_eq!(
+            (
+                &last["id"],
+                &last["input"]["text"],
+                &last["reference"],
+                &last["split"]
+            ),
+            (
+                &json!("row-9999"),
+                &json!("Text number 9999"),
+                &json!("ref 9999"),
+                &json!("train")
+            )
+        );
+        assert_eq!(last["input"]["doc"].as_str().unwrap().len(), 3_000);
+        let (_, test) = server
+            .get(
+                &format!(
+                    "/api/v1/experiments/{}/items?split=test&limit=1",
+                    f.experiment
+                ),
+                Some(&f.admin),
+            )
+            .await;
+        assert_eq!(test["total"], 1_000);
+        // The experiment itself stays small.
+        let raw = TestServer::client()
+            .get(format!(
+                "{}/api/v1/experiments/{}",
+                server.url, f.experiment
+            ))
+            .bearer_auth(&f.admin)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(raw.len() < 4_000, "{} bytes", raw.len());
+        server.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn bad_lines_are_listed_and_a_refused_file_writes_nothing() {
+    for server in TestServer::all().await {
+        let f = fixture(&server).await;
+        let before = items(&server, &f).await;
+        let mut body = String::from("text,doc\n");
+        for i in 0..300 {
+            if i % 2 == 1 {
+                writeln!(body, "only one field {i}").unwrap();
+            } else {
+                writeln!(body, "text {i},doc {i}").unwrap();
+            }
+        }
+        let got = upload(&server, &f, "text/csv", "", body.clone()).await;
+        assert_error(&got, StatusCode::UNPROCESSABLE_ENTITY, Some("content"));
+        let error = &got.1["error"];
+        assert_eq!(error["error_count"], 150, "{error}");
+        let lines = error["lines"].as_array().unwrap();
+        assert_eq!(lines.len(), 100);
+        assert_eq!(
+            lines[0],
+            json!({"line": 3, "message": "expected 2 fields, found 1"})
+        );
+        assert!(
+            error["message"]
+                .as_str()
+                .unwrap()
+                .ends_with("(and 149 more bad lines)"),
+            "{error}"
+        );
+        assert_eq!(items(&server, &f).await, before, "nothing written");
+
+        // With skip_invalid the good lines are kept and the bad ones listed.
+        let (s, report) = upload(
+            &server,
+            &f,
+            "text/csv",
+            "?skip_invalid=true&append=true",
+            body,
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK, "{report}");
+        assert_eq!(
+            (&report["imported"], &report["skipped"]),
+            (&json!(150), &json!(150))
+        );
+        assert_eq!(report["errors"].as_array().unwrap().len(), 100);
+        assert_eq!(
+            report["items"]["count"], 151,
+            "appended to the one there: {report}"
+        );
+
+        // A JSON array upload, an id already taken when appending, a duplicate id in the file.
+        let array = json!([{"id": "seed", "text": "again"}, {"id": "x", "text": "a"}, {"id": "x", "text": "b"}]);
+        let got = upload(
+            &server,
+            &f,
+            "application/json",
+            "?append=true",
+            array.to_string(),
+        )
+        .await;
+        assert_error(&got, StatusCode::UNPROCESSABLE_ENTITY, Some("content"));
+        let lines = got.1["error"]["lines"].as_array().unwrap().clone();
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        assert!(
+            lines[0]["message"]
+                .as_str()
+                .unwrap()
+                .contains("already exists")
+        );
+        assert!(
+            lines[1]["message"]
+                .as_str()
+                .unwrap()
+                .contains("is used by line 1")
+        );
+        let (s, report) = upload(
+            &server,
+            &f,
+            "application/json",
+            "",
+            json!([{"text": "fresh", "tags": ["a", "b"]}]).to_string(),
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK, "{report}");
+        assert_eq!(report["items"]["count"], 1, "replaced");
+
+        // Templates must keep working: a file without `text` is refused.
+        let got = upload(
+            &server,
+            &f,
+            "application/x-ndjson",
+            "",
+            "{\"doc\": \"x\"}\n",
+        )
+        .await;
+        assert_error(&got, StatusCode::UNPROCESSABLE_ENTITY, Some("content"));
+        // Unknown media types and unknown query parameters are refused.
+        let got = upload(&server, &f, "text/plain", "", "x").await;
+        assert_eq!(got.0, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+        let got = upload(&server, &f, "text/csv", "?appendd=true", "text\nx\n").await;
+        assert_error(&got, StatusCode::BAD_REQUEST, Some("appendd"));
+        assert_eq!(items(&server, &f).await["count"], 1);
+        server.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn uploads_past_max_upload_mb_are_refused_and_other_bodies_keep_2_mib() {
+    for database in TestDatabase::all().await {
+        let server =
+            TestServer::start_with(database, &["--seed-demo", "false", "--max-upload-mb", "1"])
+                .await;
+        let f = fixture(&server).await;
+        let got = upload(&server, &f, "text/csv", "", csv(1_000, 1_100)).await;
+        assert_error(&got, StatusCode::PAYLOAD_TOO_LARGE, Some("body"));
+        assert_eq!(items(&server, &f).await["count"], 1);
+        let (s, _) = upload(&server, &f, "text/csv", "", csv(100, 1_000)).await;
+        assert_eq!(s, StatusCode::OK);
+        server.stop().await;
+    }
+    for server in TestServer::all().await {
+        let f = fixture(&server).await;
+        // The JSON wrapper and every other JSON body stay at 2 MiB.
+        let big = json!({"format": "csv", "content": csv(3_000, 1_000)}).to_string();
+        let got = upload(&server, &f, "application/json", "", big).await;
+        assert_eq!(got.0, StatusCode::PAYLOAD_TOO_LARGE, "{got:?}");
+        let items: Vec<Value> = (0..3_000)
+            .map(|i| json!({"input": {"text": format!("{i} {}", "x".repeat(1_000))}}))
+            .collect();
+        let got = server
+            .call(
+                Method::POST,
+                &format!("/api/v1/experiments/{}/items", f.experiment),
+                Some(&f.admin),
+                Some(json!({"items": items})),
+            )
+            .await;
+        assert_eq!(got.0, StatusCode::PAYLOAD_TOO_LARGE, "{:?}", got.0);
+        server.stop().await;
+    }
+}
