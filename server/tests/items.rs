@@ -309,3 +309,240 @@ async fn uploads_past_max_upload_mb_are_refused_and_other_bodies_keep_2_mib() {
         server.stop().await;
     }
 }
+
+#[tokio::test]
+async fn a_named_dataset_is_shared_by_two_experiments_at_their_own_versions() {
+    for server in TestServer::all().await {
+        let admin = server.setup_admin().await;
+        let post = |path: String, body: Value| {
+            let (server, admin) = (&server, &admin);
+            async move {
+                server
+                    .call(Method::POST, &path, Some(admin), Some(body))
+                    .await
+            }
+        };
+        let (_, endpoint) = post(
+            "/api/v1/endpoints".to_owned(),
+            json!({"name": "sim", "kind": "simulated"}),
+        )
+        .await;
+        let (_, project) = post("/api/v1/projects".to_owned(), json!({"name": "p"})).await;
+        let docs: Vec<Value> = (0..3)
+            .map(|i| json!({"id": format!("doc-{i}"), "input": {"text": format!("Document {i}")}}))
+            .collect();
+        let (s, dataset) = post(
+            "/api/v1/datasets".to_owned(),
+            json!({"project_id": project["id"], "name": "Contracts", "sample_data": docs}),
+        )
+        .await;
+        assert_eq!(s, StatusCode::CREATED, "{dataset}");
+        assert_eq!(
+            (&dataset["version"], &dataset["count"]),
+            (&json!(1), &json!(3))
+        );
+        let id = dataset["id"].as_str().unwrap().to_owned();
+        let got = post(
+            "/api/v1/datasets".to_owned(),
+            json!({"project_id": project["id"], "name": "Contracts"}),
+        )
+        .await;
+        assert_error(&got, StatusCode::CONFLICT, Some("name"));
+
+        let experiment = |name: &str, user: &str| {
+            json!({"project_id": project["id"], "name": name, "dataset_id": id,
+                   "pipeline_stages": [{"name": "s", "endpoint_id": endpoint["id"], "model": "sim-small", "user": user}]})
+        };
+        let (s, a) = post(
+            "/api/v1/experiments".to_owned(),
+            experiment("A", "Summarise: {{ input.text }}"),
+        )
+        .await;
+        assert_eq!(s, StatusCode::CREATED, "{a}");
+        let (_, b) = post(
+            "/api/v1/experiments".to_owned(),
+            experiment("B", "List parties: {{ input.text }}"),
+        )
+        .await;
+        for e in [&a, &b] {
+            assert_eq!(
+                (
+                    &e["items"]["dataset_name"],
+                    &e["items"]["count"],
+                    &e["items"]["version"]
+                ),
+                (&json!("Contracts"), &json!(3), &json!(1)),
+                "{e}"
+            );
+        }
+        let (a, b) = (
+            a["id"].as_str().unwrap().to_owned(),
+            b["id"].as_str().unwrap().to_owned(),
+        );
+        let both = post("/api/v1/experiments".to_owned(), json!({"project_id": project["id"], "name": "C", "dataset_id": id,
+            "sample_data": [{"input": {"text": "x"}}],
+            "pipeline_stages": [{"name": "s", "endpoint_id": endpoint["id"], "model": "sim-small", "user": "u"}]})).await;
+        assert_error(&both, StatusCode::UNPROCESSABLE_ENTITY, Some("sample_data"));
+        for e in [&a, &b] {
+            let (s, run) = post("/api/v1/runs".to_owned(), json!({"experiment_id": e})).await;
+            assert_eq!(
+                (s, &run["completed"]),
+                (StatusCode::CREATED, &json!(3)),
+                "{run}"
+            );
+        }
+
+        // A new version of the dataset: the experiments stay where they are until moved.
+        let res = TestServer::client()
+            .post(format!(
+                "{}/api/v1/datasets/{id}/samples?append=true",
+                server.url
+            ))
+            .bearer_auth(&admin)
+            .header("content-type", "application/x-ndjson")
+            .body("{\"id\": \"doc-3\", \"text\": \"Document 3\"}\n")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        let (_, e) = server
+            .get(&format!("/api/v1/experiments/{a}"), Some(&admin))
+            .await;
+        assert_eq!(
+            (
+                &e["items"]["version"],
+                &e["items"]["latest_version"],
+                &e["items"]["count"]
+            ),
+            (&json!(1), &json!(2), &json!(3)),
+            "{e}"
+        );
+        let got = server
+            .call(
+                Method::DELETE,
+                &format!("/api/v1/experiments/{b}/items/doc-0"),
+                Some(&admin),
+                None,
+            )
+            .await;
+        assert_error(&got, StatusCode::CONFLICT, Some("item"));
+        let (s, e) = server
+            .call(
+                Method::PUT,
+                &format!("/api/v1/experiments/{a}"),
+                Some(&admin),
+                Some(json!({"dataset_version": 2})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{e}");
+        assert_eq!(
+            (&e["items"]["version"], &e["items"]["count"]),
+            (&json!(2), &json!(4))
+        );
+        let got = server
+            .call(
+                Method::PUT,
+                &format!("/api/v1/experiments/{a}"),
+                Some(&admin),
+                Some(json!({"dataset_version": 9})),
+            )
+            .await;
+        assert_error(
+            &got,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("dataset_version"),
+        );
+        let (_, versions) = server
+            .get(&format!("/api/v1/datasets/{id}/versions"), Some(&admin))
+            .await;
+        assert_eq!(
+            versions,
+            json!([
+                {"version": 2, "count": 4, "experiments": 1, "created_at": versions[0]["created_at"]},
+                {"version": 1, "count": 3, "experiments": 1, "created_at": versions[1]["created_at"]},
+            ])
+        );
+        let (_, old) = server
+            .get(
+                &format!("/api/v1/datasets/{id}/items?version=1&limit=10"),
+                Some(&admin),
+            )
+            .await;
+        assert_eq!(old["total"], 3, "old versions are kept: {old}");
+
+        // Forking keeps the dataset version.
+        let (_, runs) = server
+            .get(
+                &format!("/api/v1/experiments/{b}/runs?limit=1"),
+                Some(&admin),
+            )
+            .await;
+        let (s, fork) = post(
+            format!("/api/v1/experiments/{b}/fork"),
+            json!({"run_id": runs["runs"][0]["id"]}),
+        )
+        .await;
+        assert_eq!(s, StatusCode::CREATED, "{fork}");
+        assert_eq!(
+            (&fork["items"]["dataset_id"], &fork["items"]["version"]),
+            (&json!(id), &json!(1))
+        );
+
+        // In use: not deleted. Unused: deleted with its versions.
+        let got = server
+            .call(
+                Method::DELETE,
+                &format!("/api/v1/datasets/{id}"),
+                Some(&admin),
+                None,
+            )
+            .await;
+        assert_error(&got, StatusCode::CONFLICT, Some("dataset"));
+        for e in [&a, &b, &fork["id"].as_str().unwrap().to_owned()] {
+            let (s, _) = server
+                .call(
+                    Method::DELETE,
+                    &format!("/api/v1/experiments/{e}"),
+                    Some(&admin),
+                    None,
+                )
+                .await;
+            assert_eq!(s, StatusCode::NO_CONTENT);
+        }
+        let (s, _) = server
+            .call(
+                Method::DELETE,
+                &format!("/api/v1/datasets/{id}"),
+                Some(&admin),
+                None,
+            )
+            .await;
+        assert_eq!(s, StatusCode::NO_CONTENT);
+
+        // An experiment's own items can become a shared dataset.
+        let (_, own) = post("/api/v1/experiments".to_owned(), json!({"project_id": project["id"], "name": "Own",
+            "sample_data": [{"input": {"text": "mine"}}],
+            "pipeline_stages": [{"name": "s", "endpoint_id": endpoint["id"], "model": "sim-small", "user": "{{ input.text }}"}]})).await;
+        let (s, shared) = post(
+            "/api/v1/datasets".to_owned(),
+            json!({"project_id": project["id"], "name": "Mine", "from_experiment": own["id"]}),
+        )
+        .await;
+        assert_eq!(s, StatusCode::CREATED, "{shared}");
+        assert_eq!(
+            (&shared["id"], &shared["experiments"], &shared["count"]),
+            (&own["items"]["dataset_id"], &json!(1), &json!(1))
+        );
+        let (_, listed) = server
+            .get(
+                &format!(
+                    "/api/v1/datasets?project_id={}",
+                    project["id"].as_str().unwrap()
+                ),
+                Some(&admin),
+            )
+            .await;
+        assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+        server.stop().await;
+    }
+}

@@ -231,9 +231,10 @@ pub async fn delete_item(
     commit(core, &e, false, std::slice::from_ref(&old.id), &[]).await
 }
 
-/// Replaces every item of the experiment (a new version). Items without an id keep the id of
-/// an unchanged item with the same input, so their runs keep their identity; items left
-/// exactly as they were are not rewritten.
+/// Replaces every item of the experiment (a new version), with items checked by the caller
+/// (`check_items`). Items without an id keep the id of a current item with the same input, so
+/// their runs keep their identity. Streams like an import (memory does not grow with the
+/// items already there).
 pub(crate) async fn replace(
     core: &Core,
     actor: &Actor,
@@ -245,65 +246,38 @@ pub(crate) async fn replace(
         return Err(Error::invalid(field, format!("at most {MAX_ITEMS} items")));
     }
     check_items(&items, field)?;
-    check_still_valid(core, e, experiments::common_inputs(&items), field).await?;
-    let current = store::all(&core.db, e.items.dataset_id, e.items.version).await?;
-    let by_id: HashMap<&str, &Item> = current.iter().map(|i| (i.id.as_str(), i)).collect();
-    let given: HashSet<&str> = items.iter().filter_map(|i| i.id.as_deref()).collect();
-    let mut by_input: HashMap<String, Vec<&Item>> = HashMap::new();
-    for item in current.iter().rev() {
-        if !given.contains(item.id.as_str()) {
-            by_input
-                .entry(input_key(&item.input))
-                .or_default()
-                .push(item);
-        }
+    if items.is_empty() {
+        return commit(core, e, true, &[], &[]).await;
     }
-    let mut next = Vec::with_capacity(items.len());
-    for (position, item) in items.into_iter().enumerate() {
-        let id = match item.id {
-            Some(id) => id,
-            None => by_input
-                .get_mut(&input_key(&item.input))
-                .and_then(Vec::pop)
-                .map_or_else(fresh_id, |i| i.id.clone()),
-        };
-        next.push(Item {
-            id,
-            position: position as i64,
-            input: item.input,
-            reference: item.reference,
-            tags: item.tags,
-            split: item.split,
-        });
+    let mut text = String::new();
+    for item in &items {
+        text.push_str(&serde_json::to_string(item).map_err(internal)?);
+        text.push('\n');
     }
-    let unchanged: HashSet<&str> = next
-        .iter()
-        .filter(|n| by_id.get(n.id.as_str()).is_some_and(|old| *old == *n))
-        .map(|n| n.id.as_str())
-        .collect();
-    let references_changed = next.iter().any(|n| {
-        by_id
-            .get(n.id.as_str())
-            .is_some_and(|old| old.input == n.input && old.reference != n.reference)
-    });
-    if unchanged.len() == current.len() && next.len() == current.len() {
-        return Ok(e.items.clone());
-    }
-    let close: Vec<String> = current
-        .iter()
-        .filter(|i| !unchanged.contains(i.id.as_str()))
-        .map(|i| i.id.clone())
-        .collect();
-    let insert: Vec<Item> = next
-        .iter()
-        .filter(|n| !unchanged.contains(n.id.as_str()))
-        .cloned()
-        .collect();
-    let summary = commit(core, e, false, &close, &insert).await?;
-    if references_changed {
-        rescore(core, actor, e.id).await;
-    }
-    Ok(summary)
+    drop(items);
+    let report = import_into(
+        core,
+        actor,
+        e,
+        Source::Text(text),
+        ImportOptions {
+            format: SampleFormat::Jsonl,
+            append: false,
+            skip_invalid: false,
+        },
+    )
+    .await
+    .map_err(|err| match err {
+        Error::BadLines { errors, .. } => Error::invalid(
+            field,
+            errors.first().map_or_else(String::new, |l| {
+                format!("item {}: {}", l.line - 1, l.message)
+            }),
+        ),
+        Error::Invalid(f) if f.field == "content" => Error::invalid(field, f.message),
+        other => other,
+    })?;
+    Ok(report.items)
 }
 
 /// Fills a new experiment's own dataset (version 1).
@@ -315,36 +289,58 @@ pub(crate) async fn fill_new(
     commit(core, e, false, &[], &assign(items, 0)).await
 }
 
-/// The items as CSV (id, the input fields, reference, split, tags joined by `;`) or JSON
-/// lines (`{"id", "input", "reference", "tags", "split"}`).
+/// The items as a file, page by page: CSV (id, the input fields, reference, split, tags
+/// joined by `;`), JSON lines (`{"id", "input", "reference", "tags", "split"}`) or a JSON array.
+pub struct ItemExport {
+    summary: ItemsSummary,
+    format: SampleFormat,
+    after: Option<i64>,
+    started: bool,
+    done: bool,
+}
+
+/// Items per chunk of an export.
+const EXPORT_PAGE: i64 = 1000;
+
 pub async fn export_items(
     core: &Core,
     _actor: &Actor,
     experiment_id: Uuid,
     format: SampleFormat,
-) -> Result<String> {
+) -> Result<ItemExport> {
     let e = experiment(core, experiment_id).await?;
-    let mut out = Vec::new();
-    let mut writer = (format == SampleFormat::Csv).then(|| csv::Writer::from_writer(Vec::new()));
-    if let Some(w) = writer.as_mut() {
-        let mut header = vec!["id"];
-        header.extend(e.items.fields.iter().map(String::as_str));
-        header.extend(["reference", "split", "tags"]);
-        w.write_record(&header).map_err(internal)?;
-    }
-    if format == SampleFormat::Json {
-        out.push(b'[');
-    }
-    let mut after = None;
-    let mut first = true;
-    loop {
-        let page = store::after(&core.db, e.items.dataset_id, e.items.version, after, 1000).await?;
-        after = page.last().map(|i| i.position);
-        for item in &page {
-            match writer.as_mut() {
-                Some(w) => {
+    Ok(ItemExport {
+        summary: e.items,
+        format,
+        after: None,
+        started: false,
+        done: false,
+    })
+}
+
+impl ItemExport {
+    /// The next chunk of the file (`None`: it is complete).
+    pub async fn next_chunk(&mut self, core: &Core) -> Result<Option<Vec<u8>>> {
+        if self.done {
+            return Ok(None);
+        }
+        let s = &self.summary;
+        let page = store::after(&core.db, s.dataset_id, s.version, self.after, EXPORT_PAGE).await?;
+        self.after = page.last().map(|i| i.position);
+        let last = (page.len() as i64) < EXPORT_PAGE;
+        let mut out = Vec::new();
+        match self.format {
+            SampleFormat::Csv => {
+                let mut w = csv::Writer::from_writer(Vec::new());
+                if !self.started {
+                    let mut header = vec!["id"];
+                    header.extend(s.fields.iter().map(String::as_str));
+                    header.extend(["reference", "split", "tags"]);
+                    w.write_record(&header).map_err(internal)?;
+                }
+                for item in &page {
                     let mut row = vec![item.id.clone()];
-                    row.extend(e.items.fields.iter().map(|f| match item.input.get(f) {
+                    row.extend(s.fields.iter().map(|f| match item.input.get(f) {
                         None | Some(serde_json::Value::Null) => String::new(),
                         Some(serde_json::Value::String(s)) => s.clone(),
                         Some(other) => other.to_string(),
@@ -354,33 +350,33 @@ pub async fn export_items(
                     row.push(item.tags.join(";"));
                     w.write_record(&row).map_err(internal)?;
                 }
-                None => {
-                    if format == SampleFormat::Json && !first {
+                out = w.into_inner().map_err(internal)?;
+            }
+            SampleFormat::Jsonl | SampleFormat::Json => {
+                let array = self.format == SampleFormat::Json;
+                if array && !self.started {
+                    out.push(b'[');
+                }
+                for (k, item) in page.iter().enumerate() {
+                    if array && (self.started || k > 0) {
                         out.push(b',');
                     }
-                    first = false;
                     let line = serde_json::json!({
                         "id": item.id, "input": item.input, "reference": item.reference,
                         "tags": item.tags, "split": item.split,
                     });
                     serde_json::to_writer(&mut out, &line).map_err(internal)?;
-                    if format == SampleFormat::Jsonl {
-                        out.push(b'\n');
-                    }
+                    out.push(b'\n');
+                }
+                if array && last {
+                    out.push(b']');
                 }
             }
         }
-        if page.len() < 1000 {
-            break;
-        }
+        self.started = true;
+        self.done = last;
+        Ok(Some(out))
     }
-    if format == SampleFormat::Json {
-        out.push(b']');
-    }
-    if let Some(w) = writer {
-        out = w.into_inner().map_err(|e| Error::Internal(e.to_string()))?;
-    }
-    String::from_utf8(out).map_err(internal)
 }
 
 fn internal(e: impl std::fmt::Display) -> Error {
@@ -698,14 +694,38 @@ pub async fn import(
 ) -> Result<crate::types::ImportReport> {
     actor.require_write()?;
     let e = editable(core, experiment_id, "content").await?;
+    import_into(core, actor, &e, source, opts).await
+}
+
+/// [`import`] into `e`'s dataset, checking the items against `e` as given (its stages may be
+/// about to change with them); the experiment moves to the new version.
+async fn import_into(
+    core: &Core,
+    actor: &Actor,
+    e: &Experiment,
+    source: Source,
+    opts: ImportOptions,
+) -> Result<crate::types::ImportReport> {
+    import_to(core, actor, &e.items, Some(e), source, opts).await
+}
+
+/// Imports into the newest version of a dataset (`items`: that version), checked against
+/// `experiment` (which then moves to the new version) when there is one.
+async fn import_to(
+    core: &Core,
+    actor: &Actor,
+    items: &ItemsSummary,
+    experiment: Option<&Experiment>,
+    source: Source,
+    opts: ImportOptions,
+) -> Result<crate::types::ImportReport> {
     let source = std::sync::Arc::new(source);
     // Ids the dataset has now, when adding to it.
     let taken: HashSet<String> = if opts.append {
         let mut ids = HashSet::new();
         let mut after = None;
         loop {
-            let page =
-                store::after(&core.db, e.items.dataset_id, e.items.version, after, 2000).await?;
+            let page = store::after(&core.db, items.dataset_id, items.version, after, 2000).await?;
             after = page.last().map(|i| i.position);
             let done = page.len() < 2000;
             ids.extend(page.into_iter().map(|i| i.id));
@@ -733,28 +753,25 @@ pub async fn import(
     if found.good == 0 {
         return Err(Error::invalid("content", "the file holds no items"));
     }
-    let total = found.good
-        + if opts.append {
-            e.items.count as usize
-        } else {
-            0
-        };
+    let total = found.good + if opts.append { items.count as usize } else { 0 };
     if total > MAX_ITEMS {
         return Err(Error::invalid(
             "content",
             format!("at most {MAX_ITEMS} items (this would make {total})"),
         ));
     }
-    let common = match (opts.append, e.items.count > 0) {
+    let common = match (opts.append, items.count > 0) {
         (true, true) => {
-            let old: BTreeSet<String> = e.items.common_fields.iter().cloned().collect();
+            let old: BTreeSet<String> = items.common_fields.iter().cloned().collect();
             found
                 .common
                 .map(|c| c.intersection(&old).cloned().collect())
         }
         _ => found.common,
     };
-    check_still_valid(core, &e, common, "content").await?;
+    if let Some(e) = experiment {
+        check_still_valid(core, e, common, "content").await?;
+    }
 
     // Replacing: current items by input, so unchanged items keep their ids.
     type Current = HashMap<[u8; 32], Vec<(String, Option<String>)>>;
@@ -763,8 +780,7 @@ pub async fn import(
     if !opts.append {
         let mut after = None;
         loop {
-            let page =
-                store::after(&core.db, e.items.dataset_id, e.items.version, after, 1000).await?;
+            let page = store::after(&core.db, items.dataset_id, items.version, after, 1000).await?;
             after = page.last().map(|i| i.position);
             let done = page.len() < 1000;
             for item in page {
@@ -783,7 +799,7 @@ pub async fn import(
         }
     }
     let first = if opts.append {
-        store::max_position(&core.db, e.items.dataset_id).await? + 1
+        store::max_position(&core.db, items.dataset_id).await? + 1
     } else {
         0
     };
@@ -866,19 +882,21 @@ pub async fn import(
     let committed = store::commit_with(
         &core.db,
         &Change {
-            dataset_id: e.items.dataset_id,
-            base: e.items.latest_version,
+            dataset_id: items.dataset_id,
+            base: items.latest_version,
             close_all: !opts.append,
             close: &[],
             insert: &[],
-            pin: Some(e.id),
+            pin: experiment.map(|e| e.id),
         },
         Some(rx),
     )
     .await;
     writer.await.map_err(internal)?;
     let (version, stats) = committed?;
-    if references_changed.load(std::sync::atomic::Ordering::Relaxed) {
+    if let Some(e) = experiment
+        && references_changed.load(std::sync::atomic::Ordering::Relaxed)
+    {
         rescore(core, actor, e.id).await;
     }
     Ok(crate::types::ImportReport {
@@ -887,13 +905,237 @@ pub async fn import(
         errors: found.errors,
         error_count: found.error_count as i64,
         items: ItemsSummary {
-            dataset_id: e.items.dataset_id,
-            dataset_name: e.items.dataset_name.clone(),
+            dataset_id: items.dataset_id,
+            dataset_name: items.dataset_name.clone(),
             version,
             latest_version: version,
             count: stats.count,
             fields: stats.fields,
             common_fields: stats.common_fields,
         },
+    })
+}
+
+// Named datasets, shared in a project.
+
+pub async fn list_datasets(
+    core: &Core,
+    _actor: &Actor,
+    project_id: Option<Uuid>,
+    limit: i64,
+    offset: i64,
+) -> Result<Vec<crate::types::Dataset>> {
+    crate::validate::page(limit, offset, experiments::PAGE_MAX)?;
+    store::list_named(&core.db, project_id, limit, offset).await
+}
+
+pub async fn get_dataset(core: &Core, _actor: &Actor, id: Uuid) -> Result<crate::types::Dataset> {
+    store::get_named(&core.db, id)
+        .await?
+        .ok_or(Error::NotFound("dataset"))
+}
+
+/// `POST /api/v1/datasets`: a named dataset, from the items given (version 1), or from an
+/// experiment's own items, which become the dataset (the experiment keeps its version).
+pub async fn create_dataset(
+    core: &Core,
+    actor: &Actor,
+    new: crate::types::NewDataset,
+) -> Result<crate::types::Dataset> {
+    actor.require_write()?;
+    let name = crate::validate::name("name", &new.name)?;
+    crate::validate::text(
+        "description",
+        &new.description,
+        crate::validate::DESCRIPTION_MAX,
+    )?;
+    if super::store::projects::get(&core.db, new.project_id)
+        .await?
+        .is_none()
+    {
+        return Err(Error::invalid("project_id", "no such project"));
+    }
+    let id = match new.from_experiment {
+        Some(experiment_id) => {
+            if !new.sample_data.is_empty() {
+                return Err(Error::invalid(
+                    "sample_data",
+                    "give either sample_data or from_experiment, not both",
+                ));
+            }
+            let e = experiment_store::get(&core.db, experiment_id)
+                .await?
+                .filter(|e| e.project_id == new.project_id)
+                .ok_or_else(|| {
+                    Error::invalid("from_experiment", "no such experiment in this project")
+                })?;
+            if !store::name_private(&core.db, e.items.dataset_id, &name, &new.description).await? {
+                return Err(Error::invalid(
+                    "from_experiment",
+                    "the experiment already uses a named dataset",
+                ));
+            }
+            e.items.dataset_id
+        }
+        None => {
+            if new.sample_data.len() > experiments::MAX_INLINE_ITEMS {
+                return Err(Error::invalid(
+                    "sample_data",
+                    format!(
+                        "at most {} items inline; import larger sets as a file",
+                        experiments::MAX_INLINE_ITEMS
+                    ),
+                ));
+            }
+            check_items(&new.sample_data, "sample_data")?;
+            let id = Uuid::new_v4();
+            store::create_named(&core.db, id, new.project_id, &name, &new.description).await?;
+            let items = assign(new.sample_data, 0);
+            let created = store::commit(
+                &core.db,
+                &Change {
+                    dataset_id: id,
+                    base: 0,
+                    close_all: false,
+                    close: &[],
+                    insert: &items,
+                    pin: None,
+                },
+            )
+            .await;
+            if let Err(err) = created {
+                let _ = store::delete(&core.db, id).await;
+                return Err(err);
+            }
+            id
+        }
+    };
+    get_dataset(core, actor, id).await
+}
+
+pub async fn update_dataset(
+    core: &Core,
+    actor: &Actor,
+    id: Uuid,
+    update: crate::types::DatasetUpdate,
+) -> Result<crate::types::Dataset> {
+    actor.require_write()?;
+    let d = get_dataset(core, actor, id).await?;
+    let name = match update.name {
+        Some(n) => crate::validate::name("name", &n)?,
+        None => d.name,
+    };
+    let description = update.description.unwrap_or(d.description);
+    crate::validate::text(
+        "description",
+        &description,
+        crate::validate::DESCRIPTION_MAX,
+    )?;
+    store::rename(&core.db, id, &name, &description).await?;
+    get_dataset(core, actor, id).await
+}
+
+/// Deletes a named dataset with all its versions; refused while an experiment uses it.
+pub async fn delete_dataset(core: &Core, actor: &Actor, id: Uuid) -> Result<()> {
+    actor.require_write()?;
+    let d = get_dataset(core, actor, id).await?;
+    if d.experiments > 0 {
+        return Err(Error::conflict(
+            "dataset",
+            format!(
+                "{} experiment(s) use this dataset; move them to another dataset or delete them first",
+                d.experiments
+            ),
+        ));
+    }
+    store::delete(&core.db, id).await?;
+    Ok(())
+}
+
+pub async fn dataset_versions(
+    core: &Core,
+    actor: &Actor,
+    id: Uuid,
+) -> Result<Vec<crate::types::DatasetVersion>> {
+    get_dataset(core, actor, id).await?;
+    store::versions(&core.db, id).await
+}
+
+/// The summary of a named dataset's version (default the newest).
+async fn dataset_summary(core: &Core, id: Uuid, version: Option<i64>) -> Result<ItemsSummary> {
+    let d = store::get_named(&core.db, id)
+        .await?
+        .ok_or(Error::NotFound("dataset"))?;
+    let version = version.unwrap_or(d.version);
+    store::summary(&core.db, id, version)
+        .await?
+        .filter(|_| version >= 1 || d.version == 0)
+        .ok_or_else(|| {
+            Error::invalid(
+                "version",
+                format!("the dataset has versions 1 to {}", d.version),
+            )
+        })
+}
+
+/// A page of a named dataset's items, of one version (default the newest).
+pub async fn dataset_items(
+    core: &Core,
+    _actor: &Actor,
+    id: Uuid,
+    version: Option<i64>,
+    q: ItemQuery,
+) -> Result<ItemPage> {
+    crate::validate::page(q.limit, q.offset, PAGE_MAX)?;
+    let s = dataset_summary(core, id, version).await?;
+    let (items, total) = store::page(
+        &core.db,
+        s.dataset_id,
+        s.version,
+        &Filter {
+            tag: q.tag.as_deref(),
+            split: q.split.as_deref(),
+        },
+        q.limit,
+        q.offset,
+    )
+    .await?;
+    Ok(ItemPage {
+        items,
+        total,
+        version: s.version,
+        limit: q.limit,
+        offset: q.offset,
+    })
+}
+
+/// Imports into a named dataset: a new version; experiments keep the versions they use until
+/// they move (`dataset_version`).
+pub async fn import_dataset(
+    core: &Core,
+    actor: &Actor,
+    id: Uuid,
+    source: Source,
+    opts: ImportOptions,
+) -> Result<crate::types::ImportReport> {
+    actor.require_write()?;
+    let s = dataset_summary(core, id, None).await?;
+    import_to(core, actor, &s, None, source, opts).await
+}
+
+/// A named dataset's items as a file (one version, default the newest).
+pub async fn export_dataset(
+    core: &Core,
+    _actor: &Actor,
+    id: Uuid,
+    version: Option<i64>,
+    format: SampleFormat,
+) -> Result<ItemExport> {
+    Ok(ItemExport {
+        summary: dataset_summary(core, id, version).await?,
+        format,
+        after: None,
+        started: false,
+        done: false,
     })
 }

@@ -30,41 +30,55 @@ pub struct Context {
     pub experiment: Arc<Experiment>,
     pub prices: PriceBook,
     pub policy: RetryPolicy,
-    /// The items of the experiment's dataset version by id, each with its input as JSON (part
-    /// of every cache key), converted once.
-    pub items: HashMap<String, ContextItem>,
-    /// The items' ids in order.
-    pub order: Vec<String>,
+    /// Items of the experiment's dataset version loaded so far, by id (bounded: it is emptied
+    /// when it grows past [`ITEM_CACHE_BYTES`]; runs hold on to the items they use).
+    items: Mutex<ItemCache>,
     /// The experiment's scorers: every run that ends with an output is scored with them.
     pub scoring: super::scoring::Scoring,
     /// Endpoints by id, loaded on first use (`None`: it no longer exists).
     endpoints: Mutex<HashMap<Uuid, Option<(EndpointRow, Ready)>>>,
 }
 
-/// An item as runs use it.
+/// An item as runs use it: with its input as JSON (part of every cache key), converted once.
 pub struct ContextItem {
     pub item: Item,
     pub input: Value,
 }
 
+impl ContextItem {
+    pub fn new(item: Item) -> Arc<ContextItem> {
+        let input = serde_json::to_value(&item.input).unwrap_or_default();
+        Arc::new(ContextItem { item, input })
+    }
+
+    fn bytes(&self) -> usize {
+        self.item
+            .input
+            .values()
+            .map(|v| match v {
+                Value::String(s) => s.len(),
+                other => other.to_string().len(),
+            })
+            .sum::<usize>()
+            * 2
+            + 256
+    }
+}
+
+/// Most bytes of items (counted roughly, twice their text) a context keeps loaded.
+pub const ITEM_CACHE_BYTES: usize = 32 * 1024 * 1024;
+
+#[derive(Default)]
+struct ItemCache {
+    map: HashMap<String, Arc<ContextItem>>,
+    bytes: usize,
+}
+
 impl Context {
     pub async fn new(core: &Core, experiment: Experiment) -> Result<Context> {
-        let items = super::store::datasets::all(
-            &core.db,
-            experiment.items.dataset_id,
-            experiment.items.version,
-        )
-        .await?;
         Ok(Context {
             core: core.clone(),
-            order: items.iter().map(|i| i.id.clone()).collect(),
-            items: items
-                .into_iter()
-                .map(|item| {
-                    let input = serde_json::to_value(&item.input).unwrap_or_default();
-                    (item.id.clone(), ContextItem { item, input })
-                })
-                .collect(),
+            items: Mutex::default(),
             scoring: super::scoring::Scoring::build(core, &experiment).await,
             experiment: Arc::new(experiment),
             prices: PriceBook::load(core).await?,
@@ -97,56 +111,155 @@ impl Context {
         Ok(loaded)
     }
 
-    /// The items a request names (by id or 0-based place, checked; `once`: repeats dropped),
-    /// or all of them, in order.
-    pub fn pick(&self, refs: Option<&[ItemRef]>, once: bool) -> Result<Vec<&ContextItem>> {
-        let Some(refs) = refs else {
-            return Ok(self
-                .order
+    /// Keeps items loaded (the cache is emptied first when they would not fit).
+    pub fn keep(&self, items: &[Arc<ContextItem>]) {
+        let mut cache = self.items.lock().unwrap_or_else(|e| e.into_inner());
+        let adding: usize = items.iter().map(|i| i.bytes()).sum();
+        if cache.bytes + adding > ITEM_CACHE_BYTES {
+            cache.map.clear();
+            cache.bytes = 0;
+        }
+        for item in items {
+            if cache
+                .map
+                .insert(item.item.id.clone(), item.clone())
+                .is_none()
+            {
+                cache.bytes += item.bytes();
+            }
+        }
+    }
+
+    /// The loaded item a run is for, if it is loaded.
+    pub fn loaded(&self, run: &Run) -> Option<Arc<ContextItem>> {
+        self.items
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .map
+            .get(&run.item_id)
+            .cloned()
+    }
+
+    /// Loads the items of these runs that are not loaded yet, in one read.
+    pub async fn load(&self, runs: &[&Run]) -> Result<()> {
+        let missing: Vec<String> = {
+            let cache = self.items.lock().unwrap_or_else(|e| e.into_inner());
+            let mut ids: Vec<String> = runs
                 .iter()
-                .filter_map(|id| self.items.get(id))
-                .collect());
+                .filter(|r| !cache.map.contains_key(&r.item_id))
+                .map(|r| r.item_id.clone())
+                .collect();
+            ids.sort();
+            ids.dedup();
+            ids
         };
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let e = &self.experiment.items;
+        let items =
+            super::store::datasets::by_ids(&self.core.db, e.dataset_id, e.version, &missing)
+                .await?;
+        let items: Vec<Arc<ContextItem>> = items.into_iter().map(ContextItem::new).collect();
+        self.keep(&items);
+        Ok(())
+    }
+
+    /// The item a run is for, loaded if need be (`Err`: the run's failure message).
+    pub async fn item(&self, run: &Run) -> Result<std::result::Result<Arc<ContextItem>, String>> {
+        if let Some(item) = self.loaded(run) {
+            return Ok(Ok(item));
+        }
+        self.load(&[run]).await?;
+        Ok(self.loaded(run).ok_or_else(|| {
+            format!(
+                "item {:?} is not in version {} of the experiment's items (they changed)",
+                run.item_id, self.experiment.items.version
+            )
+        }))
+    }
+
+    /// The items a request names (by id or 0-based place, checked; `once`: repeats dropped),
+    /// in the order named. Reads the version page by page when places are named.
+    pub async fn pick(&self, refs: &[ItemRef], once: bool) -> Result<Vec<Arc<ContextItem>>> {
+        use super::error::Error;
         if refs.is_empty() {
-            return Err(super::error::Error::invalid(
-                "items",
-                "must name at least one item",
-            ));
+            return Err(Error::invalid("items", "must name at least one item"));
+        }
+        let e = &self.experiment.items;
+        let ids: Vec<String> = refs
+            .iter()
+            .filter_map(|r| match r {
+                ItemRef::Id(id) => Some(id.clone()),
+                ItemRef::Index(_) => None,
+            })
+            .collect();
+        let found: HashMap<String, Arc<ContextItem>> =
+            super::store::datasets::by_ids(&self.core.db, e.dataset_id, e.version, &ids)
+                .await?
+                .into_iter()
+                .map(|i| (i.id.clone(), ContextItem::new(i)))
+                .collect();
+        let mut places: Vec<usize> = refs
+            .iter()
+            .filter_map(|r| match r {
+                ItemRef::Index(i) => Some(*i),
+                ItemRef::Id(_) => None,
+            })
+            .collect();
+        places.sort_unstable();
+        places.dedup();
+        let mut at_place: HashMap<usize, Arc<ContextItem>> = HashMap::new();
+        if let Some(&last) = places.last() {
+            let (mut after, mut index) = (None, 0usize);
+            'pages: loop {
+                let page = super::store::datasets::after(
+                    &self.core.db,
+                    e.dataset_id,
+                    e.version,
+                    after,
+                    1000,
+                )
+                .await?;
+                let done = page.len() < 1000;
+                after = page.last().map(|i| i.position);
+                for item in page {
+                    if places.binary_search(&index).is_ok() {
+                        at_place.insert(index, ContextItem::new(item));
+                    }
+                    index += 1;
+                    if index > last {
+                        break 'pages;
+                    }
+                }
+                if done {
+                    break;
+                }
+            }
         }
         let mut seen = std::collections::HashSet::new();
         let mut out = Vec::with_capacity(refs.len());
         for r in refs {
             let item = match r {
-                ItemRef::Index(i) => self.order.get(*i).and_then(|id| self.items.get(id)),
-                ItemRef::Id(id) => self.items.get(id),
+                ItemRef::Index(i) => at_place.get(i).cloned(),
+                ItemRef::Id(id) => found.get(id).cloned(),
             }
             .ok_or_else(|| {
-                super::error::Error::invalid(
+                Error::invalid(
                     "items",
                     match r {
-                        ItemRef::Index(i) => format!(
-                            "item {i} does not exist (the experiment has {})",
-                            self.order.len()
-                        ),
+                        ItemRef::Index(i) => {
+                            format!("item {i} does not exist (the experiment has {})", e.count)
+                        }
                         ItemRef::Id(id) => format!("no item has id {id:?}"),
                     },
                 )
             })?;
-            if !once || seen.insert(item.item.id.as_str()) {
+            if !once || seen.insert(item.item.id.clone()) {
                 out.push(item);
             }
         }
         Ok(out)
-    }
-
-    /// The item a run is for (`Err`: the run's failure message).
-    pub fn item(&self, run: &Run) -> std::result::Result<&ContextItem, String> {
-        self.items.get(&run.item_id).ok_or_else(|| {
-            format!(
-                "item {:?} is not in version {} of the experiment's items (they changed)",
-                run.item_id, self.experiment.items.version
-            )
-        })
     }
 
     fn stage_name(&self, k: usize) -> &str {
@@ -169,11 +282,12 @@ pub fn render(
     ctx: &Context,
     env: &minijinja::Environment<'_>,
     run: &Run,
+    item: &ContextItem,
     k: usize,
     outputs: &[StageOutput],
 ) -> std::result::Result<Vec<Message>, String> {
     let stage = &run.config.stages[k];
-    let item = &ctx.item(run)?.item;
+    let item = &item.item;
     let render_ctx = RenderContext {
         input: &item.input,
         stages: outputs,
@@ -192,16 +306,18 @@ pub fn render(
 
 /// Renders stage `k` of a run (given the earlier stages' outputs) and computes its cache key.
 /// `Err` is the run's failure message.
+#[allow(clippy::too_many_arguments)]
 pub fn prepare(
     ctx: &Context,
     env: &minijinja::Environment<'_>,
     run: &Run,
+    item: &ContextItem,
     k: usize,
     outputs: &[StageOutput],
     row: &EndpointRow,
 ) -> std::result::Result<PreparedCall, String> {
-    let messages = render(ctx, env, run, k, outputs)?;
-    let input = &ctx.item(run)?.input;
+    let messages = render(ctx, env, run, item, k, outputs)?;
+    let input = &item.input;
     let key = key_for(
         row,
         &run.config.stages[k],
@@ -357,6 +473,10 @@ pub async fn execute_known(
     if run.started_at.is_none() {
         run.started_at = Some(Utc::now());
     }
+    let item = match ctx.item(&run).await? {
+        Ok(item) => item,
+        Err(why) => return Ok(Outcome::failed(run, why)),
+    };
     let env = templates::environment();
     let mut outputs: Vec<StageOutput> = Vec::new();
     let mut out = Outcome::failed(run.clone(), String::new());
@@ -381,7 +501,7 @@ pub async fn execute_known(
         let known_miss = known.is_some();
         let prepared = match known {
             Some(call) => Ok(call),
-            None => prepare(ctx, &env, &run, k, &outputs, &row),
+            None => prepare(ctx, &env, &run, &item, k, &outputs, &row),
         };
         let call = match prepared {
             Ok(call) => call,
@@ -493,7 +613,7 @@ pub async fn execute_known(
             } else {
                 "completed".into()
             };
-            score(ctx, &mut out, &outputs).await;
+            score(ctx, &item, &mut out, &outputs).await;
         }
     }
     Ok(out)
@@ -501,11 +621,11 @@ pub async fn execute_known(
 
 /// Scores a run that ended with an output. Scorer calls (judges, embeddings) count towards
 /// what the run's sweep spends, and their fresh answers are cached with the run.
-async fn score(ctx: &Context, out: &mut Outcome, outputs: &[StageOutput]) {
+async fn score(ctx: &Context, item: &ContextItem, out: &mut Outcome, outputs: &[StageOutput]) {
     if ctx.scoring.is_empty() {
         return;
     }
-    let (Ok(item), Some(last)) = (ctx.item(&out.run), out.stages.last()) else {
+    let Some(last) = out.stages.last() else {
         return;
     };
     let item = &item.item;

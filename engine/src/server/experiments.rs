@@ -22,8 +22,10 @@ use crate::types::{
 };
 use crate::validate::{self, DESCRIPTION_MAX};
 
-/// Most items per experiment (planning still holds an experiment's items in memory).
-pub const MAX_ITEMS: usize = 10_000;
+/// Most items per experiment (planning, lanes, re-scoring and exports read them page by page).
+pub const MAX_ITEMS: usize = 1_000_000;
+/// Most items given inline (`sample_data` in a JSON body); larger sets are imported as files.
+pub const MAX_INLINE_ITEMS: usize = 10_000;
 pub const MAX_STAGES: usize = 20;
 pub const MAX_TEMPLATE: usize = 100_000;
 pub const PAGE_MAX: i64 = 500;
@@ -74,10 +76,12 @@ pub async fn create_experiment(
                     "only with dataset_id (a shared dataset)",
                 ));
             }
-            if new.sample_data.len() > MAX_ITEMS {
+            if new.sample_data.len() > MAX_INLINE_ITEMS {
                 return Err(Error::invalid(
                     "sample_data",
-                    format!("at most {MAX_ITEMS} items"),
+                    format!(
+                        "at most {MAX_INLINE_ITEMS} items inline; import larger sets as a file"
+                    ),
                 ));
             }
             super::datasets::check_items(&new.sample_data, "sample_data")?;
@@ -194,10 +198,10 @@ pub async fn update_experiment(
         // Everything is checked with the new items before anything is written; then the items
         // (a new version), then the rest.
         super::datasets::editable(core, id, "sample_data").await?;
-        if items.len() > MAX_ITEMS {
+        if items.len() > MAX_INLINE_ITEMS {
             return Err(Error::invalid(
                 "sample_data",
-                format!("at most {MAX_ITEMS} items"),
+                format!("at most {MAX_INLINE_ITEMS} items inline; import larger sets as a file"),
             ));
         }
         super::datasets::check_items(&items, "sample_data")?;
@@ -259,6 +263,14 @@ async fn save(
             }
         }
         core.leader_watch.notice(saved.id, None, "scoring_config");
+    }
+    // Moved to other items (another version or dataset): references may differ under runs.
+    let moved = before.items.dataset_id != saved.items.dataset_id
+        || before.items.version != saved.items.version;
+    if moved && !scoring_changed && !checked.scorers.is_empty() {
+        if let Err(err) = scoring::jobs::start(core, &saved, None, true, actor.user_id()).await {
+            tracing::warn!(experiment = %saved.id, error = %err, "could not start re-scoring after the items changed");
+        }
     }
     Ok(saved)
 }

@@ -121,9 +121,32 @@ pub async fn run_configuration(core: &Core, actor: &Actor, new: NewRun) -> Resul
             "the experiment has no sample items; add or import some first",
         ));
     }
+    let named = new
+        .items
+        .as_ref()
+        .map_or(experiment.items.count as usize, Vec::len);
+    if named * repeats as usize > MAX_BATCH {
+        return Err(Error::invalid(
+            "repeats",
+            format!(
+                "{named} items × {repeats} repeats is more than {MAX_BATCH} runs; run fewer at once"
+            ),
+        ));
+    }
     // Everything that can fail is loaded before the runs exist.
     let ctx = Arc::new(Context::new(core, experiment).await?);
-    let items = ctx.pick(new.items.as_deref(), false)?;
+    let items = match new.items.as_deref() {
+        Some(refs) => ctx.pick(refs, false).await?,
+        None => {
+            let e = &ctx.experiment.items;
+            crate::server::store::datasets::all(&core.db, e.dataset_id, e.version)
+                .await?
+                .into_iter()
+                .map(crate::server::exec::ContextItem::new)
+                .collect()
+        }
+    };
+    ctx.keep(&items);
     if items.len() * repeats as usize > MAX_BATCH {
         return Err(Error::invalid(
             "repeats",

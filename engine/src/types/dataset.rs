@@ -112,3 +112,58 @@ pub struct ImportReport {
     pub error_count: i64,
     pub items: ItemsSummary,
 }
+
+/// A named dataset shared in a project: experiments use one of its versions.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(ToSchema))]
+pub struct Dataset {
+    pub id: Uuid,
+    pub project_id: Uuid,
+    pub name: String,
+    pub description: String,
+    /// The newest version and what it holds.
+    pub version: i64,
+    pub count: i64,
+    pub fields: Vec<String>,
+    pub common_fields: Vec<String>,
+    /// Experiments using it (any version).
+    pub experiments: i64,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub updated_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// `POST /api/v1/datasets`: a new named dataset, from items given, or from an experiment's own
+/// items (which become this dataset; the experiment keeps using them).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct NewDataset {
+    pub project_id: Uuid,
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub sample_data: Vec<super::SampleItem>,
+    #[serde(default)]
+    pub from_experiment: Option<Uuid>,
+}
+
+/// `PUT /api/v1/datasets/{id}`: absent fields are kept.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct DatasetUpdate {
+    pub name: Option<String>,
+    pub description: Option<String>,
+}
+
+/// One version of a dataset.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(ToSchema))]
+pub struct DatasetVersion {
+    pub version: i64,
+    pub count: i64,
+    /// Experiments using this version.
+    pub experiments: i64,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}

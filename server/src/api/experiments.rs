@@ -128,6 +128,25 @@ pub async fn import_samples(
     headers: axum::http::HeaderMap,
     body: axum::body::Body,
 ) -> ApiResult<Json<ImportReport>> {
+    let (source, opts, _upload) = read_import(&s, &headers, body, &q).await?;
+    Ok(Json(
+        engine::datasets::import(&s.core, &a, id, source, opts).await?,
+    ))
+}
+
+/// An import's text and options from an upload request: a file (`text/csv`,
+/// `application/x-ndjson`, a JSON array as `application/json`) spooled to disk up to
+/// `MAX_UPLOAD_MB`, or the 2 MiB JSON wrapper. The upload is kept until the import is done.
+pub async fn read_import(
+    s: &AppState,
+    headers: &axum::http::HeaderMap,
+    body: axum::body::Body,
+    q: &ImportQuery,
+) -> ApiResult<(
+    engine::datasets::Source,
+    engine::datasets::ImportOptions,
+    super::upload::Upload,
+)> {
     let content_type = headers
         .get(axum::http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -155,29 +174,25 @@ pub async fn import_samples(
     };
     let limit = s.config.max_upload_mb.saturating_mul(1024 * 1024);
     let upload = super::upload::spool(&s.config.data_dir, body, limit).await?;
-    let (source, opts) = match file_format {
-        Some(format) => (
+    let file = |format| {
+        (
             engine::datasets::Source::File(upload.path().to_owned()),
             engine::datasets::ImportOptions {
                 format,
                 append: q.append,
                 skip_invalid: q.skip_invalid,
             },
-        ),
+        )
+    };
+    let (source, opts) = match file_format {
+        Some(format) => file(format),
         // JSON: a JSON array of items, or the `{format, content}` wrapper (2 MiB).
-        None if upload.starts_with(b'[')? => (
-            engine::datasets::Source::File(upload.path().to_owned()),
-            engine::datasets::ImportOptions {
-                format: SampleFormat::Json,
-                append: q.append,
-                skip_invalid: q.skip_invalid,
-            },
-        ),
+        None if upload.starts_with(b'[')? => file(SampleFormat::Json),
         None => {
             if upload.len() > super::BODY_LIMIT as u64 {
                 return Err(ApiError::new(
                     StatusCode::PAYLOAD_TOO_LARGE,
-                    "too_large",
+                    "payload_too_large",
                     "a JSON body is at most 2 MiB; upload large files as text/csv, \
                      application/x-ndjson or a JSON array",
                 ));
@@ -193,9 +208,7 @@ pub async fn import_samples(
             )
         }
     };
-    Ok(Json(
-        engine::datasets::import(&s.core, &a, id, source, opts).await?,
-    ))
+    Ok((source, opts, upload))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -377,25 +390,47 @@ pub async fn export_items(
     IdPath(id): IdPath,
     QueryParams(q): QueryParams<ExportQuery>,
 ) -> ApiResult<axum::response::Response> {
-    use axum::response::IntoResponse;
     let format = q.format.unwrap_or(SampleFormat::Csv);
-    let body = engine::datasets::export_items(&s.core, &a, id, format).await?;
+    let export = engine::datasets::export_items(&s.core, &a, id, format).await?;
+    Ok(stream_export(&s, export, format, &format!("items-{id}")))
+}
+
+/// An items export as a download, streamed a page at a time (memory does not grow with the
+/// items).
+pub fn stream_export(
+    s: &AppState,
+    export: engine::datasets::ItemExport,
+    format: SampleFormat,
+    name: &str,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let chunks = futures::stream::unfold(Some((export, s.core.clone())), |state| async move {
+        let (mut export, core) = state?;
+        match export.next_chunk(&core).await {
+            Ok(Some(chunk)) => Some((Ok(axum::body::Bytes::from(chunk)), Some((export, core)))),
+            Ok(None) => None,
+            Err(e) => {
+                tracing::error!(error = %e, "an items export broke off");
+                Some((Err(std::io::Error::other("the export broke off")), None))
+            }
+        }
+    });
     let (mime, ext) = match format {
         SampleFormat::Csv => ("text/csv; charset=utf-8", "csv"),
         SampleFormat::Jsonl => ("application/x-ndjson", "jsonl"),
         SampleFormat::Json => ("application/json", "json"),
     };
-    Ok((
+    (
         [
             (axum::http::header::CONTENT_TYPE, mime.to_owned()),
             (
                 axum::http::header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"items-{id}.{ext}\""),
+                format!("attachment; filename=\"{name}.{ext}\""),
             ),
         ],
-        body,
+        axum::body::Body::from_stream(chunks),
     )
-        .into_response())
+        .into_response()
 }
 
 #[utoipa::path(get, path = "/api/v1/experiments/{id}/items/{item_id}", tag = "items",

@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod datasets;
 pub mod endpoints;
 pub mod error;
 pub mod experiments;
@@ -120,6 +121,16 @@ pub fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
             experiments::delete_item
         ))
         .routes(routes!(experiments::parse_samples))
+        .routes(routes!(datasets::list_datasets, datasets::create_dataset))
+        .routes(routes!(
+            datasets::get_dataset,
+            datasets::update_dataset,
+            datasets::delete_dataset
+        ))
+        .routes(routes!(datasets::dataset_versions))
+        .routes(routes!(datasets::dataset_items))
+        .routes(routes!(datasets::import_dataset))
+        .routes(routes!(datasets::export_dataset))
         .routes(routes!(experiments::list_runs))
         .routes(routes!(experiments::invalidate_cache))
         .routes(routes!(runs::create_runs))
@@ -181,7 +192,7 @@ pub async fn unknown_route(uri: axum::http::Uri) -> error::ApiError {
 /// Routes that take files: their bodies may be up to `MAX_UPLOAD_MB` (they stream them).
 fn is_upload(method: &axum::http::Method, path: &str) -> bool {
     method == axum::http::Method::POST
-        && path.starts_with("/api/v1/experiments/")
+        && (path.starts_with("/api/v1/experiments/") || path.starts_with("/api/v1/datasets/"))
         && path.ends_with("/samples")
 }
 

@@ -207,12 +207,17 @@ pub async fn compare(
     };
     let seed = req.seed.unwrap_or(0);
     // The items by position, as the experiment's dataset version has them.
-    let items: HashMap<i32, crate::types::Item> =
-        crate::server::store::datasets::all(&core.db, e.items.dataset_id, e.items.version)
-            .await?
-            .into_iter()
-            .map(|i| (i.position as i32, i))
-            .collect();
+    let positions: Vec<i64> = shared.iter().map(|i| i64::from(*i)).collect();
+    let items: HashMap<i32, crate::types::Item> = crate::server::store::datasets::by_positions(
+        &core.db,
+        e.items.dataset_id,
+        e.items.version,
+        &positions,
+    )
+    .await?
+    .into_iter()
+    .map(|i| (i.position as i32, i))
+    .collect();
     let work: Vec<_> = shared
         .iter()
         .map(|&i| {

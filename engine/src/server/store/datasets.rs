@@ -292,6 +292,39 @@ pub async fn by_ids(db: &Db, dataset_id: Uuid, version: i64, ids: &[String]) -> 
     Ok(out)
 }
 
+/// These items of a version, by position (unknown positions are left out).
+pub async fn by_positions(
+    db: &Db,
+    dataset_id: Uuid,
+    version: i64,
+    positions: &[i64],
+) -> Result<Vec<Item>> {
+    let mut out = Vec::with_capacity(positions.len());
+    for chunk in positions.chunks(500) {
+        let rows: Vec<ItemRow> = on_db!(db, p => {
+            let mut q = sqlx::QueryBuilder::new(concat!(
+                "SELECT ",
+                item_columns!(),
+                " FROM dataset_items WHERE dataset_id = "
+            ));
+            q.push_bind(dataset_id)
+                .push(" AND since_version <= ")
+                .push_bind(version)
+                .push(" AND (until_version IS NULL OR until_version > ")
+                .push_bind(version)
+                .push(") AND position IN (");
+            let mut list = q.separated(", ");
+            for p in chunk {
+                list.push_bind(*p);
+            }
+            q.push(")");
+            q.build_query_as().fetch_all(p).await
+        })?;
+        out.extend(rows.into_iter().map(Item::from));
+    }
+    Ok(out)
+}
+
 /// The greatest position any revision of the dataset has had (-1: none).
 pub async fn max_position(db: &Db, dataset_id: Uuid) -> Result<i64> {
     let max: Option<i64> = on_db!(db, p => sqlx::query_scalar(
@@ -484,4 +517,149 @@ mod tests {
         assert_eq!(s.common_fields, ["text"]);
         assert_eq!(Stats::from_groups(vec![]), Stats::default());
     }
+}
+
+#[derive(Debug, sqlx::FromRow)]
+struct NamedRow {
+    id: Uuid,
+    project_id: Uuid,
+    name: String,
+    description: String,
+    version: i64,
+    item_count: i64,
+    fields: Option<Json<Vec<String>>>,
+    common_fields: Option<Json<Vec<String>>>,
+    experiments: i64,
+    created_at: chrono::DateTime<Utc>,
+    updated_at: chrono::DateTime<Utc>,
+}
+
+macro_rules! select_named {
+    ($tail:literal) => {
+        concat!(
+            "SELECT d.id, d.project_id, d.name, d.description, d.version, v.item_count, v.fields, ",
+            "v.common_fields, (SELECT COUNT(*) FROM experiments e WHERE e.dataset_id = d.id) AS experiments, ",
+            "d.created_at, d.updated_at FROM datasets d ",
+            "JOIN dataset_versions v ON v.dataset_id = d.id AND v.version = d.version WHERE d.name IS NOT NULL ",
+            $tail
+        )
+    };
+}
+
+async fn named(db: &Db, r: NamedRow) -> Result<crate::types::Dataset> {
+    let (fields, common_fields) = match (r.fields, r.common_fields) {
+        (Some(f), Some(c)) => (f.0, c.0),
+        _ => summary(db, r.id, r.version)
+            .await?
+            .map(|s| (s.fields, s.common_fields))
+            .unwrap_or_default(),
+    };
+    Ok(crate::types::Dataset {
+        id: r.id,
+        project_id: r.project_id,
+        name: r.name,
+        description: r.description,
+        version: r.version,
+        count: r.item_count,
+        fields,
+        common_fields,
+        experiments: r.experiments,
+        created_at: r.created_at,
+        updated_at: r.updated_at,
+    })
+}
+
+/// Named datasets, by name (of one project, or all).
+pub async fn list_named(
+    db: &Db,
+    project_id: Option<Uuid>,
+    limit: i64,
+    offset: i64,
+) -> Result<Vec<crate::types::Dataset>> {
+    let rows: Vec<NamedRow> = match project_id {
+        Some(project) => {
+            let sql = select_named!("AND d.project_id = $1 ORDER BY d.name LIMIT $2 OFFSET $3");
+            on_db!(db, p => sqlx::query_as(sql).bind(project).bind(limit).bind(offset).fetch_all(p).await)?
+        }
+        None => {
+            let sql = select_named!("ORDER BY d.name LIMIT $1 OFFSET $2");
+            on_db!(db, p => sqlx::query_as(sql).bind(limit).bind(offset).fetch_all(p).await)?
+        }
+    };
+    let mut out = Vec::with_capacity(rows.len());
+    for r in rows {
+        out.push(named(db, r).await?);
+    }
+    Ok(out)
+}
+
+pub async fn get_named(db: &Db, id: Uuid) -> Result<Option<crate::types::Dataset>> {
+    let sql = select_named!("AND d.id = $1");
+    let row: Option<NamedRow> =
+        on_db!(db, p => sqlx::query_as(sql).bind(id).fetch_optional(p).await)?;
+    match row {
+        Some(r) => Ok(Some(named(db, r).await?)),
+        None => Ok(None),
+    }
+}
+
+const DATASET_NAME_TAKEN: &str = "this project already has a dataset with this name";
+
+/// Creates an empty named dataset (version 0).
+pub async fn create_named(
+    db: &Db,
+    id: Uuid,
+    project_id: Uuid,
+    name: &str,
+    description: &str,
+) -> Result<()> {
+    on_db!(db, p => async {
+        let mut tx = p.begin().await?;
+        create_on!(tx, id, project_id, Some(name.to_owned()), description);
+        tx.commit().await
+    }.await)
+    .map_err(crate::server::error::unique_violation(
+        "name",
+        DATASET_NAME_TAKEN,
+    ))
+}
+
+/// Gives an experiment's own dataset a name: it becomes shared. `false` if it has one.
+pub async fn name_private(db: &Db, id: Uuid, name: &str, description: &str) -> Result<bool> {
+    let n = on_db!(db, p => sqlx::query(
+        "UPDATE datasets SET name = $2, description = $3, updated_at = $4 WHERE id = $1 AND name IS NULL")
+        .bind(id).bind(name).bind(description).bind(Utc::now()).execute(p).await.map(|r| r.rows_affected()))
+    .map_err(crate::server::error::unique_violation("name", DATASET_NAME_TAKEN))?;
+    Ok(n == 1)
+}
+
+pub async fn rename(db: &Db, id: Uuid, name: &str, description: &str) -> Result<()> {
+    on_db!(db, p => sqlx::query(
+        "UPDATE datasets SET name = $2, description = $3, updated_at = $4 WHERE id = $1")
+        .bind(id).bind(name).bind(description).bind(Utc::now()).execute(p).await.map(|_| ()))
+    .map_err(crate::server::error::unique_violation(
+        "name",
+        DATASET_NAME_TAKEN,
+    ))?;
+    Ok(())
+}
+
+/// A dataset's versions, newest first, with how many experiments use each.
+pub async fn versions(db: &Db, id: Uuid) -> Result<Vec<crate::types::DatasetVersion>> {
+    let rows: Vec<(i64, i64, i64, chrono::DateTime<Utc>)> = on_db!(db, p => sqlx::query_as(
+        "SELECT v.version, v.item_count, (SELECT COUNT(*) FROM experiments e WHERE e.dataset_id = v.dataset_id \
+         AND e.dataset_version = v.version), v.created_at FROM dataset_versions v WHERE v.dataset_id = $1 \
+         AND v.version > 0 ORDER BY v.version DESC")
+        .bind(id).fetch_all(p).await)?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(version, count, experiments, created_at)| crate::types::DatasetVersion {
+                version,
+                count,
+                experiments,
+                created_at,
+            },
+        )
+        .collect())
 }

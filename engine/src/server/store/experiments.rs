@@ -194,9 +194,23 @@ pub async fn list(
     Ok(out)
 }
 
-/// Deletes an experiment with its runs, and its dataset when that is its own (unnamed).
+/// Deletes an experiment with its runs, and its dataset when that is its own (unnamed). A
+/// delete that runs into a concurrent writer (the cascade locks many rows) is tried again.
 pub async fn delete(db: &Db, id: Uuid) -> Result<bool> {
-    let n = on_db!(db, p => async {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match delete_once(db, id).await {
+            Err(e) if attempt < 4 && super::is_transient(&e) => {
+                tracing::warn!(experiment = %id, error = %e, "deleting an experiment ran into another writer; again");
+            }
+            other => return Ok(other? == 1),
+        }
+    }
+}
+
+async fn delete_once(db: &Db, id: Uuid) -> sqlx::Result<u64> {
+    on_db!(db, p => async {
         let mut tx = p.begin().await?;
         let dataset: Option<Option<Uuid>> = sqlx::query_scalar("SELECT dataset_id FROM experiments WHERE id = $1")
             .bind(id).fetch_optional(&mut *tx).await?;
@@ -207,8 +221,7 @@ pub async fn delete(db: &Db, id: Uuid) -> Result<bool> {
                 .bind(dataset).execute(&mut *tx).await?;
         }
         tx.commit().await.map(|_| n)
-    }.await)?;
-    Ok(n == 1)
+    }.await)
 }
 
 /// Names of experiments whose stages or parameter space name this endpoint.

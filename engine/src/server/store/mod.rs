@@ -41,6 +41,12 @@ macro_rules! on_db {
 }
 pub(crate) use on_db;
 
+/// Whether a transaction failed only because it ran into another one (a PostgreSQL deadlock
+/// or serialization failure): running it again is safe.
+pub(crate) fn is_transient(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if matches!(db.code().as_deref(), Some("40P01" | "40001")))
+}
+
 /// A connection pool to the one database PromptLooper uses.
 #[derive(Clone, Debug)]
 pub enum Db {

@@ -248,73 +248,139 @@ pub async fn marks(db: &Db, experiment_id: Uuid) -> Result<Vec<ConfigMark>> {
 /// A planned run that the cache already answers: the run (status `cached`) and its stages.
 pub type CachedRun = (crate::types::Run, Vec<crate::server::exec::StageRecord>);
 
-/// Creates a sweep with its planned runs, and its first events, in one transaction. The sweep
-/// is completed at once when the cache answered every run.
+/// A page of a plan, handed from the planner to the transaction that stores it.
+pub enum PlanPage {
+    Runs {
+        pending: Vec<crate::types::Run>,
+        cached: Vec<CachedRun>,
+        cache_hits: i64,
+    },
+    /// Every page was sent.
+    Done,
+    /// Planning failed: nothing is stored.
+    Failed,
+}
+
+pub type PlanPages = tokio::sync::mpsc::Receiver<PlanPage>;
+
+/// What the stored pages added up to.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Planned {
+    pub pending: i64,
+    pub cached: i64,
+    pub cache_hits: i64,
+}
+
+/// Stores pages until `Done` inside `$tx`, numbering runs from `$seq`; `None` when planning
+/// failed (the caller rolls back).
+macro_rules! store_pages {
+    ($tx:expr, $pages:expr, $seq:expr, $now:expr) => {{
+        let mut seq: i64 = $seq;
+        let mut planned = Planned::default();
+        let mut finished = false;
+        while let Some(page) = $pages.recv().await {
+            match page {
+                PlanPage::Runs {
+                    pending,
+                    cached,
+                    cache_hits,
+                } => {
+                    super::bulk::insert_planned(&mut *$tx, &pending, &cached, seq, $now).await?;
+                    seq += (pending.len() + cached.len()) as i64;
+                    planned.pending += pending.len() as i64;
+                    planned.cached += cached.len() as i64;
+                    planned.cache_hits += cache_hits;
+                }
+                PlanPage::Done => {
+                    finished = true;
+                    break;
+                }
+                PlanPage::Failed => break,
+            }
+        }
+        finished.then_some(planned)
+    }};
+}
+
+/// Creates a sweep with every run of its plan, received page by page, in one transaction
+/// (nothing is stored if planning fails). Returns the sweep as stored, its events, and what
+/// was planned; `None` when planning failed.
 pub async fn create(
     db: &Db,
     row: &SweepRow,
     created_by: Option<Uuid>,
-    pending: &[crate::types::Run],
-    cached: &[CachedRun],
+    mut pages: PlanPages,
     events: impl FnOnce(&SweepRow) -> Vec<super::events::NewEvent>,
-) -> Result<(SweepRow, Vec<crate::types::Event>)> {
+) -> Result<Option<(SweepRow, Vec<crate::types::Event>, Planned)>> {
     let now = row.created_at;
     let mut row = row.clone();
-    if pending.is_empty() {
-        row.status = "completed".into();
-        row.finished_at = Some(now);
-    }
-    let events = events(&row);
-    Ok(on_db!(db, p => {
+    Ok(on_db!(db, p => async {
         let mut tx = p.begin().await?;
         sqlx::query(
             "INSERT INTO sweeps (id, experiment_id, request, space, status, total, done, cached, cache_hits, \
              max_tokens, max_cost, driven_at, created_by, created_at, updated_at, finished_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $12, $12, $14)")
+             VALUES ($1, $2, $3, $4, $5, 0, 0, 0, 0, $6, $7, $8, $9, $8, $8, NULL)")
             .bind(row.id).bind(row.experiment_id).bind(&row.request).bind(&row.space).bind(&row.status)
-            .bind(row.total).bind(row.done).bind(row.cached).bind(row.cache_hits).bind(row.max_tokens)
-            .bind(row.max_cost).bind(now).bind(created_by).bind(row.finished_at)
+            .bind(row.max_tokens).bind(row.max_cost).bind(now).bind(created_by)
             .execute(&mut *tx).await?;
-        super::bulk::insert_planned(&mut *tx, pending, cached, 0, now).await?;
-        let status = if pending.is_empty() { "completed" } else { "running" };
+        let Some(planned) = store_pages!(tx, pages, 0, now) else {
+            return Ok(None);
+        };
+        row.total = planned.pending + planned.cached;
+        row.done = planned.cached;
+        row.cached = planned.cached;
+        row.cache_hits = planned.cache_hits;
+        if planned.pending == 0 {
+            row.status = "completed".into();
+            row.finished_at = Some(now);
+        }
+        sqlx::query(
+            "UPDATE sweeps SET status = $2, total = $3, done = $4, cached = $5, cache_hits = $6, finished_at = $7 \
+             WHERE id = $1")
+            .bind(row.id).bind(&row.status).bind(row.total).bind(row.done).bind(row.cached)
+            .bind(row.cache_hits).bind(row.finished_at)
+            .execute(&mut *tx).await?;
+        let status = if planned.pending == 0 { "completed" } else { "running" };
         sqlx::query("UPDATE experiments SET status = $2, updated_at = $3 WHERE id = $1")
             .bind(row.experiment_id).bind(status).bind(now).execute(&mut *tx).await?;
+        let events = events(&row);
         let stored: Vec<crate::types::Event> = super::bulk::insert_events(&mut *tx, &events).await?;
         tx.commit().await?;
-        Ok::<_, sqlx::Error>((row, stored))
-    })?)
+        Ok::<_, sqlx::Error>(Some((row, stored, planned)))
+    }.await)?)
 }
 
-/// Replaces a sweep's unstarted runs with a new plan (redirect), in one transaction. Returns
-/// the sweep's new state and how many runs were dropped.
+/// Replaces a sweep's unstarted runs with a new plan (redirect), received page by page, in one
+/// transaction. Returns the sweep's new state, how many runs were dropped and what was
+/// planned; `None` when planning failed (nothing changed).
 pub async fn replan(
     db: &Db,
     id: Uuid,
     space: &ParameterSpace,
     request: &SweepRequest,
-    pending: &[crate::types::Run],
-    cached: &[CachedRun],
-    cache_hits: i64,
-) -> Result<(SweepRow, i64)> {
+    mut pages: PlanPages,
+) -> Result<Option<(SweepRow, i64, Planned)>> {
     let now = Utc::now();
-    Ok(on_db!(db, p => {
+    Ok(on_db!(db, p => async {
         let mut tx = p.begin().await?;
         let dropped = sqlx::query("DELETE FROM runs WHERE sweep_id = $1 AND status = 'pending'")
             .bind(id).execute(&mut *tx).await?.rows_affected() as i64;
         let seq: Option<i64> = sqlx::query_scalar("SELECT MAX(seq) FROM runs WHERE sweep_id = $1")
             .bind(id).fetch_one(&mut *tx).await?;
-        super::bulk::insert_planned(&mut *tx, pending, cached, seq.unwrap_or(0) + 1, now).await?;
-        let added = (pending.len() + cached.len()) as i64;
+        let Some(planned) = store_pages!(tx, pages, seq.unwrap_or(0) + 1, now) else {
+            return Ok(None);
+        };
+        let added = planned.pending + planned.cached;
         let sql = format!(
             "UPDATE sweeps SET space = $2, request = $3, total = total - $4 + $5, skipped = skipped + $4, \
              done = done + $6, cached = cached + $6, cache_hits = cache_hits + $7, updated_at = $8 WHERE id = $1 RETURNING {COLUMNS}");
         let row = sqlx::query_as::<_, SweepRow>(sqlx::AssertSqlSafe(sql))
-            .bind(id).bind(Json(space)).bind(Json(request)).bind(dropped).bind(added).bind(cached.len() as i64)
-            .bind(cache_hits).bind(now)
+            .bind(id).bind(Json(space)).bind(Json(request)).bind(dropped).bind(added).bind(planned.cached)
+            .bind(planned.cache_hits).bind(now)
             .fetch_one(&mut *tx).await?;
         tx.commit().await?;
-        Ok::<_, sqlx::Error>((row, dropped))
-    })?)
+        Ok::<_, sqlx::Error>(Some((row, dropped, planned)))
+    }.await)?)
 }
 
 /// Sets a sweep's status when it is in one of `from`; returns the new state if it changed.

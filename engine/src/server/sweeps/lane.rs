@@ -105,6 +105,9 @@ pub async fn drive(core: &Core, sweep_id: Uuid) -> Result<()> {
             })
             .collect();
         core.recorder.events(started).await;
+        // The claimed runs' items, in one read.
+        let runs: Vec<&Run> = claimed.iter().map(|(r, _)| r).collect();
+        ctx.load(&runs).await?;
         let mut misses = first_call_misses(&ctx, &claimed).await?;
         for ((run, attempts), permit) in claimed.into_iter().zip(permits) {
             let first_call_missed = misses.remove(&run.id);
@@ -147,7 +150,10 @@ async fn first_call_misses(
         let Some((row, _)) = ctx.endpoint(stage.endpoint_id).await? else {
             continue;
         };
-        if let Ok(call) = exec::prepare(ctx, &env, run, 0, &[], &row) {
+        let Some(item) = ctx.loaded(run) else {
+            continue;
+        };
+        if let Ok(call) = exec::prepare(ctx, &env, run, &item, 0, &[], &row) {
             calls.push((run.id, call));
         }
     }

@@ -24,7 +24,7 @@ use super::exec::{self, Context, ContextItem, Outcome, StageRecord};
 use super::planner;
 use super::runs::{MAX_REPEATS, config_hash, config_key, resolve_config};
 use super::store::events::NewEvent;
-use super::store::sweeps::{self as store, CachedRun, SweepRow};
+use super::store::sweeps::{self as store, CachedRun, PlanPage, SweepRow};
 use super::store::{cache as cache_store, experiments, runs as run_store};
 use super::templates::{self, StageOutput};
 use crate::types::{
@@ -43,7 +43,7 @@ mod plan;
 mod steer;
 
 pub use lane::{drive, execute_or_fail, lanes_for, record};
-use plan::{max_tokens, plan, sweep_experiment, with_seed};
+use plan::{Planner, feed, max_tokens, sweep_experiment, with_seed};
 pub use steer::{clear_mark, fork, list_marks, mark, pause, redirect, resume, stop};
 
 /// A sweep event carrying the sweep's state.
@@ -77,7 +77,8 @@ pub async fn preview(
     let req = with_seed(req);
     let e = sweep_experiment(core, experiment_id, req.parameter_space.as_ref()).await?;
     let ctx = Context::new(core, e).await?;
-    let plan = plan(&ctx, &req, Uuid::nil(), &HashSet::new()).await?;
+    let none = HashSet::new();
+    let mut planner = Planner::new(&ctx, &req, Uuid::nil(), &none).await?;
     let averages = run_store::average_output_tokens(&core.db).await?;
     let mut p = SweepPreview {
         strategy: req.strategy.name().into(),
@@ -85,14 +86,33 @@ pub async fn preview(
             Strategy::Random { seed, .. } => seed,
             Strategy::Grid => None,
         },
-        configurations: plan.configurations as i64,
-        runs: (plan.pending.len() + plan.cached.len()) as i64,
-        cached_runs: plan.cached.len() as i64,
-        cached_calls: plan.cache_hits,
+        configurations: planner.configurations as i64,
         estimated_cost: Some(0.0),
         ..SweepPreview::default()
     };
     let mut unpriced = std::collections::BTreeSet::new();
+    while let Some(plan) = planner.next().await? {
+        tally(&ctx, &averages, &plan, &mut p, &mut unpriced);
+    }
+    if !unpriced.is_empty() {
+        p.estimated_cost = None;
+    }
+    p.estimated_cost = p.estimated_cost.map(|c| (c * 1e6).round() / 1e6);
+    p.unpriced_models = unpriced.into_iter().collect();
+    Ok(p)
+}
+
+/// Adds a page of the plan to a preview.
+fn tally(
+    ctx: &Context,
+    averages: &HashMap<String, i64>,
+    plan: &plan::Plan,
+    p: &mut SweepPreview,
+    unpriced: &mut std::collections::BTreeSet<String>,
+) {
+    p.runs += (plan.pending.len() + plan.cached.len()) as i64;
+    p.cached_runs += plan.cached.len() as i64;
+    p.cached_calls += plan.cache_hits;
     for (r, _) in &plan.cached {
         p.calls += r.config.stages.len() as i64;
     }
@@ -125,12 +145,6 @@ pub async fn preview(
             }
         }
     }
-    if !unpriced.is_empty() {
-        p.estimated_cost = None;
-    }
-    p.estimated_cost = p.estimated_cost.map(|c| (c * 1e6).round() / 1e6);
-    p.unpriced_models = unpriced.into_iter().collect();
-    Ok(p)
 }
 
 /// `POST /api/v1/experiments/{id}/sweep`: plans the sweep, persists every run, and starts
@@ -156,7 +170,10 @@ pub async fn start(
     let space = e.parameter_space.clone();
     let ctx = Context::new(core, e).await?;
     let id = Uuid::new_v4();
-    let plan = plan(&ctx, &req, id, &HashSet::new()).await?;
+    let none = HashSet::new();
+    // The whole request is checked before anything is stored.
+    let planner = Planner::new(&ctx, &req, id, &none).await?;
+    let configurations = planner.configurations;
     let now = Utc::now();
     let budget = req.budget.clone().unwrap_or_default();
     let max_tokens = max_tokens(core, &budget);
@@ -167,32 +184,27 @@ pub async fn start(
         space: Json(space),
         status: "running".into(),
         pause_reason: None,
-        total: (plan.pending.len() + plan.cached.len()) as i64,
-        done: plan.cached.len() as i64,
+        total: 0,
+        done: 0,
         completed: 0,
-        cached: plan.cached.len() as i64,
+        cached: 0,
         failed: 0,
         skipped: 0,
         tokens_in: 0,
         tokens_out: 0,
         cost: 0.0,
         calls: 0,
-        cache_hits: plan.cache_hits,
+        cache_hits: 0,
         max_tokens,
         max_cost: budget.max_cost,
         created_at: now,
         updated_at: now,
         finished_at: None,
     };
-    let configurations = plan.configurations;
-    let pending = plan.pending.len();
-    let (row, events) = store::create(
-        &core.db,
-        &row,
-        actor.user_id(),
-        &plan.pending,
-        &plan.cached,
-        |row| {
+    let (pages_tx, pages) = tokio::sync::mpsc::channel(1);
+    let (failure, created) = tokio::join!(
+        feed(planner, pages_tx),
+        store::create(&core.db, &row, actor.user_id(), pages, |row| {
             let mut ev = vec![sweep_event(
                 "experiment.started",
                 row,
@@ -207,14 +219,19 @@ pub async fn start(
                 ev.push(sweep_event("experiment.completed", row, json!({})));
             }
             ev
-        },
-    )
-    .await?;
+        })
+    );
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    let Some((row, events, planned)) = created? else {
+        return Err(Error::Internal("planning stopped before its end".into()));
+    };
     crate::server::events::publish(core, events).await;
     tracing::info!(sweep = %id, experiment = %experiment_id, runs = row.total, cached = row.cached, "sweep planned");
     // Runs the cache answered at planning are scored in the background (no LLM calls but
     // cached judge and embedding ones).
-    if !plan.cached.is_empty() {
+    if planned.cached > 0 {
         if ctx.scoring.is_empty() {
             core.leader_watch.notice(experiment_id, Some(id), "sweep");
         } else {
@@ -232,8 +249,8 @@ pub async fn start(
             }
         }
     }
-    if pending > 0 {
-        crate::server::jobs::enqueue_lanes(core, id, pending).await?;
+    if planned.pending > 0 {
+        crate::server::jobs::enqueue_lanes(core, id, planned.pending as usize).await?;
     }
     Ok(row.to_sweep())
 }

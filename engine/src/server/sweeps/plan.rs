@@ -2,10 +2,10 @@
 //! runs the cache already answers.
 
 use super::*;
+use crate::types::RunConfig;
 
 /// What planning produced.
 pub(super) struct Plan {
-    pub(super) configurations: usize,
     pub(super) pending: Vec<Run>,
     pub(super) cached: Vec<CachedRun>,
     /// Per pending run: how many of its leading stages the cache answers.
@@ -15,10 +15,8 @@ pub(super) struct Plan {
     pub(super) prompt_bytes: Vec<Option<usize>>,
 }
 
-pub(super) fn check_request<'c>(
-    ctx: &'c Context,
-    req: &SweepRequest,
-) -> Result<(u32, Vec<&'c ContextItem>)> {
+/// Checks a request's repeats, samples and budget; returns the repeats.
+pub(super) fn check_request(req: &SweepRequest) -> Result<u32> {
     let repeats = req.repeats.unwrap_or(1);
     if !(1..=MAX_REPEATS).contains(&repeats) {
         return Err(Error::invalid(
@@ -34,17 +32,10 @@ pub(super) fn check_request<'c>(
             format!("must be between 1 and {}", planner::MAX_CONFIGURATIONS),
         ));
     }
-    if ctx.items.is_empty() {
-        return Err(Error::invalid(
-            "experiment",
-            "the experiment has no sample items; add or import some first",
-        ));
-    }
-    let items = ctx.pick(req.items.as_deref(), true)?;
     if let Some(b) = &req.budget {
         check_budget(b)?;
     }
-    Ok((repeats, items))
+    Ok(repeats)
 }
 
 /// A sweep's token limit: its own budget's, capped by `MAX_TOKENS_PER_SWEEP`.
@@ -68,15 +59,159 @@ pub(super) fn check_budget(b: &Budget) -> Result<()> {
     Ok(())
 }
 
-/// Expands the strategy into runs and resolves what the cache already answers.
-pub(super) async fn plan(
-    ctx: &Context,
-    req: &SweepRequest,
+/// Runs planned per page (all configurations × a page of items × repeats).
+const PAGE_RUNS: usize = 2000;
+
+/// Where a plan's items come from: a list the request named, or the whole dataset version,
+/// read page by page.
+enum Items {
+    Listed(std::vec::IntoIter<Arc<ContextItem>>),
+    Paged { after: Option<i64>, done: bool },
+}
+
+/// Expands a sweep's strategy into runs, a page of items at a time (memory stays bounded
+/// whatever the item count), resolving before any call which runs the cache answers.
+pub(super) struct Planner<'c> {
+    ctx: &'c Context,
+    configs: Vec<(String, RunConfig)>,
+    repeats: u32,
+    items: Items,
+    per_page: usize,
     sweep_id: Uuid,
-    exclude: &HashSet<String>,
-) -> Result<Plan> {
-    let e = &ctx.experiment;
-    let (repeats, items) = check_request(ctx, req)?;
+    exclude: &'c HashSet<String>,
+    pub(super) configurations: usize,
+}
+
+impl<'c> Planner<'c> {
+    /// Checks the request whole (nothing is planned if it is refused).
+    pub(super) async fn new(
+        ctx: &'c Context,
+        req: &SweepRequest,
+        sweep_id: Uuid,
+        exclude: &'c HashSet<String>,
+    ) -> Result<Planner<'c>> {
+        let e = &ctx.experiment;
+        let repeats = check_request(req)?;
+        if e.items.count == 0 {
+            return Err(Error::invalid(
+                "experiment",
+                "the experiment has no sample items; add or import some first",
+            ));
+        }
+        let (items, item_count) = match req.items.as_deref() {
+            Some(refs) => {
+                let listed = ctx.pick(refs, true).await?;
+                let n = listed.len();
+                (Items::Listed(listed.into_iter()), n)
+            }
+            None => (
+                Items::Paged {
+                    after: None,
+                    done: false,
+                },
+                e.items.count as usize,
+            ),
+        };
+        let configs = configurations(e, req)?;
+        let total = configs.len() * item_count * repeats as usize;
+        if total > MAX_SWEEP_RUNS {
+            return Err(Error::invalid(
+                "strategy",
+                format!(
+                    "{} configurations × {item_count} items × {repeats} repeats is {total} runs; at most {MAX_SWEEP_RUNS} per sweep",
+                    configs.len(),
+                ),
+            ));
+        }
+        // Every endpoint must exist before anything is persisted.
+        for (_, config) in &configs {
+            for (k, stage) in config.stages.iter().enumerate() {
+                if ctx.endpoint(stage.endpoint_id).await?.is_none() {
+                    return Err(Error::invalid(
+                        format!("parameter_space.stages[{k}].models"),
+                        format!("endpoint {} does not exist", stage.endpoint_id),
+                    ));
+                }
+            }
+        }
+        let per_page = (PAGE_RUNS / (configs.len() * repeats as usize).max(1)).clamp(1, 1000);
+        Ok(Planner {
+            ctx,
+            configurations: configs.len(),
+            configs,
+            repeats,
+            items,
+            per_page,
+            sweep_id,
+            exclude,
+        })
+    }
+
+    /// The next page of the plan (`None`: all planned).
+    pub(super) async fn next(&mut self) -> Result<Option<Plan>> {
+        let page: Vec<Arc<ContextItem>> = match &mut self.items {
+            Items::Listed(rest) => rest.by_ref().take(self.per_page).collect(),
+            Items::Paged { done: true, .. } => Vec::new(),
+            Items::Paged { after, done } => {
+                let e = &self.ctx.experiment.items;
+                let page = crate::server::store::datasets::after(
+                    &self.ctx.core.db,
+                    e.dataset_id,
+                    e.version,
+                    *after,
+                    self.per_page as i64,
+                )
+                .await?;
+                *after = page.last().map(|i| i.position);
+                *done = page.len() < self.per_page;
+                page.into_iter().map(ContextItem::new).collect()
+            }
+        };
+        if page.is_empty() {
+            return Ok(None);
+        }
+        let e = &self.ctx.experiment;
+        let now = Utc::now();
+        let mut runs = Vec::with_capacity(page.len() * self.configs.len());
+        for (key, config) in &self.configs {
+            for item in &page {
+                for r in 0..self.repeats {
+                    let hash = config_hash(key, &item.input, r);
+                    if self.exclude.contains(&hash) {
+                        continue;
+                    }
+                    runs.push(Run {
+                        id: Uuid::new_v4(),
+                        experiment_id: e.id,
+                        sweep_id: Some(self.sweep_id),
+                        config_hash: hash,
+                        config_key: key.clone(),
+                        config: config.clone(),
+                        item_id: item.item.id.clone(),
+                        item_index: item.item.position as i32,
+                        item_version: e.items.version,
+                        repeat_index: r as i32,
+                        status: "pending".into(),
+                        error: None,
+                        started_at: None,
+                        completed_at: None,
+                        duration_ms: None,
+                        tokens_in: 0,
+                        tokens_out: 0,
+                        cost_estimate: None,
+                        created_at: now,
+                    });
+                }
+            }
+        }
+        let items: HashMap<&str, &ContextItem> =
+            page.iter().map(|i| (i.item.id.as_str(), &**i)).collect();
+        resolve_cached(self.ctx, runs, &items).await.map(Some)
+    }
+}
+
+/// The strategy's configurations, without duplicates (a random draw may repeat one).
+fn configurations(e: &Experiment, req: &SweepRequest) -> Result<Vec<(String, RunConfig)>> {
     let choices = match &req.strategy {
         Strategy::Grid => planner::grid(e)?,
         // Draws extra so that `samples` distinct configurations remain after duplicates are
@@ -94,7 +229,6 @@ pub(super) async fn plan(
             })?
         }
     };
-    // Configurations, without duplicates (a random draw may repeat one).
     let mut configs = Vec::new();
     let mut keys = HashSet::new();
     for c in &choices {
@@ -112,62 +246,7 @@ pub(super) async fn plan(
             break;
         }
     }
-    let total = configs.len() * items.len() * repeats as usize;
-    if total > MAX_SWEEP_RUNS {
-        return Err(Error::invalid(
-            "strategy",
-            format!(
-                "{} configurations × {} items × {repeats} repeats is {total} runs; at most {MAX_SWEEP_RUNS} per sweep",
-                configs.len(),
-                items.len()
-            ),
-        ));
-    }
-    // Every endpoint must exist before anything is persisted.
-    for (_, config) in &configs {
-        for (k, stage) in config.stages.iter().enumerate() {
-            if ctx.endpoint(stage.endpoint_id).await?.is_none() {
-                return Err(Error::invalid(
-                    format!("parameter_space.stages[{k}].models"),
-                    format!("endpoint {} does not exist", stage.endpoint_id),
-                ));
-            }
-        }
-    }
-    let now = Utc::now();
-    let mut runs = Vec::with_capacity(total);
-    for (key, config) in &configs {
-        for item in &items {
-            for r in 0..repeats {
-                let hash = config_hash(key, &item.input, r);
-                if exclude.contains(&hash) {
-                    continue;
-                }
-                runs.push(Run {
-                    id: Uuid::new_v4(),
-                    experiment_id: e.id,
-                    sweep_id: Some(sweep_id),
-                    config_hash: hash,
-                    config_key: key.clone(),
-                    config: config.clone(),
-                    item_id: item.item.id.clone(),
-                    item_index: item.item.position as i32,
-                    item_version: e.items.version,
-                    repeat_index: r as i32,
-                    status: "pending".into(),
-                    error: None,
-                    started_at: None,
-                    completed_at: None,
-                    duration_ms: None,
-                    tokens_in: 0,
-                    tokens_out: 0,
-                    cost_estimate: None,
-                    created_at: now,
-                });
-            }
-        }
-    }
-    resolve_cached(ctx, runs, configs.len()).await
+    Ok(configs)
 }
 
 /// Walks the pipeline stage by stage over all runs at once: a run whose every stage is in the
@@ -175,7 +254,7 @@ pub(super) async fn plan(
 pub(super) async fn resolve_cached(
     ctx: &Context,
     runs: Vec<Run>,
-    configurations: usize,
+    items: &HashMap<&str, &ContextItem>,
 ) -> Result<Plan> {
     let env = templates::environment();
     let n = runs.len();
@@ -207,20 +286,20 @@ pub(super) async fn resolve_cached(
                 alive[idx] = false;
                 continue;
             };
-            let messages = if k == 0 {
-                first_render
-                    .entry((run.config_key.as_str(), run.item_index))
-                    .or_insert_with(|| exec::render(ctx, &env, run, 0, &[]).map(Arc::new))
-                    .clone()
-            } else {
-                exec::render(ctx, &env, run, k, &outputs[idx]).map(Arc::new)
-            };
-            let Ok(messages) = messages else {
-                // A template error: the run will fail when it executes, with the message.
+            let Some(item) = items.get(run.item_id.as_str()).copied() else {
                 alive[idx] = false;
                 continue;
             };
-            let Ok(item) = ctx.item(run) else {
+            let messages = if k == 0 {
+                first_render
+                    .entry((run.config_key.as_str(), run.item_index))
+                    .or_insert_with(|| exec::render(ctx, &env, run, item, 0, &[]).map(Arc::new))
+                    .clone()
+            } else {
+                exec::render(ctx, &env, run, item, k, &outputs[idx]).map(Arc::new)
+            };
+            let Ok(messages) = messages else {
+                // A template error: the run will fail when it executes, with the message.
                 alive[idx] = false;
                 continue;
             };
@@ -263,7 +342,6 @@ pub(super) async fn resolve_cached(
         }
     }
     let mut plan = Plan {
-        configurations,
         pending: Vec::new(),
         cached: Vec::new(),
         pending_cached_stages: Vec::new(),
@@ -313,4 +391,35 @@ pub(super) fn with_seed(mut req: SweepRequest) -> SweepRequest {
         *seed = Some(rand::random::<u32>() as u64);
     }
     req
+}
+
+/// Hands a plan's pages to the transaction storing them (`tx`) as they are made; returns why
+/// planning failed, if it did (the transaction then stores nothing).
+pub(super) async fn feed(
+    mut planner: Planner<'_>,
+    tx: tokio::sync::mpsc::Sender<PlanPage>,
+) -> Option<Error> {
+    loop {
+        match planner.next().await {
+            Ok(Some(plan)) => {
+                let page = PlanPage::Runs {
+                    pending: plan.pending,
+                    cached: plan.cached,
+                    cache_hits: plan.cache_hits,
+                };
+                if tx.send(page).await.is_err() {
+                    // The transaction ended (its error is the caller's).
+                    return None;
+                }
+            }
+            Ok(None) => {
+                let _ = tx.send(PlanPage::Done).await;
+                return None;
+            }
+            Err(e) => {
+                let _ = tx.send(PlanPage::Failed).await;
+                return Some(e);
+            }
+        }
+    }
 }

@@ -1,7 +1,7 @@
 //! Steering a sweep: pause, resume, stop, redirect; fork a run into a new experiment;
 //! approve or reject a configuration.
 
-use super::plan::{check_budget, max_tokens, plan, sweep_experiment, with_seed};
+use super::plan::{Planner, check_budget, feed, max_tokens, sweep_experiment, with_seed};
 use super::*;
 
 pub(super) async fn active_or_conflict(core: &Core, experiment_id: Uuid) -> Result<SweepRow> {
@@ -191,26 +191,27 @@ pub async fn redirect(
         .await?
         .into_iter()
         .collect();
-    let plan = plan(&ctx, &req, sweep.id, &keep).await?;
-    let (row, dropped) = store::replan(
-        &core.db,
-        sweep.id,
-        &r.parameter_space,
-        &req,
-        &plan.pending,
-        &plan.cached,
-        plan.cache_hits,
-    )
-    .await?;
+    let planner = Planner::new(&ctx, &req, sweep.id, &keep).await?;
+    let (pages_tx, pages) = tokio::sync::mpsc::channel(1);
+    let (failure, replanned) = tokio::join!(
+        feed(planner, pages_tx),
+        store::replan(&core.db, sweep.id, &r.parameter_space, &req, pages)
+    );
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    let Some((row, dropped, planned)) = replanned? else {
+        return Err(Error::Internal("planning stopped before its end".into()));
+    };
     emit_logged(core, vec![sweep_event(
         "experiment.redirected",
         &row,
-        json!({"dropped": dropped, "added": plan.pending.len() + plan.cached.len(), "cached_at_planning": plan.cached.len()}),
+        json!({"dropped": dropped, "added": planned.pending + planned.cached, "cached_at_planning": planned.cached}),
     )]).await;
-    if row.status == "running" && !plan.pending.is_empty() {
-        crate::server::jobs::enqueue_lanes(core, row.id, plan.pending.len()).await?;
+    if row.status == "running" && planned.pending > 0 {
+        crate::server::jobs::enqueue_lanes(core, row.id, planned.pending as usize).await?;
     }
-    if !plan.cached.is_empty()
+    if planned.cached > 0
         && !ctx.scoring.is_empty()
         && let Err(err) =
             crate::server::scoring::jobs::start(core, &ctx.experiment, None, false, actor.user_id())
