@@ -129,7 +129,9 @@ pub fn Launch(experiment_id: Uuid, dirty: ReadSignal<bool>, items: Signal<usize>
                 </Show>
             </div>
             <div class="row">
-                <TextField label=format!("Items (of {})", items.get_untracked()) value=which path="items" placeholder="all, or e.g. 1-5, 8"/>
+                {move || view! {
+                    <TextField label=format!("Items (of {})", items.get()) value=which path="items" placeholder="all, or e.g. 1-5, 8"/>
+                }}
                 <TextField label="Repeats" value=repeats path="repeats"/>
                 <TextField label="Budget: max tokens" value=max_tokens path="budget.max_tokens" placeholder="none"/>
                 <TextField label="Budget: max cost ($)" value=max_cost path="budget.max_cost" placeholder="none"/>

@@ -21,22 +21,15 @@ use crate::components::editor::{FieldErrors, SaveError};
 use crate::components::error_view;
 use crate::components::shell::{AppShell, can_write};
 use crate::types::{
-    Endpoint, EndpointKind, Experiment, ExperimentUpdate, NewExperiment, SampleItem,
+    Endpoint, EndpointKind, Experiment, ExperimentUpdate, Item, NewExperiment, SampleItem,
 };
 
 type Start = Resource<
-    Result<
-        (
-            Option<Uuid>,
-            Vec<Endpoint>,
-            Option<(Experiment, Vec<crate::types::Item>)>,
-        ),
-        crate::error::AppError,
-    >,
+    Result<(Option<Uuid>, Vec<Endpoint>, Option<(Experiment, Vec<Item>)>), crate::error::AppError>,
 >;
 
-/// Items per read when the builder loads an experiment's items.
-const ITEMS_PAGE: i64 = 1000;
+/// Stored items the builder shows (the rest are counted).
+pub const ITEMS_SHOWN: i64 = 20;
 
 #[component]
 pub fn NewExperimentPage() -> impl IntoView {
@@ -65,16 +58,8 @@ fn start(creating: bool) -> Start {
         let existing = match (creating, id) {
             (false, Some(id)) => {
                 let e = get_experiment(id).await?;
-                let mut items = Vec::new();
-                loop {
-                    let page = list_items(id, ITEMS_PAGE, items.len() as i64, None, None).await?;
-                    let done = page.items.len() < ITEMS_PAGE as usize;
-                    items.extend(page.items);
-                    if done {
-                        break;
-                    }
-                }
-                Some((e, items))
+                let page = list_items(id, ITEMS_SHOWN, 0, None, None).await?;
+                Some((e, page.items))
             }
             _ => None,
         };
@@ -98,15 +83,8 @@ fn Load(creating: bool, data: Start) -> impl IntoView {
                     Ok((Some(project_id), endpoints, None)) if creating => {
                         view! { <Builder project_id endpoints existing=None/> }.into_any()
                     }
-                    Ok((_, endpoints, Some((e, items)))) => {
-                        let loaded: Vec<SampleItem> = items.into_iter().map(|i| SampleItem {
-                            id: Some(i.id),
-                            input: i.input,
-                            reference: i.reference,
-                            tags: i.tags,
-                            split: i.split,
-                        }).collect();
-                        view! { <Builder project_id=e.project_id endpoints existing=Some(e) loaded/> }.into_any()
+                    Ok((_, endpoints, Some((e, preview)))) => {
+                        view! { <Builder project_id=e.project_id endpoints existing=Some(e) preview/> }.into_any()
                     }
                     Ok(_) => view! { <p class="error">"No such project or experiment."</p> }.into_any(),
                     Err(e) => error_view(e),
@@ -122,25 +100,19 @@ fn Load(creating: bool, data: Start) -> impl IntoView {
 struct Draft {
     name: Text,
     description: Text,
+    /// A new experiment's items (an existing one's are stored apart, imported as they come).
     items: RwSignal<Vec<SampleItem>>,
-    /// The items as loaded: unchanged items are not sent again.
-    loaded: StoredValue<Vec<SampleItem>>,
     stages: RwSignal<Vec<StageDraft>>,
     scorers: RwSignal<Vec<ScorerDraft>>,
 }
 
 impl Draft {
-    fn new(
-        existing: Option<&Experiment>,
-        loaded: Vec<SampleItem>,
-        endpoints: &[Endpoint],
-    ) -> Draft {
+    fn new(existing: Option<&Experiment>, endpoints: &[Endpoint]) -> Draft {
         match existing {
             Some(e) => Draft {
                 name: RwSignal::new(e.name.clone()),
                 description: RwSignal::new(e.description.clone()),
-                items: RwSignal::new(loaded.clone()),
-                loaded: StoredValue::new(loaded),
+                items: RwSignal::new(Vec::new()),
                 stages: RwSignal::new(
                     e.pipeline_stages
                         .iter()
@@ -161,7 +133,6 @@ impl Draft {
                     name: RwSignal::new(String::new()),
                     description: RwSignal::new(String::new()),
                     items: RwSignal::new(Vec::new()),
-                    loaded: StoredValue::new(Vec::new()),
                     stages: RwSignal::new(vec![StageDraft::blank(0, endpoint, model)]),
                     scorers: RwSignal::new(Vec::new()),
                 }
@@ -207,11 +178,8 @@ impl Draft {
         Ok(ExperimentUpdate {
             name: Some(self.name.get_untracked().trim().to_owned()),
             description: Some(self.description.get_untracked()),
-            sample_data: self.items.with_untracked(|items| {
-                self.loaded
-                    .with_value(|loaded| items != loaded)
-                    .then(|| items.clone())
-            }),
+            // Stored items change by import, not with the form.
+            sample_data: None,
             dataset_id: None,
             dataset_version: None,
             pipeline_stages: Some(self.stages()?),
@@ -235,11 +203,18 @@ fn Builder(
     project_id: Uuid,
     endpoints: Vec<Endpoint>,
     existing: Option<Experiment>,
-    #[prop(optional)] loaded: Vec<SampleItem>,
+    /// An existing experiment's first stored items.
+    #[prop(optional)]
+    preview: Vec<Item>,
 ) -> impl IntoView {
     let errors = FieldErrors::new();
     provide_context(errors);
-    let draft = Draft::new(existing.as_ref(), loaded, &endpoints);
+    let draft = Draft::new(existing.as_ref(), &endpoints);
+    let stored = existing.as_ref().map(|e| data::Stored {
+        experiment_id: e.id,
+        summary: RwSignal::new(e.items.clone()),
+        preview: RwSignal::new(preview),
+    });
     let endpoints = Signal::stored(endpoints);
     let saved_id = existing.as_ref().map(|e| e.id);
     let dirty = RwSignal::new(false);
@@ -296,6 +271,9 @@ fn Builder(
     };
     let has_endpoints = !endpoints.with_untracked(Vec::is_empty);
     let common = Memo::new(move |_| {
+        if let Some(stored) = stored {
+            return stored.summary.with(|s| s.common_fields.clone());
+        }
         draft.items.with(|items| {
             let mut iter = items.iter();
             let Some(first) = iter.next() else {
@@ -325,7 +303,7 @@ fn Builder(
             </section>
             <section class="card">
                 <h2>"2. Sample data"</h2>
-                <data::DataSection items=draft.items/>
+                <data::DataSection items=draft.items stored/>
             </section>
             <section class="card">
                 <h2>"3. Pipeline"</h2>
@@ -350,7 +328,10 @@ fn Builder(
             <section class="card" id="launch">
                 <h2>"5. Preview and start a sweep"</h2>
                 <launch::Launch experiment_id=id dirty=dirty.read_only()
-                    items=Signal::derive(move || draft.items.with(Vec::len))/>
+                    items=Signal::derive(move || match stored {
+                        Some(s) => s.summary.with(|s| s.count as usize),
+                        None => draft.items.with(Vec::len),
+                    })/>
             </section>
         })}
     }
