@@ -37,6 +37,7 @@ tools:
 bench: build
 	bench/foundation.sh
 	bench/sweeps.py
+	bench/datasets.py
 
 fmt:
 	cargo fmt --all
