@@ -40,12 +40,17 @@ pub async fn list_items(
     experiment_id: Uuid,
     q: ItemQuery,
 ) -> Result<ItemPage> {
-    crate::validate::page(q.limit, q.offset, PAGE_MAX)?;
     let e = experiment(core, experiment_id).await?;
+    page_of(core, &e.items, q).await
+}
+
+/// A page of a dataset version's items.
+async fn page_of(core: &Core, s: &ItemsSummary, q: ItemQuery) -> Result<ItemPage> {
+    crate::validate::page(q.limit, q.offset, PAGE_MAX)?;
     let (items, total) = store::page(
         &core.db,
-        e.items.dataset_id,
-        e.items.version,
+        s.dataset_id,
+        s.version,
         &Filter {
             tag: q.tag.as_deref(),
             split: q.split.as_deref(),
@@ -57,7 +62,7 @@ pub async fn list_items(
     Ok(ItemPage {
         items,
         total,
-        version: e.items.version,
+        version: s.version,
         limit: q.limit,
         offset: q.offset,
     })
@@ -1086,27 +1091,8 @@ pub async fn dataset_items(
     version: Option<i64>,
     q: ItemQuery,
 ) -> Result<ItemPage> {
-    crate::validate::page(q.limit, q.offset, PAGE_MAX)?;
     let s = dataset_summary(core, id, version).await?;
-    let (items, total) = store::page(
-        &core.db,
-        s.dataset_id,
-        s.version,
-        &Filter {
-            tag: q.tag.as_deref(),
-            split: q.split.as_deref(),
-        },
-        q.limit,
-        q.offset,
-    )
-    .await?;
-    Ok(ItemPage {
-        items,
-        total,
-        version: s.version,
-        limit: q.limit,
-        offset: q.offset,
-    })
+    page_of(core, &s, q).await
 }
 
 /// Imports into a named dataset: a new version; experiments keep the versions they use until

@@ -267,10 +267,12 @@ async fn save(
     // Moved to other items (another version or dataset): references may differ under runs.
     let moved = before.items.dataset_id != saved.items.dataset_id
         || before.items.version != saved.items.version;
-    if moved && !scoring_changed && !checked.scorers.is_empty() {
-        if let Err(err) = scoring::jobs::start(core, &saved, None, true, actor.user_id()).await {
-            tracing::warn!(experiment = %saved.id, error = %err, "could not start re-scoring after the items changed");
-        }
+    if moved
+        && !scoring_changed
+        && !checked.scorers.is_empty()
+        && let Err(err) = scoring::jobs::start(core, &saved, None, true, actor.user_id()).await
+    {
+        tracing::warn!(experiment = %saved.id, error = %err, "could not start re-scoring after the items changed");
     }
     Ok(saved)
 }

@@ -86,6 +86,40 @@ pub fn resolve_config(e: &Experiment, choices: &[StageChoice]) -> Result<RunConf
     Ok(RunConfig { stages })
 }
 
+/// A new pending run of configuration `key` over `item` (its `config_hash` left for the caller,
+/// who has the item's input as JSON).
+pub(crate) fn new_run(
+    e: &crate::types::Experiment,
+    sweep_id: Option<Uuid>,
+    key: &str,
+    config: &RunConfig,
+    item: &crate::types::Item,
+    repeat: u32,
+    now: chrono::DateTime<Utc>,
+) -> Run {
+    Run {
+        id: Uuid::new_v4(),
+        experiment_id: e.id,
+        sweep_id,
+        config_hash: String::new(),
+        config_key: key.to_owned(),
+        config: config.clone(),
+        item_id: item.id.clone(),
+        item_index: item.position as i32,
+        item_version: e.items.version,
+        repeat_index: repeat as i32,
+        status: "pending".into(),
+        error: None,
+        started_at: None,
+        completed_at: None,
+        duration_ms: None,
+        tokens_in: 0,
+        tokens_out: 0,
+        cost_estimate: None,
+        created_at: now,
+    }
+}
+
 /// `config_key`: the identity of a configuration, shared by all its runs.
 pub fn config_key(config: &RunConfig) -> String {
     cache::sha256_hex(&cache::canonical_json(
@@ -170,27 +204,11 @@ pub async fn run_configuration(core: &Core, actor: &Actor, new: NewRun) -> Resul
     let mut runs = Vec::with_capacity(items.len() * repeats as usize);
     for item in &items {
         for r in 0..repeats {
-            runs.push(Run {
-                id: Uuid::new_v4(),
-                experiment_id: ctx.experiment.id,
-                sweep_id: None,
-                config_hash: config_hash(&key, &item.input, r),
-                config_key: key.clone(),
-                config: config.clone(),
-                item_id: item.item.id.clone(),
-                item_index: item.item.position as i32,
-                item_version: ctx.experiment.items.version,
-                repeat_index: r as i32,
-                status: "running".into(),
-                error: None,
-                started_at: Some(now),
-                completed_at: None,
-                duration_ms: None,
-                tokens_in: 0,
-                tokens_out: 0,
-                cost_estimate: None,
-                created_at: now,
-            });
+            let mut run = new_run(&ctx.experiment, None, &key, &config, &item.item, r, now);
+            run.config_hash = config_hash(&key, &item.input, r);
+            run.status = "running".into();
+            run.started_at = Some(now);
+            runs.push(run);
         }
     }
     let lease_until =

@@ -266,30 +266,7 @@ pub async fn all(db: &Db, dataset_id: Uuid, version: i64) -> Result<Vec<Item>> {
 
 /// These items of a version, by id (unknown ids are left out).
 pub async fn by_ids(db: &Db, dataset_id: Uuid, version: i64, ids: &[String]) -> Result<Vec<Item>> {
-    let mut out = Vec::with_capacity(ids.len());
-    for chunk in ids.chunks(500) {
-        let rows: Vec<ItemRow> = on_db!(db, p => {
-            let mut q = sqlx::QueryBuilder::new(concat!(
-                "SELECT ",
-                item_columns!(),
-                " FROM dataset_items WHERE dataset_id = "
-            ));
-            q.push_bind(dataset_id)
-                .push(" AND since_version <= ")
-                .push_bind(version)
-                .push(" AND (until_version IS NULL OR until_version > ")
-                .push_bind(version)
-                .push(") AND item_id IN (");
-            let mut list = q.separated(", ");
-            for id in chunk {
-                list.push_bind(id.clone());
-            }
-            q.push(")");
-            q.build_query_as().fetch_all(p).await
-        })?;
-        out.extend(rows.into_iter().map(Item::from));
-    }
-    Ok(out)
+    by_column(db, dataset_id, version, "item_id", ids).await
 }
 
 /// These items of a version, by position (unknown positions are left out).
@@ -299,8 +276,28 @@ pub async fn by_positions(
     version: i64,
     positions: &[i64],
 ) -> Result<Vec<Item>> {
-    let mut out = Vec::with_capacity(positions.len());
-    for chunk in positions.chunks(500) {
+    by_column(db, dataset_id, version, "position", positions).await
+}
+
+/// Items of a version whose `column` is one of `values`, 500 values per statement.
+async fn by_column<T>(
+    db: &Db,
+    dataset_id: Uuid,
+    version: i64,
+    column: &'static str,
+    values: &[T],
+) -> Result<Vec<Item>>
+where
+    T: Clone
+        + Send
+        + for<'q> sqlx::Encode<'q, sqlx::Sqlite>
+        + sqlx::Type<sqlx::Sqlite>
+        + for<'q> sqlx::Encode<'q, sqlx::Postgres>
+        + sqlx::Type<sqlx::Postgres>
+        + 'static,
+{
+    let mut out = Vec::with_capacity(values.len());
+    for chunk in values.chunks(500) {
         let rows: Vec<ItemRow> = on_db!(db, p => {
             let mut q = sqlx::QueryBuilder::new(concat!(
                 "SELECT ",
@@ -312,10 +309,12 @@ pub async fn by_positions(
                 .push_bind(version)
                 .push(" AND (until_version IS NULL OR until_version > ")
                 .push_bind(version)
-                .push(") AND position IN (");
+                .push(") AND ")
+                .push(column)
+                .push(" IN (");
             let mut list = q.separated(", ");
-            for p in chunk {
-                list.push_bind(*p);
+            for v in chunk {
+                list.push_bind(v.clone());
             }
             q.push(")");
             q.build_query_as().fetch_all(p).await

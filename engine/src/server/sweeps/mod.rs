@@ -22,7 +22,7 @@ use super::error::{Error, Result};
 use super::events::emit_logged;
 use super::exec::{self, Context, ContextItem, Outcome, StageRecord};
 use super::planner;
-use super::runs::{MAX_REPEATS, config_hash, config_key, resolve_config};
+use super::runs::{MAX_REPEATS, config_hash, config_key, new_run, resolve_config};
 use super::store::events::NewEvent;
 use super::store::sweeps::{self as store, CachedRun, PlanPage, SweepRow};
 use super::store::{cache as cache_store, experiments, runs as run_store};

@@ -180,27 +180,9 @@ impl<'c> Planner<'c> {
                     if self.exclude.contains(&hash) {
                         continue;
                     }
-                    runs.push(Run {
-                        id: Uuid::new_v4(),
-                        experiment_id: e.id,
-                        sweep_id: Some(self.sweep_id),
-                        config_hash: hash,
-                        config_key: key.clone(),
-                        config: config.clone(),
-                        item_id: item.item.id.clone(),
-                        item_index: item.item.position as i32,
-                        item_version: e.items.version,
-                        repeat_index: r as i32,
-                        status: "pending".into(),
-                        error: None,
-                        started_at: None,
-                        completed_at: None,
-                        duration_ms: None,
-                        tokens_in: 0,
-                        tokens_out: 0,
-                        cost_estimate: None,
-                        created_at: now,
-                    });
+                    let mut run = new_run(e, Some(self.sweep_id), key, config, &item.item, r, now);
+                    run.config_hash = hash;
+                    runs.push(run);
                 }
             }
         }
