@@ -546,3 +546,52 @@ async fn a_named_dataset_is_shared_by_two_experiments_at_their_own_versions() {
         server.stop().await;
     }
 }
+
+#[tokio::test]
+async fn long_inputs_render_whole_and_their_runs_are_cached_by_prompt() {
+    for server in TestServer::all().await {
+        let f = fixture(&server).await;
+        let long = "word ".repeat(20_000);
+        let (s, report) = upload(
+            &server,
+            &f,
+            "application/x-ndjson",
+            "",
+            format!("{}\n", json!({"id": "long", "text": long, "doc": "d"})),
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK, "{report}");
+        let run = || async {
+            let (s, batch) = server
+                .call(
+                    Method::POST,
+                    "/api/v1/runs",
+                    Some(&f.admin),
+                    Some(json!({"experiment_id": f.experiment})),
+                )
+                .await;
+            assert_eq!(s, StatusCode::CREATED, "{batch}");
+            batch
+        };
+        let first = run().await;
+        assert_eq!(first["completed"], 1, "{first}");
+        let (_, detail) = server
+            .get(
+                &format!("/api/v1/runs/{}", first["runs"][0]["id"].as_str().unwrap()),
+                Some(&f.admin),
+            )
+            .await;
+        let sent = detail["stages"][0]["prompt_sent"].as_str().unwrap();
+        assert!(
+            sent.len() >= 100_000,
+            "the whole input was rendered: {}",
+            sent.len()
+        );
+        assert_eq!(
+            run().await["cached"],
+            1,
+            "the same prompt is answered by the cache"
+        );
+        server.stop().await;
+    }
+}
