@@ -359,11 +359,15 @@ async fn a_named_dataset_is_shared_by_two_experiments_at_their_own_versions() {
         )
         .await;
         assert_eq!(s, StatusCode::CREATED, "{a}");
-        let (_, b) = post(
-            "/api/v1/experiments".to_owned(),
-            experiment("B", "List parties: {{ input.text }}"),
-        )
-        .await;
+        // B names the dataset instead of giving its id.
+        let mut by_name = experiment("B", "List parties: {{ input.text }}");
+        by_name.as_object_mut().unwrap().remove("dataset_id");
+        by_name["dataset"] = json!("Contracts");
+        let (_, b) = post("/api/v1/experiments".to_owned(), by_name.clone()).await;
+        by_name["dataset"] = json!("Nope");
+        by_name["name"] = json!("B2");
+        let got = post("/api/v1/experiments".to_owned(), by_name).await;
+        assert_error(&got, StatusCode::UNPROCESSABLE_ENTITY, Some("dataset"));
         for e in [&a, &b] {
             assert_eq!(
                 (

@@ -58,8 +58,18 @@ pub async fn create_experiment(
     }
     let now = Utc::now();
     let id = Uuid::new_v4();
-    let private = new.dataset_id.is_none();
-    let items = match new.dataset_id {
+    let dataset_id = match (&new.dataset_id, &new.dataset) {
+        (Some(_), Some(_)) => {
+            return Err(Error::invalid(
+                "dataset",
+                "give either dataset_id or dataset (a name), not both",
+            ));
+        }
+        (_, Some(name)) => Some(dataset_named(core, new.project_id, name).await?),
+        (id, None) => *id,
+    };
+    let private = dataset_id.is_none();
+    let items = match dataset_id {
         Some(dataset) => {
             if !new.sample_data.is_empty() {
                 return Err(Error::invalid(
@@ -128,6 +138,18 @@ pub async fn create_experiment(
         .ok_or(Error::NotFound("experiment"))
 }
 
+/// The project's dataset with this name.
+async fn dataset_named(core: &Core, project_id: Uuid, name: &str) -> Result<Uuid> {
+    super::store::datasets::id_by_name(&core.db, project_id, name)
+        .await?
+        .ok_or_else(|| {
+            Error::invalid(
+                "dataset",
+                format!("this project has no dataset named {name:?}"),
+            )
+        })
+}
+
 /// A shared dataset of the project, at `version` (default its newest).
 async fn shared_version(
     core: &Core,
@@ -168,8 +190,18 @@ pub async fn update_experiment(
     if let Some(v) = update.description {
         e.description = v;
     }
-    if update.dataset_id.is_some() || update.dataset_version.is_some() {
-        let dataset = update.dataset_id.unwrap_or(e.items.dataset_id);
+    let named = match &update.dataset {
+        Some(name) if update.dataset_id.is_some() => {
+            return Err(Error::invalid(
+                "dataset",
+                format!("give either dataset_id or dataset ({name:?}), not both"),
+            ));
+        }
+        Some(name) => Some(dataset_named(core, e.project_id, name).await?),
+        None => update.dataset_id,
+    };
+    if named.is_some() || update.dataset_version.is_some() {
+        let dataset = named.unwrap_or(e.items.dataset_id);
         let next = shared_version(core, e.project_id, dataset, update.dataset_version).await?;
         if next.dataset_id != e.items.dataset_id || next.version != e.items.version {
             if update.sample_data.is_some() {

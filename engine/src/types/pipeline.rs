@@ -266,6 +266,9 @@ pub struct NewExperiment {
     /// Use this shared dataset of the project instead of items of its own.
     #[serde(default)]
     pub dataset_id: Option<Uuid>,
+    /// …or the shared dataset of the project with this name.
+    #[serde(default)]
+    pub dataset: Option<String>,
     /// Which version of it (default: the newest).
     #[serde(default)]
     pub dataset_version: Option<i64>,
@@ -292,6 +295,8 @@ pub struct ExperimentUpdate {
     pub sample_data: Option<Vec<SampleItem>>,
     /// Use this shared dataset (at `dataset_version`, default its newest).
     pub dataset_id: Option<Uuid>,
+    /// …or the shared dataset of the project with this name.
+    pub dataset: Option<String>,
     /// Move to this version of the dataset in use.
     pub dataset_version: Option<i64>,
     pub pipeline_stages: Option<Vec<Stage>>,

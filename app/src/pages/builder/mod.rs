@@ -167,6 +167,7 @@ impl Draft {
             description: self.description.get_untracked(),
             sample_data: self.items.get_untracked(),
             dataset_id: None,
+            dataset: None,
             dataset_version: None,
             pipeline_stages: self.stages()?,
             parameter_space: space_of(&self.stages.get_untracked())?,
@@ -181,6 +182,7 @@ impl Draft {
             // Stored items change by import, not with the form.
             sample_data: None,
             dataset_id: None,
+            dataset: None,
             dataset_version: None,
             pipeline_stages: Some(self.stages()?),
             parameter_space: Some(space_of(&self.stages.get_untracked())?),

@@ -602,6 +602,13 @@ pub async fn get_named(db: &Db, id: Uuid) -> Result<Option<crate::types::Dataset
     }
 }
 
+/// The id of the project's dataset with this name.
+pub async fn id_by_name(db: &Db, project_id: Uuid, name: &str) -> Result<Option<Uuid>> {
+    Ok(on_db!(db, p => sqlx::query_scalar(
+        "SELECT id FROM datasets WHERE project_id = $1 AND name = $2")
+        .bind(project_id).bind(name).fetch_optional(p).await)?)
+}
+
 const DATASET_NAME_TAKEN: &str = "this project already has a dataset with this name";
 
 /// Creates an empty named dataset (version 0).
