@@ -269,6 +269,27 @@ async fn bad_lines_are_listed_and_a_refused_file_writes_nothing() {
         assert_eq!(got.0, StatusCode::UNSUPPORTED_MEDIA_TYPE);
         let got = upload(&server, &f, "text/csv", "?appendd=true", "text\nx\n").await;
         assert_error(&got, StatusCode::BAD_REQUEST, Some("appendd"));
+        // A guest may read the items but not import any.
+        let guest = server.user_token(&f.admin, "reader", "guest").await;
+        let res = TestServer::client()
+            .post(format!(
+                "{}/api/v1/experiments/{}/samples",
+                server.url, f.experiment
+            ))
+            .bearer_auth(&guest)
+            .header("content-type", "text/csv")
+            .body("text\nx\n")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::FORBIDDEN);
+        let (s, _) = server
+            .get(
+                &format!("/api/v1/experiments/{}/items", f.experiment),
+                Some(&guest),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK);
         assert_eq!(items(&server, &f).await["count"], 1);
         server.stop().await;
     }

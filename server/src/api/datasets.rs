@@ -158,6 +158,8 @@ pub async fn import_dataset(
     headers: axum::http::HeaderMap,
     body: axum::body::Body,
 ) -> ApiResult<Json<ImportReport>> {
+    // Refused before a byte is stored: guests may not import.
+    a.require_write()?;
     let (source, opts, _upload) = read_import(&s, &headers, body, &q).await?;
     Ok(Json(
         engine::datasets::import_dataset(&s.core, &a, id, source, opts).await?,

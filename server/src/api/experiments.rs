@@ -128,6 +128,8 @@ pub async fn import_samples(
     headers: axum::http::HeaderMap,
     body: axum::body::Body,
 ) -> ApiResult<Json<ImportReport>> {
+    // Refused before a byte is stored: guests may not import.
+    a.require_write()?;
     let (source, opts, _upload) = read_import(&s, &headers, body, &q).await?;
     Ok(Json(
         engine::datasets::import(&s.core, &a, id, source, opts).await?,
