@@ -1,6 +1,7 @@
 //! Sample items at size, on SQLite and PostgreSQL: uploads streamed past the 2 MiB body cap
 //! (up to MAX_UPLOAD_MB), bad lines listed with their count, refused files writing nothing,
-//! `skip_invalid`, and appending to what is there.
+//! `skip_invalid`, and appending to what is there; named datasets; long inputs; and two runs
+//! over such items compared word by word.
 
 mod common;
 
@@ -617,6 +618,73 @@ async fn long_inputs_render_whole_and_their_runs_are_cached_by_prompt() {
             1,
             "the same prompt is answered by the cache"
         );
+        server.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn two_runs_compare_word_by_word() {
+    for server in TestServer::all().await {
+        let f = fixture(&server).await;
+        let run = |temperature: f64| {
+            let (server, f) = (&server, &f);
+            async move {
+                let (s, batch) = server
+                    .call(
+                        Method::POST,
+                        "/api/v1/runs",
+                        Some(&f.admin),
+                        Some(json!({"experiment_id": f.experiment,
+                                    "stages": [{"model": if temperature > 0.5 { "sim-large" } else { "sim-small" },
+                                                "params": {"temperature": temperature}}]})),
+                    )
+                    .await;
+                assert_eq!(s, StatusCode::CREATED, "{batch}");
+                batch["runs"][0]["id"].as_str().unwrap().to_owned()
+            }
+        };
+        let (a, b) = (run(0.1).await, run(0.9).await);
+        let (s, cmp) = server
+            .get(&format!("/api/v1/runs/compare?a={a}&b={b}"), Some(&f.admin))
+            .await;
+        assert_eq!(s, StatusCode::OK, "{cmp}");
+        assert_eq!((&cmp["a"]["id"], &cmp["b"]["id"]), (&json!(a), &json!(b)));
+        let rebuilt = |keep: &str| -> String {
+            cmp["output"]["spans"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|s| s["op"] == "same" || s["op"] == keep)
+                .map(|s| s["text"].as_str().unwrap())
+                .collect()
+        };
+        assert_eq!(
+            rebuilt("removed"),
+            cmp["a"]["stages"][0]["response_raw"].as_str().unwrap()
+        );
+        assert_eq!(
+            rebuilt("added"),
+            cmp["b"]["stages"][0]["response_raw"].as_str().unwrap()
+        );
+        let names: Vec<&str> = cmp["differences"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["model", "temperature"], "{cmp}");
+        assert_eq!(cmp["prompts"].as_array().unwrap().len(), 1);
+        let got = server
+            .get(
+                &format!("/api/v1/runs/compare?a={a}&b={}", uuid::Uuid::new_v4()),
+                Some(&f.admin),
+            )
+            .await;
+        assert_error(&got, StatusCode::UNPROCESSABLE_ENTITY, Some("b"));
+        let got = server
+            .get(&format!("/api/v1/runs/compare?a={a}"), Some(&f.admin))
+            .await;
+        assert_error(&got, StatusCode::BAD_REQUEST, Some("b"));
         server.stop().await;
     }
 }

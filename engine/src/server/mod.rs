@@ -8,6 +8,7 @@ pub mod cache;
 pub mod core;
 pub mod datasets;
 pub mod demo;
+pub mod diff;
 pub mod endpoints;
 pub mod error;
 pub mod events;

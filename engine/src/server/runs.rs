@@ -472,3 +472,118 @@ pub async fn invalidate_all_cache(core: &Core, actor: &Actor) -> Result<u64> {
     actor.require_admin()?;
     cache_store::delete_all(&core.db).await
 }
+
+/// `GET /api/v1/runs/compare?a=…&b=…`: two runs of one experiment side by side.
+pub async fn compare_runs(
+    core: &Core,
+    actor: &Actor,
+    a: Uuid,
+    b: Uuid,
+) -> Result<crate::types::RunComparison> {
+    use crate::types::{ConfigDelta, RunComparison, ScoreDelta};
+    let first = get_run(core, actor, a).await.map_err(|e| match e {
+        Error::NotFound(_) => Error::invalid("a", "no such run"),
+        other => other,
+    })?;
+    let second = get_run(core, actor, b).await.map_err(|e| match e {
+        Error::NotFound(_) => Error::invalid("b", "no such run"),
+        other => other,
+    })?;
+    if first.run.experiment_id != second.run.experiment_id {
+        return Err(Error::invalid(
+            "b",
+            "the two runs belong to different experiments",
+        ));
+    }
+    let last = |d: &RunDetail| {
+        d.stages
+            .iter()
+            .max_by_key(|s| s.stage_index)
+            .map(|s| s.response_raw.clone())
+            .unwrap_or_default()
+    };
+    let output = super::diff::words(&last(&first), &last(&second));
+    let prompts = first
+        .stages
+        .iter()
+        .filter_map(|s| {
+            second
+                .stages
+                .iter()
+                .find(|t| t.stage_index == s.stage_index)
+                .map(|t| super::diff::words(&s.prompt_sent, &t.prompt_sent))
+        })
+        .collect();
+    let mut names: Vec<&str> = first
+        .scores
+        .iter()
+        .chain(&second.scores)
+        .map(|s| s.scorer.as_str())
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    let value = |d: &RunDetail, name: &str| {
+        d.scores
+            .iter()
+            .find(|s| s.scorer == name)
+            .and_then(|s| s.value)
+    };
+    let scores = names
+        .into_iter()
+        .map(|name| {
+            let (x, y) = (value(&first, name), value(&second, name));
+            ScoreDelta {
+                scorer: name.to_owned(),
+                a: x,
+                b: y,
+                difference: x.zip(y).map(|(x, y)| ((y - x) * 1e9).round() / 1e9),
+            }
+        })
+        .collect();
+    let mut differences = Vec::new();
+    let stages = first
+        .run
+        .config
+        .stages
+        .len()
+        .max(second.run.config.stages.len());
+    for k in 0..stages {
+        let as_map = |d: &RunDetail| -> std::collections::BTreeMap<String, Value> {
+            let Some(s) = d.run.config.stages.get(k) else {
+                return Default::default();
+            };
+            let mut m = match serde_json::to_value(&s.params) {
+                Ok(Value::Object(o)) => o.into_iter().collect(),
+                _ => std::collections::BTreeMap::new(),
+            };
+            m.insert("model".into(), json!(s.model));
+            m.insert("endpoint_id".into(), json!(s.endpoint_id));
+            if let Some(v) = &s.variant {
+                m.insert("variant".into(), json!(v));
+            }
+            m
+        };
+        let (x, y) = (as_map(&first), as_map(&second));
+        let mut keys: Vec<&String> = x.keys().chain(y.keys()).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        for key in keys {
+            if x.get(key) != y.get(key) {
+                differences.push(ConfigDelta {
+                    stage: k,
+                    name: key.clone(),
+                    a: x.get(key).cloned(),
+                    b: y.get(key).cloned(),
+                });
+            }
+        }
+    }
+    Ok(RunComparison {
+        a: first,
+        b: second,
+        output,
+        prompts,
+        scores,
+        differences,
+    })
+}

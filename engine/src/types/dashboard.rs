@@ -113,3 +113,74 @@ pub struct RunSummaryPage {
     pub runs: Vec<RunSummary>,
     pub total: i64,
 }
+
+/// What a span of a diff is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum DiffOp {
+    /// In both texts.
+    Same,
+    /// Only in the second text.
+    Added,
+    /// Only in the first text.
+    Removed,
+}
+
+/// A run of text that is the same in both texts, or only in one.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+pub struct DiffSpan {
+    pub op: DiffOp,
+    pub text: String,
+}
+
+/// A word-level diff of two texts: spans in reading order (removed text before the text that
+/// replaces it), how many words each side changed, and how alike the texts are (0 to 1).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+pub struct TextDiff {
+    pub spans: Vec<DiffSpan>,
+    pub added_words: usize,
+    pub removed_words: usize,
+    pub similarity: f64,
+}
+
+/// Two runs side by side: both whole, their final outputs and prompts diffed word by word, the
+/// scores with their difference and the parameters that differ.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+pub struct RunComparison {
+    pub a: super::RunDetail,
+    pub b: super::RunDetail,
+    /// The last stage's outputs (a before, b after).
+    pub output: TextDiff,
+    /// Each stage both runs have: its rendered prompt.
+    pub prompts: Vec<TextDiff>,
+    /// Every scorer either run has, by name.
+    pub scores: Vec<ScoreDelta>,
+    /// Parameters (and models, prompt variants) that differ, per stage.
+    pub differences: Vec<ConfigDelta>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+pub struct ScoreDelta {
+    pub scorer: String,
+    pub a: Option<f64>,
+    pub b: Option<f64>,
+    /// b − a, when both scored.
+    pub difference: Option<f64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+pub struct ConfigDelta {
+    pub stage: usize,
+    /// `model`, `variant`, `endpoint_id` or a parameter's name.
+    pub name: String,
+    #[cfg_attr(feature = "server", schema(value_type = Object))]
+    pub a: Option<serde_json::Value>,
+    #[cfg_attr(feature = "server", schema(value_type = Object))]
+    pub b: Option<serde_json::Value>,
+}

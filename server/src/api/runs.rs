@@ -3,11 +3,13 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use engine::types::{NewRun, RunBatch, RunDetail};
+use engine::types::{NewRun, RunBatch, RunComparison, RunDetail};
+use serde::Deserialize;
+use utoipa::IntoParams;
 
 use super::error::{ApiResult, ErrorBody};
 use super::experiments::Removed;
-use super::extract::{Authed, IdPath, JsonBody};
+use super::extract::{Authed, IdPath, JsonBody, QueryParams};
 use crate::state::AppState;
 
 /// Executes one configuration over the experiment's sample items (× repeats), stage by stage,
@@ -34,6 +36,29 @@ pub async fn get_run(
     IdPath(id): IdPath,
 ) -> ApiResult<Json<RunDetail>> {
     Ok(Json(engine::runs::get_run(&s.core, &a, id).await?))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct CompareQuery {
+    /// The first run (before).
+    pub a: uuid::Uuid,
+    /// The second run (after), of the same experiment.
+    pub b: uuid::Uuid,
+}
+
+/// Two runs of one experiment side by side: both whole, the final outputs and each stage's
+/// prompt diffed word by word, the scores with their difference, the settings that differ.
+#[utoipa::path(get, path = "/api/v1/runs/compare", tag = "runs", params(CompareQuery),
+    responses((status = 200, body = RunComparison), (status = 400, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn compare_runs(
+    State(s): State<AppState>,
+    Authed(a): Authed,
+    QueryParams(q): QueryParams<CompareQuery>,
+) -> ApiResult<Json<RunComparison>> {
+    Ok(Json(
+        engine::runs::compare_runs(&s.core, &a, q.a, q.b).await?,
+    ))
 }
 
 /// Forgets the cached responses this run used.
