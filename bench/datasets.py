@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from sweeps import (BIN, API_KEY, TARGET, Client, free_port, parse_time, postgres_admin_url,  # noqa: E402
                     proc_status, tail, wait_health, with_database)
 
-TEXT = "Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor. " * 5
+TEXT = "The supplier shall deliver the goods to the buyer within thirty days of each order. " * 5
 
 
 def write_csv(path, rows):

@@ -163,10 +163,6 @@ async fn sweep(server: &TestServer, f: &Setup) {
 
 #[tokio::test]
 async fn exports_carry_the_best_configuration_and_are_recorded() {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter("warn")
-        .with_test_writer()
-        .try_init();
     for server in TestServer::all().await {
         let f = setup(
             &server,

@@ -85,7 +85,8 @@ async fn items(server: &TestServer, f: &Fixture) -> Value {
 
 /// `rows` CSV rows of about `width` bytes each (a long `doc` field), with an id column.
 fn csv(rows: usize, width: usize) -> String {
-    let filler: String = "lorem ipsum dolor sit amet, ".repeat(width / 28 + 1);
+    let clause = "The supplier delivers the goods within thirty days of the order. ";
+    let filler: String = clause.repeat(width / clause.len() + 1);
     let mut out = String::from("id,text,doc,reference,split\n");
     for i in 0..rows {
         let split = if i % 10 == 0 { "test" } else { "train" };

@@ -254,17 +254,11 @@ pub(crate) async fn replace(
     if items.is_empty() {
         return commit(core, e, true, &[], &[]).await;
     }
-    let mut text = String::new();
-    for item in &items {
-        text.push_str(&serde_json::to_string(item).map_err(internal)?);
-        text.push('\n');
-    }
-    drop(items);
     let report = import_into(
         core,
         actor,
         e,
-        Source::Text(text),
+        Source::Items(items),
         ImportOptions {
             format: SampleFormat::Jsonl,
             append: false,
@@ -584,22 +578,36 @@ async fn rescore(core: &Core, actor: &Actor, experiment_id: Uuid) {
     }
 }
 
-/// Where imported text comes from. It is read twice (checked whole, then written), never held
+/// Where imported items come from. It is read twice (checked whole, then written), never held
 /// whole in memory when it is a file.
 pub enum Source {
     File(std::path::PathBuf),
     Text(String),
+    /// Items already read (`sample_data` in a JSON body); item `i` counts as line `i + 1`.
+    Items(Vec<SampleItem>),
 }
 
 impl Source {
-    fn open(&self) -> std::io::Result<Box<dyn std::io::BufRead + Send + '_>> {
-        Ok(match self {
-            Source::File(path) => Box::new(std::io::BufReader::with_capacity(
-                256 * 1024,
-                std::fs::File::open(path)?,
-            )),
-            Source::Text(text) => Box::new(text.as_bytes()),
-        })
+    /// Hands each item (or why its line is not one) to `sink`, in order.
+    fn read(
+        &self,
+        format: SampleFormat,
+        sink: &mut dyn FnMut(usize, super::samples::Read),
+    ) -> std::io::Result<()> {
+        match self {
+            Source::File(path) => super::samples::read_items(
+                format,
+                std::io::BufReader::with_capacity(256 * 1024, std::fs::File::open(path)?),
+                sink,
+            ),
+            Source::Text(text) => super::samples::read_items(format, text.as_bytes(), sink),
+            Source::Items(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    sink(i + 1, Ok(item.clone()));
+                }
+                Ok(())
+            }
+        }
     }
 }
 
@@ -655,27 +663,27 @@ struct Scan {
 fn scan(source: &Source, format: SampleFormat, taken: &HashSet<String>) -> Result<Scan> {
     let mut s = Scan::default();
     let mut ids = HashMap::new();
-    super::samples::read_items(
-        format,
-        source.open().map_err(internal)?,
-        &mut |line, read| match check_line(line, read, &mut ids, taken) {
-            Ok(item) => {
-                s.good += 1;
-                let keys: BTreeSet<String> = item.input.keys().cloned().collect();
-                s.common = Some(match s.common.take() {
-                    None => keys,
-                    Some(c) => c.intersection(&keys).cloned().collect(),
-                });
-            }
-            Err(message) => {
-                s.error_count += 1;
-                if s.errors.len() < super::samples::ERRORS_SHOWN {
-                    s.errors.push(crate::types::LineError { line, message });
+    source
+        .read(
+            format,
+            &mut |line, read| match check_line(line, read, &mut ids, taken) {
+                Ok(item) => {
+                    s.good += 1;
+                    let keys: BTreeSet<String> = item.input.keys().cloned().collect();
+                    s.common = Some(match s.common.take() {
+                        None => keys,
+                        Some(c) => c.intersection(&keys).cloned().collect(),
+                    });
                 }
-            }
-        },
-    )
-    .map_err(internal)?;
+                Err(message) => {
+                    s.error_count += 1;
+                    if s.errors.len() < super::samples::ERRORS_SHOWN {
+                        s.errors.push(crate::types::LineError { line, message });
+                    }
+                }
+            },
+        )
+        .map_err(internal)?;
     s.ids = ids;
     Ok(s)
 }
@@ -727,17 +735,10 @@ async fn import_to(
     let source = std::sync::Arc::new(source);
     // Ids the dataset has now, when adding to it.
     let taken: HashSet<String> = if opts.append {
-        let mut ids = HashSet::new();
-        let mut after = None;
-        loop {
-            let page = store::after(&core.db, items.dataset_id, items.version, after, 2000).await?;
-            after = page.last().map(|i| i.position);
-            let done = page.len() < 2000;
-            ids.extend(page.into_iter().map(|i| i.id));
-            if done {
-                break ids;
-            }
-        }
+        store::ids(&core.db, items.dataset_id, items.version)
+            .await?
+            .into_iter()
+            .collect()
     } else {
         HashSet::new()
     };
@@ -819,15 +820,8 @@ async fn import_to(
             let mut position = first;
             let mut current = current;
             let send = |batch: Vec<Item>| tx.blocking_send(Ok(batch)).is_ok();
-            let reader = match source.open() {
-                Ok(r) => r,
-                Err(err) => {
-                    let _ = tx.blocking_send(Err(err.to_string()));
-                    return;
-                }
-            };
             let mut open = true;
-            let read = super::samples::read_items(format, reader, &mut |line, read| {
+            let read = source.read(format, &mut |line, read| {
                 if !open {
                     return;
                 }

@@ -244,6 +244,12 @@ pub async fn after(
     Ok(rows.into_iter().map(Item::from).collect())
 }
 
+/// The ids of a version's items (their inputs are not read).
+pub async fn ids(db: &Db, dataset_id: Uuid, version: i64) -> Result<Vec<String>> {
+    let sql = concat!("SELECT item_id FROM dataset_items WHERE ", live!());
+    Ok(on_db!(db, p => sqlx::query_scalar(sql).bind(dataset_id).bind(version).fetch_all(p).await)?)
+}
+
 /// Every item of a version, in order (read in pages).
 pub async fn all(db: &Db, dataset_id: Uuid, version: i64) -> Result<Vec<Item>> {
     let mut out: Vec<Item> = Vec::new();
