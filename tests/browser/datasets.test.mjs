@@ -7,7 +7,19 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createRequire } from 'node:module';
 import { startServer, startBrowser, newPage, hydrated, signUp, api, artifact } from './harness.mjs';
+
+const AXE = createRequire(import.meta.url).resolve('axe-core');
+
+/** Serious and critical axe-core violations on the page, described. */
+async function axe(page) {
+  await page.addScriptTag({ path: AXE });
+  const result = await page.evaluate(() => window.axe.run(document, { resultTypes: ['violations'] }));
+  return result.violations
+    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    .map((v) => `${v.id}: ${v.help} — ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(' | ')}`);
+}
 
 let server, chrome;
 before(async () => { server = await startServer(); chrome = await startBrowser(); });
@@ -72,6 +84,7 @@ test('a large file is uploaded into the stored items with progress; bad lines ar
   await page.setInputFiles('[data-testid="upload-file"]', bad);
   await page.waitForSelector('[data-testid="import-result"]:has-text("Imported 2 items (2 bad lines skipped): 2002 items now, version 3.")');
   assert.equal(await page.locator('[data-testid="import-line-errors"] tbody tr').count(), 2);
+  assert.deepEqual(await axe(page), [], 'axe at 1280 with the importer open');
 
   // Pasted JSON lines, appended.
   await page.uncheck('[data-testid="skip-invalid"]');
@@ -86,6 +99,7 @@ test('a large file is uploaded into the stored items with progress; bad lines ar
   await page.waitForTimeout(200);
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
   assert.ok(overflow <= 1, `the page scrolls sideways by ${overflow}px`);
+  assert.deepEqual(await axe(page), [], 'axe at 390');
   await artifact(page, 'builder-upload-390');
   // The refused file answers 422 on purpose.
   assert.deepEqual(problems.filter((p) => !p.includes('status of 422')), []);
