@@ -56,6 +56,14 @@ lazy_page!(
     LiveRoute, "__live_route_view", pages::live::LivePage
 );
 lazy_page!(
+    /// `/runs/:id`.
+    RunRoute, "__run_route_view", pages::run::RunPage
+);
+lazy_page!(
+    /// `/experiments/:id/compare`.
+    CompareRoute, "__compare_route_view", pages::compare::ComparePage
+);
+lazy_page!(
     /// `/admin`.
     AdminRoute, "__admin_route_view", pages::admin::AdminPage
 );

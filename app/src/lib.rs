@@ -15,8 +15,8 @@ use leptos::prelude::*;
 use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
 
 use crate::lazy::{
-    AdminRoute, EditExperimentRoute, ExperimentRoute, HomeRoute, LiveRoute, NewExperimentRoute,
-    ProjectRoute,
+    AdminRoute, CompareRoute, EditExperimentRoute, ExperimentRoute, HomeRoute, LiveRoute, NewExperimentRoute,
+    ProjectRoute, RunRoute,
 };
 use leptos_router::components::{Route, Router, Routes};
 use leptos_router::{Lazy, SsrMode, path};
@@ -62,6 +62,8 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/experiments/:id") view={Lazy::<ExperimentRoute>::new()} ssr=SsrMode::Async/>
                 <Route path=path!("/experiments/:id/edit") view={Lazy::<EditExperimentRoute>::new()} ssr=SsrMode::Async/>
                 <Route path=path!("/experiments/:id/live") view={Lazy::<LiveRoute>::new()} ssr=SsrMode::Async/>
+                <Route path=path!("/experiments/:id/compare") view={Lazy::<CompareRoute>::new()} ssr=SsrMode::Async/>
+                <Route path=path!("/runs/:id") view={Lazy::<RunRoute>::new()} ssr=SsrMode::Async/>
                 <Route path=path!("/admin") view={Lazy::<AdminRoute>::new()} ssr=SsrMode::Async/>
             </Routes>
         </Router>

@@ -575,6 +575,7 @@ async fn openapi_describes_every_route() {
         ("delete", "/api/v1/experiments/{id}"),
         ("post", "/api/v1/experiments/{id}/samples"),
         ("get", "/api/v1/runs/compare"),
+        ("get", "/api/v1/experiments/{id}/configs/compare"),
         ("get", "/api/v1/datasets"),
         ("post", "/api/v1/datasets"),
         ("get", "/api/v1/datasets/{id}"),

@@ -73,34 +73,35 @@ pub async fn run_experiment(run: NewRun) -> Result<RunBatch, AppError> {
     Ok(engine::runs::run_configuration(&core, &actor, run).await?)
 }
 
-/// A page of the experiment's runs with labels, scores and outputs. Empty `status` and
-/// `config_key` mean all; `sort` as REST's (`-created_at` when empty, `item`, …).
-#[server(prefix = "/sfn")]
+/// A page of the experiment's runs with labels, scores and outputs, filtered and sorted as
+/// `query` says (see `RunListQuery`).
+#[server(prefix = "/sfn", input = leptos::server_fn::codec::Json)]
 pub async fn list_runs(
     experiment_id: Uuid,
-    status: String,
-    config_key: String,
-    sort: String,
-    limit: i64,
-    offset: i64,
+    query: crate::types::RunListQuery,
 ) -> Result<RunSummaryPage, AppError> {
     let (core, actor) = (ssr::core()?, ssr::actor().await?);
+    fn some(s: &str) -> Option<&str> {
+        (!s.is_empty()).then_some(s)
+    }
     let filter = engine::runs::RunFilter {
-        status: (!status.is_empty()).then_some(status.as_str()),
-        config_key: (!config_key.is_empty()).then_some(config_key.as_str()),
+        status: some(&query.status),
+        config_key: some(&query.config_key),
+        item_id: some(&query.item_id),
+        score_by: some(&query.score_by),
+        min_score: query.min_score,
+        max_score: query.max_score,
     };
-    Ok(
-        engine::runs::list_run_summaries(
-            &core,
-            &actor,
-            experiment_id,
-            filter,
-            &sort,
-            limit,
-            offset,
-        )
-        .await?,
+    Ok(engine::runs::list_run_summaries(
+        &core,
+        &actor,
+        experiment_id,
+        filter,
+        &query.sort,
+        query.limit,
+        query.offset,
     )
+    .await?)
 }
 
 /// The experiment's leaderboard (top 20), ordered by `sort` (empty: the weighted score).
@@ -113,6 +114,23 @@ pub async fn get_leaderboard(experiment_id: Uuid, sort: String) -> Result<Leader
         offset: 0,
     };
     Ok(engine::leaderboard::get_leaderboard(&core, &actor, experiment_id, query).await?)
+}
+
+/// Every ranked configuration of the experiment as (config_key, label), best first (for pickers).
+#[server(prefix = "/sfn")]
+pub async fn config_choices(experiment_id: Uuid) -> Result<Vec<(String, String)>, AppError> {
+    let (core, actor) = (ssr::core()?, ssr::actor().await?);
+    let query = engine::leaderboard::Query {
+        sort: None,
+        limit: engine::leaderboard::PAGE_MAX,
+        offset: 0,
+    };
+    let board = engine::leaderboard::get_leaderboard(&core, &actor, experiment_id, query).await?;
+    Ok(board
+        .entries
+        .into_iter()
+        .map(|e| (e.config_key, e.label))
+        .collect())
 }
 
 /// Tries a scorer config on one run before it is saved (nothing is stored).
@@ -129,6 +147,7 @@ pub async fn rate_run(
     scorer: String,
     thumbs: Option<String>,
     stars: Option<i64>,
+    comment: Option<String>,
 ) -> Result<engine::types::RatingResult, AppError> {
     use engine::types::Thumb;
     let (core, actor) = (ssr::core()?, ssr::actor().await?);
@@ -142,7 +161,7 @@ pub async fn rate_run(
         thumbs,
         stars,
         scorer: (!scorer.is_empty()).then_some(scorer),
-        comment: None,
+        comment: comment.filter(|c| !c.trim().is_empty()),
     };
     Ok(engine::scoring::human::rate_run(&core, &actor, run_id, rating).await?)
 }

@@ -9,8 +9,10 @@ use crate::error::AppError;
 use engine::types::{Project, ProjectDetail, SessionInfo};
 
 mod experiments;
+mod runs;
 mod sweeps;
 pub use experiments::*;
+pub use runs::*;
 pub use sweeps::*;
 
 #[cfg(feature = "ssr")]

@@ -3,6 +3,7 @@
 //! runs.
 
 use leptos::prelude::*;
+use leptos_router::components::A;
 use uuid::Uuid;
 
 use crate::api::{MarkConfiguration, RateRun, get_leaderboard, list_runs};
@@ -129,10 +130,11 @@ fn ranking(b: Leaderboard, mark: ServerAction<MarkConfiguration>, expand: Expand
         .iter()
         .map(|n| view! { <th>{n.clone()}</th> })
         .collect_view();
+    let leader = b.entries.first().map(|e| e.config_key.clone());
     let rows = b
         .entries
         .into_iter()
-        .map(|e| row(e, &names, mark, expand))
+        .map(|e| row(e, &names, mark, expand, leader.as_deref()))
         .collect_view();
     view! {
         {job}
@@ -156,6 +158,7 @@ fn row(
     names: &[String],
     mark: ServerAction<MarkConfiguration>,
     expand: Expand,
+    leader: Option<&str>,
 ) -> impl IntoView {
     let ci = match (e.ci_low, e.ci_high) {
         (Some(lo), Some(hi)) => format!(" [{lo:.3}–{hi:.3}]"),
@@ -174,6 +177,14 @@ fn row(
         e.runs.to_string()
     };
     let best = e.best_run_id;
+    let links = {
+        let open = best.map(|id| view! { <A href=format!("/runs/{id}") attr:aria-label=format!("Best run of {}", e.label)>"best run"</A> });
+        let versus = leader.filter(|l| *l != e.config_key).map(|l| {
+            let href = format!("/experiments/{}/compare?a={l}&b={}", expand.experiment_id, e.config_key);
+            view! { <A href=href attr:aria-label=format!("Compare {} with #1", e.label)>"vs #1"</A> }
+        });
+        view! { {open}{versus} }
+    };
     let actions = (can_write() && best.is_some()).then(|| {
         let run_id = best.unwrap_or_default();
         view! {
@@ -235,7 +246,7 @@ fn row(
             <td>{runs}</td>
             <td>{e.cost.map_or("–".to_owned(), |c| format!("${c:.4}"))}</td>
             <td>{e.latency_ms.map_or("–".to_owned(), |l| format!("{l:.0} ms"))}</td>
-            <td class="row-actions">{actions}</td>
+            <td class="row-actions">{links}{actions}</td>
         </tr>
         {details}
     }
@@ -251,11 +262,12 @@ fn ConfigRuns(experiment_id: Uuid, config_key: String, changed: Signal<usize>) -
         changed.track();
         list_runs(
             experiment_id,
-            String::new(),
-            key.clone(),
-            "item".into(),
-            100,
-            0,
+            crate::types::RunListQuery {
+                config_key: key.clone(),
+                sort: "item".into(),
+                limit: 100,
+                ..Default::default()
+            },
         )
     });
     let fork = use_context::<ForkFrom>().filter(|_| can_write());
@@ -278,6 +290,7 @@ fn ConfigRuns(experiment_id: Uuid, config_key: String, changed: Signal<usize>) -
                                         let repeat = (r.run.repeat_index > 0).then(|| format!(" (#{})", r.run.repeat_index + 1));
                                         let score = r.weighted_score.map_or("–".to_owned(), |w| format!("{w:.3}"));
                                         let status = r.run.status.clone();
+                                        let href = format!("/runs/{}", r.run.id);
                                         let action = fork.map(|ForkFrom(from)| {
                                             let r = r.clone();
                                             view! { <td>{can_fork.then(|| view! {
@@ -287,7 +300,7 @@ fn ConfigRuns(experiment_id: Uuid, config_key: String, changed: Signal<usize>) -
                                         });
                                         view! {
                                             <tr>
-                                                <td>{item}{repeat}</td>
+                                                <td><A href=href>{format!("#{item}")}</A>{repeat}</td>
                                                 <td><span class=format!("status {status}")>{status.clone()}</span></td>
                                                 <td>{score}</td>
                                                 <td class="output">{text}</td>
@@ -324,9 +337,9 @@ pub fn RateButtons(
                     view! {
                         <span class="rate">
                             <button class="small" title=format!("{label}: good") aria-label="Thumbs up"
-                                on:click=move |_| { rate.dispatch(RateRun { run_id, scorer: up.clone(), thumbs: Some("up".into()), stars: None }); }>{icon("thumbs-up")}</button>
+                                on:click=move |_| { rate.dispatch(RateRun { run_id, scorer: up.clone(), thumbs: Some("up".into()), stars: None, comment: None }); }>{icon("thumbs-up")}</button>
                             <button class="small" title=format!("{label}: bad") aria-label="Thumbs down"
-                                on:click=move |_| { rate.dispatch(RateRun { run_id, scorer: down.clone(), thumbs: Some("down".into()), stars: None }); }>{icon("thumbs-down")}</button>
+                                on:click=move |_| { rate.dispatch(RateRun { run_id, scorer: down.clone(), thumbs: Some("down".into()), stars: None, comment: None }); }>{icon("thumbs-down")}</button>
                         </span>
                     }
                     .into_any()
@@ -334,7 +347,7 @@ pub fn RateButtons(
                 RatingScale::Stars => view! {
                     <select class="small" aria-label=format!("Stars for {label}") on:change=move |ev| {
                         if let Ok(stars) = event_target_value(&ev).parse::<i64>() {
-                            rate.dispatch(RateRun { run_id, scorer: name.clone(), thumbs: None, stars: Some(stars) });
+                            rate.dispatch(RateRun { run_id, scorer: name.clone(), thumbs: None, stars: Some(stars), comment: None });
                         }
                     }>
                         <option value="">"stars…"</option>

@@ -4,6 +4,8 @@ pub mod editor;
 pub mod icons;
 pub mod leaderboard;
 pub mod progress;
+pub mod run_list;
+pub mod runs;
 pub mod shell;
 pub mod steering;
 pub mod stream;

@@ -220,7 +220,7 @@ fn ForkDialog(experiment: StoredValue<Experiment>) -> impl IntoView {
 type StageChanges = (String, RwSignal<String>, RwSignal<String>, RwSignal<String>);
 
 #[component]
-fn ForkForm(
+pub fn ForkForm(
     experiment: StoredValue<Experiment>,
     run: RunSummary,
     from: RwSignal<Option<RunSummary>>,

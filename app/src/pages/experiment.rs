@@ -6,9 +6,10 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::A;
 
-use crate::api::{RateRun, RunExperiment, get_experiment, list_items, list_runs};
+use crate::api::{RateRun, RunExperiment, get_experiment, list_items};
 use crate::components::icons::icon;
-use crate::components::leaderboard::{LeaderboardCard, RateButtons, human_scorers, scorers};
+use crate::components::leaderboard::{LeaderboardCard, human_scorers, scorers};
+use crate::components::run_list::RunsList;
 use crate::components::shell::{AppShell, can_write};
 use crate::components::{ErrorNote, action_error, error_view, id_param};
 use crate::types::{Experiment, ItemPage, NewRun, RunBatch, StageChoice};
@@ -83,77 +84,10 @@ fn Detail(experiment: Experiment, items: ItemPage) -> impl IntoView {
         </div>
         <p class="muted">{experiment.description.clone()}</p>
         {can_write().then(|| view! { <RunForm experiment=experiment.clone() run/> })}
-        <LeaderboardCard experiment_id=experiment.id scorer_names changed/>
-        <RecentRuns experiment_id=experiment.id humans rating run rate/>
+        <LeaderboardCard experiment_id=experiment.id scorer_names=scorer_names.clone() changed/>
+        <RunsList experiment_id=experiment.id scorer_names=scorer_names.clone() humans=if rating { humans } else { Vec::new() } rate changed/>
         <Pipeline experiment=experiment.clone()/>
         <Samples experiment items/>
-    }
-}
-
-/// The experiment's newest runs with their outputs, scores and rating buttons. Its data is
-/// created here, after the leaderboard's, in the order the page draws them (the server and the
-/// browser must number them alike).
-#[component]
-fn RecentRuns(
-    experiment_id: uuid::Uuid,
-    humans: Vec<(String, crate::types::RatingScale)>,
-    rating: bool,
-    run: ServerAction<RunExperiment>,
-    rate: ServerAction<RateRun>,
-) -> impl IntoView {
-    let runs = crate::components::client_resource(
-        move || (run.version().get(), rate.version().get()),
-        move |_| {
-            list_runs(
-                experiment_id,
-                String::new(),
-                String::new(),
-                String::new(),
-                30,
-                0,
-            )
-        },
-    );
-    let rate_error = action_error(rate);
-    view! {
-        <section class="card">
-        <h2>"Recent runs"</h2>
-        <ErrorNote error=rate_error/>
-            {move || { let humans = humans.clone(); match runs.get() {
-                None => view! { <p class="loading">"Loading…"</p> }.into_any(),
-                Some(result) => match result {
-                    Ok(page) if page.runs.is_empty() => view! { <p class="empty">"No runs yet."</p> }.into_any(),
-                    Ok(page) => view! {
-                        <table tabindex="0" class="table runs" data-testid="runs">
-                            <thead><tr><th>"Item"</th><th>"Status"</th><th>"Configuration"</th><th>"Tokens"</th><th>"ms"</th><th>"Cost"</th><th>"Score"</th><th>"Output"</th>{rating.then(|| view! { <th>"Rate"</th> })}</tr></thead>
-                            <tbody>
-                                {page.runs.into_iter().map(|r| {
-                                    let output = r.run.error.clone().or(r.output.clone()).unwrap_or_default();
-                                    // Only a run with an output can be rated; the others keep the cell.
-                                    let rated = matches!(r.run.status.as_str(), "completed" | "cached");
-                                    let humans = humans.clone();
-                                    let score_title = r.scores.iter().map(|(k, v)| format!("{k}: {v:.3}")).collect::<Vec<_>>().join(", ");
-                                    view! {
-                                        <tr>
-                                            <td>{r.run.item_index + 1}{(r.run.repeat_index > 0).then(|| format!(" (#{})", r.run.repeat_index + 1))}</td>
-                                            <td><span class=format!("status {}", r.run.status)>{r.run.status.clone()}</span></td>
-                                            <td class="small">{r.label.clone()}</td>
-                                            <td>{r.run.tokens_in + r.run.tokens_out}</td>
-                                            <td>{r.run.duration_ms.map(|d| d.to_string()).unwrap_or_default()}</td>
-                                            <td>{r.run.cost_estimate.map_or("–".to_owned(), |c| format!("${c:.4}"))}</td>
-                                            <td title=score_title>{r.weighted_score.map_or("–".to_owned(), |w| format!("{w:.3}"))}</td>
-                                            <td class="output">{output}</td>
-                                            {rating.then(|| view! { <td>{rated.then(|| view! { <RateButtons run_id=r.run.id scorers=humans rate/> })}</td> })}
-                                        </tr>
-                                    }
-                                }).collect_view()}
-                            </tbody>
-                        </table>
-                    }.into_any(),
-                    Err(e) => error_view(e),
-                },
-            }}}
-    </section>
     }
 }
 

@@ -543,6 +543,18 @@ async fn compare(
 
 /// Numbers and a verdict in words for differences `d` (first − second per shared item).
 pub fn paired_comparison(first: &str, second: &str, metric: &str, d: &[f64]) -> PairedComparison {
+    paired_comparison_named(first, second, metric, d, ("#1", "#2"))
+}
+
+/// [`paired_comparison`] with the verdict naming the two as `names` (e.g. "A" and "B").
+pub fn paired_comparison_named(
+    first: &str,
+    second: &str,
+    metric: &str,
+    d: &[f64],
+    names: (&str, &str),
+) -> PairedComparison {
+    let (one, two) = names;
     let p = stats::paired(d, &mut Rng::seeded(&format!("{first}{second}")));
     let significant = d.len() >= 2
         && p.p_value.is_some_and(|p| p < 0.05)
@@ -553,18 +565,19 @@ pub fn paired_comparison(first: &str, second: &str, metric: &str, d: &[f64]) -> 
     let pv = p.p_value.map(|v| format!("p = {v:.3}")).unwrap_or_default();
     let verdict = if d.len() < 2 {
         format!(
-            "Too few shared items to compare #1 and #2 ({} item{}); score more items.",
+            "Too few shared items to compare {one} and {two} ({} item{}); score more items.",
             d.len(),
             if d.len() == 1 { "" } else { "s" }
         )
     } else if significant {
+        let (better, worse) = if p.mean >= 0.0 { (one, two) } else { (two, one) };
         format!(
-            "#1 is really better than #2: {:+.3} on average over {} shared items ({ci}{pv}; won {}, tied {}, lost {}).",
+            "{better} is really better than {worse}: {:+.3} on average ({one} − {two}) over {} shared items ({ci}{pv}; {one} won {}, tied {}, lost {}).",
             p.mean, p.n, p.wins, p.ties, p.losses
         )
     } else {
         format!(
-            "#1 and #2 cannot be told apart on these {} items: {:+.3} on average ({ci}{pv}); more items or repeats would tell.",
+            "{one} and {two} cannot be told apart on these {} items: {:+.3} on average ({ci}{pv}); more items or repeats would tell.",
             p.n, p.mean
         )
     };

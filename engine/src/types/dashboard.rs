@@ -184,3 +184,67 @@ pub struct ConfigDelta {
     #[cfg_attr(feature = "server", schema(value_type = Object))]
     pub b: Option<serde_json::Value>,
 }
+
+/// `GET /api/v1/experiments/{id}/configs/compare`: two configurations side by side, item by item.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+pub struct ConfigComparison {
+    pub experiment_id: Uuid,
+    /// Each configuration's leaderboard summary (rank 0: not ranked here).
+    pub a: super::LeaderboardEntry,
+    pub b: super::LeaderboardEntry,
+    /// Settings that differ, per stage.
+    pub differences: Vec<ConfigDelta>,
+    /// The weighted score, then each scorer: means and b − a.
+    pub scores: Vec<ScoreDelta>,
+    /// The paired test on the weighted score over the items both scored (a − b).
+    pub paired: Option<super::PairedComparison>,
+    /// A page of a's runs in item order, each with b's run of the same item and repeat.
+    pub items: Vec<ItemPair>,
+    /// a's runs in all (the pages' total).
+    pub total: i64,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+/// One item's runs under two configurations.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+pub struct ItemPair {
+    pub item_id: String,
+    pub item_index: i32,
+    pub repeat_index: i32,
+    pub a: PairedRun,
+    /// Absent when b has no run of this item yet.
+    pub b: Option<PairedRun>,
+    /// a's output against b's, word by word (when both exist).
+    pub output: Option<TextDiff>,
+}
+
+/// A run as a comparison shows it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+pub struct PairedRun {
+    pub run_id: Uuid,
+    pub status: String,
+    /// The final output, or the error of a failed run.
+    pub output: Option<String>,
+    pub weighted_score: Option<f64>,
+    pub scores: BTreeMap<String, f64>,
+}
+
+/// Which runs a dashboard run list asks for (REST: the query of `GET …/runs`). Empty strings
+/// mean "any"; `sort` as REST's (`-created_at` when empty, `item`, `-score`, `-score:<scorer>`…).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunListQuery {
+    pub status: String,
+    pub config_key: String,
+    pub item_id: String,
+    /// The scorer the score range uses (empty: the weighted score).
+    pub score_by: String,
+    pub min_score: Option<f64>,
+    pub max_score: Option<f64>,
+    pub sort: String,
+    pub limit: i64,
+    pub offset: i64,
+}

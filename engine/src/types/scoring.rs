@@ -323,6 +323,9 @@ pub struct Rating {
     /// Normalised to 0–1.
     pub value: f64,
     pub comment: String,
+    /// The rater's username, when the rater is a user.
+    #[serde(default)]
+    pub rater_name: Option<String>,
     pub updated_at: DateTime<Utc>,
 }
 

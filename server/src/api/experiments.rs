@@ -220,7 +220,16 @@ pub struct RunQuery {
     pub status: Option<String>,
     /// Only this configuration's runs (its `config_key`).
     pub config_key: Option<String>,
-    /// created_at, -created_at (default), duration_ms, -duration_ms, -tokens, -cost, item.
+    /// Only this item's runs (its id).
+    pub item_id: Option<String>,
+    /// Runs whose score is at least this (0 to 1; unscored runs are left out).
+    pub min_score: Option<f64>,
+    /// Runs whose score is at most this (0 to 1).
+    pub max_score: Option<f64>,
+    /// The scorer `min_score`/`max_score` use (default: the weighted score).
+    pub score_by: Option<String>,
+    /// created_at, -created_at (default), duration_ms, -duration_ms, -tokens, -cost, item,
+    /// score, -score (the weighted score), score:<scorer>, -score:<scorer>.
     #[serde(default)]
     pub sort: String,
     /// 1 to 1000 (default 100).
@@ -255,6 +264,10 @@ pub async fn list_runs(
         engine::runs::RunFilter {
             status: q.status.as_deref(),
             config_key: q.config_key.as_deref(),
+            item_id: q.item_id.as_deref(),
+            min_score: q.min_score,
+            max_score: q.max_score,
+            score_by: q.score_by.as_deref(),
         },
         &q.sort,
         q.limit,

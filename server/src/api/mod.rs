@@ -135,6 +135,7 @@ pub fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(experiments::invalidate_cache))
         .routes(routes!(runs::create_runs))
         .routes(routes!(runs::compare_runs))
+        .routes(routes!(runs::compare_configs))
         .routes(routes!(runs::get_run))
         .routes(routes!(runs::invalidate_cache))
         .routes(routes!(sweeps::start_sweep, sweeps::current_sweep))

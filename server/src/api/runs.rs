@@ -61,6 +61,42 @@ pub async fn compare_runs(
     ))
 }
 
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigCompareQuery {
+    /// The first configuration's `config_key`.
+    pub a: String,
+    /// The second configuration's `config_key`, in the same experiment.
+    pub b: String,
+    /// Item pairs per page, 1 to 100 (default 20).
+    #[serde(default = "twenty")]
+    pub limit: i64,
+    #[serde(default)]
+    pub offset: i64,
+}
+
+fn twenty() -> i64 {
+    20
+}
+
+/// Two configurations of one experiment side by side: their summaries, the settings that
+/// differ, each scorer's mean with the difference, the paired test over shared items (a − b),
+/// and a page of items with both outputs diffed word by word.
+#[utoipa::path(get, path = "/api/v1/experiments/{id}/configs/compare", tag = "runs",
+    params(("id" = uuid::Uuid, Path), ConfigCompareQuery),
+    responses((status = 200, body = engine::types::ConfigComparison), (status = 400, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn compare_configs(
+    State(s): State<AppState>,
+    Authed(a): Authed,
+    IdPath(id): IdPath,
+    QueryParams(q): QueryParams<ConfigCompareQuery>,
+) -> ApiResult<Json<engine::types::ConfigComparison>> {
+    Ok(Json(
+        engine::runs::compare_configs(&s.core, &a, id, &q.a, &q.b, q.limit, q.offset).await?,
+    ))
+}
+
 /// Forgets the cached responses this run used.
 #[utoipa::path(delete, path = "/api/v1/runs/{id}/cache", tag = "runs", params(("id" = uuid::Uuid, Path)),
     responses((status = 200, body = Removed), (status = 404, body = ErrorBody)))]

@@ -488,11 +488,11 @@ fn TryScorer(experiment_id: Uuid, d: ScorerDraft, base: Signal<String>) -> impl 
         move |_| async move {
             list_runs(
                 experiment_id,
-                "completed".into(),
-                String::new(),
-                String::new(),
-                50,
-                0,
+                crate::types::RunListQuery {
+                    status: "completed".into(),
+                    limit: 50,
+                    ..Default::default()
+                },
             )
             .await
             .ok()

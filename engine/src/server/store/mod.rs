@@ -14,6 +14,7 @@ pub mod exports;
 pub mod leaderboard;
 pub mod pricing;
 pub mod projects;
+pub mod run_list;
 pub mod runs;
 pub mod scores;
 pub mod scoring_jobs;

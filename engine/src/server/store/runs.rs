@@ -267,54 +267,6 @@ pub async fn stage_results(db: &Db, run_id: Uuid) -> Result<Vec<StageResult>> {
         .collect())
 }
 
-/// Sort orders for run listings (whitelisted: the SQL is chosen, never built from input).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum RunSort {
-    CreatedDesc,
-    CreatedAsc,
-    DurationDesc,
-    DurationAsc,
-    TokensDesc,
-    CostDesc,
-    /// By item, then repeat (a configuration's runs in the order of the data).
-    Item,
-}
-
-pub async fn list(
-    db: &Db,
-    experiment_id: Uuid,
-    status: Option<&str>,
-    config_key: Option<&str>,
-    sort: RunSort,
-    limit: i64,
-    offset: i64,
-) -> Result<(Vec<Run>, i64)> {
-    macro_rules! page {
-        ($order:literal) => {{
-            let sql = select_runs!(
-                "WHERE experiment_id = $1 AND ($2 IS NULL OR status = $2) AND ($5 IS NULL OR config_key = $5) ORDER BY ",
-                $order,
-                ", item_index, repeat_index, id LIMIT $3 OFFSET $4"
-            );
-            on_db!(db, p => sqlx::query_as::<_, RunRow>(sql).bind(experiment_id).bind(status).bind(limit).bind(offset)
-                .bind(config_key).fetch_all(p).await)?
-        }};
-    }
-    let rows = match sort {
-        RunSort::CreatedDesc => page!("created_at DESC"),
-        RunSort::CreatedAsc => page!("created_at ASC"),
-        RunSort::DurationDesc => page!("duration_ms DESC NULLS LAST"),
-        RunSort::DurationAsc => page!("duration_ms ASC NULLS LAST"),
-        RunSort::TokensDesc => page!("tokens_in + tokens_out DESC"),
-        RunSort::CostDesc => page!("cost_estimate DESC NULLS LAST"),
-        RunSort::Item => page!("item_index ASC, repeat_index ASC, created_at ASC"),
-    };
-    let total: i64 = on_db!(db, p => sqlx::query_scalar(
-        "SELECT COUNT(*) FROM runs WHERE experiment_id = $1 AND ($2 IS NULL OR status = $2) AND ($3 IS NULL OR config_key = $3)")
-        .bind(experiment_id).bind(status).bind(config_key).fetch_one(p).await)?;
-    Ok((rows.into_iter().map(Run::from).collect(), total))
-}
-
 /// The last stage's response of each of these runs (runs without one are absent).
 pub async fn outputs_of(
     db: &Db,

@@ -89,6 +89,7 @@ impl From<RatingRow> for Rating {
             raw: r.raw,
             value: r.value,
             comment: r.comment,
+            rater_name: None,
             updated_at: r.updated_at,
         }
     }

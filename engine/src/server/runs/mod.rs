@@ -15,18 +15,24 @@ use super::error::{Error, Result};
 use super::exec::Context;
 use super::experiments::{check_params, set_param};
 use super::scoring;
-use super::store::runs::{self as store, RunSort};
+use super::store::runs as store;
 use super::store::{cache as cache_store, endpoints, experiments, scores as score_store};
 use crate::types::{
-    Experiment, NewRun, Run, RunBatch, RunConfig, RunDetail, RunSummary, RunSummaryPage, ScoredRun,
+    Experiment, NewRun, Run, RunBatch, RunConfig, RunDetail,
     StageChoice, StageConfig,
 };
-use crate::validate;
+
 
 pub const MAX_REPEATS: u32 = 100;
 /// The most runs one ad-hoc request may create (larger plans are sweeps).
 pub const MAX_BATCH: usize = 10_000;
 pub const PAGE_MAX: i64 = 1000;
+
+mod compare;
+mod list;
+pub use compare::{compare_configs, compare_runs, config_deltas};
+pub use list::{RunFilter, list_run_summaries, list_runs, with_scores};
+pub(crate) use list::current_scorers;
 
 /// Resolves per-stage choices (prompt variant, model, parameters) against the experiment into
 /// the exact configuration to run. Errors name `stages[k].<field>`.
@@ -298,153 +304,24 @@ pub async fn get_run(core: &Core, _actor: &Actor, id: Uuid) -> Result<RunDetail>
         stages,
         scores,
         weighted_score,
-        ratings: score_store::ratings_for_run(&core.db, id).await?,
+        ratings: named(core, score_store::ratings_for_run(&core.db, id).await?).await?,
     })
 }
 
-/// The experiment's scorers now: name → (fingerprint, weight).
-async fn current_scorers(
-    core: &Core,
-    experiment_id: Uuid,
-) -> Result<std::collections::HashMap<String, (String, f64)>> {
-    let Some(e) = experiments::get(&core.db, experiment_id).await? else {
-        return Ok(Default::default());
-    };
-    let (configs, _) = scoring::parse_lenient(&e.scoring_config);
-    Ok(configs
-        .into_iter()
-        .map(|c| (c.name, (scoring::fingerprint(&c.spec), c.weight)))
-        .collect())
-}
-
-/// Runs with their current scores (one query for all of them).
-pub async fn with_scores(
-    core: &Core,
-    experiment_id: Uuid,
-    runs: Vec<Run>,
-) -> Result<Vec<ScoredRun>> {
-    let current = current_scorers(core, experiment_id).await?;
-    let ids: Vec<Uuid> = runs.iter().map(|r| r.id).collect();
-    let mut briefs = score_store::brief_for_runs(&core.db, &ids).await?;
-    Ok(runs
-        .into_iter()
-        .map(|run| {
-            let scores: std::collections::BTreeMap<String, f64> = briefs
-                .remove(&run.id)
-                .unwrap_or_default()
-                .into_iter()
-                .filter(|(n, fp, _, _)| current.get(n).is_some_and(|(f, _)| f == fp))
-                .filter_map(|(n, _, v, _)| v.map(|v| (n, v)))
-                .collect();
-            let weighted_score = scoring::weighted(
-                scores
-                    .iter()
-                    .map(|(n, v)| (current.get(n).map_or(0.0, |(_, w)| *w), *v)),
-            );
-            ScoredRun {
-                run,
-                scores,
-                weighted_score,
-            }
-        })
-        .collect())
-}
-
-/// Which of an experiment's runs a listing shows.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct RunFilter<'a> {
-    /// pending, running, completed, failed or cached.
-    pub status: Option<&'a str>,
-    /// One configuration's runs.
-    pub config_key: Option<&'a str>,
-}
-
-/// A page of an experiment's runs, and the total matching.
-pub async fn list_runs(
-    core: &Core,
-    _actor: &Actor,
-    experiment_id: Uuid,
-    filter: RunFilter<'_>,
-    sort: &str,
-    limit: i64,
-    offset: i64,
-) -> Result<(Vec<Run>, i64)> {
-    if experiments::get(&core.db, experiment_id).await?.is_none() {
-        return Err(Error::NotFound("experiment"));
-    }
-    if let Some(s) = filter.status
-        && !["pending", "running", "completed", "failed", "cached"].contains(&s)
-    {
-        return Err(Error::invalid(
-            "status",
-            "must be pending, running, completed, failed or cached",
-        ));
-    }
-    if let Some(k) = filter.config_key
-        && (k.len() != 64 || !k.bytes().all(|b| b.is_ascii_hexdigit()))
-    {
-        return Err(Error::invalid(
-            "config_key",
-            "must be a configuration's key (64 hex digits)",
-        ));
-    }
-    let sort = match sort {
-        "-created_at" | "" => RunSort::CreatedDesc,
-        "created_at" => RunSort::CreatedAsc,
-        "-duration_ms" => RunSort::DurationDesc,
-        "duration_ms" => RunSort::DurationAsc,
-        "-tokens" => RunSort::TokensDesc,
-        "-cost" => RunSort::CostDesc,
-        "item" => RunSort::Item,
-        _ => {
-            return Err(Error::invalid(
-                "sort",
-                "must be one of created_at, -created_at, duration_ms, -duration_ms, -tokens, -cost, item",
-            ));
+/// Ratings with their raters' usernames (raters that are users; API keys stay unnamed).
+async fn named(core: &Core, mut ratings: Vec<crate::types::Rating>) -> Result<Vec<crate::types::Rating>> {
+    let mut names = std::collections::HashMap::new();
+    for r in &mut ratings {
+        let Ok(id) = Uuid::parse_str(&r.rater) else {
+            continue;
+        };
+        if !names.contains_key(&id) {
+            let user = super::store::users::get(&core.db, id).await?;
+            names.insert(id, user.map(|u| u.username));
         }
-    };
-    validate::page(limit, offset, PAGE_MAX)?;
-    store::list(
-        &core.db,
-        experiment_id,
-        filter.status,
-        filter.config_key,
-        sort,
-        limit,
-        offset,
-    )
-    .await
-}
-
-/// A page of runs as the dashboard lists them: each with its configuration's label, current
-/// scores and final output.
-pub async fn list_run_summaries(
-    core: &Core,
-    actor: &Actor,
-    experiment_id: Uuid,
-    filter: RunFilter<'_>,
-    sort: &str,
-    limit: i64,
-    offset: i64,
-) -> Result<RunSummaryPage> {
-    let (runs, total) = list_runs(core, actor, experiment_id, filter, sort, limit, offset).await?;
-    let Some(e) = experiments::get(&core.db, experiment_id).await? else {
-        return Err(Error::NotFound("experiment"));
-    };
-    let ids: Vec<Uuid> = runs.iter().map(|r| r.id).collect();
-    let mut outputs = store::outputs_of(&core.db, &ids).await?;
-    let runs = with_scores(core, experiment_id, runs)
-        .await?
-        .into_iter()
-        .map(|s| RunSummary {
-            label: super::leaderboard::label(&s.run.config, &e),
-            output: outputs.remove(&s.run.id),
-            scores: s.scores,
-            weighted_score: s.weighted_score,
-            run: s.run,
-        })
-        .collect();
-    Ok(RunSummaryPage { runs, total })
+        r.rater_name = names.get(&id).cloned().flatten();
+    }
+    Ok(ratings)
 }
 
 /// Forgets the cached responses a run used, so the next identical call goes to the provider.
@@ -471,119 +348,4 @@ pub async fn invalidate_experiment_cache(
 pub async fn invalidate_all_cache(core: &Core, actor: &Actor) -> Result<u64> {
     actor.require_admin()?;
     cache_store::delete_all(&core.db).await
-}
-
-/// `GET /api/v1/runs/compare?a=…&b=…`: two runs of one experiment side by side.
-pub async fn compare_runs(
-    core: &Core,
-    actor: &Actor,
-    a: Uuid,
-    b: Uuid,
-) -> Result<crate::types::RunComparison> {
-    use crate::types::{ConfigDelta, RunComparison, ScoreDelta};
-    let first = get_run(core, actor, a).await.map_err(|e| match e {
-        Error::NotFound(_) => Error::invalid("a", "no such run"),
-        other => other,
-    })?;
-    let second = get_run(core, actor, b).await.map_err(|e| match e {
-        Error::NotFound(_) => Error::invalid("b", "no such run"),
-        other => other,
-    })?;
-    if first.run.experiment_id != second.run.experiment_id {
-        return Err(Error::invalid(
-            "b",
-            "the two runs belong to different experiments",
-        ));
-    }
-    let last = |d: &RunDetail| {
-        d.stages
-            .iter()
-            .max_by_key(|s| s.stage_index)
-            .map(|s| s.response_raw.clone())
-            .unwrap_or_default()
-    };
-    let output = super::diff::words(&last(&first), &last(&second));
-    let prompts = first
-        .stages
-        .iter()
-        .filter_map(|s| {
-            second
-                .stages
-                .iter()
-                .find(|t| t.stage_index == s.stage_index)
-                .map(|t| super::diff::words(&s.prompt_sent, &t.prompt_sent))
-        })
-        .collect();
-    let mut names: Vec<&str> = first
-        .scores
-        .iter()
-        .chain(&second.scores)
-        .map(|s| s.scorer.as_str())
-        .collect();
-    names.sort_unstable();
-    names.dedup();
-    let value = |d: &RunDetail, name: &str| {
-        d.scores
-            .iter()
-            .find(|s| s.scorer == name)
-            .and_then(|s| s.value)
-    };
-    let scores = names
-        .into_iter()
-        .map(|name| {
-            let (x, y) = (value(&first, name), value(&second, name));
-            ScoreDelta {
-                scorer: name.to_owned(),
-                a: x,
-                b: y,
-                difference: x.zip(y).map(|(x, y)| ((y - x) * 1e9).round() / 1e9),
-            }
-        })
-        .collect();
-    let mut differences = Vec::new();
-    let stages = first
-        .run
-        .config
-        .stages
-        .len()
-        .max(second.run.config.stages.len());
-    for k in 0..stages {
-        let as_map = |d: &RunDetail| -> std::collections::BTreeMap<String, Value> {
-            let Some(s) = d.run.config.stages.get(k) else {
-                return Default::default();
-            };
-            let mut m = match serde_json::to_value(&s.params) {
-                Ok(Value::Object(o)) => o.into_iter().collect(),
-                _ => std::collections::BTreeMap::new(),
-            };
-            m.insert("model".into(), json!(s.model));
-            m.insert("endpoint_id".into(), json!(s.endpoint_id));
-            if let Some(v) = &s.variant {
-                m.insert("variant".into(), json!(v));
-            }
-            m
-        };
-        let (x, y) = (as_map(&first), as_map(&second));
-        let mut keys: Vec<&String> = x.keys().chain(y.keys()).collect();
-        keys.sort_unstable();
-        keys.dedup();
-        for key in keys {
-            if x.get(key) != y.get(key) {
-                differences.push(ConfigDelta {
-                    stage: k,
-                    name: key.clone(),
-                    a: x.get(key).cloned(),
-                    b: y.get(key).cloned(),
-                });
-            }
-        }
-    }
-    Ok(RunComparison {
-        a: first,
-        b: second,
-        output,
-        prompts,
-        scores,
-        differences,
-    })
 }
