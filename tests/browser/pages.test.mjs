@@ -62,7 +62,8 @@ const WRITE_CONTROLS = [
   '[data-testid="run-form"]', '[data-testid="save"]', '[data-testid="preview"]', '[data-testid="start"]',
   '[data-testid="steering"]', '[data-testid="pause"]', '[data-testid="resume"]', 'button:has-text("Approve")',
   'button:has-text("Reject")', 'button:has-text("Fork")', 'button[aria-label="Thumbs up"]', 'button:has-text("Rename")',
-  'button:has-text("Delete")', 'textarea', 'input:not([type="hidden"])',
+  'button:has-text("Delete")', 'textarea', 'input:not([type="hidden"]):not([data-read])', '[data-testid="rate-form"]',
+  '[data-testid="run-actions"]', '[data-testid="judge"]',
 ];
 
 test('every page is accessible, fits a phone, and is read-only for guests', async () => {
@@ -78,6 +79,11 @@ test('every page is accessible, fits a phone, and is read-only for guests', asyn
   await page.goto(`${server.url}/experiments/${experiment.id}/live`);
   await page.waitForSelector('[data-testid="sweep-status"]:has-text("completed")', { timeout: 60_000 });
 
+  // A run, two runs of one item, and the two best configurations, for the run and compare pages.
+  const runs = (await api(page, 'GET', `/api/v1/experiments/${experiment.id}/runs?sort=item&limit=2`)).runs;
+  const board = await api(page, 'GET', `/api/v1/experiments/${experiment.id}/leaderboard`);
+  const [ka, kb] = board.entries.map((e) => e.config_key);
+  const compare = `/experiments/${experiment.id}/compare`;
   const pages = [
     ['home', '/', '[data-testid="totals"]'],
     ['projects', '/projects', 'li.project-row'],
@@ -86,6 +92,10 @@ test('every page is accessible, fits a phone, and is read-only for guests', asyn
     ['experiment', `/experiments/${experiment.id}`, '[data-testid="leaderboard-row"]'],
     ['builder-edit', `/experiments/${experiment.id}/edit`, '[data-testid="preview"]'],
     ['live', `/experiments/${experiment.id}/live`, '[data-testid="leaderboard-row"]'],
+    ['run', `/runs/${runs[0].id}`, '[data-testid="same-item"] tbody tr'],
+    ['compare-runs', `${compare}?a=${runs[0].id}&b=${runs[1].id}`, '[data-testid="diff"]'],
+    ['compare-configs', `${compare}?a=${ka}&b=${kb}`, '[data-testid="pair"]'],
+    ['compare-pick', compare, '[data-testid="pick-configs"]'],
     ['admin', '/admin', 'h2:has-text("Settings")'],
     ['not-found', '/no/such/page', 'h1'],
   ];

@@ -181,7 +181,7 @@ fn row(
         let open = best.map(|id| view! { <A href=format!("/runs/{id}") attr:aria-label=format!("Best run of {}", e.label)>"best run"</A> });
         let versus = leader.filter(|l| *l != e.config_key).map(|l| {
             let href = format!("/experiments/{}/compare?a={l}&b={}", expand.experiment_id, e.config_key);
-            view! { <A href=href attr:aria-label=format!("Compare {} with #1", e.label)>"vs #1"</A> }
+            view! { <A href=href attr:aria-label=format!("vs #1: compare {} with the leader", e.label)>"vs #1"</A> }
         });
         view! { {open}{versus} }
     };

@@ -108,11 +108,11 @@ pub fn RunsList(
                     </select>
                 </label>
                 <label>"from"
-                    <input type="number" min="0" max="1" step="0.05" data-field="min_score" class="narrow"
+                    <input type="number" min="0" max="1" step="0.05" data-field="min_score" class="narrow" data-read=""
                         prop:value=move || min.get() on:change=move |ev| { min.set(event_target_value(&ev)); reset(); }/>
                 </label>
                 <label>"to"
-                    <input type="number" min="0" max="1" step="0.05" data-field="max_score" class="narrow"
+                    <input type="number" min="0" max="1" step="0.05" data-field="max_score" class="narrow" data-read=""
                         prop:value=move || max.get() on:change=move |ev| { max.set(event_target_value(&ev)); reset(); }/>
                 </label>
                 <label>"Sort"
@@ -195,7 +195,7 @@ fn row(
     };
     view! {
         <tr data-testid="run-row" data-run=id.to_string()>
-            <td><input type="checkbox" aria-label=format!("Pick the run of item {item} to compare")
+            <td><input type="checkbox" data-read="" aria-label=format!("Pick the run of item {item} to compare")
                 prop:checked=move || picked.with(|p| p.contains(&id)) on:change=toggle/></td>
             <td><A href=format!("/runs/{id}")>{format!("#{item}")}</A>{(r.run.repeat_index > 0).then(|| format!(" (#{})", r.run.repeat_index + 1))}</td>
             <td><span class=format!("status {}", r.run.status)>{r.run.status.clone()}</span></td>

@@ -197,10 +197,41 @@ fn stage_view(s: StageResult, experiment: &crate::types::Experiment) -> impl Int
                 {s.finish_reason.clone().map(|f| format!(" · finished: {f}"))}
             </p>
             <p class="label">"Messages sent"</p>
-            <pre class="prompt">{s.prompt_sent.clone()}</pre>
+            {messages(&s.prompt_sent)}
             <p class="label">"Response"</p>
             <pre class="response">{s.response_raw.clone()}</pre>
         </article>
+    }
+}
+
+/// The rendered messages as sent, one block per role (the raw text when it is not a list of
+/// chat messages).
+fn messages(sent: &str) -> AnyView {
+    let parsed: Option<Vec<(String, String)>> = serde_json::from_str::<Vec<serde_json::Value>>(sent)
+        .ok()
+        .and_then(|list| {
+            list.iter()
+                .map(|m| {
+                    Some((
+                        m.get("role")?.as_str()?.to_owned(),
+                        match m.get("content")? {
+                            serde_json::Value::String(s) => s.clone(),
+                            other => other.to_string(),
+                        },
+                    ))
+                })
+                .collect()
+        });
+    match parsed {
+        Some(list) => view! {
+            <div class="messages">
+                {list.into_iter().map(|(role, content)| view! {
+                    <div class="message"><span class="role">{role}</span><pre class="prompt">{content}</pre></div>
+                }).collect_view()}
+            </div>
+        }
+        .into_any(),
+        None => view! { <pre class="prompt">{sent.to_owned()}</pre> }.into_any(),
     }
 }
 
@@ -240,10 +271,10 @@ fn SameItem(run: crate::types::Run) -> impl IntoView {
                                     <td class="small">{r.label.clone()}</td>
                                     <td><span class=format!("status {}", r.run.status)>{r.run.status.clone()}</span></td>
                                     <td>{num(r.weighted_score)}</td>
-                                    <td class="row-actions">
+                                    <td><span class="row-actions">
                                         <A href=format!("/runs/{}", r.run.id)>"open"</A>" · "
                                         <A href=format!("/experiments/{experiment_id}/compare?a={this}&b={}", r.run.id)>"compare"</A>
-                                    </td>
+                                    </span></td>
                                 </tr>
                             }).collect_view()}
                         </tbody>

@@ -1,0 +1,211 @@
+//! Reading runs at the dashboard's pace, on SQLite and PostgreSQL: run listings filtered by
+//! item and score range and sorted by the weighted score or any scorer (the SQL must agree with
+//! the scores the listing returns), and two configurations compared item by item.
+
+mod common;
+
+use common::{TestServer, assert_error};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+const TEXTS: [&str; 8] = [
+    "Ada Lovelace wrote notes on the Analytical Engine in London in 1843.",
+    "Marie Curie won Nobel prizes in 1903 and 1911 while working in Paris.",
+    "Alan Turing published his paper on computable numbers at Cambridge in 1936.",
+    "Grace Hopper joined the Navy and later built COBOL compilers at Remington Rand.",
+    "Tim Berners-Lee proposed the World Wide Web at CERN near Geneva in 1989.",
+    "Katherine Johnson computed trajectories for NASA missions including Apollo 11.",
+    "Linus Torvalds released Linux from Helsinki in 1991 as a hobby project.",
+    "Margaret Hamilton led software engineering for Apollo at MIT in 1969.",
+];
+
+/// An experiment over 8 items with two scorers, run in two configurations (16 runs).
+async fn scored(server: &TestServer) -> (String, String) {
+    let admin = server.setup_admin().await;
+    let call = |path: &'static str, body: Value| {
+        let (server, admin) = (server, admin.clone());
+        async move {
+            let (s, v) = server.call(Method::POST, path, Some(&admin), Some(body)).await;
+            assert!(s.is_success(), "{path}: {s} {v}");
+            v
+        }
+    };
+    let endpoint = call("/api/v1/endpoints", json!({"name": "sim", "kind": "simulated"})).await;
+    let project = call("/api/v1/projects", json!({"name": "p"})).await;
+    let items: Vec<Value> = TEXTS
+        .iter()
+        .map(|t| json!({"input": {"text": t},
+                        "reference": engine::providers::simulated::ideal_answer(t).join(", ")}))
+        .collect();
+    let e = call("/api/v1/experiments", json!({
+        "project_id": project["id"], "name": "extraction", "sample_data": items,
+        "pipeline_stages": [{"name": "extract", "endpoint_id": endpoint["id"], "model": "sim-medium",
+            "user": "Extract the entities.\n\n{{ input.text }}"}],
+        "scoring_config": [{"kind": "lexical_similarity", "name": "f1", "weight": 2},
+                           {"kind": "length", "name": "short", "max": 60, "falloff": 1}],
+    })).await;
+    let id = e["id"].as_str().unwrap().to_owned();
+    for (model, t) in [("sim-small", 0.9), ("sim-large", 0.2)] {
+        call("/api/v1/runs", json!({"experiment_id": id,
+            "stages": [{"model": model, "params": {"temperature": t}}]})).await;
+    }
+    (admin, id)
+}
+
+fn runs(page: &Value) -> &Vec<Value> {
+    page["runs"].as_array().unwrap()
+}
+
+#[tokio::test]
+async fn run_lists_filter_and_sort_by_scores() {
+    for server in TestServer::all().await {
+        let (admin, e) = scored(&server).await;
+        let list = |query: String| {
+            let (server, admin, e) = (&server, &admin, &e);
+            async move {
+                let (s, page) = server
+                    .get(&format!("/api/v1/experiments/{e}/runs?{query}"), Some(admin))
+                    .await;
+                assert_eq!(s, StatusCode::OK, "{query}: {page}");
+                page
+            }
+        };
+        let all = list("limit=100".into()).await;
+        assert_eq!(all["total"], 16);
+        let weighted: Vec<f64> = runs(&all)
+            .iter()
+            .map(|r| r["weighted_score"].as_f64().unwrap())
+            .collect();
+        assert!(
+            weighted.iter().any(|w| *w != weighted[0]),
+            "the scores vary: {weighted:?}"
+        );
+
+        // Sorted by the weighted score, best first, paged: the pages follow on.
+        let first = list("sort=-score&limit=10".into()).await;
+        let second = list("sort=-score&limit=10&offset=10".into()).await;
+        let ranked: Vec<f64> = runs(&first)
+            .iter()
+            .chain(runs(&second))
+            .map(|r| r["weighted_score"].as_f64().unwrap())
+            .collect();
+        let mut expected = weighted.clone();
+        expected.sort_by(|a, b| b.total_cmp(a));
+        assert_eq!(ranked.len(), 16);
+        for (got, want) in ranked.iter().zip(&expected) {
+            assert!((got - want).abs() < 1e-9, "{ranked:?} vs {expected:?}");
+        }
+
+        // By one scorer, worst first.
+        let by_f1 = list("sort=score:f1&limit=100".into()).await;
+        let f1: Vec<f64> = runs(&by_f1)
+            .iter()
+            .map(|r| r["scores"]["f1"].as_f64().unwrap())
+            .collect();
+        assert!(f1.windows(2).all(|w| w[0] <= w[1]), "{f1:?}");
+
+        // A score range over the weighted score, and over one scorer.
+        let cut = expected[5];
+        let above = list(format!("min_score={cut}&limit=100")).await;
+        let want = weighted.iter().filter(|w| **w >= cut - 1e-12).count();
+        assert_eq!(above["total"], want as i64, "{above}");
+        assert!(runs(&above).iter().all(|r| r["weighted_score"].as_f64().unwrap() >= cut - 1e-9));
+        let (lo, hi) = (f1[3], f1[12]);
+        let band = list(format!("score_by=f1&min_score={lo}&max_score={hi}&limit=100")).await;
+        let want = f1.iter().filter(|v| **v >= lo - 1e-12 && **v <= hi + 1e-12).count();
+        assert_eq!(band["total"], want as i64);
+        assert!(runs(&band).iter().all(|r| {
+            let v = r["scores"]["f1"].as_f64().unwrap();
+            v >= lo - 1e-9 && v <= hi + 1e-9
+        }));
+
+        // One item's runs: one per configuration.
+        let item = runs(&all)[0]["item_id"].as_str().unwrap().to_owned();
+        let one = list(format!("item_id={item}")).await;
+        assert_eq!(one["total"], 2);
+        assert!(runs(&one).iter().all(|r| r["item_id"] == item.as_str()));
+
+        // Bad filters name their field and change nothing.
+        let path = |q: &str| format!("/api/v1/experiments/{e}/runs?{q}");
+        for (q, field) in [
+            ("min_score=2", "min_score"),
+            ("min_score=0.8&max_score=0.2", "max_score"),
+            ("sort=-score:nope", "sort"),
+            ("sort=sideways", "sort"),
+            ("score_by=nope&min_score=0.1", "score_by"),
+            ("sort=-score:f1&score_by=short", "score_by"),
+        ] {
+            let got = server.get(&path(q), Some(&admin)).await;
+            assert_error(&got, StatusCode::UNPROCESSABLE_ENTITY, Some(field));
+        }
+        server.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn two_configurations_compare_item_by_item() {
+    for server in TestServer::all().await {
+        let (admin, e) = scored(&server).await;
+        let (s, board) = server
+            .get(&format!("/api/v1/experiments/{e}/leaderboard"), Some(&admin))
+            .await;
+        assert_eq!(s, StatusCode::OK, "{board}");
+        let entries = board["entries"].as_array().unwrap();
+        let (a, b) = (&entries[0], &entries[1]);
+        let (ka, kb) = (a["config_key"].as_str().unwrap(), b["config_key"].as_str().unwrap());
+        let path = |q: &str| format!("/api/v1/experiments/{e}/configs/compare?a={ka}&b={kb}{q}");
+        let (s, cmp) = server.get(&path("&limit=5"), Some(&admin)).await;
+        assert_eq!(s, StatusCode::OK, "{cmp}");
+        assert_eq!(cmp["a"]["config_key"], ka);
+        assert_eq!(cmp["scores"][0]["scorer"], "weighted score");
+        assert!((cmp["scores"][0]["a"].as_f64().unwrap() - a["score"].as_f64().unwrap()).abs() < 1e-9);
+        assert!((cmp["scores"][0]["b"].as_f64().unwrap() - b["score"].as_f64().unwrap()).abs() < 1e-9);
+        let names: Vec<&str> = cmp["differences"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["model", "temperature"], "{cmp}");
+        assert_eq!(cmp["paired"]["items"], 8, "{cmp}");
+        assert!(cmp["paired"]["verdict"].as_str().unwrap().contains('A'));
+        assert_eq!(cmp["total"], 8);
+        let pairs = cmp["items"].as_array().unwrap();
+        assert_eq!(pairs.len(), 5);
+        for p in pairs {
+            let (x, y) = (&p["a"], &p["b"]);
+            assert_ne!(x["run_id"], y["run_id"]);
+            let rebuilt: String = p["output"]["spans"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|s| s["op"] != "added")
+                .map(|s| s["text"].as_str().unwrap())
+                .collect();
+            assert_eq!(rebuilt, x["output"].as_str().unwrap());
+            // Both runs are of this item.
+            for run in [x, y] {
+                let (_, r) = server
+                    .get(&format!("/api/v1/runs/{}", run["run_id"].as_str().unwrap()), Some(&admin))
+                    .await;
+                assert_eq!(r["item_id"], p["item_id"]);
+            }
+        }
+        let (_, rest) = server.get(&path("&limit=5&offset=5"), Some(&admin)).await;
+        assert_eq!(rest["items"].as_array().unwrap().len(), 3);
+
+        let zeros = "0".repeat(64);
+        for (q, field) in [
+            (format!("a={ka}&b={ka}"), "b"),
+            (format!("a=nope&b={kb}"), "a"),
+            (format!("a={zeros}&b={kb}"), "a"),
+            (format!("a={ka}&b={kb}&limit=1000"), "limit"),
+        ] {
+            let got = server
+                .get(&format!("/api/v1/experiments/{e}/configs/compare?{q}"), Some(&admin))
+                .await;
+            assert_error(&got, StatusCode::UNPROCESSABLE_ENTITY, Some(field));
+        }
+        server.stop().await;
+    }
+}
