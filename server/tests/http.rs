@@ -561,6 +561,7 @@ async fn openapi_describes_every_route() {
         ("put", "/api/v1/admin/pricing"),
         ("delete", "/api/v1/admin/pricing/{model}"),
         ("delete", "/api/v1/admin/cache"),
+        ("get", "/api/v1/admin/cache"),
         ("get", "/api/v1/endpoints"),
         ("post", "/api/v1/endpoints"),
         ("get", "/api/v1/endpoints/{id}"),

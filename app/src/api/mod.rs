@@ -8,9 +8,11 @@ use uuid::Uuid;
 use crate::error::AppError;
 use engine::types::{Project, ProjectDetail, SessionInfo};
 
+mod admin;
 mod experiments;
 mod runs;
 mod sweeps;
+pub use admin::*;
 pub use experiments::*;
 pub use runs::*;
 pub use sweeps::*;

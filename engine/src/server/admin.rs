@@ -193,3 +193,15 @@ pub async fn revoke_api_key(core: &Core, actor: &Actor, id: Uuid) -> Result<()> 
         Err(Error::NotFound("API key"))
     }
 }
+
+/// `GET /api/v1/admin/cache`: the response cache's size, hit rate and entries per model.
+pub async fn cache_stats(core: &Core, actor: &Actor) -> Result<crate::types::CacheStats> {
+    actor.require_admin()?;
+    let mut s = super::store::cache::summary(&core.db).await?;
+    let (hits, misses) = super::store::cache::counters(&core.db).await?;
+    let lookups = hits + misses;
+    s.hits = hits;
+    s.misses = misses;
+    s.hit_rate = (lookups > 0).then(|| hits as f64 / lookups as f64);
+    Ok(s)
+}

@@ -73,19 +73,51 @@ pub async fn set_prices(
             }
         }
     }
+    let before = PriceBook::load(core).await?;
+    let mut after = PriceBook(before.0.clone());
     for p in &prices {
-        store::upsert(&core.db, p).await?;
+        after
+            .0
+            .insert(p.model.clone(), (p.input_per_million, p.output_per_million));
     }
+    let reprice = changes(core, &before, &after).await?;
+    store::apply(&core.db, &prices, None, &reprice).await?;
     store::list(&core.db).await
 }
 
+/// Removes a model's price (admins only); its runs then show no cost (or a shorter name's).
 pub async fn delete_price(core: &Core, actor: &Actor, model: &str) -> Result<()> {
     actor.require_admin()?;
-    if store::delete(&core.db, model).await? {
+    let before = PriceBook::load(core).await?;
+    let mut after = PriceBook(before.0.clone());
+    if after.0.remove(model).is_none() {
+        return Err(Error::NotFound("price"));
+    }
+    let reprice = changes(core, &before, &after).await?;
+    if store::apply(&core.db, &[], Some(model), &reprice).await? {
         Ok(())
     } else {
         Err(Error::NotFound("price"))
     }
+}
+
+/// The models runs were priced on whose price differs between two price books: stored costs
+/// are estimates at the current prices, so a price change re-prices every run on that model
+/// (and the leaderboards show the new costs).
+async fn changes(
+    core: &Core,
+    before: &PriceBook,
+    after: &PriceBook,
+) -> Result<Vec<(String, Option<(f64, f64)>)>> {
+    Ok(store::models_used(&core.db)
+        .await?
+        .into_iter()
+        .filter(|m| before.price(m) != after.price(m))
+        .map(|m| {
+            let price = after.price(&m);
+            (m, price)
+        })
+        .collect())
 }
 
 /// Prices by model, for estimating a batch of runs.

@@ -6,7 +6,7 @@ use super::auth::Actor;
 use super::core::Core;
 use super::error::{Error, Result};
 use super::store::projects as store;
-use crate::types::{NewProject, Project, ProjectDetail, ProjectUpdate};
+use crate::types::{ApprovedConfig, NewProject, Project, ProjectDetail, ProjectUpdate};
 use crate::validate::{self, DESCRIPTION_MAX, NOTES_MAX};
 
 /// At most this many projects per page.
@@ -22,14 +22,59 @@ pub async fn list_projects(
     store::list(&core.db, limit, offset).await
 }
 
-pub async fn get_project(core: &Core, _actor: &Actor, id: Uuid) -> Result<ProjectDetail> {
+pub async fn get_project(core: &Core, actor: &Actor, id: Uuid) -> Result<ProjectDetail> {
     let project = store::get(&core.db, id)
         .await?
         .ok_or(Error::NotFound("project"))?;
-    let experiments = store::experiment_summaries(&core.db, id).await?;
+    let mut experiments = store::experiment_summaries(&core.db, id).await?;
+    let mut approved = Vec::new();
+    for summary in &mut experiments {
+        let Some(e) = super::store::experiments::get(&core.db, summary.id).await? else {
+            continue;
+        };
+        if let Some(sweep) = super::store::sweeps::latest(&core.db, e.id).await? {
+            summary.progress = Some(sweep.progress());
+            summary.sweep_status = Some(sweep.status.clone());
+        }
+        if let Some(top) = super::leaderboard::top(core, &e).await? {
+            summary.best_score = top.score;
+            summary.best_label = Some(top.label);
+        }
+        let marks: Vec<_> = super::sweeps::list_marks(core, actor, e.id)
+            .await?
+            .into_iter()
+            .filter(|m| m.mark == "approved")
+            .collect();
+        let keys: Vec<String> = marks.iter().map(|m| m.config_key.clone()).collect();
+        let scores: std::collections::HashMap<String, Option<f64>> =
+            super::store::leaderboard::full(&core.db, e.id, &keys)
+                .await?
+                .into_iter()
+                .map(|f| (f.config_key, f.score))
+                .collect();
+        approved.extend(marks.into_iter().map(|m| ApprovedConfig {
+            experiment_id: e.id,
+            experiment_name: e.name.clone(),
+            label: m
+                .config
+                .as_ref()
+                .map(|c| super::leaderboard::label(c, &e))
+                .unwrap_or_default(),
+            score: scores.get(&m.config_key).copied().flatten(),
+            config_key: m.config_key,
+            note: m.note,
+            marked_at: m.marked_at,
+        }));
+    }
+    approved.sort_by(|a, b| b.marked_at.cmp(&a.marked_at));
+    let (exports, export_total) =
+        super::exports::list_exports(core, actor, id, true, 20, 0).await?;
     Ok(ProjectDetail {
         project,
         experiments,
+        approved,
+        exports,
+        export_total,
     })
 }
 

@@ -248,3 +248,29 @@ pub struct RunListQuery {
     pub limit: i64,
     pub offset: i64,
 }
+
+/// `GET /api/v1/admin/cache`: what the response cache holds and how well it serves.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+pub struct CacheStats {
+    pub entries: i64,
+    /// The cached responses' text, in bytes.
+    pub bytes: i64,
+    /// LLM calls answered from the cache, and calls that went to a provider.
+    pub hits: i64,
+    pub misses: i64,
+    pub hit_rate: Option<f64>,
+    /// Tokens the cached entries hold (what a hit saves calling again).
+    pub tokens: i64,
+    pub oldest: Option<DateTime<Utc>>,
+    pub newest: Option<DateTime<Utc>>,
+    /// Entries per model, most first.
+    pub by_model: Vec<ModelEntries>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+pub struct ModelEntries {
+    pub model: String,
+    pub entries: i64,
+}

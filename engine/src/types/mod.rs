@@ -195,6 +195,28 @@ pub struct ProjectDetail {
     #[serde(flatten)]
     pub project: Project,
     pub experiments: Vec<ExperimentSummary>,
+    /// Configurations approved in the project's experiments, newest first.
+    #[serde(default)]
+    pub approved: Vec<ApprovedConfig>,
+    /// The newest exports (up to 20), each readable as it was at `/api/v1/exports/{id}`.
+    #[serde(default)]
+    pub exports: Vec<ExportRecord>,
+    #[serde(default)]
+    pub export_total: i64,
+}
+
+/// An approved configuration, as a project lists it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(ToSchema))]
+pub struct ApprovedConfig {
+    pub experiment_id: Uuid,
+    pub experiment_name: String,
+    pub config_key: String,
+    pub label: String,
+    /// Its weighted score now (absent when unscored).
+    pub score: Option<f64>,
+    pub note: String,
+    pub marked_at: DateTime<Utc>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -207,6 +229,16 @@ pub struct ExperimentSummary {
     pub run_count: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// The latest sweep's status and progress (none before the first sweep).
+    #[serde(default)]
+    pub sweep_status: Option<String>,
+    #[serde(default)]
+    pub progress: Option<Progress>,
+    /// The leader's weighted score and label (none before anything is scored).
+    #[serde(default)]
+    pub best_score: Option<f64>,
+    #[serde(default)]
+    pub best_label: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -153,6 +153,16 @@ pub async fn delete_price(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// The response cache: entries, size, tokens held, hit rate, and entries per model.
+#[utoipa::path(get, path = "/api/v1/admin/cache", tag = "admin",
+    responses((status = 200, body = engine::types::CacheStats), (status = 403, body = ErrorBody)))]
+pub async fn cache_stats(
+    State(s): State<AppState>,
+    Authed(a): Authed,
+) -> ApiResult<Json<engine::types::CacheStats>> {
+    Ok(Json(engine::admin::cache_stats(&s.core, &a).await?))
+}
+
 /// Empties the whole response cache.
 #[utoipa::path(delete, path = "/api/v1/admin/cache", tag = "admin",
     responses((status = 200, body = super::experiments::Removed), (status = 403, body = ErrorBody)))]

@@ -91,7 +91,7 @@ pub fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
         ))
         .routes(routes!(admin::list_prices, admin::set_prices))
         .routes(routes!(admin::delete_price))
-        .routes(routes!(admin::clear_cache))
+        .routes(routes!(admin::cache_stats, admin::clear_cache))
         .routes(routes!(
             endpoints::list_endpoints,
             endpoints::create_endpoint

@@ -1,6 +1,6 @@
 //! The `response_cache` table (one row per distinct LLM call) and its hit/miss counters.
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::{Db, on_db};
@@ -130,4 +130,28 @@ pub async fn counters(db: &Db) -> Result<(i64, i64)> {
             .map_or(0, |(_, v)| *v)
     };
     Ok((get("hits"), get("misses")))
+}
+
+/// (entries, bytes, tokens, oldest, newest) of the whole cache, and entries per model.
+pub async fn summary(db: &Db) -> Result<crate::types::CacheStats> {
+    type Totals = (i64, Option<i64>, Option<i64>, Option<DateTime<Utc>>, Option<DateTime<Utc>>);
+    let (entries, bytes, tokens, oldest, newest): Totals = on_db!(db, p => sqlx::query_as(
+        "SELECT COUNT(*), CAST(SUM(LENGTH(response)) AS BIGINT), CAST(SUM(tokens_in + tokens_out) AS BIGINT), \
+         MIN(created_at), MAX(created_at) FROM response_cache")
+        .fetch_one(p).await)?;
+    let by_model: Vec<(String, i64)> = on_db!(db, p => sqlx::query_as(
+        "SELECT model, COUNT(*) FROM response_cache GROUP BY model ORDER BY COUNT(*) DESC, model LIMIT 50")
+        .fetch_all(p).await)?;
+    Ok(crate::types::CacheStats {
+        entries,
+        bytes: bytes.unwrap_or(0),
+        tokens: tokens.unwrap_or(0),
+        oldest,
+        newest,
+        by_model: by_model
+            .into_iter()
+            .map(|(model, entries)| crate::types::ModelEntries { model, entries })
+            .collect(),
+        ..Default::default()
+    })
 }

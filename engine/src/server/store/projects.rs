@@ -125,6 +125,10 @@ pub async fn experiment_summaries(db: &Db, project_id: Uuid) -> Result<Vec<Exper
             run_count: r.run_count,
             created_at: r.created_at,
             updated_at: r.updated_at,
+            sweep_status: None,
+            progress: None,
+            best_score: None,
+            best_label: None,
         })
         .collect())
 }

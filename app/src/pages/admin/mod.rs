@@ -1,4 +1,7 @@
-//! `/admin`: system stats, LLM endpoints, settings, users and API keys (admins only).
+//! `/admin`: system stats, LLM endpoints, model prices, the response cache, settings, users and
+//! API keys (admins only).
+
+mod cache;
 
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -31,6 +34,8 @@ fn AdminGate() -> impl IntoView {
             <h1>"Admin"</h1>
             <StatsCard/>
             <EndpointsCard/>
+            <cache::PricesCard/>
+            <cache::CacheCard/>
             <SettingsCard/>
             <UsersCard/>
             <KeysCard/>
