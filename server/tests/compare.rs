@@ -209,3 +209,79 @@ async fn two_configurations_compare_item_by_item() {
         server.stop().await;
     }
 }
+
+#[tokio::test]
+async fn a_price_change_reprices_runs_and_the_leaderboard() {
+    for server in TestServer::all().await {
+        let (admin, e) = scored(&server).await;
+        let (s, page) = server
+            .get(&format!("/api/v1/experiments/{e}/runs?limit=100"), Some(&admin))
+            .await;
+        assert_eq!(s, StatusCode::OK);
+        assert!(runs(&page).iter().all(|r| r["cost_estimate"] == 0.0), "{page}");
+        let (s, prices) = server
+            .call(
+                Method::PUT,
+                "/api/v1/admin/pricing",
+                Some(&admin),
+                Some(json!([{"model": "sim-large", "input_per_million": 1000.0, "output_per_million": 3000.0}])),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{prices}");
+        let (_, page) = server
+            .get(&format!("/api/v1/experiments/{e}/runs?limit=100"), Some(&admin))
+            .await;
+        let mut large = 0.0;
+        for r in runs(&page) {
+            let model = r["config"]["stages"][0]["model"].as_str().unwrap();
+            let cost = r["cost_estimate"].as_f64().unwrap();
+            if model == "sim-large" {
+                let want = (r["tokens_in"].as_f64().unwrap() * 1000.0
+                    + r["tokens_out"].as_f64().unwrap() * 3000.0)
+                    / 1e6;
+                assert!((cost - want).abs() < 1e-9, "{r}");
+                assert!(cost > 0.0);
+                large += cost;
+            } else {
+                assert_eq!(cost, 0.0, "{r}");
+            }
+        }
+        // The leaderboard's cost (of all its runs) follows.
+        let (_, board) = server
+            .get(&format!("/api/v1/experiments/{e}/leaderboard"), Some(&admin))
+            .await;
+        let entry = board["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["config"]["stages"][0]["model"] == "sim-large")
+            .unwrap();
+        assert!((entry["cost"].as_f64().unwrap() - large).abs() < 1e-9, "{entry}");
+
+        // Without a price, the runs have no cost.
+        let s = server
+            .call(Method::DELETE, "/api/v1/admin/pricing/sim-large", Some(&admin), None)
+            .await
+            .0;
+        assert_eq!(s, StatusCode::NO_CONTENT);
+        let (_, page) = server
+            .get(&format!("/api/v1/experiments/{e}/runs?limit=100"), Some(&admin))
+            .await;
+        for r in runs(&page) {
+            let large = r["config"]["stages"][0]["model"] == "sim-large";
+            assert_eq!(r["cost_estimate"].is_null(), large, "{r}");
+        }
+        let (s, cache) = server.get("/api/v1/admin/cache", Some(&admin)).await;
+        assert_eq!(s, StatusCode::OK, "{cache}");
+        assert_eq!(cache["entries"], 16, "{cache}");
+        assert!(cache["bytes"].as_i64().unwrap() > 0 && cache["tokens"].as_i64().unwrap() > 0);
+        let models: Vec<&str> = cache["by_model"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["model"].as_str().unwrap())
+            .collect();
+        assert_eq!(models.len(), 2, "{cache}");
+        server.stop().await;
+    }
+}

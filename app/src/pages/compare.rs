@@ -147,7 +147,7 @@ fn Configs(c: ConfigComparison, experiment: Experiment) -> impl IntoView {
                 <h3>{label}</h3>
                 <p class="small">{e.label.clone()}</p>
                 <p class="meta">{format!("score {}{ci} · {} samples · {} runs · {} · {}", num(e.score), e.samples, e.runs,
-                    e.cost.map_or("–".into(), |c| format!("${c:.5}/run")), e.latency_ms.map_or("–".into(), |l| format!("{l:.0} ms")))}</p>
+                    e.cost.map_or("–".into(), |c| format!("${c:.5} in all")), e.latency_ms.map_or("–".into(), |l| format!("{l:.0} ms")))}</p>
             </div>
         }
     };
