@@ -191,6 +191,24 @@ async fn two_configurations_compare_item_by_item() {
                 assert_eq!(r["item_id"], p["item_id"]);
             }
         }
+        // The pairwise judge with its default prompt, played by the simulated endpoint: it
+        // reads every item and prefers the better configuration.
+        let (_, endpoints) = server.get("/api/v1/endpoints", Some(&admin)).await;
+        let (s, judged) = server
+            .call(
+                Method::POST,
+                &format!("/api/v1/experiments/{e}/compare"),
+                Some(&admin),
+                Some(json!({"first": ka, "second": kb, "endpoint_id": endpoints[0]["id"], "model": "sim-large"})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{judged}");
+        assert_eq!(judged["failures"], 0, "{judged}");
+        let (wins, losses) = (judged["first_wins"].as_i64().unwrap(), judged["second_wins"].as_i64().unwrap());
+        assert_eq!(wins + losses + judged["ties"].as_i64().unwrap(), 8);
+        assert!(wins > losses, "the leader wins more often: {judged}");
+        assert!(judged["details"][0]["reply"].as_str().unwrap().starts_with("Winner: "));
+
         let (_, rest) = server.get(&path("&limit=5&offset=5"), Some(&admin)).await;
         assert_eq!(rest["items"].as_array().unwrap().len(), 3);
 

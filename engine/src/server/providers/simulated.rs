@@ -12,6 +12,11 @@
 //!
 //! Lost words are dropped or replaced by filler, and filler is added as quality falls.
 //! Options (the endpoint's `options`) add latency and inject failures.
+//!
+//! It also plays the pairwise judge: a request laid out as the pairwise judge's default prompt
+//! (`Answer A:` … `Answer B:` … `Winner:`) is answered `Winner: A|B|tie` with a sentence why,
+//! by comparing each answer's terms with the reference answer (or the input's terms), so
+//! comparisons on the simulated endpoint are deterministic and meaningful.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -209,6 +214,56 @@ pub fn quality(request: &ChatRequest) -> f64 {
     q.clamp(0.05, 0.98)
 }
 
+/// The text of `prompt` after `start` up to the next blank line before `end` (or the end).
+fn section<'a>(prompt: &'a str, start: &str, end: &str) -> Option<&'a str> {
+    let from = prompt.find(start)? + start.len();
+    let rest = &prompt[from..];
+    let to = rest.find(end).unwrap_or(rest.len());
+    Some(rest[..to].trim())
+}
+
+/// Words of a text as the simulated judge compares them.
+fn terms(text: &str) -> Vec<String> {
+    text.split(|c: char| c.is_whitespace() || c == ',' || c == ';')
+        .map(|w| w.trim_matches(|c: char| !c.is_alphanumeric()).to_owned())
+        .filter(|w| !w.is_empty())
+        .collect()
+}
+
+/// The pairwise judge's verdict on a request laid out as its default prompt, else `None`.
+pub fn judge_reply(user: &str) -> Option<String> {
+    if !user.contains("Winner: A") {
+        return None;
+    }
+    let a = section(user, "Answer A:\n", "\n\nAnswer B:")?;
+    let b = section(user, "Answer B:\n", "\n\nReply with")?;
+    let wanted: Vec<String> = match section(user, "Reference answer:\n", "\n\n") {
+        Some(r) => terms(r),
+        None => ideal_answer(&section(user, "Task input:\n", "\n\n")?.replace("\\n", "\n")),
+    };
+    let f1 = |answer: &str| -> (f64, usize) {
+        let got = terms(answer);
+        let hits = wanted.iter().filter(|w| got.contains(w)).count();
+        if hits == 0 {
+            return (0.0, 0);
+        }
+        let (p, r) = (hits as f64 / got.len() as f64, hits as f64 / wanted.len() as f64);
+        (2.0 * p * r / (p + r), hits)
+    };
+    let ((fa, ha), (fb, hb)) = (f1(a), f1(b));
+    let winner = if (fa - fb).abs() < 1e-9 {
+        "tie"
+    } else if fa > fb {
+        "A"
+    } else {
+        "B"
+    };
+    Some(format!(
+        "Winner: {winner}\nAnswer A has {ha} of the {} expected terms (F1 {fa:.2}), answer B {hb} (F1 {fb:.2}).",
+        wanted.len()
+    ))
+}
+
 /// The simulated completion for a request: deterministic in the request.
 pub fn complete(request: &ChatRequest) -> ChatResponse {
     let user = request
@@ -217,6 +272,16 @@ pub fn complete(request: &ChatRequest) -> ChatResponse {
         .rev()
         .find(|m| m.role == Role::User)
         .map_or("", |m| m.content.as_str());
+    if let Some(content) = judge_reply(user) {
+        let prompt: String = request.messages.iter().map(|m| m.content.as_str()).collect();
+        return ChatResponse {
+            tokens_in: estimate_tokens(&prompt) + 3 * request.messages.len() as i64,
+            tokens_out: estimate_tokens(&content),
+            content,
+            usage_estimated: false,
+            finish_reason: Some("stop".to_owned()),
+        };
+    }
     let key = hash(&[
         serde_json::to_string(&(&request.model, &request.messages, &request.params))
             .unwrap_or_default()
@@ -384,6 +449,27 @@ mod tests {
         assert!(quality(&good) > quality(&request("sim-large", 0.25, "Think step by step.")));
         let best = complete(&good).content;
         assert!(best.contains("Lovelace") && best.contains("1833"), "{best}");
+    }
+
+    #[test]
+    fn it_judges_pairs_laid_out_as_the_default_prompt() {
+        let prompt = |a: &str, b: &str| {
+            format!(
+                "Two answers to the same task follow. Which one is better?\n\nTask input:\n{{\"text\":\"x\"}}\n\n\
+                 Reference answer:\nAda, London, 1843\n\nAnswer A:\n{a}\n\nAnswer B:\n{b}\n\n\
+                 Reply with \"Winner: A\", \"Winner: B\" or \"Winner: tie\" on the first line, then one sentence why."
+            )
+        };
+        let reply = judge_reply(&prompt("Ada, London, 1843", "Ada, perhaps")).unwrap();
+        assert!(reply.starts_with("Winner: A\n"), "{reply}");
+        let reply = judge_reply(&prompt("items", "Ada, London")).unwrap();
+        assert!(reply.starts_with("Winner: B\n"), "{reply}");
+        let reply = judge_reply(&prompt("Ada", "Ada")).unwrap();
+        assert!(reply.starts_with("Winner: tie"), "{reply}");
+        assert_eq!(judge_reply("Extract the entities.\n\nAda Lovelace"), None);
+        // Without a reference, the input's terms are what counts.
+        let bare = "Task input:\n{\"text\":\"Ada went to London\"}\n\nAnswer A:\nAda, London\n\nAnswer B:\nwent\n\nReply with \"Winner: A\"";
+        assert!(judge_reply(bare).unwrap().starts_with("Winner: A"));
     }
 
     #[test]
