@@ -15,8 +15,8 @@ use leptos::prelude::*;
 use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
 
 use crate::lazy::{
-    AdminRoute, CompareRoute, EditExperimentRoute, ExperimentRoute, HomeRoute, LiveRoute, NewExperimentRoute,
-    ProjectRoute, RunRoute,
+    AdminRoute, CompareRoute, EditExperimentRoute, ExperimentRoute, HomeRoute, LiveRoute,
+    NewExperimentRoute, ProjectRoute, RunRoute,
 };
 use leptos_router::components::{Route, Router, Routes};
 use leptos_router::{Lazy, SsrMode, path};

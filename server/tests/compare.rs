@@ -25,17 +25,25 @@ async fn scored(server: &TestServer) -> (String, String) {
     let call = |path: &'static str, body: Value| {
         let (server, admin) = (server, admin.clone());
         async move {
-            let (s, v) = server.call(Method::POST, path, Some(&admin), Some(body)).await;
+            let (s, v) = server
+                .call(Method::POST, path, Some(&admin), Some(body))
+                .await;
             assert!(s.is_success(), "{path}: {s} {v}");
             v
         }
     };
-    let endpoint = call("/api/v1/endpoints", json!({"name": "sim", "kind": "simulated"})).await;
+    let endpoint = call(
+        "/api/v1/endpoints",
+        json!({"name": "sim", "kind": "simulated"}),
+    )
+    .await;
     let project = call("/api/v1/projects", json!({"name": "p"})).await;
     let items: Vec<Value> = TEXTS
         .iter()
-        .map(|t| json!({"input": {"text": t},
-                        "reference": engine::providers::simulated::ideal_answer(t).join(", ")}))
+        .map(|t| {
+            json!({"input": {"text": t},
+                        "reference": engine::providers::simulated::ideal_answer(t).join(", ")})
+        })
         .collect();
     let e = call("/api/v1/experiments", json!({
         "project_id": project["id"], "name": "extraction", "sample_data": items,
@@ -46,8 +54,12 @@ async fn scored(server: &TestServer) -> (String, String) {
     })).await;
     let id = e["id"].as_str().unwrap().to_owned();
     for (model, t) in [("sim-small", 0.9), ("sim-large", 0.2)] {
-        call("/api/v1/runs", json!({"experiment_id": id,
-            "stages": [{"model": model, "params": {"temperature": t}}]})).await;
+        call(
+            "/api/v1/runs",
+            json!({"experiment_id": id,
+            "stages": [{"model": model, "params": {"temperature": t}}]}),
+        )
+        .await;
     }
     (admin, id)
 }
@@ -64,7 +76,10 @@ async fn run_lists_filter_and_sort_by_scores() {
             let (server, admin, e) = (&server, &admin, &e);
             async move {
                 let (s, page) = server
-                    .get(&format!("/api/v1/experiments/{e}/runs?{query}"), Some(admin))
+                    .get(
+                        &format!("/api/v1/experiments/{e}/runs?{query}"),
+                        Some(admin),
+                    )
                     .await;
                 assert_eq!(s, StatusCode::OK, "{query}: {page}");
                 page
@@ -109,10 +124,20 @@ async fn run_lists_filter_and_sort_by_scores() {
         let above = list(format!("min_score={cut}&limit=100")).await;
         let want = weighted.iter().filter(|w| **w >= cut - 1e-12).count();
         assert_eq!(above["total"], want as i64, "{above}");
-        assert!(runs(&above).iter().all(|r| r["weighted_score"].as_f64().unwrap() >= cut - 1e-9));
+        assert!(
+            runs(&above)
+                .iter()
+                .all(|r| r["weighted_score"].as_f64().unwrap() >= cut - 1e-9)
+        );
         let (lo, hi) = (f1[3], f1[12]);
-        let band = list(format!("score_by=f1&min_score={lo}&max_score={hi}&limit=100")).await;
-        let want = f1.iter().filter(|v| **v >= lo - 1e-12 && **v <= hi + 1e-12).count();
+        let band = list(format!(
+            "score_by=f1&min_score={lo}&max_score={hi}&limit=100"
+        ))
+        .await;
+        let want = f1
+            .iter()
+            .filter(|v| **v >= lo - 1e-12 && **v <= hi + 1e-12)
+            .count();
         assert_eq!(band["total"], want as i64);
         assert!(runs(&band).iter().all(|r| {
             let v = r["scores"]["f1"].as_f64().unwrap();
@@ -147,19 +172,29 @@ async fn two_configurations_compare_item_by_item() {
     for server in TestServer::all().await {
         let (admin, e) = scored(&server).await;
         let (s, board) = server
-            .get(&format!("/api/v1/experiments/{e}/leaderboard"), Some(&admin))
+            .get(
+                &format!("/api/v1/experiments/{e}/leaderboard"),
+                Some(&admin),
+            )
             .await;
         assert_eq!(s, StatusCode::OK, "{board}");
         let entries = board["entries"].as_array().unwrap();
         let (a, b) = (&entries[0], &entries[1]);
-        let (ka, kb) = (a["config_key"].as_str().unwrap(), b["config_key"].as_str().unwrap());
+        let (ka, kb) = (
+            a["config_key"].as_str().unwrap(),
+            b["config_key"].as_str().unwrap(),
+        );
         let path = |q: &str| format!("/api/v1/experiments/{e}/configs/compare?a={ka}&b={kb}{q}");
         let (s, cmp) = server.get(&path("&limit=5"), Some(&admin)).await;
         assert_eq!(s, StatusCode::OK, "{cmp}");
         assert_eq!(cmp["a"]["config_key"], ka);
         assert_eq!(cmp["scores"][0]["scorer"], "weighted score");
-        assert!((cmp["scores"][0]["a"].as_f64().unwrap() - a["score"].as_f64().unwrap()).abs() < 1e-9);
-        assert!((cmp["scores"][0]["b"].as_f64().unwrap() - b["score"].as_f64().unwrap()).abs() < 1e-9);
+        assert!(
+            (cmp["scores"][0]["a"].as_f64().unwrap() - a["score"].as_f64().unwrap()).abs() < 1e-9
+        );
+        assert!(
+            (cmp["scores"][0]["b"].as_f64().unwrap() - b["score"].as_f64().unwrap()).abs() < 1e-9
+        );
         let names: Vec<&str> = cmp["differences"]
             .as_array()
             .unwrap()
@@ -186,7 +221,10 @@ async fn two_configurations_compare_item_by_item() {
             // Both runs are of this item.
             for run in [x, y] {
                 let (_, r) = server
-                    .get(&format!("/api/v1/runs/{}", run["run_id"].as_str().unwrap()), Some(&admin))
+                    .get(
+                        &format!("/api/v1/runs/{}", run["run_id"].as_str().unwrap()),
+                        Some(&admin),
+                    )
                     .await;
                 assert_eq!(r["item_id"], p["item_id"]);
             }
@@ -204,10 +242,18 @@ async fn two_configurations_compare_item_by_item() {
             .await;
         assert_eq!(s, StatusCode::OK, "{judged}");
         assert_eq!(judged["failures"], 0, "{judged}");
-        let (wins, losses) = (judged["first_wins"].as_i64().unwrap(), judged["second_wins"].as_i64().unwrap());
+        let (wins, losses) = (
+            judged["first_wins"].as_i64().unwrap(),
+            judged["second_wins"].as_i64().unwrap(),
+        );
         assert_eq!(wins + losses + judged["ties"].as_i64().unwrap(), 8);
         assert!(wins > losses, "the leader wins more often: {judged}");
-        assert!(judged["details"][0]["reply"].as_str().unwrap().starts_with("Winner: "));
+        assert!(
+            judged["details"][0]["reply"]
+                .as_str()
+                .unwrap()
+                .starts_with("Winner: ")
+        );
 
         let (_, rest) = server.get(&path("&limit=5&offset=5"), Some(&admin)).await;
         assert_eq!(rest["items"].as_array().unwrap().len(), 3);
@@ -220,7 +266,10 @@ async fn two_configurations_compare_item_by_item() {
             (format!("a={ka}&b={kb}&limit=1000"), "limit"),
         ] {
             let got = server
-                .get(&format!("/api/v1/experiments/{e}/configs/compare?{q}"), Some(&admin))
+                .get(
+                    &format!("/api/v1/experiments/{e}/configs/compare?{q}"),
+                    Some(&admin),
+                )
                 .await;
             assert_error(&got, StatusCode::UNPROCESSABLE_ENTITY, Some(field));
         }
@@ -233,10 +282,16 @@ async fn a_price_change_reprices_runs_and_the_leaderboard() {
     for server in TestServer::all().await {
         let (admin, e) = scored(&server).await;
         let (s, page) = server
-            .get(&format!("/api/v1/experiments/{e}/runs?limit=100"), Some(&admin))
+            .get(
+                &format!("/api/v1/experiments/{e}/runs?limit=100"),
+                Some(&admin),
+            )
             .await;
         assert_eq!(s, StatusCode::OK);
-        assert!(runs(&page).iter().all(|r| r["cost_estimate"] == 0.0), "{page}");
+        assert!(
+            runs(&page).iter().all(|r| r["cost_estimate"] == 0.0),
+            "{page}"
+        );
         let (s, prices) = server
             .call(
                 Method::PUT,
@@ -247,7 +302,10 @@ async fn a_price_change_reprices_runs_and_the_leaderboard() {
             .await;
         assert_eq!(s, StatusCode::OK, "{prices}");
         let (_, page) = server
-            .get(&format!("/api/v1/experiments/{e}/runs?limit=100"), Some(&admin))
+            .get(
+                &format!("/api/v1/experiments/{e}/runs?limit=100"),
+                Some(&admin),
+            )
             .await;
         let mut large = 0.0;
         for r in runs(&page) {
@@ -266,7 +324,10 @@ async fn a_price_change_reprices_runs_and_the_leaderboard() {
         }
         // The leaderboard's cost (of all its runs) follows.
         let (_, board) = server
-            .get(&format!("/api/v1/experiments/{e}/leaderboard"), Some(&admin))
+            .get(
+                &format!("/api/v1/experiments/{e}/leaderboard"),
+                Some(&admin),
+            )
             .await;
         let entry = board["entries"]
             .as_array()
@@ -274,16 +335,27 @@ async fn a_price_change_reprices_runs_and_the_leaderboard() {
             .iter()
             .find(|x| x["config"]["stages"][0]["model"] == "sim-large")
             .unwrap();
-        assert!((entry["cost"].as_f64().unwrap() - large).abs() < 1e-9, "{entry}");
+        assert!(
+            (entry["cost"].as_f64().unwrap() - large).abs() < 1e-9,
+            "{entry}"
+        );
 
         // Without a price, the runs have no cost.
         let s = server
-            .call(Method::DELETE, "/api/v1/admin/pricing/sim-large", Some(&admin), None)
+            .call(
+                Method::DELETE,
+                "/api/v1/admin/pricing/sim-large",
+                Some(&admin),
+                None,
+            )
             .await
             .0;
         assert_eq!(s, StatusCode::NO_CONTENT);
         let (_, page) = server
-            .get(&format!("/api/v1/experiments/{e}/runs?limit=100"), Some(&admin))
+            .get(
+                &format!("/api/v1/experiments/{e}/runs?limit=100"),
+                Some(&admin),
+            )
             .await;
         for r in runs(&page) {
             let large = r["config"]["stages"][0]["model"] == "sim-large";

@@ -201,6 +201,7 @@ async fn a_two_stage_pipeline_runs_and_repeats_from_the_cache() {
             engine::runs::RunFilter {
                 config_key: Some(&key),
                 status: Some("completed"),
+                ..Default::default()
             },
             "item",
             30,

@@ -69,16 +69,23 @@ pub fn RunsList(
         move |(_, q)| async move {
             match q {
                 Ok(q) => list_runs(experiment_id, q).await,
-                Err(_) => Ok(RunSummaryPage { runs: Vec::new(), total: 0 }),
+                Err(_) => Ok(RunSummaryPage {
+                    runs: Vec::new(),
+                    total: 0,
+                }),
             }
         },
     );
-    let configs = client_resource(move || changed.get(), move |_| config_choices(experiment_id));
+    let configs = client_resource(
+        move || changed.get(),
+        move |_| config_choices(experiment_id),
+    );
     // Any change of filter starts again at the first page.
     let reset = move || offset.set(0);
     let compare = move || {
         let p = picked.get();
-        (p.len() == 2).then(|| format!("/experiments/{experiment_id}/compare?a={}&b={}", p[0], p[1]))
+        (p.len() == 2)
+            .then(|| format!("/experiments/{experiment_id}/compare?a={}&b={}", p[0], p[1]))
     };
     let rating = !humans.is_empty();
     let humans = StoredValue::new(humans);

@@ -112,7 +112,9 @@ pub fn RatingsCard(
     humans: Vec<(String, RatingScale)>,
     rate: ServerAction<RateRun>,
 ) -> impl IntoView {
-    let me = use_context::<Me>().and_then(|m| m.user).map(|u| u.id.to_string());
+    let me = use_context::<Me>()
+        .and_then(|m| m.user)
+        .map(|u| u.id.to_string());
     let list = if ratings.is_empty() {
         view! { <p class="empty">"No ratings yet."</p> }.into_any()
     } else {
@@ -141,7 +143,8 @@ pub fn RatingsCard(
         }
         .into_any()
     };
-    let form = (can_write() && !humans.is_empty()).then(|| view! { <RateForm run_id humans rate/> });
+    let form =
+        (can_write() && !humans.is_empty()).then(|| view! { <RateForm run_id humans rate/> });
     view! {
         <section class="card" data-testid="ratings-card">
             <h2>"Ratings"</h2>
@@ -152,7 +155,11 @@ pub fn RatingsCard(
 }
 
 #[component]
-fn RateForm(run_id: Uuid, humans: Vec<(String, RatingScale)>, rate: ServerAction<RateRun>) -> impl IntoView {
+fn RateForm(
+    run_id: Uuid,
+    humans: Vec<(String, RatingScale)>,
+    rate: ServerAction<RateRun>,
+) -> impl IntoView {
     let scorer = RwSignal::new(humans[0].0.clone());
     let value = RwSignal::new(String::new());
     let comment = RwSignal::new(String::new());

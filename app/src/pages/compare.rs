@@ -25,7 +25,7 @@ pub enum Compared {
     Runs(Box<RunComparison>),
     Configs(Box<ConfigComparison>),
     /// Nothing (or not two of a kind) chosen yet: the leaderboard to pick from.
-    Pick(Leaderboard),
+    Pick(Box<Leaderboard>),
 }
 
 type Data = Resource<Result<Option<(Experiment, Compared)>, crate::error::AppError>>;
@@ -48,10 +48,10 @@ pub fn ComparePage() -> impl IntoView {
             let experiment = get_experiment(id).await?;
             let compared = match (Uuid::parse_str(&a), Uuid::parse_str(&b)) {
                 (Ok(a), Ok(b)) => Compared::Runs(Box::new(compare_runs(a, b).await?)),
-                _ if is_key(&a) && is_key(&b) => Compared::Configs(Box::new(
-                    compare_configs(id, a, b, PAIRS, offset).await?,
-                )),
-                _ => Compared::Pick(get_leaderboard(id, String::new()).await?),
+                _ if is_key(&a) && is_key(&b) => {
+                    Compared::Configs(Box::new(compare_configs(id, a, b, PAIRS, offset).await?))
+                }
+                _ => Compared::Pick(Box::new(get_leaderboard(id, String::new()).await?)),
             };
             Ok(Some((experiment, compared)))
         },
@@ -77,7 +77,9 @@ fn Compare(experiment: Experiment, compared: Compared) -> impl IntoView {
     let body = match compared {
         Compared::Runs(c) => runs_view(*c, experiment.id).into_any(),
         Compared::Configs(c) => view! { <Configs c=*c experiment=experiment.clone()/> }.into_any(),
-        Compared::Pick(board) => view! { <Pick board experiment_id=experiment.id/> }.into_any(),
+        Compared::Pick(board) => {
+            view! { <Pick board=*board experiment_id=experiment.id/> }.into_any()
+        }
     };
     view! {
         <Title text=title/>
@@ -152,7 +154,11 @@ fn Configs(c: ConfigComparison, experiment: Experiment) -> impl IntoView {
         }
     };
     let verdict = c.paired.clone().map(|p| {
-        let class = if p.significant { "verdict significant" } else { "verdict" };
+        let class = if p.significant {
+            "verdict significant"
+        } else {
+            "verdict"
+        };
         view! { <p class=class data-testid="paired">{p.verdict}</p> }
     });
     let (key_a, key_b) = (c.a.config_key.clone(), c.b.config_key.clone());
@@ -180,7 +186,10 @@ fn Configs(c: ConfigComparison, experiment: Experiment) -> impl IntoView {
 
 fn pair_view(p: ItemPair) -> impl IntoView {
     let repeat = (p.repeat_index > 0).then(|| format!(", repeat {}", p.repeat_index + 1));
-    let score_b = p.b.as_ref().map(|b| num(b.weighted_score)).unwrap_or_else(|| "no run".into());
+    let score_b =
+        p.b.as_ref()
+            .map(|b| num(b.weighted_score))
+            .unwrap_or_else(|| "no run".into());
     view! {
         <article class="pair" data-testid="pair">
             <h3>{format!("Item {}", p.item_index + 1)}{repeat}
@@ -216,7 +225,12 @@ fn Pick(board: Leaderboard, experiment_id: Uuid) -> impl IntoView {
     let options: Vec<(String, String)> = board
         .entries
         .iter()
-        .map(|e| (e.config_key.clone(), format!("#{} {} ({})", e.rank, e.label, num(e.score))))
+        .map(|e| {
+            (
+                e.config_key.clone(),
+                format!("#{} {} ({})", e.rank, e.label, num(e.score)),
+            )
+        })
         .collect();
     let a = RwSignal::new(options.first().map(|o| o.0.clone()).unwrap_or_default());
     let b = RwSignal::new(options.get(1).map(|o| o.0.clone()).unwrap_or_default());
@@ -224,16 +238,22 @@ fn Pick(board: Leaderboard, experiment_id: Uuid) -> impl IntoView {
     let go = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         navigate(
-            &format!("/experiments/{experiment_id}/compare?a={}&b={}", a.get_untracked(), b.get_untracked()),
+            &format!(
+                "/experiments/{experiment_id}/compare?a={}&b={}",
+                a.get_untracked(),
+                b.get_untracked()
+            ),
             Default::default(),
         );
     };
-    let select = |label: &'static str, value: RwSignal<String>, options: Vec<(String, String)>| view! {
-        <label>{label}
-            <select prop:value=move || value.get() on:change=move |ev| value.set(event_target_value(&ev))>
-                {options.into_iter().map(|(k, l)| view! { <option value=k>{l}</option> }).collect_view()}
-            </select>
-        </label>
+    let select = |label: &'static str, value: RwSignal<String>, options: Vec<(String, String)>| {
+        view! {
+            <label>{label}
+                <select prop:value=move || value.get() on:change=move |ev| value.set(event_target_value(&ev))>
+                    {options.into_iter().map(|(k, l)| view! { <option value=k>{l}</option> }).collect_view()}
+                </select>
+            </label>
+        }
     };
     view! {
         <h1>"Compare two configurations"</h1>

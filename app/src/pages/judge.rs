@@ -26,7 +26,9 @@ pub fn JudgeCard(experiment_id: Uuid, first: String, second: String) -> impl Int
             Uuid::parse_str(&chosen).ok()
         };
         let Some(endpoint_id) = id else {
-            return local.set(Some("endpoint_id: add an LLM endpoint first (Admin page)".into()));
+            return local.set(Some(
+                "endpoint_id: add an LLM endpoint first (Admin page)".into(),
+            ));
         };
         let model = model.get_untracked().trim().to_owned();
         if model.is_empty() {
@@ -90,9 +92,15 @@ fn result_view(r: PairwiseResult) -> impl IntoView {
         r.failures,
         r.calls,
         r.cache_hits,
-        r.p_value.map(|p| format!(" · sign test p = {p:.3}")).unwrap_or_default()
+        r.p_value
+            .map(|p| format!(" · sign test p = {p:.3}"))
+            .unwrap_or_default()
     );
-    let class = if r.significant { "verdict significant" } else { "verdict" };
+    let class = if r.significant {
+        "verdict significant"
+    } else {
+        "verdict"
+    };
     view! {
         <div data-testid="judge-result">
             <p class="judge-rate"><strong>{rate}</strong></p>

@@ -90,13 +90,35 @@ fn Detail(
     let experiment_value = StoredValue::new(experiment.clone());
     let facts = [
         ("Configuration", label.clone()),
-        ("Item", format!("#{item} (id {}){}", run.item_id, repeat.clone().unwrap_or_default())),
+        (
+            "Item",
+            format!(
+                "#{item} (id {}){}",
+                run.item_id,
+                repeat.clone().unwrap_or_default()
+            ),
+        ),
         ("Status", run.status.clone()),
         ("Weighted score", num(detail.weighted_score)),
-        ("Tokens", format!("{} in, {} out", run.tokens_in, run.tokens_out)),
-        ("Duration", run.duration_ms.map_or("–".into(), |d| format!("{d} ms"))),
-        ("Cost", run.cost_estimate.map_or("unknown price".into(), |c| format!("${c:.5}"))),
-        ("Started", run.started_at.map_or("–".into(), |t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())),
+        (
+            "Tokens",
+            format!("{} in, {} out", run.tokens_in, run.tokens_out),
+        ),
+        (
+            "Duration",
+            run.duration_ms.map_or("–".into(), |d| format!("{d} ms")),
+        ),
+        (
+            "Cost",
+            run.cost_estimate
+                .map_or("unknown price".into(), |c| format!("${c:.5}")),
+        ),
+        (
+            "Started",
+            run.started_at.map_or("–".into(), |t| {
+                t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+            }),
+        ),
         ("Dataset version", run.item_version.to_string()),
     ];
     let exp_href = format!("/experiments/{}", experiment.id);
@@ -207,21 +229,22 @@ fn stage_view(s: StageResult, experiment: &crate::types::Experiment) -> impl Int
 /// The rendered messages as sent, one block per role (the raw text when it is not a list of
 /// chat messages).
 fn messages(sent: &str) -> AnyView {
-    let parsed: Option<Vec<(String, String)>> = serde_json::from_str::<Vec<serde_json::Value>>(sent)
-        .ok()
-        .and_then(|list| {
-            list.iter()
-                .map(|m| {
-                    Some((
-                        m.get("role")?.as_str()?.to_owned(),
-                        match m.get("content")? {
-                            serde_json::Value::String(s) => s.clone(),
-                            other => other.to_string(),
-                        },
-                    ))
-                })
-                .collect()
-        });
+    let parsed: Option<Vec<(String, String)>> =
+        serde_json::from_str::<Vec<serde_json::Value>>(sent)
+            .ok()
+            .and_then(|list| {
+                list.iter()
+                    .map(|m| {
+                        Some((
+                            m.get("role")?.as_str()?.to_owned(),
+                            match m.get("content")? {
+                                serde_json::Value::String(s) => s.clone(),
+                                other => other.to_string(),
+                            },
+                        ))
+                    })
+                    .collect()
+            });
     match parsed {
         Some(list) => view! {
             <div class="messages">

@@ -570,7 +570,11 @@ pub fn paired_comparison_named(
             if d.len() == 1 { "" } else { "s" }
         )
     } else if significant {
-        let (better, worse) = if p.mean >= 0.0 { (one, two) } else { (two, one) };
+        let (better, worse) = if p.mean >= 0.0 {
+            (one, two)
+        } else {
+            (two, one)
+        };
         format!(
             "{better} is really better than {worse}: {:+.3} on average ({one} − {two}) over {} shared items ({ci}{pv}; {one} won {}, tied {}, lost {}).",
             p.mean, p.n, p.wins, p.ties, p.losses

@@ -52,21 +52,23 @@ pub async fn get_project(core: &Core, actor: &Actor, id: Uuid) -> Result<Project
                 .into_iter()
                 .map(|f| (f.config_key, f.score))
                 .collect();
-        approved.extend(marks.into_iter().map(|m| ApprovedConfig {
-            experiment_id: e.id,
-            experiment_name: e.name.clone(),
-            label: m
-                .config
-                .as_ref()
-                .map(|c| super::leaderboard::label(c, &e))
-                .unwrap_or_default(),
-            score: scores.get(&m.config_key).copied().flatten(),
-            config_key: m.config_key,
-            note: m.note,
-            marked_at: m.marked_at,
+        approved.extend(marks.into_iter().map(|m| {
+            ApprovedConfig {
+                experiment_id: e.id,
+                experiment_name: e.name.clone(),
+                label: m
+                    .config
+                    .as_ref()
+                    .map(|c| super::leaderboard::label(c, &e))
+                    .unwrap_or_default(),
+                score: scores.get(&m.config_key).copied().flatten(),
+                config_key: m.config_key,
+                note: m.note,
+                marked_at: m.marked_at,
+            }
         }));
     }
-    approved.sort_by(|a, b| b.marked_at.cmp(&a.marked_at));
+    approved.sort_by_key(|a| std::cmp::Reverse(a.marked_at));
     let (exports, export_total) =
         super::exports::list_exports(core, actor, id, true, 20, 0).await?;
     Ok(ProjectDetail {

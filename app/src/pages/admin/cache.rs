@@ -31,14 +31,25 @@ pub fn PricesCard() -> impl IntoView {
     let local = RwSignal::new(None::<String>);
     let submit = move |model: String, input: String, output: String| {
         local.set(None);
-        match (dollars(&input, "input_per_million"), dollars(&output, "output_per_million")) {
+        match (
+            dollars(&input, "input_per_million"),
+            dollars(&output, "output_per_million"),
+        ) {
             (Ok(i), Ok(o)) => {
-                save.dispatch(SavePrice { model, input_per_million: i, output_per_million: o });
+                save.dispatch(SavePrice {
+                    model,
+                    input_per_million: i,
+                    output_per_million: o,
+                });
             }
             (Err(e), _) | (_, Err(e)) => local.set(Some(e)),
         }
     };
-    let (new_model, new_in, new_out) = (RwSignal::new(String::new()), RwSignal::new(String::new()), RwSignal::new(String::new()));
+    let (new_model, new_in, new_out) = (
+        RwSignal::new(String::new()),
+        RwSignal::new(String::new()),
+        RwSignal::new(String::new()),
+    );
     view! {
         <section class="card" data-testid="prices">
             <h2>"Model prices"</h2>

@@ -247,7 +247,10 @@ pub fn judge_reply(user: &str) -> Option<String> {
         if hits == 0 {
             return (0.0, 0);
         }
-        let (p, r) = (hits as f64 / got.len() as f64, hits as f64 / wanted.len() as f64);
+        let (p, r) = (
+            hits as f64 / got.len() as f64,
+            hits as f64 / wanted.len() as f64,
+        );
         (2.0 * p * r / (p + r), hits)
     };
     let ((fa, ha), (fb, hb)) = (f1(a), f1(b));
@@ -273,7 +276,11 @@ pub fn complete(request: &ChatRequest) -> ChatResponse {
         .find(|m| m.role == Role::User)
         .map_or("", |m| m.content.as_str());
     if let Some(content) = judge_reply(user) {
-        let prompt: String = request.messages.iter().map(|m| m.content.as_str()).collect();
+        let prompt: String = request
+            .messages
+            .iter()
+            .map(|m| m.content.as_str())
+            .collect();
         return ChatResponse {
             tokens_in: estimate_tokens(&prompt) + 3 * request.messages.len() as i64,
             tokens_out: estimate_tokens(&content),

@@ -7,9 +7,9 @@ use super::super::auth::Actor;
 use super::super::core::Core;
 use super::super::error::{Error, Result};
 use super::super::leaderboard;
+use super::super::store::experiments;
 use super::super::store::leaderboard as board_store;
 use super::super::store::runs as store;
-use super::super::store::experiments;
 use super::{RunFilter, get_run, list_runs, with_scores};
 use crate::types::{
     ConfigComparison, ConfigDelta, ItemPair, PairedRun, RunComparison, RunConfig, RunDetail,
@@ -82,7 +82,10 @@ pub async fn compare_configs(
         .ok_or(Error::NotFound("experiment"))?;
     for (field, key) in [("a", a), ("b", b)] {
         if key.len() != 64 || !key.bytes().all(|c| c.is_ascii_hexdigit()) {
-            return Err(Error::invalid(field, "must be a configuration's key (64 hex digits)"));
+            return Err(Error::invalid(
+                field,
+                "must be a configuration's key (64 hex digits)",
+            ));
         }
     }
     if a == b {
@@ -92,9 +95,12 @@ pub async fn compare_configs(
     let keys = [a.to_owned(), b.to_owned()];
     let mut full = board_store::full(&core.db, e.id, &keys).await?;
     let mut take = |field: &'static str, key: &str| {
-        let at = full.iter().position(|f| f.config_key == key).ok_or_else(|| {
-            Error::invalid(field, "the experiment has no runs of this configuration")
-        })?;
+        let at = full
+            .iter()
+            .position(|f| f.config_key == key)
+            .ok_or_else(|| {
+                Error::invalid(field, "the experiment has no runs of this configuration")
+            })?;
         Ok::<_, Error>(leaderboard::entry(0, full.swap_remove(at), None, &e))
     };
     let (first, second) = (take("a", a)?, take("b", b)?);
@@ -124,12 +130,17 @@ pub async fn compare_configs(
     let items = board_store::item_scores(&core.db, e.id, &keys).await?;
     let paired = match (items.get(a), items.get(b)) {
         (Some(x), Some(y)) => {
-            let d: Vec<f64> = x
-                .w
-                .iter()
-                .filter_map(|(i, v)| y.w.get(i).map(|w| v - w))
-                .collect();
-            Some(leaderboard::paired_comparison_named(a, b, "score", &d, ("A", "B")))
+            let d: Vec<f64> =
+                x.w.iter()
+                    .filter_map(|(i, v)| y.w.get(i).map(|w| v - w))
+                    .collect();
+            Some(leaderboard::paired_comparison_named(
+                a,
+                b,
+                "score",
+                &d,
+                ("A", "B"),
+            ))
         }
         _ => None,
     };
@@ -167,7 +178,9 @@ pub async fn compare_configs(
         .map(|x| {
             let partner = scored_b
                 .iter()
-                .position(|y| y.run.item_id == x.run.item_id && y.run.repeat_index == x.run.repeat_index)
+                .position(|y| {
+                    y.run.item_id == x.run.item_id && y.run.repeat_index == x.run.repeat_index
+                })
                 .map(|at| scored_b.swap_remove(at));
             let (item_id, item_index, repeat_index) =
                 (x.run.item_id.clone(), x.run.item_index, x.run.repeat_index);
@@ -210,7 +223,6 @@ pub async fn compare_runs(
     a: Uuid,
     b: Uuid,
 ) -> Result<crate::types::RunComparison> {
-
     let first = get_run(core, actor, a).await.map_err(|e| match e {
         Error::NotFound(_) => Error::invalid("a", "no such run"),
         other => other,

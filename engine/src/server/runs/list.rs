@@ -111,10 +111,19 @@ pub async fn list_runs(
             "must be a configuration's key (64 hex digits)",
         ));
     }
-    if filter.item_id.is_some_and(|i| i.is_empty() || i.len() > 200) {
-        return Err(Error::invalid("item_id", "must be an item's id (1–200 characters)"));
+    if filter
+        .item_id
+        .is_some_and(|i| i.is_empty() || i.len() > 200)
+    {
+        return Err(Error::invalid(
+            "item_id",
+            "must be an item's id (1–200 characters)",
+        ));
     }
-    for (field, bound) in [("min_score", filter.min_score), ("max_score", filter.max_score)] {
+    for (field, bound) in [
+        ("min_score", filter.min_score),
+        ("max_score", filter.max_score),
+    ] {
         if bound.is_some_and(|b| !(0.0..=1.0).contains(&b)) {
             return Err(Error::invalid(field, "must be a number from 0 to 1"));
         }
@@ -150,9 +159,16 @@ pub async fn list_runs(
     let current = current_scorers(core, experiment_id).await?;
     let score = match sort_scorer.or(filter.score_by) {
         Some(name) => {
-            let field = if sort_scorer.is_some() { "sort" } else { "score_by" };
+            let field = if sort_scorer.is_some() {
+                "sort"
+            } else {
+                "score_by"
+            };
             let (fp, _) = current.get(name).ok_or_else(|| {
-                Error::invalid(field, format!("the experiment has no scorer named “{name}”"))
+                Error::invalid(
+                    field,
+                    format!("the experiment has no scorer named “{name}”"),
+                )
             })?;
             ScoreExpr::Scorer(name.to_owned(), fp.clone())
         }
@@ -207,4 +223,3 @@ pub async fn list_run_summaries(
         .collect();
     Ok(RunSummaryPage { runs, total })
 }
-

@@ -18,10 +18,8 @@ use super::scoring;
 use super::store::runs as store;
 use super::store::{cache as cache_store, endpoints, experiments, scores as score_store};
 use crate::types::{
-    Experiment, NewRun, Run, RunBatch, RunConfig, RunDetail,
-    StageChoice, StageConfig,
+    Experiment, NewRun, Run, RunBatch, RunConfig, RunDetail, StageChoice, StageConfig,
 };
-
 
 pub const MAX_REPEATS: u32 = 100;
 /// The most runs one ad-hoc request may create (larger plans are sweeps).
@@ -31,8 +29,8 @@ pub const PAGE_MAX: i64 = 1000;
 mod compare;
 mod list;
 pub use compare::{compare_configs, compare_runs, config_deltas};
-pub use list::{RunFilter, list_run_summaries, list_runs, with_scores};
 pub(crate) use list::current_scorers;
+pub use list::{RunFilter, list_run_summaries, list_runs, with_scores};
 
 /// Resolves per-stage choices (prompt variant, model, parameters) against the experiment into
 /// the exact configuration to run. Errors name `stages[k].<field>`.
@@ -309,15 +307,18 @@ pub async fn get_run(core: &Core, _actor: &Actor, id: Uuid) -> Result<RunDetail>
 }
 
 /// Ratings with their raters' usernames (raters that are users; API keys stay unnamed).
-async fn named(core: &Core, mut ratings: Vec<crate::types::Rating>) -> Result<Vec<crate::types::Rating>> {
+async fn named(
+    core: &Core,
+    mut ratings: Vec<crate::types::Rating>,
+) -> Result<Vec<crate::types::Rating>> {
     let mut names = std::collections::HashMap::new();
     for r in &mut ratings {
         let Ok(id) = Uuid::parse_str(&r.rater) else {
             continue;
         };
-        if !names.contains_key(&id) {
+        if let std::collections::hash_map::Entry::Vacant(slot) = names.entry(id) {
             let user = super::store::users::get(&core.db, id).await?;
-            names.insert(id, user.map(|u| u.username));
+            slot.insert(user.map(|u| u.username));
         }
         r.rater_name = names.get(&id).cloned().flatten();
     }

@@ -134,7 +134,13 @@ pub async fn counters(db: &Db) -> Result<(i64, i64)> {
 
 /// (entries, bytes, tokens, oldest, newest) of the whole cache, and entries per model.
 pub async fn summary(db: &Db) -> Result<crate::types::CacheStats> {
-    type Totals = (i64, Option<i64>, Option<i64>, Option<DateTime<Utc>>, Option<DateTime<Utc>>);
+    type Totals = (
+        i64,
+        Option<i64>,
+        Option<i64>,
+        Option<DateTime<Utc>>,
+        Option<DateTime<Utc>>,
+    );
     let (entries, bytes, tokens, oldest, newest): Totals = on_db!(db, p => sqlx::query_as(
         "SELECT COUNT(*), CAST(SUM(LENGTH(response)) AS BIGINT), CAST(SUM(tokens_in + tokens_out) AS BIGINT), \
          MIN(created_at), MAX(created_at) FROM response_cache")

@@ -34,8 +34,10 @@ pub async fn insert_default(db: &Db, price: &ModelPrice) -> Result<()> {
 
 /// The models stage results were priced on.
 pub async fn models_used(db: &Db) -> Result<Vec<String>> {
-    Ok(on_db!(db, p => sqlx::query_scalar("SELECT DISTINCT model_used FROM stage_results")
-        .fetch_all(p).await)?)
+    Ok(
+        on_db!(db, p => sqlx::query_scalar("SELECT DISTINCT model_used FROM stage_results")
+        .fetch_all(p).await)?,
+    )
 }
 
 /// Writes price changes and re-prices what they change, in one transaction: `upserts` and
