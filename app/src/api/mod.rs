@@ -8,8 +8,10 @@ use uuid::Uuid;
 use crate::error::AppError;
 use engine::types::{Project, ProjectDetail, SessionInfo};
 
+mod charts;
 mod experiments;
 mod sweeps;
+pub use charts::*;
 pub use experiments::*;
 pub use sweeps::*;
 
