@@ -49,7 +49,15 @@ fn position(data: &ChartData, p: &ChartPoint) -> String {
             Some(t) => format!("{x:.1} ({})", t.format("%H:%M:%S UTC")),
             None => format!("{x:.1}"),
         },
-        (None, Some(x), _) if data.kind == ChartKind::ScoreVsCost => format!("${x:.6}"),
+        (None, Some(x), _) if data.kind == ChartKind::ScoreVsCost => {
+            // Three significant digits however small.
+            let decimals = if x > 0.0 {
+                (2 - x.log10().floor() as i64).clamp(2, 12) as usize
+            } else {
+                2
+            };
+            format!("${x:.decimals$}")
+        }
         (None, Some(x), _) => format!("{x}"),
         _ => "–".to_owned(),
     }

@@ -24,6 +24,16 @@ fn f3(v: f64) -> String {
     format!("{v:.3}")
 }
 
+/// Dollars with three significant digits however small ($0.0000312, $0.000545, $0.01).
+pub fn dollars(v: f64) -> String {
+    let decimals = if v > 0.0 {
+        (2 - v.log10().floor() as i64).clamp(2, 12) as usize
+    } else {
+        2
+    };
+    format!("${v:.decimals$}")
+}
+
 /// Mean score per value of one varied parameter, per model (one series per combination of
 /// models; one series when the parameter is a model). Each item of each configuration with
 /// that value is one observation (its mean over repeats); the interval is a 95% t-interval
@@ -109,17 +119,15 @@ pub async fn score_vs_param(ctx: &Ctx<'_>, param: Option<&str>) -> Result<ChartD
         g.1 += 1;
         g.2.extend_from_slice(&r.values);
     }
-    let mut best: Option<(String, String, f64, Option<(f64, f64)>, usize)> = None;
+    // The highest point: its series, its value of the parameter, the point.
+    let mut best: Option<(String, String, ChartPoint)> = None;
     for (name, values) in groups {
         let mut points = Vec::new();
         for (cat, (x, configs, obs)) in values {
             let Some((mean, ci)) = stats::t_interval(&obs) else {
                 continue;
             };
-            if best.as_ref().is_none_or(|b| mean > b.2) {
-                best = Some((name.clone(), cat.clone(), mean, ci, obs.len()));
-            }
-            points.push(ChartPoint {
+            let point = ChartPoint {
                 x: if p.numeric { x } else { None },
                 category: (!p.numeric).then(|| cat.clone()),
                 y: mean,
@@ -131,7 +139,11 @@ pub async fn score_vs_param(ctx: &Ctx<'_>, param: Option<&str>) -> Result<ChartD
                     if configs == 1 { "" } else { "s" }
                 )),
                 ..ChartPoint::default()
-            });
+            };
+            if best.as_ref().is_none_or(|b| mean > b.2.y) {
+                best = Some((name.clone(), cat.clone(), point.clone()));
+            }
+            points.push(point);
         }
         if p.numeric {
             points.sort_by(|a, b| a.x.unwrap_or(0.0).total_cmp(&b.x.unwrap_or(0.0)));
@@ -156,19 +168,21 @@ pub async fn score_vs_param(ctx: &Ctx<'_>, param: Option<&str>) -> Result<ChartD
             ""
         },
     );
-    if let Some((name, cat, mean, ci, n)) = best {
-        let ci = ci
-            .map(|(lo, hi)| format!(", 95% CI {}–{}", f3(lo), f3(hi)))
-            .unwrap_or_default();
+    if let Some((name, cat, point)) = best {
+        let ci = match (point.low, point.high) {
+            (Some(lo), Some(hi)) => format!(", 95% CI {}–{}", f3(lo), f3(hi)),
+            _ => String::new(),
+        };
         let cat = if cat == NOT_SET {
             "not set".into()
         } else {
             cat
         };
         chart.description.push_str(&format!(
-            " Highest: {name} at {} = {cat}: {}{ci} ({n} per-item scores).",
+            " Highest: {name} at {} = {cat}: {}{ci} ({} per-item scores).",
             p.name,
-            f3(mean)
+            f3(point.y),
+            point.n
         ));
     }
     Ok(chart)
@@ -229,7 +243,7 @@ pub async fn score_vs(ctx: &Ctx<'_>, kind: ChartKind) -> Result<ChartData> {
     chart.frontier = front.iter().filter_map(|p| p.config_key.clone()).collect();
     let shown = |p: &ChartPoint| {
         let x = if cost {
-            format!("${:.6} per run", p.x.unwrap_or(0.0))
+            format!("{} per run", dollars(p.x.unwrap_or(0.0)))
         } else {
             format!("{:.0} ms", p.x.unwrap_or(0.0))
         };
@@ -239,13 +253,16 @@ pub async fn score_vs(ctx: &Ctx<'_>, kind: ChartKind) -> Result<ChartData> {
             f3(p.y)
         )
     };
+    let ends = match front.as_slice() {
+        [one] => format!(": {}", shown(one)),
+        [first, .., last] => format!(": from {} to {}", shown(first), shown(last)),
+        [] => String::new(),
+    };
     chart.description = format!(
-        "{} configurations by mean {unit} per run and {}; {} on the Pareto frontier (nothing scores higher for less): from {} to {}.{}",
+        "{} configurations by mean {unit} per run and {}; {} on the Pareto frontier (nothing scores higher for less){ends}.{}",
         pts.len(),
         ctx.metric_name().to_lowercase(),
         front.len(),
-        shown(&front[0]),
-        shown(&front[front.len() - 1]),
         if missing > 0 {
             format!(" {missing} configurations without a known {unit} are left out.")
         } else {
@@ -404,8 +421,10 @@ pub async fn progress(ctx: &Ctx<'_>) -> Result<ChartData> {
         "{done} runs completed over {}{}.",
         if minutes >= 1.0 {
             format!("{minutes:.1} minutes")
-        } else {
+        } else if span >= 1.0 {
             format!("{span:.0} seconds")
+        } else {
+            "less than a second".to_owned()
         },
         match best.last() {
             Some(p) => format!(

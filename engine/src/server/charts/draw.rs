@@ -324,7 +324,12 @@ fn progress(data: &ChartData) -> (String, String) {
         [a, b, ..] => (b.x.unwrap_or(0.0) - a.x.unwrap_or(0.0)) * unit,
         _ => 1.0,
     };
-    let digits = if step < 1.0 { 1 } else { 0 };
+    let digits = match step {
+        s if s >= 1.0 => 0,
+        s if s >= 0.1 => 1,
+        s if s >= 0.01 => 2,
+        _ => 3,
+    };
     let labels = runs
         .iter()
         .map(|p| format!("{:.digits$}", p.x.unwrap_or(0.0) * unit))

@@ -113,7 +113,7 @@ pub fn varied<'a>(configs: impl IntoIterator<Item = &'a RunConfig>) -> Vec<Chart
         .filter_map(|name| {
             let s = &seen[&name];
             let values = s.values.len() + usize::from(s.count < total);
-            (values > 1).then(|| ChartParam {
+            (values > 1).then_some(ChartParam {
                 numeric: s.numeric && s.count == total,
                 values: values as i64,
                 name,

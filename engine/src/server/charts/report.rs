@@ -72,7 +72,7 @@ pub fn table(data: &ChartData) -> String {
                     "| {} | {} | {} |",
                     cell(p.label.as_deref().unwrap_or("?")),
                     if cost {
-                        format!("${at:.6}")
+                        super::data::dollars(at)
                     } else {
                         format!("{at:.0} ms")
                     },

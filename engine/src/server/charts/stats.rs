@@ -118,5 +118,16 @@ mod tests {
         ];
         assert_eq!(pareto(&pts), [4, 0, 2]);
         assert!(pareto(&[]).is_empty());
+        use super::super::data::dollars;
+        assert_eq!(
+            [
+                dollars(0.0000312),
+                dollars(0.000545),
+                dollars(0.01),
+                dollars(2.5),
+                dollars(0.0)
+            ],
+            ["$0.0000312", "$0.000545", "$0.0100", "$2.50", "$0.00"]
+        );
     }
 }
