@@ -629,6 +629,8 @@ async fn openapi_describes_every_route() {
         ("get", "/api/v1/exports/{id}"),
         ("post", "/api/v1/experiments/{id}/compare"),
         ("post", "/api/v1/experiments/{id}/scorers/test"),
+        ("get", "/api/v1/experiments/{id}/charts"),
+        ("get", "/api/v1/experiments/{id}/charts/{file}"),
     ];
     let mut documented = Vec::new();
     for (path, item) in paths {
@@ -648,7 +650,8 @@ async fn openapi_describes_every_route() {
             let concrete = path
                 .replace("{id}", &uuid::Uuid::new_v4().to_string())
                 .replace("{model}", "no-such-model")
-                .replace("{format}", "best");
+                .replace("{format}", "best")
+                .replace("{file}", "progress.svg");
             let m = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
             let res = TestServer::client()
                 .request(m, format!("{}{}", server.url, concrete))

@@ -9,10 +9,12 @@ use crate::error::AppError;
 use engine::types::{Project, ProjectDetail, SessionInfo};
 
 mod admin;
+mod charts;
 mod experiments;
 mod runs;
 mod sweeps;
 pub use admin::*;
+pub use charts::*;
 pub use experiments::*;
 pub use runs::*;
 pub use sweeps::*;

@@ -1,5 +1,6 @@
 //! Pieces shared by several pages.
 
+pub mod charts;
 pub mod editor;
 pub mod icons;
 pub mod leaderboard;

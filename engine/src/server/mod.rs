@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod auth;
 pub mod cache;
+pub mod charts;
 pub mod core;
 pub mod datasets;
 pub mod demo;

@@ -1,11 +1,13 @@
 //! Types shared by the dashboard and the backend. They compile for WASM: no server-only
 //! dependencies here (schema derives are switched on by the `server` feature).
 
+mod charts;
 mod dashboard;
 mod dataset;
 mod pipeline;
 mod scoring;
 mod sweep;
+pub use charts::*;
 pub use dashboard::*;
 pub use dataset::*;
 pub use pipeline::*;

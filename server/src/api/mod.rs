@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod charts;
 pub mod datasets;
 pub mod endpoints;
 pub mod error;
@@ -45,6 +46,7 @@ pub const BODY_LIMIT: usize = 2 * 1024 * 1024;
         (name = "runs", description = "Executing configurations, run results and the response cache"),
         (name = "sweeps", description = "Sweeps (grid, random), preview, steering, budgets"),
         (name = "scoring", description = "The leaderboard, human ratings, re-scoring and exports"),
+        (name = "charts", description = "Charts drawn on the server (SVG) and their data"),
         (name = "events", description = "The activity timeline and live event streams"),
         (name = "health", description = "Liveness and readiness"),
     )
@@ -165,6 +167,8 @@ pub fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(scoring::get_export))
         .routes(routes!(scoring::compare))
         .routes(routes!(scoring::try_scorer))
+        .routes(routes!(charts::list_charts))
+        .routes(routes!(charts::get_chart))
         .routes(routes!(live::experiment_stream))
         .routes(routes!(live::global_stream))
         .routes(routes!(openapi_json))

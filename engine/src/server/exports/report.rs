@@ -1,5 +1,6 @@
 //! The markdown report: the experiment in brief, the leaderboard with intervals, whether #1
-//! really beats #2, parameter effects, cost and token totals, and the winning prompts in full.
+//! really beats #2, parameter effects, charts (embedded SVGs with their numbers), cost and
+//! token totals, and the winning prompts in full.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -235,6 +236,8 @@ pub(super) async fn markdown(core: &Core, s: &Subject) -> Result<String> {
     }
 
     let _ = write!(out, "{}", effects(core, s).await?);
+    let charts = crate::server::charts::report_section(core, &system, e.id).await?;
+    out.push_str(&charts);
 
     let _ = writeln!(out, "## Cost and tokens of the best configuration\n");
     let _ = writeln!(

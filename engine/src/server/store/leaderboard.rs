@@ -172,7 +172,7 @@ pub async fn configs(
 
 /// Rows of `select` (which ends in `WHERE … experiment_id = `) for these configuration keys
 /// in `column`: `= ANY($2)` on PostgreSQL (in small statements), an IN list on SQLite.
-async fn by_keys<T>(
+pub(crate) async fn by_keys<T>(
     db: &Db,
     select: &str,
     column: &str,

@@ -6,6 +6,7 @@ pub mod api_keys;
 pub mod bulk;
 pub(crate) mod bulk_scores;
 pub mod cache;
+pub mod charts;
 pub mod datasets;
 pub mod endpoints;
 pub mod events;
