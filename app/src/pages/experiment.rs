@@ -1,6 +1,6 @@
 //! `/experiments/:id`: an experiment's pipeline and sample data, a form to run one
-//! configuration (prompt variant, model, temperature per stage), its leaderboard and its
-//! recent runs with their scores (and ratings to give).
+//! configuration (prompt variant, model, temperature per stage), its leaderboard, its charts
+//! and its runs (filtered, sorted, paged; with their scores and ratings to give).
 
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -8,6 +8,7 @@ use leptos_router::components::A;
 
 use crate::api::{RateRun, RunExperiment, get_experiment, list_items};
 use crate::components::icons::icon;
+use crate::components::charts::ChartsCard;
 use crate::components::leaderboard::{LeaderboardCard, human_scorers, scorers};
 use crate::components::run_list::RunsList;
 use crate::components::shell::{AppShell, can_write};
@@ -85,6 +86,7 @@ fn Detail(experiment: Experiment, items: ItemPage) -> impl IntoView {
         <p class="muted">{experiment.description.clone()}</p>
         {can_write().then(|| view! { <RunForm experiment=experiment.clone() run/> })}
         <LeaderboardCard experiment_id=experiment.id scorer_names=scorer_names.clone() changed/>
+        <ChartsCard experiment_id=experiment.id changed/>
         <RunsList experiment_id=experiment.id scorer_names=scorer_names.clone() humans=if rating { humans } else { Vec::new() } rate changed/>
         <Pipeline experiment=experiment.clone()/>
         <Samples experiment items/>

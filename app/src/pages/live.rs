@@ -9,6 +9,7 @@ use leptos_meta::Title;
 use leptos_router::components::A;
 
 use crate::api::{current_sweep, get_experiment, list_events};
+use crate::components::charts::ProgressChart;
 use crate::components::leaderboard::{LeaderboardCard, scorers};
 use crate::components::progress::{ProgressPanel, apply};
 use crate::components::shell::{AppShell, can_write};
@@ -20,6 +21,8 @@ use crate::types::{Event, Experiment, Sweep};
 
 /// The leaderboard is read again at most this often while events arrive.
 const BOARD_EVERY_MS: f64 = 1000.0;
+/// The progress chart is drawn again at most this often.
+const CHART_EVERY_MS: f64 = 5000.0;
 
 type Snapshot =
     Resource<Result<Option<(Experiment, Vec<Event>, Option<Sweep>)>, crate::error::AppError>>;
@@ -83,6 +86,8 @@ fn Live(experiment: Experiment, events: Vec<Event>, sweep: Option<Sweep>) -> imp
     let filter = RwSignal::new(String::new());
     let board = RwSignal::new(0usize);
     let bump_board = throttle(BOARD_EVERY_MS, move || board.update(|n| *n += 1));
+    let chart = RwSignal::new(0usize);
+    let bump_chart = throttle(CHART_EVERY_MS, move || chart.update(|n| *n += 1));
     let reread = move || {
         spawn_local(async move {
             if let Ok(s) = current_sweep(id).await {
@@ -106,6 +111,7 @@ fn Live(experiment: Experiment, events: Vec<Event>, sweep: Option<Sweep>) -> imp
             }
             if batch.iter().any(moves_board) {
                 bump_board();
+                bump_chart();
             }
         }
     };
@@ -186,6 +192,7 @@ fn Live(experiment: Experiment, events: Vec<Event>, sweep: Option<Sweep>) -> imp
                 <Timeline events=timeline filter/>
             </section>
         </div>
+        <ProgressChart experiment_id=id changed=Signal::derive(move || chart.get())/>
         <LeaderboardCard experiment_id=id scorer_names changed expandable=true/>
     }
 }
