@@ -105,8 +105,8 @@ def measure(backend, items, csv, database_url=None):
         ]
         status, charts = s.api.call("GET", f"/api/v1/experiments/{eid}/charts")
         if status == 200:
-            for c in charts if isinstance(charts, list) else charts.get("charts", []):
-                path = c.get("svg_url") or c.get("url") or f"/api/v1/experiments/{eid}/charts/{c['kind']}.svg"
+            for c in charts:
+                path = c["path"]
                 reads.append((f"chart {c.get('title') or c['kind']}", path, "image/svg+xml"))
         for label, path, accept in reads:
             p50, p95 = timed(s.port, path, accept)

@@ -1,8 +1,9 @@
 // Dashboard II as a person uses it: open a run from the leaderboard and read its stages and the
 // scores' reasons, rate it with a comment and approve its configuration; compare two runs and
 // find the highlighted difference; compare two configurations and run the pairwise judge on the
-// simulated endpoint; filter, sort and page the runs list, tick two runs to compare; edit a
-// price and see the cost column change; the project page lists the approval and the export.
+// simulated endpoint; filter, sort and page the runs list, tick two runs to compare; every
+// chart holds the points REST gives; edit a price and see the cost column change; the project
+// page lists the approval and the export.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
@@ -121,6 +122,27 @@ test('runs are read, compared, judged, filtered and re-priced in the browser', a
   await page.click('[data-testid="compare-picked"]');
   await page.waitForSelector('h1:has-text("Compare two runs")');
   await page.waitForSelector('[data-testid="diff"]');
+
+  // Each chart on the experiment page holds the points REST gives, in its data table; the live
+  // view draws the progress chart.
+  await page.goto(`${server.url}/experiments/${id}`);
+  await hydrated(page);
+  await page.waitForSelector('[data-testid="charts"] figure.chart');
+  const infos = await api(page, 'GET', `/api/v1/experiments/${id}/charts`);
+  const kinds = await page.locator('[data-testid="charts"] figure.chart').evaluateAll((fs) => fs.map((f) => f.dataset.kind));
+  assert.deepEqual([...kinds].sort(), infos.map((i) => i.kind).sort());
+  for (const info of infos) {
+    const data = await api(page, 'GET', info.path.replace('.svg', '.json'));
+    const points = data.series.reduce((n, s) => n + s.points.length, 0);
+    assert.ok(points > 0, `${info.kind} has points`);
+    const figure = page.locator(`[data-testid="charts"] figure[data-kind="${info.kind}"]`);
+    assert.equal(await figure.locator('.chart-table tbody tr').count(), points, info.kind);
+    assert.equal(await figure.locator('svg[role="img"]').count(), 1, `${info.kind} is an accessible image`);
+    assert.match(await figure.locator('figcaption').textContent(), new RegExp(data.title.replace(/[()]/g, '.')));
+  }
+  await page.goto(`${server.url}/experiments/${id}/live`);
+  await hydrated(page);
+  await page.waitForSelector('[data-testid="progress-chart"] figure[data-kind="progress"] svg');
 
   // A price edited on the admin page shows in the runs' cost column.
   await page.goto(`${server.url}/admin`);
