@@ -8,16 +8,7 @@ use common::{TestServer, assert_error};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-const TEXTS: [&str; 8] = [
-    "Ada Lovelace wrote notes on the Analytical Engine in London in 1843.",
-    "Marie Curie won Nobel prizes in 1903 and 1911 while working in Paris.",
-    "Alan Turing published his paper on computable numbers at Cambridge in 1936.",
-    "Grace Hopper joined the Navy and later built COBOL compilers at Remington Rand.",
-    "Tim Berners-Lee proposed the World Wide Web at CERN near Geneva in 1989.",
-    "Katherine Johnson computed trajectories for NASA missions including Apollo 11.",
-    "Linus Torvalds released Linux from Helsinki in 1991 as a hobby project.",
-    "Margaret Hamilton led software engineering for Apollo at MIT in 1969.",
-];
+use engine::demo::TEXTS;
 
 /// An experiment over 8 items with two scorers, run in two configurations (16 runs).
 async fn scored(server: &TestServer) -> (String, String) {

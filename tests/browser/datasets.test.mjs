@@ -7,19 +7,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createRequire } from 'node:module';
-import { startServer, startBrowser, newPage, hydrated, signUp, api, artifact } from './harness.mjs';
-
-const AXE = createRequire(import.meta.url).resolve('axe-core');
-
-/** Serious and critical axe-core violations on the page, described. */
-async function axe(page) {
-  await page.addScriptTag({ path: AXE });
-  const result = await page.evaluate(() => window.axe.run(document, { resultTypes: ['violations'] }));
-  return result.violations
-    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
-    .map((v) => `${v.id}: ${v.help} — ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(' | ')}`);
-}
+import { startServer, startBrowser, newPage, hydrated, signUp, api, artifact, axe } from './harness.mjs';
 
 let server, chrome;
 before(async () => { server = await startServer(); chrome = await startBrowser(); });

@@ -4,25 +4,13 @@
 // written (writes are refused by the server too).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createRequire } from 'node:module';
-import { startServer, startBrowser, newPage, hydrated, signUp, api, artifact } from './harness.mjs';
+import { startServer, startBrowser, newPage, hydrated, signUp, api, artifact, axe } from './harness.mjs';
 
-const require = createRequire(import.meta.url);
-const AXE = require.resolve('axe-core');
 const SIZES = [[1280, 800], [390, 844]];
 
 let server, chrome;
 before(async () => { server = await startServer({ SEED_DEMO: 'true' }); chrome = await startBrowser(); });
 after(async () => { await chrome?.stop(); await server?.stop(); });
-
-/** Runs axe on the page; returns its serious and critical violations, described. */
-async function axe(page) {
-  await page.addScriptTag({ path: AXE });
-  const result = await page.evaluate(() => window.axe.run(document, { resultTypes: ['violations'] }));
-  return result.violations
-    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
-    .map((v) => `${v.id} (${v.impact}): ${v.help} — ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(' | ')}`);
-}
 
 /** A browser context per size, reused page after page (the WASM compiles once per context). */
 async function contexts(browser, storageState) {

@@ -7,8 +7,8 @@ use leptos_meta::Title;
 use leptos_router::components::A;
 
 use crate::api::{RateRun, RunExperiment, get_experiment, list_items};
-use crate::components::icons::icon;
 use crate::components::charts::ChartsCard;
+use crate::components::icons::icon;
 use crate::components::leaderboard::{LeaderboardCard, human_scorers, scorers};
 use crate::components::run_list::RunsList;
 use crate::components::shell::{AppShell, can_write};

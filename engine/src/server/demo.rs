@@ -20,7 +20,8 @@ pub const PROJECT_NAME: &str = "Demo: entity extraction (simulated)";
 pub const ENDPOINT_NAME: &str = "Simulated (demo)";
 pub const EXPERIMENT_NAME: &str = "Extract entities";
 
-const TEXTS: [&str; 8] = [
+/// The demo's sentences (tests and benches use them too).
+pub const TEXTS: [&str; 8] = [
     "Ada Lovelace wrote notes on the Analytical Engine in London in 1843.",
     "Marie Curie won Nobel prizes in 1903 and 1911 while working in Paris.",
     "Alan Turing published his paper on computable numbers at Cambridge in 1936.",
