@@ -27,6 +27,8 @@ ROUTES = [
     ("/experiments/:id", "__experiment_route_view"),
     ("/experiments/:id/edit", "__edit_experiment_route_view"),
     ("/experiments/:id/live", "__live_route_view"),
+    ("/experiments/:id/compare", "__compare_route_view"),
+    ("/runs/:id", "__run_route_view"),
     ("/admin", "__admin_route_view"),
 ]
 
