@@ -73,27 +73,195 @@ fn score_sql(expr: &ScoreExpr, binds: &mut Vec<Bind>) -> String {
             param(Bind::Text(name.clone())),
             param(Bind::Text(fp.clone()))
         ),
-        ScoreExpr::Weighted(scorers) => {
-            let weighted: Vec<_> = scorers.iter().filter(|(_, _, w)| *w > 0.0).collect();
-            if weighted.is_empty() {
-                return "CAST(NULL AS DOUBLE PRECISION)".to_owned();
-            }
-            let mut case = String::from("CASE");
-            for (name, fp, w) in weighted {
-                // Weights are finite numbers from the experiment's own config, written as literals.
-                case.push_str(&format!(
-                    " WHEN s.scorer_name = {} AND s.fingerprint = {} THEN {w:?}",
-                    param(Bind::Text(name.clone())),
-                    param(Bind::Text(fp.clone()))
-                ));
-            }
-            case.push_str(" ELSE 0.0 END");
-            format!(
+        ScoreExpr::Weighted(scorers) => match weights_case(scorers, binds) {
+            Some(case) => format!(
                 "(SELECT SUM(s.value * ({case})) / NULLIF(SUM({case}), 0) FROM scores s \
                  WHERE s.run_id = runs.id AND s.value IS NOT NULL)"
-            )
+            ),
+            None => "CAST(NULL AS DOUBLE PRECISION)".to_owned(),
+        },
+    }
+}
+
+macro_rules! bound {
+    ($q:expr, $binds:expr) => {{
+        let mut q = $q;
+        for b in $binds {
+            q = match b {
+                Bind::Uuid(v) => q.bind(*v),
+                Bind::Text(v) => q.bind(v.as_str()),
+                Bind::Real(v) => q.bind(*v),
+                Bind::Int(v) => q.bind(*v),
+            };
+        }
+        q
+    }};
+}
+
+/// The runs' own filters as SQL on `r` (the experiment is `$1`), adding their parameters.
+fn run_filters(l: &Listing<'_>, binds: &mut Vec<Bind>) -> String {
+    let mut sql = String::new();
+    for (column, value) in [
+        ("status", l.status),
+        ("config_key", l.config_key),
+        ("item_id", l.item_id),
+    ] {
+        if let Some(v) = value {
+            binds.push(Bind::Text(v.to_owned()));
+            sql.push_str(&format!(" AND r.{column} = ${}", binds.len()));
         }
     }
+    sql
+}
+
+/// `CASE` giving each current, positively weighted scorer's weight (0 for other rows of
+/// `scores s`), its parameters added; `None` when no scorer has a weight.
+fn weights_case(scorers: &[(String, String, f64)], binds: &mut Vec<Bind>) -> Option<String> {
+    let weighted: Vec<_> = scorers.iter().filter(|(_, _, w)| *w > 0.0).collect();
+    if weighted.is_empty() {
+        return None;
+    }
+    let mut case = String::from("CASE");
+    for (name, fp, w) in weighted {
+        binds.push(Bind::Text(name.clone()));
+        binds.push(Bind::Text(fp.clone()));
+        // Weights are finite numbers from the experiment's own config, written as literals.
+        case.push_str(&format!(
+            " WHEN s.scorer_name = ${} AND s.fingerprint = ${} THEN {w:?}",
+            binds.len() - 1,
+            binds.len()
+        ));
+    }
+    case.push_str(" ELSE 0.0 END");
+    Some(case)
+}
+
+/// Which rows of `scores s` make a run "scored" by `expr`, its parameters added.
+fn scored_by(expr: &ScoreExpr, binds: &mut Vec<Bind>) -> Option<String> {
+    match expr {
+        ScoreExpr::Scorer(name, fp) => {
+            binds.push(Bind::Text(name.clone()));
+            binds.push(Bind::Text(fp.clone()));
+            Some(format!(
+                "s.scorer_name = ${} AND s.fingerprint = ${}",
+                binds.len() - 1,
+                binds.len()
+            ))
+        }
+        ScoreExpr::Weighted(scorers) => weights_case(scorers, binds).map(|c| format!("({c}) > 0")),
+    }
+}
+
+/// A page sorted by a score: ranks the scored runs from `scores` alone (one scorer walks
+/// `scores_by_value` in score order, so a page costs about its own size; the weighted score
+/// aggregates the experiment's score rows), then reads those runs. Runs without that score
+/// come after the scored ones, by item (unless a score range leaves them out).
+async fn by_score(
+    db: &Db,
+    experiment_id: Uuid,
+    l: &Listing<'_>,
+    expr: &ScoreExpr,
+    limit: i64,
+    offset: i64,
+) -> Result<(Vec<Run>, i64)> {
+    let mut binds = vec![Bind::Uuid(experiment_id)];
+    let direction = if l.sort == RunSort::ScoreAsc { "ASC" } else { "DESC" };
+    let (scored_from, key, id) = match expr {
+        ScoreExpr::Scorer(name, fp) => {
+            binds.push(Bind::Text(name.clone()));
+            binds.push(Bind::Text(fp.clone()));
+            let mut filter = String::from(
+                "s.experiment_id = $1 AND s.scorer_name = $2 AND s.fingerprint = $3 AND s.value IS NOT NULL",
+            );
+            for (op, bound) in [(">=", l.min_score), ("<=", l.max_score)] {
+                if let Some(b) = bound {
+                    binds.push(Bind::Real(b));
+                    filter.push_str(&format!(" AND s.value {op} ${}", binds.len()));
+                }
+            }
+            let on_runs = run_filters(l, &mut binds);
+            let from = if on_runs.is_empty() { "scores s" } else { "scores s JOIN runs r ON r.id = s.run_id" };
+            (format!("{from} WHERE {filter}{on_runs}"), "s.value", "s.run_id")
+        }
+        ScoreExpr::Weighted(scorers) => match weights_case(scorers, &mut binds) {
+            Some(case) => {
+                let on_runs = run_filters(l, &mut binds);
+                let from = if on_runs.is_empty() { "scores s" } else { "scores s JOIN runs r ON r.id = s.run_id" };
+                let mut filter = String::from("t.sc IS NOT NULL");
+                for (op, bound) in [(">=", l.min_score), ("<=", l.max_score)] {
+                    if let Some(b) = bound {
+                        binds.push(Bind::Real(b));
+                        filter.push_str(&format!(" AND t.sc {op} ${}", binds.len()));
+                    }
+                }
+                (
+                    format!(
+                        "(SELECT s.run_id AS run_id, SUM(s.value * ({case})) / NULLIF(SUM({case}), 0) AS sc \
+                         FROM {from} WHERE s.experiment_id = $1 AND s.value IS NOT NULL{on_runs} GROUP BY s.run_id) t \
+                         WHERE {filter}"
+                    ),
+                    "t.sc",
+                    "t.run_id",
+                )
+            }
+            // No weighted scorer: nothing is scored.
+            None => ("scores s WHERE FALSE".to_owned(), "s.value", "s.run_id"),
+        },
+    };
+    let count_sql = format!("SELECT COUNT(*) FROM {scored_from}");
+    let scored: i64 = on_db!(db, p => bound!(sqlx::query_scalar(sqlx::AssertSqlSafe(count_sql.clone())), &binds)
+        .fetch_one(p).await)?;
+    let mut ids: Vec<Uuid> = Vec::new();
+    if offset < scored {
+        binds.push(Bind::Int(limit));
+        binds.push(Bind::Int(offset));
+        let n = binds.len();
+        let page_sql = format!(
+            "SELECT {id} FROM {scored_from} ORDER BY {key} {direction}, {id} {direction} LIMIT ${} OFFSET ${}",
+            n - 1,
+            n
+        );
+        ids = on_db!(db, p => bound!(sqlx::query_scalar(sqlx::AssertSqlSafe(page_sql.clone())), &binds)
+            .fetch_all(p).await)?;
+    }
+    let mut total = scored;
+    if l.min_score.is_none() && l.max_score.is_none() {
+        // The unscored runs: every run matching the filters, less the scored ones.
+        let mut binds = vec![Bind::Uuid(experiment_id)];
+        let on_runs = run_filters(l, &mut binds);
+        let all_sql = format!("SELECT COUNT(*) FROM runs r WHERE r.experiment_id = $1{on_runs}");
+        let all: i64 = on_db!(db, p => bound!(sqlx::query_scalar(sqlx::AssertSqlSafe(all_sql.clone())), &binds)
+            .fetch_one(p).await)?;
+        total = all;
+        let wanted = limit - ids.len() as i64;
+        if wanted > 0 && all > scored {
+            let unscored = match scored_by(expr, &mut binds) {
+                Some(cond) => format!(
+                    " AND NOT EXISTS (SELECT 1 FROM scores s WHERE s.run_id = r.id AND s.value IS NOT NULL AND {cond})"
+                ),
+                None => String::new(),
+            };
+            binds.push(Bind::Int(wanted));
+            binds.push(Bind::Int((offset - scored).max(0)));
+            let n = binds.len();
+            let rest_sql = format!(
+                "SELECT r.id FROM runs r WHERE r.experiment_id = $1{on_runs}{unscored} \
+                 ORDER BY r.item_index, r.repeat_index, r.created_at, r.id LIMIT ${} OFFSET ${}",
+                n - 1,
+                n
+            );
+            let rest: Vec<Uuid> = on_db!(db, p => bound!(sqlx::query_scalar(sqlx::AssertSqlSafe(rest_sql.clone())), &binds)
+                .fetch_all(p).await)?;
+            ids.extend(rest);
+        }
+    }
+    let mut runs = Vec::with_capacity(ids.len());
+    for id in ids {
+        if let Some(run) = super::runs::get(db, id).await? {
+            runs.push(run);
+        }
+    }
+    Ok((runs, total))
 }
 
 /// A page of an experiment's runs matching `l`, and how many match in all.
@@ -104,6 +272,9 @@ pub async fn list(
     limit: i64,
     offset: i64,
 ) -> Result<(Vec<Run>, i64)> {
+    if let (Some(expr), RunSort::ScoreDesc | RunSort::ScoreAsc) = (&l.score, l.sort) {
+        return by_score(db, experiment_id, l, expr, limit, offset).await;
+    }
     let mut binds = vec![Bind::Uuid(experiment_id)];
     let mut base = String::from("runs.experiment_id = $1");
     for (column, value) in [
@@ -158,20 +329,6 @@ pub async fn list(
         binds.len() - 1,
         binds.len()
     );
-    macro_rules! bound {
-        ($q:expr, $binds:expr) => {{
-            let mut q = $q;
-            for b in $binds {
-                q = match b {
-                    Bind::Uuid(v) => q.bind(*v),
-                    Bind::Text(v) => q.bind(v.as_str()),
-                    Bind::Real(v) => q.bind(*v),
-                    Bind::Int(v) => q.bind(*v),
-                };
-            }
-            q
-        }};
-    }
     let rows: Vec<RunRow> = on_db!(db, p => bound!(sqlx::query_as::<_, RunRow>(sqlx::AssertSqlSafe(page_sql.clone())), &binds)
         .fetch_all(p).await)?;
     let total: i64 = on_db!(db, p => bound!(sqlx::query_scalar(sqlx::AssertSqlSafe(count_sql.clone())), &binds[..count_binds])
