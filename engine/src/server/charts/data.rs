@@ -279,12 +279,26 @@ pub async fn score_vs(ctx: &Ctx<'_>, kind: ChartKind) -> Result<ChartData> {
 /// The spread of per-item scores of the `top` best configurations (ranked as the
 /// leaderboard ranks them): min, quartiles, median and max, and the mean as `y`.
 pub async fn distribution(ctx: &Ctx<'_>, top: usize) -> Result<ChartData> {
-    let mut ranked: Vec<(&str, f64, i64)> = ctx
+    // As the leaderboard ranks: the score, then the weighted score, samples and key.
+    let mut ranked: Vec<(&str, f64, f64, i64)> = ctx
         .light
         .iter()
-        .filter_map(|l| ctx.metric(l).map(|m| (l.config_key.as_str(), m, l.samples)))
+        .filter_map(|l| {
+            let m = ctx.metric(l)?;
+            Some((
+                l.config_key.as_str(),
+                m,
+                l.score.unwrap_or(f64::MIN),
+                l.samples,
+            ))
+        })
         .collect();
-    ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(b.2.cmp(&a.2)).then(a.0.cmp(b.0)));
+    ranked.sort_by(|a, b| {
+        (b.1.total_cmp(&a.1))
+            .then(b.2.total_cmp(&a.2))
+            .then(b.3.cmp(&a.3))
+            .then(a.0.cmp(b.0))
+    });
     ranked.truncate(top);
     let mut chart = ctx.chart(
         ChartKind::Distribution,
@@ -309,7 +323,7 @@ pub async fn distribution(ctx: &Ctx<'_>, top: usize) -> Result<ChartData> {
     )
     .await?;
     let mut points = Vec::new();
-    for (rank, (key, _, _)) in ranked.iter().enumerate() {
+    for (rank, (key, ..)) in ranked.iter().enumerate() {
         let Some(r) = rows.iter().find(|r| r.config_key == *key) else {
             continue;
         };
