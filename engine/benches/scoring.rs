@@ -2,8 +2,9 @@
 //! (1,000 configurations × 100 items) scored by 3 scorers, swept on the simulated provider at
 //! 0 ms. Measures the leaderboard (engine call, no HTTP): cold (every summary recomputed),
 //! warm, and live (5 configurations changed before each read, as during a sweep), p50 and p95;
-//! and re-scoring the 100,000 runs after a cheap scorer is added. SQLite always; PostgreSQL
-//! too when TEST_DATABASE_URL is set (`PL_BENCH_ONLY=sqlite|postgres` picks one).
+//! each chart (`engine::charts`: data and SVG), p50 and p95; and re-scoring the 100,000 runs
+//! after a cheap scorer is added. SQLite always; PostgreSQL too when TEST_DATABASE_URL is set
+//! (`PL_BENCH_ONLY=sqlite|postgres` picks one).
 //! `PL_BENCH_ITEMS` shrinks it (default 100). Prints a markdown table.
 
 use std::time::{Duration, Instant};
@@ -94,8 +95,12 @@ async fn bench(database: &TestDatabase, rows: &mut Vec<(String, String)>) {
                         "Ada, Lovelace, Charles, Babbage, London, {}",
                         1800 + i
                     )),
+                    ..SampleItem::default()
                 })
                 .collect(),
+            dataset_id: None,
+            dataset: None,
+            dataset_version: None,
             pipeline_stages: vec![Stage {
                 name: "extract".into(),
                 endpoint_id: endpoint.id,
@@ -128,6 +133,18 @@ async fn bench(database: &TestDatabase, rows: &mut Vec<(String, String)>) {
                 {"kind": "keywords", "name": "names", "required": ["Ada", "London"]},
             ]),
         },
+    )
+    .await
+    .unwrap();
+    // A price, so runs have a cost (the cost chart needs one).
+    engine::pricing::set_prices(
+        &core,
+        &actor,
+        vec![engine::types::ModelPrice {
+            model: "sim-large".into(),
+            input_per_million: 3.0,
+            output_per_million: 15.0,
+        }],
     )
     .await
     .unwrap();
@@ -263,6 +280,34 @@ async fn bench(database: &TestDatabase, rows: &mut Vec<(String, String)>) {
             ms(quantile(by_scorer, 0.95))
         ),
     ));
+
+    // Charts (engine calls, no HTTP): each chart's data and SVG, summaries fresh.
+    for kind in engine::types::ChartKind::ALL {
+        let mut xs = Vec::new();
+        let mut bytes = 0;
+        for _ in 0..20 {
+            let t = Instant::now();
+            let data =
+                engine::charts::data(&core, &actor, experiment.id, kind, &Default::default())
+                    .await
+                    .unwrap();
+            let svg = engine::charts::svg(&data);
+            xs.push(t.elapsed());
+            assert!(!data.is_empty(), "{kind}: {}", data.description);
+            bytes = svg.len();
+        }
+        rows.push((
+            format!(
+                "chart {kind}: data + SVG ({label}, p50 / p95 of 20; SVG {} kB)",
+                bytes / 1024
+            ),
+            format!(
+                "{} / {}",
+                ms(quantile(xs.clone(), 0.5)),
+                ms(quantile(xs, 0.95))
+            ),
+        ));
+    }
 
     // Re-scoring every run after a cheap scorer is added: right after the sweep (PostgreSQL's
     // autovacuum is still busy with it), then, on PostgreSQL, once the tables are vacuumed.

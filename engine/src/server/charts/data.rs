@@ -2,17 +2,15 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use chrono::{DateTime, TimeZone, Utc};
-
 use super::params::{self, NOT_SET};
 use super::{Ctx, stats};
 use crate::server::error::{Error, Result};
 use crate::server::leaderboard;
-use crate::server::store::charts::{self as store, BUCKETS};
+use crate::server::store::charts as store;
 use crate::server::store::leaderboard as board_store;
 use crate::types::{AxisScale, ChartData, ChartKind, ChartPoint, ChartSeries};
 
-fn series(name: impl Into<String>, points: Vec<ChartPoint>) -> ChartSeries {
+pub(super) fn series(name: impl Into<String>, points: Vec<ChartPoint>) -> ChartSeries {
     ChartSeries {
         name: name.into(),
         axis: 0,
@@ -20,7 +18,7 @@ fn series(name: impl Into<String>, points: Vec<ChartPoint>) -> ChartSeries {
     }
 }
 
-fn f3(v: f64) -> String {
+pub(super) fn f3(v: f64) -> String {
     format!("{v:.3}")
 }
 
@@ -279,12 +277,26 @@ pub async fn score_vs(ctx: &Ctx<'_>, kind: ChartKind) -> Result<ChartData> {
 /// The spread of per-item scores of the `top` best configurations (ranked as the
 /// leaderboard ranks them): min, quartiles, median and max, and the mean as `y`.
 pub async fn distribution(ctx: &Ctx<'_>, top: usize) -> Result<ChartData> {
-    let mut ranked: Vec<(&str, f64, i64)> = ctx
+    // As the leaderboard ranks: the score, then the weighted score, samples and key.
+    let mut ranked: Vec<(&str, f64, f64, i64)> = ctx
         .light
         .iter()
-        .filter_map(|l| ctx.metric(l).map(|m| (l.config_key.as_str(), m, l.samples)))
+        .filter_map(|l| {
+            let m = ctx.metric(l)?;
+            Some((
+                l.config_key.as_str(),
+                m,
+                l.score.unwrap_or(f64::MIN),
+                l.samples,
+            ))
+        })
         .collect();
-    ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(b.2.cmp(&a.2)).then(a.0.cmp(b.0)));
+    ranked.sort_by(|a, b| {
+        (b.1.total_cmp(&a.1))
+            .then(b.2.total_cmp(&a.2))
+            .then(b.3.cmp(&a.3))
+            .then(a.0.cmp(b.0))
+    });
     ranked.truncate(top);
     let mut chart = ctx.chart(
         ChartKind::Distribution,
@@ -309,7 +321,7 @@ pub async fn distribution(ctx: &Ctx<'_>, top: usize) -> Result<ChartData> {
     )
     .await?;
     let mut points = Vec::new();
-    for (rank, (key, _, _)) in ranked.iter().enumerate() {
+    for (rank, (key, ..)) in ranked.iter().enumerate() {
         let Some(r) = rows.iter().find(|r| r.config_key == *key) else {
             continue;
         };
@@ -344,103 +356,5 @@ pub async fn distribution(ctx: &Ctx<'_>, top: usize) -> Result<ChartData> {
         None => "No data yet: no configuration has per-item scores.".to_owned(),
     };
     chart.series = vec![series("Per-item scores", points)];
-    Ok(chart)
-}
-
-fn at(seconds: f64) -> Option<DateTime<Utc>> {
-    Utc.timestamp_millis_opt((seconds * 1000.0).round() as i64)
-        .single()
-}
-
-/// Completed (and cached) runs over time, in up to 60 buckets, and the best score: the
-/// leader's score when it took the lead (`new_best_found` events), and the current leader's
-/// at the end.
-pub async fn progress(ctx: &Ctx<'_>) -> Result<ChartData> {
-    let mut chart = ctx.chart(
-        ChartKind::Progress,
-        "Progress".to_owned(),
-        "Minutes since the first run ended",
-    );
-    chart.x_scale = AxisScale::Time;
-    chart.y_label = "Completed runs".to_owned();
-    chart.y2_label = Some(format!("Best {}", ctx.metric_name().to_lowercase()));
-    let Some(b) = store::completed_buckets(&ctx.core.db, ctx.e.id).await? else {
-        chart.description = "No data yet: no run has completed.".to_owned();
-        return Ok(chart);
-    };
-    let span = b.last - b.first;
-    let buckets = if span > 0.0 { BUCKETS } else { 1 };
-    let width = span / buckets as f64;
-    let bests: Vec<(f64, f64)> = store::bests(&ctx.core.db, ctx.e.id)
-        .await?
-        .into_iter()
-        .filter_map(|(t, payload)| {
-            let score = match &ctx.scorer {
-                None => payload.get("score"),
-                Some(name) => payload.get("scores").and_then(|s| s.get(name)),
-            };
-            Some((t.timestamp_millis() as f64 / 1000.0, score?.as_f64()?))
-        })
-        .collect();
-    let now_best = ctx
-        .light
-        .iter()
-        .filter_map(|l| ctx.metric(l))
-        .max_by(f64::total_cmp);
-    let mut counts = b.counts.iter().peekable();
-    let (mut done, mut runs, mut best) = (0i64, Vec::new(), Vec::new());
-    for i in 0..buckets {
-        let end = if i + 1 == buckets {
-            b.last
-        } else {
-            b.first + width * (i + 1) as f64
-        };
-        while let Some((_, n)) = counts.next_if(|(k, _)| *k <= i) {
-            done += n;
-        }
-        let last = i + 1 == buckets;
-        let point = |y: f64| ChartPoint {
-            x: Some((end - b.first) / 60.0),
-            y,
-            n: done,
-            time: at(end),
-            ..ChartPoint::default()
-        };
-        runs.push(point(done as f64));
-        let leader = bests
-            .iter()
-            .rev()
-            .find(|(t, _)| last || *t <= end)
-            .map(|(_, s)| *s);
-        if let Some(score) = if last { now_best.or(leader) } else { leader } {
-            best.push(point(score));
-        }
-    }
-    let minutes = span / 60.0;
-    chart.description = format!(
-        "{done} runs completed over {}{}.",
-        if minutes >= 1.0 {
-            format!("{minutes:.1} minutes")
-        } else if span >= 1.0 {
-            format!("{span:.0} seconds")
-        } else {
-            "less than a second".to_owned()
-        },
-        match best.last() {
-            Some(p) => format!(
-                "; best {} now {}",
-                ctx.metric_name().to_lowercase(),
-                f3(p.y)
-            ),
-            None => String::new(),
-        }
-    );
-    chart.series = vec![
-        series("Completed runs", runs),
-        ChartSeries {
-            axis: 1,
-            ..series(format!("Best {}", ctx.metric_name().to_lowercase()), best)
-        },
-    ];
     Ok(chart)
 }

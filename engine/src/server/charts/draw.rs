@@ -1,6 +1,4 @@
-//! Drawing a chart's data as SVG with charts-rs, then making it accessible: `role="img"`,
-//! `aria-labelledby` pointing at an inserted `<title>` and `<desc>`, and axis names (charts-rs
-//! draws tick labels, not axis names, so they are added as `<text>` in the margins).
+//! Drawing a chart's data as SVG with charts-rs (then made accessible by `a11y`).
 //!
 //! charts-rs has no error bars, box plots or lines on scatter charts, so they are composed from
 //! what it has: an interval is a dashed line per bound (category axes) or a column of small
@@ -13,32 +11,14 @@ use charts_rs::{
     Symbol,
 };
 
+use super::a11y;
 use crate::types::{AxisScale, ChartData, ChartKind, ChartPoint};
 
 const WIDTH: f32 = 640.0;
 const HEIGHT: f32 = 400.0;
-const EMPTY_HEIGHT: f32 = 180.0;
-const INK: &str = "#464646";
 const PALETTE: [&str; 8] = [
     "#2f6db5", "#d9822b", "#2f7d6d", "#b3261e", "#7b4fa0", "#8c6d1f", "#4a9fd0", "#5d6b7e",
 ];
-
-/// Text fit for XML: escaped, without the control characters XML 1.0 forbids.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c if c.is_control() && !matches!(c, '\n' | '\t' | '\r') => {}
-            c => out.push(c),
-        }
-    }
-    out
-}
 
 /// A name for charts-rs to draw (it escapes; control characters are dropped, long names cut).
 fn clean(text: &str, max: usize) -> String {
@@ -361,13 +341,6 @@ fn progress(data: &ChartData) -> (String, String) {
     (c.svg().unwrap_or_default(), x_name.to_owned())
 }
 
-fn text(x: f32, y: f32, rotate: i32, size: u32, body: &str) -> String {
-    format!(
-        r#"<text x="{x}" y="{y}" transform="rotate({rotate} {x} {y})" text-anchor="middle" font-size="{size}" font-family="Roboto" fill="{INK}">{}</text>"#,
-        escape(body)
-    )
-}
-
 /// The chart as an accessible SVG ("No data yet" when it has no point).
 pub fn svg(data: &ChartData) -> String {
     let drawn = if data.is_empty() {
@@ -381,39 +354,8 @@ pub fn svg(data: &ChartData) -> String {
         };
         body.starts_with("<svg").then_some((body, x_name))
     };
-    let (body, axes) = match drawn {
-        Some((body, x_name)) => {
-            let mut axes = text(WIDTH / 2.0, HEIGHT - 6.0, 0, 13, &x_name);
-            axes.push_str(&text(13.0, HEIGHT / 2.0, -90, 13, &data.y_label));
-            if let Some(y2) = &data.y2_label {
-                axes.push_str(&text(WIDTH - 11.0, HEIGHT / 2.0, 90, 13, y2));
-            }
-            (body, axes)
-        }
-        None => {
-            let h = EMPTY_HEIGHT;
-            let body = format!(
-                r##"<svg width="{WIDTH}" height="{h}" viewBox="0 0 {WIDTH} {h}" xmlns="http://www.w3.org/2000/svg"><rect x="0" y="0" width="{WIDTH}" height="{h}" fill="#FFFFFF"/><text x="12" y="28" font-size="16" font-weight="bold" font-family="Roboto" fill="{INK}">{}</text>{}</svg>"##,
-                escape(&data.title),
-                text(WIDTH / 2.0, h / 2.0 + 10.0, 0, 15, "No data yet")
-            );
-            (body, String::new())
-        }
-    };
-    let id = format!(
-        "pl-chart-{}-{}",
-        data.kind,
-        &data.experiment_id.simple().to_string()[..8]
-    );
-    let head = format!(
-        r#"<title id="{id}-title">{}</title><desc id="{id}-desc">{}</desc>"#,
-        escape(&data.title),
-        escape(&data.description)
-    );
-    let open_end = body.find('>').unwrap_or(0);
-    format!(
-        r#"<svg role="img" aria-labelledby="{id}-title {id}-desc"{}>{head}{}{axes}</svg>"#,
-        &body[4..open_end],
-        body[open_end + 1..].trim_end().trim_end_matches("</svg>")
-    )
+    match drawn {
+        Some((body, x_name)) => a11y::accessible(&body, data, &x_name, (WIDTH, HEIGHT)),
+        None => a11y::accessible(&a11y::empty(data, WIDTH), data, "", (WIDTH, HEIGHT)),
+    }
 }

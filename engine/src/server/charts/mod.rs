@@ -8,9 +8,11 @@
 //! aggregates, never from every run, so a chart of a 100,000-run experiment reads a few
 //! thousand rows.
 
+mod a11y;
 mod data;
 mod draw;
 pub mod params;
+mod progress;
 mod report;
 mod stats;
 #[cfg(test)]
@@ -198,7 +200,7 @@ pub async fn data(
         ChartKind::ScoreVsParam => data::score_vs_param(&ctx, param).await?,
         ChartKind::ScoreVsCost | ChartKind::ScoreVsLatency => data::score_vs(&ctx, kind).await?,
         ChartKind::Distribution => data::distribution(&ctx, top).await?,
-        ChartKind::Progress => data::progress(&ctx).await?,
+        ChartKind::Progress => progress::progress(&ctx).await?,
     };
     tracing::debug!(%kind, us = t.elapsed().as_micros() as u64, "chart data");
     Ok(chart)

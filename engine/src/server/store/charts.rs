@@ -104,14 +104,14 @@ pub async fn completed_buckets(db: &Db, experiment_id: Uuid) -> Result<Option<Bu
          AND completed_at IS NOT NULL";
     let sql = match db {
         Db::Sqlite(_) => format!(
-            "WITH t AS (SELECT (julianday(completed_at) - 2440587.5) * 86400.0 AS s {WHERE}), \
+            "WITH t AS MATERIALIZED (SELECT (julianday(completed_at) - 2440587.5) * 86400.0 AS s {WHERE}), \
              r AS (SELECT MIN(s) AS lo, MAX(s) AS hi FROM t) \
              SELECT CAST(MIN({last}, (t.s - r.lo) * {BUCKETS} / MAX(r.hi - r.lo, 0.000001)) AS INTEGER) AS b, \
              COUNT(*) AS n, MIN(r.lo) AS lo, MIN(r.hi) AS hi FROM t, r GROUP BY b ORDER BY b",
             last = BUCKETS - 1
         ),
         Db::Postgres(_) => format!(
-            "WITH t AS (SELECT CAST(EXTRACT(EPOCH FROM completed_at) AS FLOAT8) AS s {WHERE}), \
+            "WITH t AS MATERIALIZED (SELECT CAST(EXTRACT(EPOCH FROM completed_at) AS FLOAT8) AS s {WHERE}), \
              r AS (SELECT MIN(s) AS lo, MAX(s) AS hi FROM t) \
              SELECT CAST(LEAST({last}, FLOOR((t.s - r.lo) * {BUCKETS} / GREATEST(r.hi - r.lo, 0.000001))) AS BIGINT) AS b, \
              COUNT(*) AS n, MIN(r.lo) AS lo, MIN(r.hi) AS hi FROM t CROSS JOIN r GROUP BY 1 ORDER BY 1",
