@@ -38,6 +38,8 @@ def write_items(path, items):
 
 
 def seed(s, csv, items):
+    # A first user, so pages render instead of sending the visitor to /setup.
+    s.api.ok("POST", "/api/v1/auth/setup", {"username": "admin", "password": "correct horse battery"})
     endpoint = s.api.ok("POST", "/api/v1/endpoints", {"name": "sim", "kind": "simulated", "options": {"latency_ms": 0}})
     project = s.api.ok("POST", "/api/v1/projects", {"name": "bench"})
     e = s.api.ok("POST", "/api/v1/experiments", {

@@ -187,8 +187,12 @@ async fn bench_runs(database: &TestDatabase, rows: &mut Vec<(String, String)>) {
                     )]
                     .into(),
                     reference: None,
+                    ..SampleItem::default()
                 })
                 .collect(),
+            dataset_id: None,
+            dataset: None,
+            dataset_version: None,
             pipeline_stages: vec![
                 stage("extract", "Extract.\n\n{{ input.text }}"),
                 stage("clean", "Clean.\n\n{{ stages[0].output }}"),

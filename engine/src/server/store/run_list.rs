@@ -165,7 +165,11 @@ async fn by_score(
     offset: i64,
 ) -> Result<(Vec<Run>, i64)> {
     let mut binds = vec![Bind::Uuid(experiment_id)];
-    let direction = if l.sort == RunSort::ScoreAsc { "ASC" } else { "DESC" };
+    let direction = if l.sort == RunSort::ScoreAsc {
+        "ASC"
+    } else {
+        "DESC"
+    };
     let (scored_from, key, id) = match expr {
         ScoreExpr::Scorer(name, fp) => {
             binds.push(Bind::Text(name.clone()));
@@ -180,13 +184,25 @@ async fn by_score(
                 }
             }
             let on_runs = run_filters(l, &mut binds);
-            let from = if on_runs.is_empty() { "scores s" } else { "scores s JOIN runs r ON r.id = s.run_id" };
-            (format!("{from} WHERE {filter}{on_runs}"), "s.value", "s.run_id")
+            let from = if on_runs.is_empty() {
+                "scores s"
+            } else {
+                "scores s JOIN runs r ON r.id = s.run_id"
+            };
+            (
+                format!("{from} WHERE {filter}{on_runs}"),
+                "s.value",
+                "s.run_id",
+            )
         }
         ScoreExpr::Weighted(scorers) => match weights_case(scorers, &mut binds) {
             Some(case) => {
                 let on_runs = run_filters(l, &mut binds);
-                let from = if on_runs.is_empty() { "scores s" } else { "scores s JOIN runs r ON r.id = s.run_id" };
+                let from = if on_runs.is_empty() {
+                    "scores s"
+                } else {
+                    "scores s JOIN runs r ON r.id = s.run_id"
+                };
                 let mut filter = String::from("t.sc IS NOT NULL");
                 for (op, bound) in [(">=", l.min_score), ("<=", l.max_score)] {
                     if let Some(b) = bound {
