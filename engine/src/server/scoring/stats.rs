@@ -98,20 +98,54 @@ pub struct Paired {
 /// Differences this small are ties (scores are floats averaged over repeats).
 const TIE: f64 = 1e-12;
 
+/// From this many paired items on, the interval and the p-value use their normal
+/// approximations (the mean ± 1.96 standard errors; the sign-flip sum against a normal with
+/// variance Σd²), which the central limit theorem makes as good as resampling there, at a
+/// cost that does not grow with resamples × items (10,000 items: ~1 ms instead of ~300 ms).
+pub const NORMAL_FROM: usize = 1000;
+
 pub fn paired(d: &[f64], rng: &mut Rng) -> Paired {
     let n = d.len();
     let mean = mean(d).unwrap_or(0.0);
     let wins = d.iter().filter(|x| **x > TIE).count();
     let losses = d.iter().filter(|x| **x < -TIE).count();
+    let (ci, p_value) = if n >= NORMAL_FROM {
+        let se = std_dev(d).unwrap_or(0.0) / (n as f64).sqrt();
+        let squares: f64 = d.iter().map(|x| x * x).sum();
+        let z = if squares > 0.0 {
+            d.iter().sum::<f64>().abs() / squares.sqrt()
+        } else {
+            0.0
+        };
+        (
+            Some((mean - 1.96 * se, mean + 1.96 * se)),
+            Some((2.0 * normal_tail(z)).min(1.0)),
+        )
+    } else {
+        (bootstrap_ci(d, PAIRED_BOOTSTRAP, rng), sign_flip_p(d, rng))
+    };
     Paired {
         n,
         mean,
-        ci: bootstrap_ci(d, PAIRED_BOOTSTRAP, rng),
-        p_value: sign_flip_p(d, rng),
+        ci,
+        p_value,
         wins,
         ties: n - wins - losses,
         losses,
     }
+}
+
+/// P(Z > z) for a standard normal Z (Abramowitz and Stegun 26.2.17; error below 7.5e-8).
+fn normal_tail(z: f64) -> f64 {
+    if z < 0.0 {
+        return 1.0 - normal_tail(-z);
+    }
+    let t = 1.0 / (1.0 + 0.231_641_9 * z);
+    let poly = t
+        * (0.319_381_530
+            + t * (-0.356_563_782
+                + t * (1.781_477_937 + t * (-1.821_255_978 + t * 1.330_274_429))));
+    (-z * z / 2.0).exp() / (2.0 * std::f64::consts::PI).sqrt() * poly
 }
 
 /// Two-sided p-value of the sign-flip permutation test of "the mean difference is 0": the
@@ -158,6 +192,30 @@ pub fn sign_flip_p(d: &[f64], rng: &mut Rng) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn large_samples_use_normal_approximations_that_agree_with_resampling() {
+        let mut rng = Rng::new(7);
+        let d: Vec<f64> = (0..1500)
+            .map(|i| ((i * 37 % 101) as f64 - 48.0) / 400.0)
+            .collect();
+        let fast = paired(&d, &mut rng);
+        let ci = bootstrap_ci(&d, PAIRED_BOOTSTRAP, &mut rng).unwrap();
+        let (lo, hi) = fast.ci.unwrap();
+        assert!(
+            (lo - ci.0).abs() < 0.003 && (hi - ci.1).abs() < 0.003,
+            "{:?} vs {ci:?}",
+            fast.ci
+        );
+        let p = sign_flip_p(&d, &mut rng).unwrap();
+        assert!(
+            (fast.p_value.unwrap() - p).abs() < 0.03,
+            "{:?} vs {p}",
+            fast.p_value
+        );
+        assert!((normal_tail(1.96) - 0.025).abs() < 1e-4);
+        assert!((normal_tail(0.0) - 0.5).abs() < 1e-7);
+    }
 
     #[test]
     fn means_and_deviations() {

@@ -74,7 +74,7 @@ fn score_sql(expr: &ScoreExpr, binds: &mut Vec<Bind>) -> String {
             param(Bind::Text(fp.clone()))
         ),
         ScoreExpr::Weighted(scorers) => match weights_case(scorers, binds) {
-            Some(case) => format!(
+            Some((case, _)) => format!(
                 "(SELECT SUM(s.value * ({case})) / NULLIF(SUM({case}), 0) FROM scores s \
                  WHERE s.run_id = runs.id AND s.value IS NOT NULL)"
             ),
@@ -115,16 +115,23 @@ fn run_filters(l: &Listing<'_>, binds: &mut Vec<Bind>) -> String {
 }
 
 /// `CASE` giving each current, positively weighted scorer's weight (0 for other rows of
-/// `scores s`), its parameters added; `None` when no scorer has a weight.
-fn weights_case(scorers: &[(String, String, f64)], binds: &mut Vec<Bind>) -> Option<String> {
+/// `scores s`), and the list of their names' parameters (for `s.scorer_name IN (…)`, which
+/// lets a read of the experiment's scores stay within `scores_by_value`); `None` when no
+/// scorer has a weight.
+fn weights_case(
+    scorers: &[(String, String, f64)],
+    binds: &mut Vec<Bind>,
+) -> Option<(String, String)> {
     let weighted: Vec<_> = scorers.iter().filter(|(_, _, w)| *w > 0.0).collect();
     if weighted.is_empty() {
         return None;
     }
     let mut case = String::from("CASE");
+    let mut names = Vec::new();
     for (name, fp, w) in weighted {
         binds.push(Bind::Text(name.clone()));
         binds.push(Bind::Text(fp.clone()));
+        names.push(format!("${}", binds.len() - 1));
         // Weights are finite numbers from the experiment's own config, written as literals.
         case.push_str(&format!(
             " WHEN s.scorer_name = ${} AND s.fingerprint = ${} THEN {w:?}",
@@ -133,7 +140,7 @@ fn weights_case(scorers: &[(String, String, f64)], binds: &mut Vec<Bind>) -> Opt
         ));
     }
     case.push_str(" ELSE 0.0 END");
-    Some(case)
+    Some((case, names.join(", ")))
 }
 
 /// Which rows of `scores s` make a run "scored" by `expr`, its parameters added.
@@ -148,7 +155,8 @@ fn scored_by(expr: &ScoreExpr, binds: &mut Vec<Bind>) -> Option<String> {
                 binds.len()
             ))
         }
-        ScoreExpr::Weighted(scorers) => weights_case(scorers, binds).map(|c| format!("({c}) > 0")),
+        ScoreExpr::Weighted(scorers) => weights_case(scorers, binds)
+            .map(|(c, names)| format!("s.scorer_name IN ({names}) AND ({c}) > 0")),
     }
 }
 
@@ -196,7 +204,7 @@ async fn by_score(
             )
         }
         ScoreExpr::Weighted(scorers) => match weights_case(scorers, &mut binds) {
-            Some(case) => {
+            Some((case, names)) => {
                 let on_runs = run_filters(l, &mut binds);
                 let from = if on_runs.is_empty() {
                     "scores s"
@@ -213,7 +221,8 @@ async fn by_score(
                 (
                     format!(
                         "(SELECT s.run_id AS run_id, SUM(s.value * ({case})) / NULLIF(SUM({case}), 0) AS sc \
-                         FROM {from} WHERE s.experiment_id = $1 AND s.value IS NOT NULL{on_runs} GROUP BY s.run_id) t \
+                         FROM {from} WHERE s.experiment_id = $1 AND s.scorer_name IN ({names}) \
+                         AND s.value IS NOT NULL{on_runs} GROUP BY s.run_id) t \
                          WHERE {filter}"
                     ),
                     "t.sc",
