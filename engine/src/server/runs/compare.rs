@@ -154,12 +154,7 @@ pub async fn compare_configs(
     let mut seen = std::collections::HashSet::new();
     for r in &runs_a {
         if seen.insert(r.item_id.clone()) {
-            let by_b = RunFilter {
-                config_key: Some(b),
-                item_id: Some(&r.item_id),
-                ..Default::default()
-            };
-            runs_b.extend(list_runs(core, actor, e.id, by_b, "item", 100, 0).await?.0);
+            runs_b.extend(store::of_item(&core.db, e.id, b, &r.item_id).await?);
         }
     }
     let ids: Vec<Uuid> = runs_a.iter().chain(&runs_b).map(|r| r.id).collect();

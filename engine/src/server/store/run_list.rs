@@ -297,7 +297,12 @@ pub async fn list(
     limit: i64,
     offset: i64,
 ) -> Result<(Vec<Run>, i64)> {
-    if let (Some(expr), RunSort::ScoreDesc | RunSort::ScoreAsc) = (&l.score, l.sort) {
+    // Ranking from the scores table pays off over many runs; one configuration's or one item's
+    // runs are few enough to score one by one (their own index finds them).
+    if let (Some(expr), RunSort::ScoreDesc | RunSort::ScoreAsc) = (&l.score, l.sort)
+        && l.config_key.is_none()
+        && l.item_id.is_none()
+    {
         return by_score(db, experiment_id, l, expr, limit, offset).await;
     }
     let mut binds = vec![Bind::Uuid(experiment_id)];

@@ -267,6 +267,25 @@ pub async fn stage_results(db: &Db, run_id: Uuid) -> Result<Vec<StageResult>> {
         .collect())
 }
 
+/// One configuration's runs of one item, by repeat (an index lookup: no sort to tempt the
+/// planner onto another index).
+pub async fn of_item(
+    db: &Db,
+    experiment_id: Uuid,
+    config_key: &str,
+    item_id: &str,
+) -> Result<Vec<Run>> {
+    let sql = select_runs!("WHERE experiment_id = $1 AND item_id = $2 AND config_key = $3");
+    let mut runs: Vec<Run> =
+        on_db!(db, p => sqlx::query_as::<_, RunRow>(sql).bind(experiment_id).bind(item_id)
+        .bind(config_key).fetch_all(p).await)?
+        .into_iter()
+        .map(Run::from)
+        .collect();
+    runs.sort_by_key(|r| (r.repeat_index, r.created_at));
+    Ok(runs)
+}
+
 /// The last stage's response of each of these runs (runs without one are absent).
 pub async fn outputs_of(
     db: &Db,
