@@ -143,7 +143,11 @@ pub fn RunsList(
             {loaded(runs, move |page| {
                 let (total, shown) = (page.total, page.runs.len() as i64);
                 if page.runs.is_empty() {
-                    return view! { <p class="empty">"No runs match."</p> }.into_any();
+                    let filtered = query.with_untracked(|q| q.as_ref().is_ok_and(|q| {
+                        !(q.status.is_empty() && q.config_key.is_empty() && q.min_score.is_none() && q.max_score.is_none())
+                    }));
+                    let text = if filtered { "No runs match." } else { "No runs yet." };
+                    return view! { <p class="empty">{text}</p> }.into_any();
                 }
                 let at = offset.get_untracked();
                 view! {
