@@ -29,7 +29,7 @@ COPY --from=build /out/site /app/site
 ENV HOST=0.0.0.0 PORT=8400 DATA_DIR=/data LEPTOS_SITE_ROOT=/app/site LOG_FORMAT=json
 USER promptlooper
 VOLUME ["/data"]
-EXPOSE 8400
+EXPOSE 8400 8401
 HEALTHCHECK --interval=15s --timeout=3s --start-period=10s --retries=3 \
   CMD curl -fsS "http://127.0.0.1:${PORT}/health" >/dev/null || exit 1
 ENTRYPOINT ["promptlooper"]

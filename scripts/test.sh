@@ -20,6 +20,17 @@ if [ ! -d tests/browser/node_modules/playwright-core ] || [ tests/browser/packag
   (cd tests/browser && npm ci --no-audit --no-fund >/dev/null && touch node_modules)
 fi
 
+# The official MCP Python SDK for the agent tests, in a virtualenv kept with the tools.
+venv="$PL_TOOLS/mcp-venv"
+stamp=$(sha256sum tests/mcp/requirements.txt | cut -c1-16)
+if [ ! -x "$venv/bin/python" ] || [ "$(cat "$venv/.stamp" 2>/dev/null)" != "$stamp" ]; then
+  echo "==> installing the MCP Python SDK (tests/mcp/requirements.txt)"
+  rm -rf "$venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check -r tests/mcp/requirements.txt
+  echo "$stamp" > "$venv/.stamp"
+fi
+
 TEST_DATABASE_URL=$(scripts/ensure-postgres.sh)
 export TEST_DATABASE_URL PL_REQUIRE_POSTGRES=1
 
@@ -27,6 +38,22 @@ export TEST_DATABASE_URL PL_REQUIRE_POSTGRES=1
 status=0
 echo "==> Rust tests (SQLite + PostgreSQL)"
 cargo test -p engine -p server --no-fail-fast 2>&1 | tee -a "$log" || status=1
+
+echo "==> MCP tests (the official Python SDK over HTTP and stdio)"
+if cargo build -p server; then
+  mcp_out=$(mktemp)
+  PL_BIN="$CARGO_TARGET_DIR/debug/promptlooper" "$venv/bin/python" -m unittest -v tests/mcp/test_mcp.py \
+    >"$mcp_out" 2>&1 || status=1
+  cat "$mcp_out"
+  # One cargo-style result line for the closing summary.
+  total=$(sed -n 's/^Ran \([0-9]*\) tests\{0,1\}.*/\1/p' "$mcp_out" | tail -n 1)
+  bad=$(grep -cE '^(FAIL|ERROR): ' "$mcp_out" || true)
+  echo "test result: MCP. $(( ${total:-0} - bad )) passed; $bad failed" | tee -a "$log"
+  rm -f "$mcp_out"
+else
+  echo "build for the MCP tests failed" | tee -a "$log"
+  status=1
+fi
 
 echo "==> browser tests (headless Chromium)"
 if cargo build -p server && scripts/build-site.sh debug; then

@@ -15,6 +15,7 @@ pub async fn run(cli: Cli) -> i32 {
             reset_password(cli.config, &username).await
         }
         Command::MockLlm(args) => run_mock_llm(args).await,
+        Command::Mcp => run_mcp(cli.config).await,
     };
     match result {
         Ok(()) => 0,
@@ -55,9 +56,37 @@ async fn run_serve(config: Config) -> Result<(), String> {
         shutdown_signal().await;
         streams.stop_streams();
     };
+    let mcp = if state.config.mcp_enabled {
+        let addr = SocketAddr::new(state.config.host, state.config.mcp_port);
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|source| StartError::Bind { addr, source }.to_string())?;
+        let local = listener.local_addr().map_err(|e| e.to_string())?;
+        tracing::info!(address = %local, "MCP (streamable HTTP) on http://{local}/mcp, and at /mcp on the main port");
+        let app = crate::mcp::router(
+            state.core.clone(),
+            crate::mcp::AllowedHosts::new(&state.config.mcp_allowed_hosts),
+            crate::mcp::stop_token(&state),
+        );
+        let mut stopping = state.stopping.subscribe();
+        Some(tokio::spawn(async move {
+            let stopped = async move {
+                let _ = stopping.wait_for(|s| *s).await;
+            };
+            if let Err(e) = serve(listener, app, stopped).await {
+                tracing::error!(error = %e, "the MCP listener failed");
+            }
+        }))
+    } else {
+        tracing::info!("MCP is off (MCP_ENABLED=false)");
+        None
+    };
     serve(listener, router(state.clone()), shutdown)
         .await
         .map_err(|e| e.to_string())?;
+    if let Some(mcp) = mcp {
+        let _ = mcp.await;
+    }
     tracing::info!("finishing runs in flight");
     crate::stop_background(&state).await;
     db.close().await;
@@ -92,6 +121,18 @@ async fn run_worker(config: Config) -> Result<(), String> {
     db.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// `mcp`: the MCP tools over stdio; sweeps started here run in this process too.
+async fn run_mcp(config: Config) -> Result<(), String> {
+    let state = prepare(config).await.map_err(|e| e.to_string())?;
+    let db = state.core.db.clone();
+    let served = crate::mcp::serve_stdio(&state).await;
+    state.stop_streams();
+    tracing::info!("finishing runs in flight");
+    crate::stop_background(&state).await;
+    db.close().await;
+    served
 }
 
 async fn run_migrate(config: Config) -> Result<(), String> {

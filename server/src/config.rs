@@ -45,6 +45,9 @@ pub enum Command {
     Admin(AdminCommand),
     /// Serve a mock LLM API (OpenAI-compatible and Anthropic shapes) for tests and benchmarks.
     MockLlm(MockLlmArgs),
+    /// Serve MCP over standard input and output for a desktop agent, as the user whose API key
+    /// is in PROMPTLOOPER_API_KEY, on the same database (DATA_DIR / DATABASE_URL).
+    Mcp,
 }
 
 #[derive(Debug, Args)]
@@ -143,15 +146,21 @@ pub struct Config {
     #[arg(long, env = "DATA_DIR", global = true, default_value = "./data")]
     pub data_dir: PathBuf,
 
-    /// Serve the MCP endpoint for AI agents. Takes effect with the MCP server (not in this
-    /// release).
+    /// Serve MCP for AI agents: streamable HTTP at `/mcp` on PORT and on MCP_PORT. `false`
+    /// turns both off (`promptlooper mcp`, over stdio, works either way).
     #[arg(long, env = "MCP_ENABLED", global = true, default_value_t = true, action = ArgAction::Set,
           value_parser = parse_bool)]
     pub mcp_enabled: bool,
 
-    /// Port of the standalone MCP listener (with the MCP server; not in this release).
+    /// Port of the standalone MCP listener (`0` picks a free one, logged at start).
     #[arg(long, env = "MCP_PORT", global = true, default_value_t = 8401, value_parser = parse_port)]
     pub mcp_port: u16,
+
+    /// Host names MCP answers for besides localhost, 127.0.0.1 and ::1 (comma-separated, e.g.
+    /// `promptlooper.example.com`): another `Host` gets 421 and an `Origin` on another host 403,
+    /// so a web page cannot reach the tools through DNS rebinding.
+    #[arg(long, env = "MCP_ALLOWED_HOSTS", global = true, value_delimiter = ',')]
+    pub mcp_allowed_hosts: Vec<String>,
 
     /// Folder with the built dashboard assets (pkg/promptlooper.js, .wasm, .css).
     #[arg(long, env = "LEPTOS_SITE_ROOT", global = true, default_value = "site")]
@@ -218,6 +227,7 @@ impl std::fmt::Debug for Config {
             .field("data_dir", &self.data_dir)
             .field("mcp_enabled", &self.mcp_enabled)
             .field("mcp_port", &self.mcp_port)
+            .field("mcp_allowed_hosts", &self.mcp_allowed_hosts)
             .field("site_root", &self.site_root)
             .finish()
     }

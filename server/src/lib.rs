@@ -7,6 +7,7 @@ pub mod api;
 pub mod auth_layer;
 pub mod cli;
 pub mod config;
+pub mod mcp;
 pub mod mock_llm;
 pub mod session_store;
 pub mod state;
@@ -182,8 +183,18 @@ pub fn router(state: AppState) -> Router {
             HeaderValue::from_static(value),
         )
     };
+    let mcp = if state.config.mcp_enabled {
+        mcp::router(
+            state.core.clone(),
+            mcp::AllowedHosts::new(&state.config.mcp_allowed_hosts),
+            mcp::stop_token(&state),
+        )
+    } else {
+        Router::new()
+    };
     Router::new()
         .merge(api_routes)
+        .merge(mcp)
         .route("/api/{*rest}", axum::routing::any(api::unknown_route))
         .route(
             "/ws/experiments/{id}",

@@ -613,6 +613,7 @@ async fn openapi_describes_every_route() {
         ("delete", "/api/v1/runs/{id}/mark"),
         ("get", "/api/v1/experiments/{id}/marks"),
         ("get", "/api/v1/experiments/{id}/events"),
+        ("post", "/api/v1/experiments/{id}/human-needed"),
         ("get", "/api/v1/events"),
         ("get", "/api/v1/overview"),
         ("get", "/api/v1/experiments/{id}/events/stream"),

@@ -1287,3 +1287,63 @@ async fn items_are_paged_edited_and_only_an_edited_items_runs_run_again() {
         server.stop().await;
     }
 }
+
+#[tokio::test]
+async fn a_request_for_a_person_is_an_event_and_bad_ones_name_the_field() {
+    for database in engine::testing::TestDatabase::all().await {
+        let server = TestServer::start(database).await;
+        let mock = Mock::start(MockConfig::default()).await;
+        let f = fixture(&server, &mock, 5000).await;
+        let path = format!("/api/v1/experiments/{}/human-needed", f.experiment);
+        let guest = server.user_token(&f.admin, "gus", "guest").await;
+        let bad = [
+            (json!({"reason": "   "}), "reason"),
+            (json!({"reason": "x".repeat(2001)}), "reason"),
+            (
+                json!({"reason": "look", "context": {"blob": "y".repeat(70 * 1024)}}),
+                "context",
+            ),
+        ];
+        for (body, field) in bad {
+            let got = post(&server, &f.admin, &path, body).await;
+            assert_error(&got, StatusCode::UNPROCESSABLE_ENTITY, Some(field));
+        }
+        let got = post(
+            &server,
+            &f.admin,
+            &path,
+            json!({"reason": "look", "colour": "red"}),
+        )
+        .await;
+        assert_error(&got, StatusCode::BAD_REQUEST, Some("colour"));
+        let got = post(&server, &guest, &path, json!({"reason": "look"})).await;
+        assert_eq!(got.0, StatusCode::FORBIDDEN, "{}", got.1);
+        let missing = post(
+            &server,
+            &f.admin,
+            "/api/v1/experiments/00000000-0000-0000-0000-000000000000/human-needed",
+            json!({"reason": "look"}),
+        )
+        .await;
+        assert_eq!(missing.0, StatusCode::NOT_FOUND, "{}", missing.1);
+        assert!(events(&server, &f, "&type=human_needed").await.is_empty());
+
+        let (s, event) = post(
+            &server,
+            &f.admin,
+            &path,
+            json!({"reason": "Scores and ratings disagree.", "context": {"runs": 3}}),
+        )
+        .await;
+        assert_eq!(s, StatusCode::CREATED, "{event}");
+        assert_eq!(event["type"], "human_needed");
+        assert_eq!(event["payload"]["reason"], "Scores and ratings disagree.");
+        assert_eq!(event["payload"]["context"]["runs"], 3);
+        assert_eq!(event["payload"]["requested_by"], "admin");
+        let listed = events(&server, &f, "&type=human_needed").await;
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0]["id"], event["id"]);
+        drop(mock);
+        server.stop().await;
+    }
+}

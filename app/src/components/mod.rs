@@ -13,8 +13,50 @@ pub mod stream;
 pub mod timeline;
 
 use leptos::prelude::*;
+use leptos::server::codee::{Decoder, Encoder};
 
 use crate::error::AppError;
+
+/// How a page's data travels in the server-rendered HTML: JSON, read back from bytes the way
+/// server functions read their answers, so each type's deserializer is compiled into the WASM
+/// once (Leptos' default codec reads the page's copy from a `&str`, a second reader type and a
+/// second copy of every deserializer).
+pub struct JsonBytes;
+
+impl<T: serde::Serialize> Encoder<T> for JsonBytes {
+    type Error = serde_json::Error;
+    type Encoded = String;
+
+    fn encode(val: &T) -> Result<String, serde_json::Error> {
+        serde_json::to_string(val)
+    }
+}
+
+impl<T: serde::de::DeserializeOwned> Decoder<T> for JsonBytes {
+    type Error = serde_json::Error;
+    type Encoded = str;
+
+    fn decode(val: &str) -> Result<T, serde_json::Error> {
+        serde_json::from_slice(val.as_bytes())
+    }
+}
+
+/// A page's data: loaded on the server, sent with the HTML, reloaded when `source` changes.
+pub type PageResource<T> = Resource<Result<T, AppError>, JsonBytes>;
+
+/// Creates a [`PageResource`] (as `Resource::new`, with the [`JsonBytes`] codec).
+#[track_caller]
+pub fn page_resource<S, T, Fut>(
+    source: impl Fn() -> S + Send + Sync + 'static,
+    fetcher: impl Fn(S) -> Fut + Send + Sync + 'static,
+) -> PageResource<T>
+where
+    S: PartialEq + Clone + Send + Sync + 'static,
+    T: serde::Serialize + serde::de::DeserializeOwned + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Result<T, AppError>> + Send + 'static,
+{
+    Resource::new_with_options(source, fetcher, false)
+}
 
 /// An error from a server function, shown beside the form that caused it.
 #[component]

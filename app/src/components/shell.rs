@@ -12,7 +12,7 @@ use crate::types::{Me, Role, SessionInfo};
 /// with `use_context::<Me>()`.
 #[component]
 pub fn AppShell(children: ChildrenFn) -> impl IntoView {
-    let info = Resource::new(|| (), |_| get_session_info());
+    let info = crate::components::page_resource(|| (), |_| get_session_info());
     let children = StoredValue::new(children);
     view! {
         <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>

@@ -12,9 +12,10 @@ pub const FILTERS: &[(&str, &str, &str)] = &[
     (
         "",
         "Key events",
-        "run.completed,run.cached,run.failed,new_best_found,budget.exhausted,experiment.started,experiment.paused,experiment.resumed,experiment.redirected,experiment.stopped,experiment.completed,experiment.forked,configuration.approved,configuration.rejected,scoring.started,scoring.completed,scoring.failed",
+        "run.completed,run.cached,run.failed,new_best_found,budget.exhausted,experiment.started,experiment.paused,experiment.resumed,experiment.redirected,experiment.stopped,experiment.completed,experiment.forked,configuration.approved,configuration.rejected,scoring.started,scoring.completed,scoring.failed,human_needed",
     ),
     ("all", "Every event", ""),
+    ("human", "Requests for a person", "human_needed"),
     (
         "runs",
         "Runs",
@@ -138,6 +139,15 @@ pub fn describe(e: &Event) -> String {
         "experiment.forked" => {
             format!("Forked into “{}”", text(p, "fork_name").unwrap_or_default())
         }
+        "human_needed" => {
+            let by = text(p, "requested_by")
+                .map(|u| format!(" ({u})"))
+                .unwrap_or_default();
+            format!(
+                "A person is needed{by}: {}",
+                text(p, "reason").unwrap_or_default()
+            )
+        }
         "configuration.approved" => "Configuration approved".to_owned(),
         "configuration.rejected" => "Configuration rejected".to_owned(),
         "scoring.started" => format!(
@@ -162,7 +172,7 @@ fn tone(e: &Event) -> &'static str {
     match e.event_type.as_str() {
         "new_best_found" => "event best",
         "run.failed" | "scoring.failed" => "event bad",
-        "budget.exhausted" => "event warn",
+        "budget.exhausted" | "human_needed" => "event warn",
         t if t.starts_with("experiment.") => "event sweep",
         _ => "event",
     }

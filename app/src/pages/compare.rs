@@ -28,7 +28,7 @@ pub enum Compared {
     Pick(Box<Leaderboard>),
 }
 
-type Data = Resource<Result<Option<(Experiment, Compared)>, crate::error::AppError>>;
+type Data = crate::components::PageResource<Option<(Experiment, Compared)>>;
 
 fn is_key(s: &str) -> bool {
     s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit())
@@ -41,7 +41,7 @@ pub fn ComparePage() -> impl IntoView {
     let query = use_query_map();
     let param = move |k: &str| query.read().get(k).unwrap_or_default();
     let offset = move || param("offset").parse::<i64>().unwrap_or(0).max(0);
-    let data: Data = Resource::new(
+    let data: Data = crate::components::page_resource(
         move || (id(), param("a"), param("b"), offset()),
         |(id, a, b, offset)| async move {
             let Some(id) = id else { return Ok(None) };

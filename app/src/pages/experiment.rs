@@ -22,7 +22,7 @@ const SAMPLES_SHOWN: i64 = 20;
 pub fn ExperimentPage() -> impl IntoView {
     // The page's data is created here, outside every Suspense (see `load_in_browser`).
     let id = id_param();
-    let experiment = Resource::new(id, |id| async move {
+    let experiment = crate::components::page_resource(id, |id| async move {
         match id {
             Some(id) => {
                 let e = get_experiment(id).await?;
@@ -41,7 +41,7 @@ pub fn ExperimentPage() -> impl IntoView {
 
 #[component]
 fn ExperimentView(
-    experiment: Resource<Result<Option<(Experiment, ItemPage)>, crate::error::AppError>>,
+    experiment: crate::components::PageResource<Option<(Experiment, ItemPage)>>,
 ) -> impl IntoView {
     view! {
         <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>

@@ -15,13 +15,13 @@ use crate::components::stream::{LinkBadge, live_events, throttle};
 use crate::components::timeline::{Timeline, TimelineFilter, merge};
 use crate::types::{Event, Overview, Progress};
 
-type Snapshot = Resource<Result<(Overview, Vec<Event>), crate::error::AppError>>;
+type Snapshot = crate::components::PageResource<(Overview, Vec<Event>)>;
 
 #[component]
 pub fn Home() -> impl IntoView {
     // Created outside every Suspense, so the server and the browser number it alike. The feed's
     // newest id is read first: the stream replays whatever follows it.
-    let snapshot: Snapshot = Resource::new(
+    let snapshot: Snapshot = crate::components::page_resource(
         || (),
         |_| async move {
             let events = list_events(None, String::new(), 60).await?.events;

@@ -24,15 +24,14 @@ const BOARD_EVERY_MS: f64 = 1000.0;
 /// The progress chart is drawn again at most this often.
 const CHART_EVERY_MS: f64 = 5000.0;
 
-type Snapshot =
-    Resource<Result<Option<(Experiment, Vec<Event>, Option<Sweep>)>, crate::error::AppError>>;
+type Snapshot = crate::components::PageResource<Option<(Experiment, Vec<Event>, Option<Sweep>)>>;
 
 #[component]
 pub fn LivePage() -> impl IntoView {
     // Created outside every Suspense (the server and the browser number it alike). The event id
     // is read before the sweep, so the stream replays anything in between.
     let id = id_param();
-    let snapshot: Snapshot = Resource::new(id, |id| async move {
+    let snapshot: Snapshot = crate::components::page_resource(id, |id| async move {
         let Some(id) = id else { return Ok(None) };
         let experiment = get_experiment(id).await?;
         let events = list_events(Some(id), String::new(), 100).await?.events;

@@ -10,14 +10,14 @@ use crate::components::shell::{AppShell, can_write};
 use crate::components::{ErrorNote, action_error, error_view, id_param};
 use crate::types::ProjectDetail;
 
-type ProjectData = Resource<Result<Option<ProjectDetail>, crate::error::AppError>>;
+type ProjectData = crate::components::PageResource<Option<ProjectDetail>>;
 
 #[component]
 pub fn ProjectPage() -> impl IntoView {
     // Created outside every Suspense (the server and the browser number it alike).
     let id = id_param();
     let save = ServerAction::<UpdateProjectText>::new();
-    let project: ProjectData = Resource::new(
+    let project: ProjectData = crate::components::page_resource(
         move || (id(), save.version().get()),
         |(id, _)| async move {
             match id {

@@ -9,7 +9,7 @@ use crate::components::shell::{AppShell, can_write};
 use crate::components::{ErrorNote, action_error, error_view, reset_on_success};
 use crate::types::Project;
 
-type ProjectList = Resource<Result<Vec<Project>, crate::error::AppError>>;
+type ProjectList = crate::components::PageResource<Vec<Project>>;
 
 #[component]
 pub fn ProjectsPage() -> impl IntoView {
@@ -17,7 +17,7 @@ pub fn ProjectsPage() -> impl IntoView {
     let create = ServerAction::<CreateProject>::new();
     let rename = ServerAction::<RenameProject>::new();
     let delete = ServerAction::<DeleteProject>::new();
-    let projects: ProjectList = Resource::new(
+    let projects: ProjectList = crate::components::page_resource(
         move || {
             (
                 create.version().get(),

@@ -19,7 +19,7 @@ use crate::components::steering::{ForkForm, ForkFrom};
 use crate::components::{ConfirmButton, ErrorNote, action_error, error_view, id_param, loaded};
 use crate::types::{RunListQuery, RunSummary, StageResult};
 
-type PageData = Resource<Result<Option<RunData>, crate::error::AppError>>;
+type PageData = crate::components::PageResource<Option<RunData>>;
 
 #[component]
 pub fn RunPage() -> impl IntoView {
@@ -27,7 +27,7 @@ pub fn RunPage() -> impl IntoView {
     let id = id_param();
     let rate = ServerAction::<RateRun>::new();
     let mark = ServerAction::<MarkConfiguration>::new();
-    let page: PageData = Resource::new(
+    let page: PageData = crate::components::page_resource(
         move || (id(), rate.version().get(), mark.version().get()),
         |(id, _, _)| async move {
             match id {

@@ -10,7 +10,7 @@ use crate::types::SessionInfo;
 
 #[component]
 pub fn SetupPage() -> impl IntoView {
-    let info = Resource::new(|| (), |_| get_session_info());
+    let info = crate::components::page_resource(|| (), |_| get_session_info());
     let setup = ServerAction::<Setup>::new();
     let error = action_error(setup);
     view! {

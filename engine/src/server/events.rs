@@ -207,3 +207,59 @@ pub fn matches(e: &Event, experiment_id: Option<Uuid>, types: Option<&str>) -> b
     experiment_id.is_none_or(|id| e.experiment_id == Some(id))
         && types.is_none_or(|t| t.split(',').any(|t| t == e.event_type))
 }
+
+/// The longest `reason` of a request for a person, in characters.
+pub const REASON_MAX: usize = 2000;
+/// The largest `context` of a request for a person, serialized, in bytes.
+pub const CONTEXT_MAX: usize = 64 * 1024;
+
+/// `POST /api/v1/experiments/{id}/human-needed` and MCP's `request_human`: asks a person to
+/// look (a `human_needed` event on the experiment's timeline, its live views and webhooks).
+pub async fn request_human(
+    core: &Core,
+    actor: &Actor,
+    experiment_id: Uuid,
+    r: crate::types::HumanNeeded,
+) -> Result<Event> {
+    actor.require_write()?;
+    let reason = r.reason.trim();
+    if reason.is_empty() {
+        return Err(Error::invalid("reason", "say what a person should look at"));
+    }
+    if reason.chars().count() > REASON_MAX {
+        return Err(Error::invalid(
+            "reason",
+            format!("at most {REASON_MAX} characters"),
+        ));
+    }
+    let context = r.context.unwrap_or(serde_json::Value::Null);
+    if serde_json::to_vec(&context).map_or(0, |v| v.len()) > CONTEXT_MAX {
+        return Err(Error::invalid(
+            "context",
+            format!("at most {} KB as JSON", CONTEXT_MAX / 1024),
+        ));
+    }
+    if experiments::get(&core.db, experiment_id).await?.is_none() {
+        return Err(Error::NotFound("experiment"));
+    }
+    let by = actor.user.as_ref().map(|u| u.username.clone());
+    let mut stored = emit(
+        core,
+        vec![NewEvent {
+            event_type: "human_needed",
+            experiment_id: Some(experiment_id),
+            sweep_id: None,
+            run_id: None,
+            payload: serde_json::json!({
+                "reason": reason,
+                "context": context,
+                "requested_by": by,
+                "via": actor.via.as_str(),
+            }),
+        }],
+    )
+    .await?;
+    stored
+        .pop()
+        .ok_or_else(|| Error::Internal("the event was not stored".into()))
+}

@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 
 /// Which chart.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(ToSchema))]
+#[cfg_attr(feature = "server", derive(ToSchema, schemars::JsonSchema))]
 #[serde(rename_all = "kebab-case")]
 pub enum ChartKind {
     /// Mean score (with a 95% interval) for each value of one varied parameter, per model.
@@ -68,7 +68,7 @@ impl std::fmt::Display for ChartKind {
 
 /// How the x axis reads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(ToSchema))]
+#[cfg_attr(feature = "server", derive(ToSchema, schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum AxisScale {
     /// Points sit at `x`.
@@ -81,7 +81,7 @@ pub enum AxisScale {
 
 /// Five-number summary of a configuration's per-item scores.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(ToSchema))]
+#[cfg_attr(feature = "server", derive(ToSchema, schemars::JsonSchema))]
 pub struct Spread {
     pub min: f64,
     pub q1: f64,
@@ -92,7 +92,7 @@ pub struct Spread {
 
 /// One point of a series.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(ToSchema))]
+#[cfg_attr(feature = "server", derive(ToSchema, schemars::JsonSchema))]
 pub struct ChartPoint {
     /// Position on a numeric or time axis.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -123,7 +123,7 @@ pub struct ChartPoint {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(ToSchema))]
+#[cfg_attr(feature = "server", derive(ToSchema, schemars::JsonSchema))]
 pub struct ChartSeries {
     pub name: String,
     /// Which y axis the series is read on: 0 (left, `y_label`) or 1 (right, `y2_label`).
@@ -133,7 +133,7 @@ pub struct ChartSeries {
 
 /// What a chart shows, as numbers (`…/charts/{kind}.json`); the SVG is drawn from it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(ToSchema))]
+#[cfg_attr(feature = "server", derive(ToSchema, schemars::JsonSchema))]
 pub struct ChartData {
     pub kind: ChartKind,
     pub experiment_id: Uuid,
@@ -168,7 +168,7 @@ impl ChartData {
 
 /// A chart: its data and the SVG drawn from it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(ToSchema))]
+#[cfg_attr(feature = "server", derive(ToSchema, schemars::JsonSchema))]
 pub struct Chart {
     pub data: ChartData,
     pub svg: String,
@@ -178,7 +178,7 @@ pub struct Chart {
 /// (`temperature`, `max_tokens`, `prompt` for the prompt variant, `model`), prefixed with
 /// `stage N ` for stages after the first (`stage 2 temperature`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(ToSchema))]
+#[cfg_attr(feature = "server", derive(ToSchema, schemars::JsonSchema))]
 pub struct ChartParam {
     pub name: String,
     /// Every value is a number: drawn on a numeric axis (else as categories).
@@ -189,7 +189,7 @@ pub struct ChartParam {
 
 /// A chart an experiment offers (`GET …/charts`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(ToSchema))]
+#[cfg_attr(feature = "server", derive(ToSchema, schemars::JsonSchema))]
 pub struct ChartInfo {
     pub kind: ChartKind,
     pub title: String,
@@ -207,7 +207,7 @@ pub struct ChartInfo {
 /// What to draw: the parameter (score-vs-param), the scorer (default: the weighted score)
 /// and how many top configurations (distribution: 1 to 20, default 5).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(ToSchema))]
+#[cfg_attr(feature = "server", derive(ToSchema, schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ChartOptions {
     #[serde(default)]

@@ -14,7 +14,7 @@ use super::{Event, Progress, Run, RunCounts, Sweep};
 
 /// `GET /api/v1/overview`: what is happening across every project.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(ToSchema))]
+#[cfg_attr(feature = "server", derive(ToSchema, schemars::JsonSchema))]
 pub struct Overview {
     pub totals: Totals,
     /// Sweeps running or paused, newest first.
@@ -27,7 +27,7 @@ pub struct Overview {
 
 /// Totals over every run.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(ToSchema))]
+#[cfg_attr(feature = "server", derive(ToSchema, schemars::JsonSchema))]
 pub struct Totals {
     pub runs: RunCounts,
     pub tokens_in: i64,
@@ -44,7 +44,7 @@ pub struct Totals {
 
 /// A sweep that is running or paused, with where it belongs.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(ToSchema))]
+#[cfg_attr(feature = "server", derive(ToSchema, schemars::JsonSchema))]
 pub struct ActiveSweep {
     pub sweep: SweepState,
     pub experiment_name: String,
@@ -54,7 +54,7 @@ pub struct ActiveSweep {
 
 /// Where a sweep stands, without its plan (`GET /api/v1/sweeps/{id}` has the whole sweep).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(ToSchema))]
+#[cfg_attr(feature = "server", derive(ToSchema, schemars::JsonSchema))]
 pub struct SweepState {
     pub id: Uuid,
     pub experiment_id: Uuid,
@@ -80,7 +80,7 @@ impl From<Sweep> for SweepState {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(ToSchema))]
+#[cfg_attr(feature = "server", derive(ToSchema, schemars::JsonSchema))]
 pub struct RecentExperiment {
     pub id: Uuid,
     pub name: String,
@@ -94,7 +94,7 @@ pub struct RecentExperiment {
 
 /// A run as dashboard listings show it: how it went, its scores, and its final output.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(ToSchema))]
+#[cfg_attr(feature = "server", derive(ToSchema, schemars::JsonSchema))]
 pub struct RunSummary {
     pub run: Run,
     /// A short description of the configuration: variant, model and parameters per stage.
@@ -108,7 +108,7 @@ pub struct RunSummary {
 
 /// A page of runs and how many match.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(ToSchema))]
+#[cfg_attr(feature = "server", derive(ToSchema, schemars::JsonSchema))]
 pub struct RunSummaryPage {
     pub runs: Vec<RunSummary>,
     pub total: i64,
@@ -116,7 +116,7 @@ pub struct RunSummaryPage {
 
 /// What a span of a diff is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema, schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum DiffOp {
     /// In both texts.
@@ -129,7 +129,7 @@ pub enum DiffOp {
 
 /// A run of text that is the same in both texts, or only in one.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema, schemars::JsonSchema))]
 pub struct DiffSpan {
     pub op: DiffOp,
     pub text: String,
@@ -138,7 +138,7 @@ pub struct DiffSpan {
 /// A word-level diff of two texts: spans in reading order (removed text before the text that
 /// replaces it), how many words each side changed, and how alike the texts are (0 to 1).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema, schemars::JsonSchema))]
 pub struct TextDiff {
     pub spans: Vec<DiffSpan>,
     pub added_words: usize,
@@ -149,7 +149,7 @@ pub struct TextDiff {
 /// Two runs side by side: both whole, their final outputs and prompts diffed word by word, the
 /// scores with their difference and the parameters that differ.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema, schemars::JsonSchema))]
 pub struct RunComparison {
     pub a: super::RunDetail,
     pub b: super::RunDetail,
@@ -164,7 +164,7 @@ pub struct RunComparison {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema, schemars::JsonSchema))]
 pub struct ScoreDelta {
     pub scorer: String,
     pub a: Option<f64>,
@@ -174,7 +174,7 @@ pub struct ScoreDelta {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema, schemars::JsonSchema))]
 pub struct ConfigDelta {
     pub stage: usize,
     /// `model`, `variant`, `endpoint_id` or a parameter's name.
@@ -187,7 +187,7 @@ pub struct ConfigDelta {
 
 /// `GET /api/v1/experiments/{id}/configs/compare`: two configurations side by side, item by item.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema, schemars::JsonSchema))]
 pub struct ConfigComparison {
     pub experiment_id: Uuid,
     /// Each configuration's leaderboard summary (rank 0: not ranked here).
@@ -209,7 +209,7 @@ pub struct ConfigComparison {
 
 /// One item's runs under two configurations.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema, schemars::JsonSchema))]
 pub struct ItemPair {
     pub item_id: String,
     pub item_index: i32,
@@ -223,7 +223,7 @@ pub struct ItemPair {
 
 /// A run as a comparison shows it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema, schemars::JsonSchema))]
 pub struct PairedRun {
     pub run_id: Uuid,
     pub status: String,
@@ -251,7 +251,7 @@ pub struct RunListQuery {
 
 /// `GET /api/v1/admin/cache`: what the response cache holds and how well it serves.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema, schemars::JsonSchema))]
 pub struct CacheStats {
     pub entries: i64,
     /// The cached responses' text, in bytes.
@@ -269,7 +269,7 @@ pub struct CacheStats {
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema, schemars::JsonSchema))]
 pub struct ModelEntries {
     pub model: String,
     pub entries: i64,

@@ -12,7 +12,7 @@ use utoipa::ToSchema;
 
 /// One stored item of a dataset version.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(ToSchema))]
+#[cfg_attr(feature = "server", derive(ToSchema, schemars::JsonSchema))]
 pub struct Item {
     /// Stable: the id given at import (an `id` column or key), or one assigned then.
     pub id: String,
@@ -31,7 +31,7 @@ pub struct Item {
 
 /// What an experiment's items are, without the items: `GET …/items` reads them.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(ToSchema))]
+#[cfg_attr(feature = "server", derive(ToSchema, schemars::JsonSchema))]
 pub struct ItemsSummary {
     pub dataset_id: Uuid,
     /// The shared dataset's name (none: the experiment's own items).
@@ -50,7 +50,7 @@ pub struct ItemsSummary {
 
 /// A page of items, in order.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(ToSchema))]
+#[cfg_attr(feature = "server", derive(ToSchema, schemars::JsonSchema))]
 pub struct ItemPage {
     pub items: Vec<Item>,
     /// Items matching the filter, in this version.
@@ -62,7 +62,7 @@ pub struct ItemPage {
 
 /// `POST …/items`: items to append (each becomes part of a new version).
 #[derive(Clone, Debug, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(ToSchema))]
+#[cfg_attr(feature = "server", derive(ToSchema, schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct NewItems {
     pub items: Vec<super::SampleItem>,
@@ -70,7 +70,7 @@ pub struct NewItems {
 
 /// `PUT …/items/{item_id}`: absent fields are kept; `reference`/`split` null removes them.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(ToSchema))]
+#[cfg_attr(feature = "server", derive(ToSchema, schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ItemUpdate {
     #[cfg_attr(feature = "server", schema(value_type = Option<Object>))]
@@ -86,7 +86,7 @@ pub struct ItemUpdate {
 
 /// What a change to items did: the items written and where the experiment's items now stand.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(ToSchema))]
+#[cfg_attr(feature = "server", derive(ToSchema, schemars::JsonSchema))]
 pub struct ItemsChanged {
     pub items: Vec<Item>,
     pub summary: ItemsSummary,
@@ -94,7 +94,7 @@ pub struct ItemsChanged {
 
 /// An item named in a request: its id, or its 0-based place in the current order.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(ToSchema))]
+#[cfg_attr(feature = "server", derive(ToSchema, schemars::JsonSchema))]
 #[serde(untagged)]
 pub enum ItemRef {
     Index(usize),
@@ -104,7 +104,7 @@ pub enum ItemRef {
 /// What an import did: items written, bad lines skipped (with `skip_invalid`; the first 100
 /// listed) and where the items now stand.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(ToSchema))]
+#[cfg_attr(feature = "server", derive(ToSchema, schemars::JsonSchema))]
 pub struct ImportReport {
     pub imported: i64,
     pub skipped: i64,
@@ -115,7 +115,7 @@ pub struct ImportReport {
 
 /// A named dataset shared in a project: experiments use one of its versions.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(ToSchema))]
+#[cfg_attr(feature = "server", derive(ToSchema, schemars::JsonSchema))]
 pub struct Dataset {
     pub id: Uuid,
     pub project_id: Uuid,
@@ -135,7 +135,7 @@ pub struct Dataset {
 /// `POST /api/v1/datasets`: a new named dataset, from items given, or from an experiment's own
 /// items (which become this dataset; the experiment keeps using them).
 #[derive(Clone, Debug, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(ToSchema))]
+#[cfg_attr(feature = "server", derive(ToSchema, schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct NewDataset {
     pub project_id: Uuid,
@@ -150,7 +150,7 @@ pub struct NewDataset {
 
 /// `PUT /api/v1/datasets/{id}`: absent fields are kept.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(ToSchema))]
+#[cfg_attr(feature = "server", derive(ToSchema, schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct DatasetUpdate {
     pub name: Option<String>,
@@ -159,7 +159,7 @@ pub struct DatasetUpdate {
 
 /// One version of a dataset.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(ToSchema))]
+#[cfg_attr(feature = "server", derive(ToSchema, schemars::JsonSchema))]
 pub struct DatasetVersion {
     pub version: i64,
     pub count: i64,

@@ -24,7 +24,7 @@ use utoipa::ToSchema;
 /// What a principal may do. Admin: everything; member: read and write experiments;
 /// guest: read only.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(ToSchema))]
+#[cfg_attr(feature = "server", derive(ToSchema, schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     Admin,
@@ -80,7 +80,7 @@ impl std::fmt::Display for Role {
 
 /// A user account, as every response shows it (never with its password hash).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(ToSchema))]
+#[cfg_attr(feature = "server", derive(ToSchema, schemars::JsonSchema))]
 pub struct User {
     pub id: Uuid,
     pub username: String,
@@ -90,7 +90,7 @@ pub struct User {
 
 /// Who is making a request, as `GET /api/v1/auth/me` reports it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(ToSchema))]
+#[cfg_attr(feature = "server", derive(ToSchema, schemars::JsonSchema))]
 pub struct Me {
     /// The signed-in user; absent for anonymous guests and the static `API_KEY`.
     pub user: Option<User>,
@@ -101,7 +101,7 @@ pub struct Me {
 
 /// Credentials for `setup` and `login`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(ToSchema))]
+#[cfg_attr(feature = "server", derive(ToSchema, schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Credentials {
     pub username: String,
@@ -110,7 +110,7 @@ pub struct Credentials {
 
 /// A signed API token returned by `login` and `setup`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(ToSchema))]
+#[cfg_attr(feature = "server", derive(ToSchema, schemars::JsonSchema))]
 pub struct TokenResponse {
     pub token: String,
     pub token_type: String,
@@ -120,7 +120,7 @@ pub struct TokenResponse {
 
 /// A new user created by the admin.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(ToSchema))]
+#[cfg_attr(feature = "server", derive(ToSchema, schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct NewUser {
     pub username: String,
@@ -131,7 +131,7 @@ pub struct NewUser {
 
 /// Changes to a user; absent fields are kept.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(ToSchema))]
+#[cfg_attr(feature = "server", derive(ToSchema, schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct UserUpdate {
     pub password: Option<String>,
@@ -144,7 +144,7 @@ fn default_member() -> Role {
 
 /// An API key as listed: the secret itself is shown once, at creation, and never again.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(ToSchema))]
+#[cfg_attr(feature = "server", derive(ToSchema, schemars::JsonSchema))]
 pub struct ApiKey {
     pub id: Uuid,
     pub name: String,
@@ -158,7 +158,7 @@ pub struct ApiKey {
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(ToSchema))]
+#[cfg_attr(feature = "server", derive(ToSchema, schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct NewApiKey {
     pub name: String,
@@ -168,7 +168,7 @@ pub struct NewApiKey {
 
 /// The answer to creating an API key: the only time `key` is shown.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(ToSchema))]
+#[cfg_attr(feature = "server", derive(ToSchema, schemars::JsonSchema))]
 pub struct CreatedApiKey {
     pub key: String,
     #[serde(flatten)]
@@ -177,7 +177,7 @@ pub struct CreatedApiKey {
 
 /// A workspace grouping related experiments.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(ToSchema))]
+#[cfg_attr(feature = "server", derive(ToSchema, schemars::JsonSchema))]
 pub struct Project {
     pub id: Uuid,
     pub name: String,
@@ -192,7 +192,7 @@ pub struct Project {
 
 /// A project with summaries of its experiments.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(ToSchema))]
+#[cfg_attr(feature = "server", derive(ToSchema, schemars::JsonSchema))]
 pub struct ProjectDetail {
     #[serde(flatten)]
     pub project: Project,
@@ -209,7 +209,7 @@ pub struct ProjectDetail {
 
 /// An approved configuration, as a project lists it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(ToSchema))]
+#[cfg_attr(feature = "server", derive(ToSchema, schemars::JsonSchema))]
 pub struct ApprovedConfig {
     pub experiment_id: Uuid,
     pub experiment_name: String,
@@ -222,7 +222,7 @@ pub struct ApprovedConfig {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(ToSchema))]
+#[cfg_attr(feature = "server", derive(ToSchema, schemars::JsonSchema))]
 pub struct ExperimentSummary {
     pub id: Uuid,
     pub name: String,
@@ -244,7 +244,7 @@ pub struct ExperimentSummary {
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(ToSchema))]
+#[cfg_attr(feature = "server", derive(ToSchema, schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct NewProject {
     pub name: String,
@@ -256,7 +256,7 @@ pub struct NewProject {
 
 /// Changes to a project; absent fields are kept.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(ToSchema))]
+#[cfg_attr(feature = "server", derive(ToSchema, schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ProjectUpdate {
     pub name: Option<String>,
@@ -266,7 +266,7 @@ pub struct ProjectUpdate {
 
 /// System settings an admin manages.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(ToSchema))]
+#[cfg_attr(feature = "server", derive(ToSchema, schemars::JsonSchema))]
 pub struct Settings {
     /// Let anonymous visitors read projects and results (never write). Off by default.
     pub allow_guest_access: bool,
@@ -295,7 +295,7 @@ impl Default for Settings {
 
 /// Changes to the settings; absent fields are kept. `default_model: null` clears it.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(ToSchema))]
+#[cfg_attr(feature = "server", derive(ToSchema, schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct SettingsUpdate {
     pub allow_guest_access: Option<bool>,
@@ -318,7 +318,7 @@ where
 
 /// System-wide numbers for the admin.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(ToSchema))]
+#[cfg_attr(feature = "server", derive(ToSchema, schemars::JsonSchema))]
 pub struct Stats {
     pub users: i64,
     pub projects: i64,
@@ -340,7 +340,7 @@ pub struct Stats {
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(ToSchema))]
+#[cfg_attr(feature = "server", derive(ToSchema, schemars::JsonSchema))]
 pub struct RunCounts {
     pub total: i64,
     pub pending: i64,

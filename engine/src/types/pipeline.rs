@@ -13,7 +13,7 @@ use utoipa::ToSchema;
 
 /// The API an endpoint speaks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(ToSchema))]
+#[cfg_attr(feature = "server", derive(ToSchema, schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum EndpointKind {
     /// OpenAI-compatible chat completions (OpenAI, vLLM, Ollama, OpenWebUI, LM Studio, OpenRouter…).
@@ -49,7 +49,7 @@ impl TryFrom<String> for EndpointKind {
 /// An LLM endpoint as every response shows it: the API key is write-only; only a masked hint
 /// such as `sk-…abcd` is ever returned.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(ToSchema))]
+#[cfg_attr(feature = "server", derive(ToSchema, schemars::JsonSchema))]
 pub struct Endpoint {
     pub id: Uuid,
     pub name: String,
@@ -69,7 +69,7 @@ pub struct Endpoint {
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(ToSchema))]
+#[cfg_attr(feature = "server", derive(ToSchema, schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct NewEndpoint {
     pub name: String,
@@ -92,7 +92,7 @@ pub struct NewEndpoint {
 
 /// Changes to an endpoint; absent fields are kept, `api_key: null` removes the key.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(ToSchema))]
+#[cfg_attr(feature = "server", derive(ToSchema, schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct EndpointUpdate {
     pub name: Option<String>,
@@ -110,7 +110,7 @@ pub struct EndpointUpdate {
 
 /// The answer of `POST /api/v1/endpoints/{id}/test`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(ToSchema))]
+#[cfg_attr(feature = "server", derive(ToSchema, schemars::JsonSchema))]
 pub struct EndpointTest {
     pub ok: bool,
     pub latency_ms: f64,
@@ -121,7 +121,7 @@ pub struct EndpointTest {
 /// One sample as given: named input variables and, optionally, the reference output, an id
 /// (kept as the item's id; one is assigned when absent), tags and a split.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(ToSchema))]
+#[cfg_attr(feature = "server", derive(ToSchema, schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct SampleItem {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -138,7 +138,7 @@ pub struct SampleItem {
 
 /// Inference parameters. Absent ones are not sent.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(ToSchema))]
+#[cfg_attr(feature = "server", derive(ToSchema, schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Params {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -160,7 +160,7 @@ pub struct Params {
 /// One stage of a pipeline: templates (Jinja2 syntax), where to send them, and how.
 /// Templates see `input.<var>` and earlier stages' outputs as `stages[k].output`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(ToSchema))]
+#[cfg_attr(feature = "server", derive(ToSchema, schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Stage {
     pub name: String,
@@ -175,7 +175,7 @@ pub struct Stage {
 
 /// What a sweep may vary in one stage.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(ToSchema))]
+#[cfg_attr(feature = "server", derive(ToSchema, schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct StageSpace {
     /// Alternative prompts; each replaces the stage's system and/or user template.
@@ -191,7 +191,7 @@ pub struct StageSpace {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(ToSchema))]
+#[cfg_attr(feature = "server", derive(ToSchema, schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct PromptVariant {
     pub name: String,
@@ -202,7 +202,7 @@ pub struct PromptVariant {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(ToSchema))]
+#[cfg_attr(feature = "server", derive(ToSchema, schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ModelChoice {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -212,9 +212,12 @@ pub struct ModelChoice {
 
 /// A dimension of the parameter space: explicit values, or a numeric range.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
 #[serde(untagged)]
 pub enum Dimension {
+    /// The values to try, e.g. `[0.1, 0.3, 0.5]` (a grid tries each).
     Values(Vec<Value>),
+    /// A range: a grid steps through it by `step`; a random sweep draws from it.
     Range {
         min: f64,
         max: f64,
@@ -225,7 +228,7 @@ pub enum Dimension {
 
 /// The parameter space, stage by stage (index-aligned with the pipeline's stages).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(ToSchema))]
+#[cfg_attr(feature = "server", derive(ToSchema, schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ParameterSpace {
     #[serde(default)]
@@ -233,7 +236,7 @@ pub struct ParameterSpace {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(ToSchema))]
+#[cfg_attr(feature = "server", derive(ToSchema, schemars::JsonSchema))]
 pub struct Experiment {
     pub id: Uuid,
     pub project_id: Uuid,
@@ -253,7 +256,7 @@ pub struct Experiment {
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(ToSchema))]
+#[cfg_attr(feature = "server", derive(ToSchema, schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct NewExperiment {
     pub project_id: Uuid,
@@ -286,7 +289,7 @@ fn empty_array() -> Value {
 
 /// Changes to an experiment; absent fields are kept. The result is validated as a whole.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(ToSchema))]
+#[cfg_attr(feature = "server", derive(ToSchema, schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ExperimentUpdate {
     pub name: Option<String>,
@@ -309,7 +312,7 @@ pub struct ExperimentUpdate {
 /// is the reference output), JSONL (one `{"input": {…}, "reference": "…"}` or flat object per
 /// line) or a JSON array of such objects.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(ToSchema))]
+#[cfg_attr(feature = "server", derive(ToSchema, schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct SampleImport {
     pub format: SampleFormat,
@@ -320,7 +323,7 @@ pub struct SampleImport {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(ToSchema))]
+#[cfg_attr(feature = "server", derive(ToSchema, schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum SampleFormat {
     Csv,
@@ -349,7 +352,7 @@ impl SampleFormat {
 
 /// `POST /api/v1/samples/parse`: text to read as sample items without storing anything.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(ToSchema))]
+#[cfg_attr(feature = "server", derive(ToSchema, schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct SampleParse {
     /// Default: detected from the content.
@@ -360,7 +363,7 @@ pub struct SampleParse {
 
 /// A line of imported text that could not be read as an item.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(ToSchema))]
+#[cfg_attr(feature = "server", derive(ToSchema, schemars::JsonSchema))]
 pub struct LineError {
     /// 1-based line of the text.
     pub line: usize,
@@ -370,7 +373,7 @@ pub struct LineError {
 /// What a text reads as: the items of its good lines, and every bad line (the first
 /// `errors.len()` of `error_count`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(ToSchema))]
+#[cfg_attr(feature = "server", derive(ToSchema, schemars::JsonSchema))]
 pub struct ParsedSamples {
     pub format: SampleFormat,
     pub items: Vec<SampleItem>,
@@ -384,7 +387,7 @@ pub struct ParsedSamples {
 
 /// One stage of a resolved configuration: exactly what is sent.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(ToSchema))]
+#[cfg_attr(feature = "server", derive(ToSchema, schemars::JsonSchema))]
 pub struct StageConfig {
     pub endpoint_id: Uuid,
     pub model: String,
@@ -398,14 +401,14 @@ pub struct StageConfig {
 
 /// A complete configuration: one entry per pipeline stage.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(ToSchema))]
+#[cfg_attr(feature = "server", derive(ToSchema, schemars::JsonSchema))]
 pub struct RunConfig {
     pub stages: Vec<StageConfig>,
 }
 
 /// Choices for one stage of an ad-hoc run; absent fields keep the stage's defaults.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(ToSchema))]
+#[cfg_attr(feature = "server", derive(ToSchema, schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct StageChoice {
     /// A prompt variant from the parameter space, by name.
@@ -419,7 +422,7 @@ pub struct StageChoice {
 
 /// `POST /api/v1/runs`: execute one configuration over the experiment's sample items.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(ToSchema))]
+#[cfg_attr(feature = "server", derive(ToSchema, schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct NewRun {
     pub experiment_id: Uuid,
@@ -435,7 +438,7 @@ pub struct NewRun {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(ToSchema))]
+#[cfg_attr(feature = "server", derive(ToSchema, schemars::JsonSchema))]
 pub struct Run {
     pub id: Uuid,
     pub experiment_id: Uuid,
@@ -470,7 +473,7 @@ pub struct Run {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(ToSchema))]
+#[cfg_attr(feature = "server", derive(ToSchema, schemars::JsonSchema))]
 pub struct StageResult {
     pub stage_index: i32,
     /// The rendered messages, as sent.
@@ -490,7 +493,7 @@ pub struct StageResult {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(ToSchema))]
+#[cfg_attr(feature = "server", derive(ToSchema, schemars::JsonSchema))]
 pub struct RunDetail {
     #[serde(flatten)]
     pub run: Run,
@@ -507,7 +510,7 @@ pub struct RunDetail {
 
 /// A run as listings show it: with its current scores and weighted score.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(ToSchema))]
+#[cfg_attr(feature = "server", derive(ToSchema, schemars::JsonSchema))]
 pub struct ScoredRun {
     #[serde(flatten)]
     pub run: Run,
@@ -520,7 +523,7 @@ pub struct ScoredRun {
 
 /// The result of an ad-hoc run over several items.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(ToSchema))]
+#[cfg_attr(feature = "server", derive(ToSchema, schemars::JsonSchema))]
 pub struct RunBatch {
     pub config_key: String,
     pub runs: Vec<Run>,
@@ -534,7 +537,7 @@ pub struct RunBatch {
 
 /// A model's price per million tokens.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(ToSchema))]
+#[cfg_attr(feature = "server", derive(ToSchema, schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ModelPrice {
     pub model: String,

@@ -289,7 +289,7 @@ impl<'de> Deserialize<'de> for ScorerConfig {
 
 /// A scorer as the leaderboard lists it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(ToSchema))]
+#[cfg_attr(feature = "server", derive(ToSchema, schemars::JsonSchema))]
 pub struct ScorerInfo {
     pub name: String,
     pub kind: String,
@@ -298,7 +298,7 @@ pub struct ScorerInfo {
 
 /// One scorer's verdict on one run.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(ToSchema))]
+#[cfg_attr(feature = "server", derive(ToSchema, schemars::JsonSchema))]
 pub struct Score {
     pub scorer: String,
     /// 0.0–1.0; absent when the scorer could not score this run (see `error`).
@@ -313,7 +313,7 @@ pub struct Score {
 
 /// A person's rating of a run.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(ToSchema))]
+#[cfg_attr(feature = "server", derive(ToSchema, schemars::JsonSchema))]
 pub struct Rating {
     pub scorer: String,
     /// Who rated: a user id, `api_key:<id>` or `static_api_key`.
@@ -330,7 +330,7 @@ pub struct Rating {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(ToSchema))]
+#[cfg_attr(feature = "server", derive(ToSchema, schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Thumb {
     Up,
@@ -340,7 +340,7 @@ pub enum Thumb {
 /// `POST /api/v1/runs/{id}/score`: a rating, by thumbs or stars (one of the two). Rating the
 /// same run again replaces your earlier rating.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(ToSchema))]
+#[cfg_attr(feature = "server", derive(ToSchema, schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct HumanScore {
     #[serde(default)]
@@ -357,7 +357,7 @@ pub struct HumanScore {
 
 /// The answer to a rating: the run's score for that scorer, and every rating behind it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(ToSchema))]
+#[cfg_attr(feature = "server", derive(ToSchema, schemars::JsonSchema))]
 pub struct RatingResult {
     pub score: Score,
     pub ratings: Vec<Rating>,
@@ -368,7 +368,7 @@ pub struct RatingResult {
 
 /// A run's scores and ratings, as `GET /api/v1/runs/{id}` shows them.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(ToSchema))]
+#[cfg_attr(feature = "server", derive(ToSchema, schemars::JsonSchema))]
 pub struct RunScores {
     pub scores: Vec<Score>,
     /// The weighted score over the scorers that scored this run (absent without any).
@@ -378,7 +378,7 @@ pub struct RunScores {
 
 /// One scorer's summary for one configuration.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(ToSchema))]
+#[cfg_attr(feature = "server", derive(ToSchema, schemars::JsonSchema))]
 pub struct ScorerSummary {
     /// Mean over items (each item: the mean over its repeats); absent with no values.
     pub mean: Option<f64>,
@@ -390,7 +390,7 @@ pub struct ScorerSummary {
 
 /// A configuration on the leaderboard.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(ToSchema))]
+#[cfg_attr(feature = "server", derive(ToSchema, schemars::JsonSchema))]
 pub struct LeaderboardEntry {
     /// 1-based position in this ordering.
     pub rank: i64,
@@ -431,7 +431,7 @@ pub struct LeaderboardEntry {
 
 /// Whether #1 really beats #2: a paired comparison over the items both have scores for.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(ToSchema))]
+#[cfg_attr(feature = "server", derive(ToSchema, schemars::JsonSchema))]
 pub struct PairedComparison {
     pub first: String,
     pub second: String,
@@ -457,7 +457,7 @@ pub struct PairedComparison {
 
 /// `GET /api/v1/experiments/{id}/leaderboard`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(ToSchema))]
+#[cfg_attr(feature = "server", derive(ToSchema, schemars::JsonSchema))]
 pub struct Leaderboard {
     pub experiment_id: Uuid,
     pub scorers: Vec<ScorerInfo>,
@@ -473,7 +473,7 @@ pub struct Leaderboard {
 
 /// `POST /api/v1/experiments/{id}/rescore`.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(ToSchema))]
+#[cfg_attr(feature = "server", derive(ToSchema, schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RescoreRequest {
     /// Only these scorers (default: every configured one).
@@ -487,7 +487,7 @@ pub struct RescoreRequest {
 
 /// A background job that brings every ended run's scores up to date with the scoring config.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(ToSchema))]
+#[cfg_attr(feature = "server", derive(ToSchema, schemars::JsonSchema))]
 pub struct ScoringJob {
     pub id: Uuid,
     pub experiment_id: Uuid,
@@ -512,7 +512,7 @@ pub struct ScoringJob {
 /// `POST /api/v1/experiments/{id}/scorers/test`: a scorer config to try on one run (checked as
 /// a save would; nothing is stored).
 #[derive(Clone, Debug, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(ToSchema))]
+#[cfg_attr(feature = "server", derive(ToSchema, schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ScorerTest {
     #[cfg_attr(feature = "server", schema(value_type = Object))]
@@ -523,7 +523,7 @@ pub struct ScorerTest {
 /// `POST /api/v1/experiments/{id}/compare`: a judge compares two configurations' outputs
 /// item by item (A vs B, in a random order per item, so position bias cancels out).
 #[derive(Clone, Debug, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(ToSchema))]
+#[cfg_attr(feature = "server", derive(ToSchema, schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct PairwiseRequest {
     /// The configurations (their `config_key`s) to compare.
@@ -550,7 +550,7 @@ pub struct PairwiseRequest {
 
 /// The judge's verdict on one item.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(ToSchema))]
+#[cfg_attr(feature = "server", derive(ToSchema, schemars::JsonSchema))]
 pub struct PairwiseItem {
     pub item_index: i32,
     /// `first`, `second` or `tie`; absent when the reply had no readable verdict.
@@ -564,7 +564,7 @@ pub struct PairwiseItem {
 
 /// How two configurations fared against each other.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(ToSchema))]
+#[cfg_attr(feature = "server", derive(ToSchema, schemars::JsonSchema))]
 pub struct PairwiseResult {
     pub first: String,
     pub second: String,
@@ -593,7 +593,7 @@ pub const EXPORT_FORMATS: &[&str] = &["best", "env", "yaml", "report"];
 
 /// An export, as the export history lists it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(ToSchema))]
+#[cfg_attr(feature = "server", derive(ToSchema, schemars::JsonSchema))]
 pub struct ExportRecord {
     pub id: Uuid,
     /// Absent once the experiment was deleted (the project keeps its export history).

@@ -13,7 +13,7 @@ use super::{ParameterSpace, RunConfig, StageChoice};
 
 /// How a sweep chooses configurations. Tagged by `kind`, so new strategies (guided) slot in.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(ToSchema))]
+#[cfg_attr(feature = "server", derive(ToSchema, schemars::JsonSchema))]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Strategy {
     /// Every combination of the parameter space.
@@ -39,7 +39,7 @@ impl Strategy {
 /// Limits on what a sweep may spend on calls actually made (cache hits are free). When one is
 /// reached the sweep pauses with `budget.exhausted`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(ToSchema))]
+#[cfg_attr(feature = "server", derive(ToSchema, schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Budget {
     /// Input + output tokens.
@@ -52,7 +52,7 @@ pub struct Budget {
 
 /// `POST /api/v1/experiments/{id}/sweep` (and `/sweep/preview`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(ToSchema))]
+#[cfg_attr(feature = "server", derive(ToSchema, schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct SweepRequest {
     pub strategy: Strategy,
@@ -71,7 +71,7 @@ pub struct SweepRequest {
 
 /// A sweep: its plan, where it stands, and what it has spent.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(ToSchema))]
+#[cfg_attr(feature = "server", derive(ToSchema, schemars::JsonSchema))]
 pub struct Sweep {
     pub id: Uuid,
     pub experiment_id: Uuid,
@@ -95,7 +95,7 @@ pub struct Sweep {
 
 /// Where a sweep stands; every sweep event carries it.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(ToSchema))]
+#[cfg_attr(feature = "server", derive(ToSchema, schemars::JsonSchema))]
 pub struct Progress {
     /// Runs ended (completed + cached + failed) of `total`.
     pub done: i64,
@@ -119,7 +119,7 @@ pub struct Progress {
 
 /// What a sweep would do, before anything is spent.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(ToSchema))]
+#[cfg_attr(feature = "server", derive(ToSchema, schemars::JsonSchema))]
 pub struct SweepPreview {
     pub strategy: String,
     /// The seed a random sweep draws with: pass it to the sweep to run exactly this draw.
@@ -142,7 +142,7 @@ pub struct SweepPreview {
 
 /// `POST /api/v1/experiments/{id}/redirect`: replaces what remains of the running sweep.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(ToSchema))]
+#[cfg_attr(feature = "server", derive(ToSchema, schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Redirect {
     pub parameter_space: ParameterSpace,
@@ -153,7 +153,7 @@ pub struct Redirect {
 
 /// `POST /api/v1/experiments/{id}/fork`: a new experiment from one run's configuration.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(ToSchema))]
+#[cfg_attr(feature = "server", derive(ToSchema, schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ForkRequest {
     pub run_id: Uuid,
@@ -170,7 +170,7 @@ pub struct ForkRequest {
 
 /// `POST /api/v1/runs/{id}/approve` and `/reject`.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(ToSchema))]
+#[cfg_attr(feature = "server", derive(ToSchema, schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct MarkRequest {
     #[serde(default)]
@@ -179,7 +179,7 @@ pub struct MarkRequest {
 
 /// A configuration approved as good enough, or rejected from rankings.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(ToSchema))]
+#[cfg_attr(feature = "server", derive(ToSchema, schemars::JsonSchema))]
 pub struct ConfigMark {
     pub experiment_id: Uuid,
     pub config_key: String,
@@ -193,7 +193,7 @@ pub struct ConfigMark {
 
 /// One entry of the activity timeline, and what the live streams send.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(ToSchema))]
+#[cfg_attr(feature = "server", derive(ToSchema, schemars::JsonSchema))]
 pub struct Event {
     pub id: i64,
     /// e.g. experiment.started, run.completed, budget.exhausted.
@@ -208,7 +208,7 @@ pub struct Event {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(ToSchema))]
+#[cfg_attr(feature = "server", derive(ToSchema, schemars::JsonSchema))]
 pub struct EventPage {
     pub events: Vec<Event>,
     pub total: i64,
@@ -235,4 +235,19 @@ pub const EVENT_TYPES: &[&str] = &[
     "scoring.started",
     "scoring.completed",
     "scoring.failed",
+    "human_needed",
 ];
+
+/// `POST /api/v1/experiments/{id}/human-needed` (and MCP's `request_human`): asks a person to
+/// look at something.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(ToSchema, schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct HumanNeeded {
+    /// What a person should look at and why (1 to 2,000 characters).
+    pub reason: String,
+    /// Anything that helps them (run ids, configurations, numbers); at most 64 KB as JSON.
+    #[serde(default)]
+    #[cfg_attr(feature = "server", schema(value_type = Option<Object>))]
+    pub context: Option<Value>,
+}

@@ -154,6 +154,7 @@ pub fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(sweeps::clear_mark))
         .routes(routes!(sweeps::list_marks))
         .routes(routes!(sweeps::experiment_events))
+        .routes(routes!(sweeps::human_needed))
         .routes(routes!(sweeps::all_events))
         .routes(routes!(sweeps::overview))
         .routes(routes!(scoring::leaderboard))

@@ -285,6 +285,24 @@ pub async fn experiment_events(
     ))
 }
 
+/// Asks a person to look: a `human_needed` event (reason, context) on the experiment's
+/// timeline, its live views and webhooks. MCP's `request_human` does the same.
+#[utoipa::path(post, path = "/api/v1/experiments/{id}/human-needed", tag = "events", params(("id" = uuid::Uuid, Path)),
+    request_body = engine::types::HumanNeeded,
+    responses((status = 201, body = engine::types::Event), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+              (status = 422, body = ErrorBody)))]
+pub async fn human_needed(
+    State(s): State<AppState>,
+    Authed(a): Authed,
+    IdPath(id): IdPath,
+    JsonBody(r): JsonBody<engine::types::HumanNeeded>,
+) -> ApiResult<(axum::http::StatusCode, Json<engine::types::Event>)> {
+    Ok((
+        axum::http::StatusCode::CREATED,
+        Json(engine::events::request_human(&s.core, &a, id, r).await?),
+    ))
+}
+
 /// The activity timeline across all experiments.
 #[utoipa::path(get, path = "/api/v1/events", tag = "events", params(EventQuery),
     responses((status = 200, body = EventPage), (status = 422, body = ErrorBody)))]

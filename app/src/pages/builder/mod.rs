@@ -24,9 +24,8 @@ use crate::types::{
     Endpoint, EndpointKind, Experiment, ExperimentUpdate, Item, NewExperiment, SampleItem,
 };
 
-type Start = Resource<
-    Result<(Option<Uuid>, Vec<Endpoint>, Option<(Experiment, Vec<Item>)>), crate::error::AppError>,
->;
+type Start =
+    crate::components::PageResource<(Option<Uuid>, Vec<Endpoint>, Option<(Experiment, Vec<Item>)>)>;
 
 /// Stored items the builder shows (the rest are counted).
 pub const ITEMS_SHOWN: i64 = 20;
@@ -53,7 +52,7 @@ pub fn EditExperimentPage() -> impl IntoView {
 /// page, outside every Suspense (the server and the browser number it alike).
 fn start(creating: bool) -> Start {
     let id = crate::components::id_param();
-    Resource::new(id, move |id| async move {
+    crate::components::page_resource(id, move |id| async move {
         let endpoints = list_endpoints().await?;
         let existing = match (creating, id) {
             (false, Some(id)) => {

@@ -234,21 +234,52 @@ async fn by_score(
         },
     };
     let count_sql = format!("SELECT COUNT(*) FROM {scored_from}");
-    let scored: i64 = on_db!(db, p => bound!(sqlx::query_scalar(sqlx::AssertSqlSafe(count_sql.clone())), &binds)
-        .fetch_one(p).await)?;
     let mut ids: Vec<Uuid> = Vec::new();
-    if offset < scored {
+    let scored: i64 = if matches!(expr, ScoreExpr::Weighted(_)) {
+        // The weighted score aggregates every score row: one pass gives the page and, as a
+        // window over the same rows, the count (counted apart only past the last page).
+        let page_binds = binds.len();
         binds.push(Bind::Int(limit));
         binds.push(Bind::Int(offset));
         let n = binds.len();
         let page_sql = format!(
-            "SELECT {id} FROM {scored_from} ORDER BY {key} {direction}, {id} {direction} LIMIT ${} OFFSET ${}",
+            "SELECT {id}, COUNT(*) OVER () FROM {scored_from} ORDER BY {key} {direction}, {id} {direction} LIMIT ${} OFFSET ${}",
             n - 1,
             n
         );
-        ids = on_db!(db, p => bound!(sqlx::query_scalar(sqlx::AssertSqlSafe(page_sql.clone())), &binds)
+        let rows: Vec<(Uuid, i64)> = on_db!(db, p => bound!(sqlx::query_as(sqlx::AssertSqlSafe(page_sql.clone())), &binds)
             .fetch_all(p).await)?;
-    }
+        binds.truncate(page_binds);
+        match rows.first() {
+            Some(&(_, count)) => {
+                ids = rows.into_iter().map(|(id, _)| id).collect();
+                count
+            }
+            None if offset == 0 => 0,
+            None => {
+                on_db!(db, p => bound!(sqlx::query_scalar(sqlx::AssertSqlSafe(count_sql.clone())), &binds)
+                .fetch_one(p).await)?
+            }
+        }
+    } else {
+        // One scorer's page walks `scores_by_value` and stops at the page; its count is a
+        // covering index range.
+        let scored: i64 = on_db!(db, p => bound!(sqlx::query_scalar(sqlx::AssertSqlSafe(count_sql.clone())), &binds)
+            .fetch_one(p).await)?;
+        if offset < scored {
+            binds.push(Bind::Int(limit));
+            binds.push(Bind::Int(offset));
+            let n = binds.len();
+            let page_sql = format!(
+                "SELECT {id} FROM {scored_from} ORDER BY {key} {direction}, {id} {direction} LIMIT ${} OFFSET ${}",
+                n - 1,
+                n
+            );
+            ids = on_db!(db, p => bound!(sqlx::query_scalar(sqlx::AssertSqlSafe(page_sql.clone())), &binds)
+                .fetch_all(p).await)?;
+        }
+        scored
+    };
     let mut total = scored;
     if l.min_score.is_none() && l.max_score.is_none() {
         // The unscored runs: every run matching the filters, less the scored ones.
