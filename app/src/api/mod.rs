@@ -199,6 +199,7 @@ pub async fn get_settings() -> Result<engine::types::Settings, AppError> {
 pub async fn save_settings(
     allow_guest_access: Option<String>,
     allow_python_scorers: Option<String>,
+    allow_private_webhook_targets: Option<String>,
     instance_name: String,
     default_model: String,
     token_ttl_minutes: i64,
@@ -212,6 +213,7 @@ pub async fn save_settings(
         instance_name: Some(instance_name),
         token_ttl_minutes: Some(token_ttl_minutes),
         allow_python_scorers: Some(allow_python_scorers.is_some()),
+        allow_private_webhook_targets: Some(allow_private_webhook_targets.is_some()),
     };
     Ok(engine::admin::update_settings(&core, &actor, update).await?)
 }

@@ -56,10 +56,14 @@ pub async fn update_settings(
     if let Some(v) = update.allow_python_scorers {
         s.allow_python_scorers = v;
     }
+    if let Some(v) = update.allow_private_webhook_targets {
+        s.allow_private_webhook_targets = v;
+    }
     settings::save(&core.db, &s).await?;
     tracing::info!(
         allow_guest_access = s.allow_guest_access,
         allow_python_scorers = s.allow_python_scorers,
+        allow_private_webhook_targets = s.allow_private_webhook_targets,
         "settings updated"
     );
     Ok(s)

@@ -281,6 +281,10 @@ pub async fn start(core: &Core, role: &str, lanes: usize) -> Result<Background> 
         core.clone(),
         stopped.clone(),
     )));
+    tasks.push(tokio::spawn(super::webhooks::deliver::run(
+        core.clone(),
+        stopped.clone(),
+    )));
 
     if matches!(core.db, Db::Postgres(_)) {
         let core = core.clone();

@@ -18,6 +18,7 @@ pub mod experiments;
 pub mod exports;
 pub mod jobs;
 pub mod leaderboard;
+pub mod outbound;
 pub mod overview;
 pub mod planner;
 pub mod pricing;
@@ -32,6 +33,7 @@ pub mod sweeps;
 pub mod templates;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod webhooks;
 
 pub use self::core::{Core, Secrets};
 pub use auth::{Actor, AuthVia};

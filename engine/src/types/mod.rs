@@ -7,12 +7,14 @@ mod dataset;
 mod pipeline;
 mod scoring;
 mod sweep;
+mod webhooks;
 pub use charts::*;
 pub use dashboard::*;
 pub use dataset::*;
 pub use pipeline::*;
 pub use scoring::*;
 pub use sweep::*;
+pub use webhooks::*;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -279,6 +281,9 @@ pub struct Settings {
     /// Let experiments use `python` scorers. They run `python3` in a subprocess with a timeout
     /// but are NOT sandboxed: the code can do anything the server's user can. Off by default.
     pub allow_python_scorers: bool,
+    /// Let webhooks reach loopback, private, link-local and cloud-metadata addresses (a
+    /// webhook on this machine or the local network). Off by default: such URLs are refused.
+    pub allow_private_webhook_targets: bool,
 }
 
 impl Default for Settings {
@@ -289,6 +294,7 @@ impl Default for Settings {
             instance_name: "PromptLooper".to_owned(),
             token_ttl_minutes: 24 * 60,
             allow_python_scorers: false,
+            allow_private_webhook_targets: false,
         }
     }
 }
@@ -305,6 +311,7 @@ pub struct SettingsUpdate {
     pub instance_name: Option<String>,
     pub token_ttl_minutes: Option<i64>,
     pub allow_python_scorers: Option<bool>,
+    pub allow_private_webhook_targets: Option<bool>,
 }
 
 /// Tells "absent" (outer `None`) from "null" (`Some(None)`).

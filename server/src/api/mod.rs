@@ -17,6 +17,7 @@ pub mod runs;
 pub mod scoring;
 pub mod sweeps;
 pub mod upload;
+pub mod webhooks;
 
 use axum::Json;
 use axum::extract::DefaultBodyLimit;
@@ -48,6 +49,7 @@ pub const BODY_LIMIT: usize = 2 * 1024 * 1024;
         (name = "scoring", description = "The leaderboard, human ratings, re-scoring and exports"),
         (name = "charts", description = "Charts drawn on the server (SVG) and their data"),
         (name = "events", description = "The activity timeline and live event streams"),
+        (name = "webhooks", description = "Signed, durable event deliveries to other systems"),
         (name = "health", description = "Liveness and readiness"),
     )
 )]
@@ -155,6 +157,14 @@ pub fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(sweeps::list_marks))
         .routes(routes!(sweeps::experiment_events))
         .routes(routes!(sweeps::human_needed))
+        .routes(routes!(webhooks::list_webhooks, webhooks::create_webhook))
+        .routes(routes!(
+            webhooks::get_webhook,
+            webhooks::update_webhook,
+            webhooks::delete_webhook
+        ))
+        .routes(routes!(webhooks::test_webhook))
+        .routes(routes!(webhooks::list_deliveries))
         .routes(routes!(sweeps::all_events))
         .routes(routes!(sweeps::overview))
         .routes(routes!(scoring::leaderboard))

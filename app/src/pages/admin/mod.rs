@@ -68,6 +68,10 @@ fn SettingsCard() -> impl IntoView {
                                     <input type="checkbox" name="allow_python_scorers" value="on" checked=s.allow_python_scorers/>
                                     "Allow Python scorers (they run python3 unsandboxed, with the server's permissions)"
                                 </label>
+                                <label class="check">
+                                    <input type="checkbox" name="allow_private_webhook_targets" value="on" checked=s.allow_private_webhook_targets/>
+                                    "Allow webhooks to private addresses (this machine, the local network, cloud metadata)"
+                                </label>
                                 <label>"Instance name"
                                     <input name="instance_name" required maxlength="200" value=s.instance_name/>
                                 </label>

@@ -89,6 +89,49 @@ pub(crate) trait Bulk {
         events: &[NewEvent],
         now: DateTime<Utc>,
     ) -> sqlx::Result<Vec<i64>>;
+    /// The enabled webhooks: (id, subscribed events as stored).
+    async fn enabled_webhooks(&mut self) -> sqlx::Result<Vec<(Uuid, String)>>;
+    /// Outbox rows: (delivery id, webhook, event id, event type), due now.
+    async fn insert_deliveries(
+        &mut self,
+        rows: &[(Uuid, Uuid, i64, &str)],
+        now: DateTime<Utc>,
+    ) -> sqlx::Result<()>;
+}
+
+/// The outbox part of recording events: a delivery per (enabled webhook, event it subscribes
+/// to), in the caller's transaction.
+async fn queue_deliveries<C: Bulk>(
+    conn: &mut C,
+    ids: &[i64],
+    events: &[NewEvent],
+    now: DateTime<Utc>,
+) -> sqlx::Result<()> {
+    if !events
+        .iter()
+        .any(|e| crate::types::WEBHOOK_EVENTS.contains(&e.event_type))
+    {
+        return Ok(());
+    }
+    let hooks = conn.enabled_webhooks().await?;
+    if hooks.is_empty() {
+        return Ok(());
+    }
+    let mut rows = Vec::new();
+    for (id, e) in ids.iter().zip(events) {
+        if !crate::types::WEBHOOK_EVENTS.contains(&e.event_type) {
+            continue;
+        }
+        for (hook, subscribed) in &hooks {
+            if crate::server::webhooks::subscribes(subscribed, e.event_type) {
+                rows.push((Uuid::new_v4(), *hook, *id, e.event_type));
+            }
+        }
+    }
+    for chunk in rows.chunks(500) {
+        conn.insert_deliveries(chunk, now).await?;
+    }
+    Ok(())
 }
 
 fn run_bytes(r: &Run) -> usize {
@@ -270,6 +313,39 @@ impl Bulk for SqliteConnection {
             out.extend(ids);
         }
         Ok(out)
+    }
+
+    async fn enabled_webhooks(&mut self) -> sqlx::Result<Vec<(Uuid, String)>> {
+        sqlx::query_as("SELECT id, events FROM webhooks WHERE enabled")
+            .fetch_all(&mut *self)
+            .await
+    }
+
+    async fn insert_deliveries(
+        &mut self,
+        rows: &[(Uuid, Uuid, i64, &str)],
+        now: DateTime<Utc>,
+    ) -> sqlx::Result<()> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let mut q = sqlx::QueryBuilder::new(
+            "INSERT INTO webhook_deliveries (id, webhook_id, event_id, event_type, status, attempts, \
+             next_attempt_at, created_at) ",
+        );
+        q.push_values(rows, |mut b, (id, hook, event, kind)| {
+            b.push_bind(*id)
+                .push_bind(*hook)
+                .push_bind(*event)
+                .push_bind(*kind)
+                .push_bind("pending")
+                .push_bind(0i64)
+                .push_bind(now)
+                .push_bind(now);
+        });
+        q.push(" ON CONFLICT (webhook_id, event_id) DO NOTHING");
+        q.build().execute(&mut *self).await?;
+        Ok(())
     }
 }
 
@@ -485,6 +561,39 @@ impl Bulk for PgConnection {
         ids.sort_unstable();
         Ok(ids)
     }
+
+    async fn enabled_webhooks(&mut self) -> sqlx::Result<Vec<(Uuid, String)>> {
+        sqlx::query_as("SELECT id, events FROM webhooks WHERE enabled")
+            .fetch_all(&mut *self)
+            .await
+    }
+
+    async fn insert_deliveries(
+        &mut self,
+        rows: &[(Uuid, Uuid, i64, &str)],
+        now: DateTime<Utc>,
+    ) -> sqlx::Result<()> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let mut q = sqlx::QueryBuilder::new(
+            "INSERT INTO webhook_deliveries (id, webhook_id, event_id, event_type, status, attempts, \
+             next_attempt_at, created_at) ",
+        );
+        q.push_values(rows, |mut b, (id, hook, event, kind)| {
+            b.push_bind(*id)
+                .push_bind(*hook)
+                .push_bind(*event)
+                .push_bind(*kind)
+                .push_bind("pending")
+                .push_bind(0i64)
+                .push_bind(now)
+                .push_bind(now);
+        });
+        q.push(" ON CONFLICT (webhook_id, event_id) DO NOTHING");
+        q.build().execute(&mut *self).await?;
+        Ok(())
+    }
 }
 
 /// Inserts a plan's runs — pending ones, and ones the cache answered with their stages — with
@@ -543,6 +652,7 @@ pub(crate) async fn insert_events<C: Bulk>(
 ) -> sqlx::Result<Vec<crate::types::Event>> {
     let now = Utc::now();
     let ids = conn.insert_events(events, now).await?;
+    queue_deliveries(conn, &ids, events, now).await?;
     Ok(ids
         .into_iter()
         .zip(events)

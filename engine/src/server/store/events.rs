@@ -89,3 +89,10 @@ pub async fn list(db: &Db, f: &EventFilter, limit: i64, offset: i64) -> Result<(
         .fetch_one(p).await)?;
     Ok((rows.into_iter().map(Event::from).collect(), total))
 }
+
+pub async fn get(db: &Db, id: i64) -> Result<Option<Event>> {
+    let sql = format!("{COLUMNS}WHERE id = $1");
+    let row = on_db!(db, p => sqlx::query_as::<_, EventRow>(sqlx::AssertSqlSafe(sql.clone()))
+        .bind(id).fetch_optional(p).await)?;
+    Ok(row.map(Event::from))
+}

@@ -24,6 +24,7 @@ pub mod settings;
 pub mod stats;
 pub mod sweeps;
 pub mod users;
+pub mod webhooks;
 
 use std::str::FromStr;
 use std::time::Duration;
