@@ -103,7 +103,10 @@ pub fn text(field: &str, value: &str, max: usize) -> Result<(), FieldError> {
     Ok(())
 }
 
-/// A page of a listing: `limit` from 1 to `max`, `offset` not negative.
+/// The largest `offset` a listing takes (far beyond any real list; keeps arithmetic on it safe).
+pub const OFFSET_MAX: i64 = 1_000_000_000;
+
+/// A page of a listing: `limit` from 1 to `max`, `offset` from 0 to [`OFFSET_MAX`].
 pub fn page(limit: i64, offset: i64, max: i64) -> Result<(), FieldError> {
     if !(1..=max).contains(&limit) {
         return Err(FieldError::new(
@@ -113,6 +116,12 @@ pub fn page(limit: i64, offset: i64, max: i64) -> Result<(), FieldError> {
     }
     if offset < 0 {
         return Err(FieldError::new("offset", "must not be negative"));
+    }
+    if offset > OFFSET_MAX {
+        return Err(FieldError::new(
+            "offset",
+            format!("must be at most {OFFSET_MAX}"),
+        ));
     }
     Ok(())
 }

@@ -486,7 +486,7 @@ async fn bad_options_are_refused_guests_read_and_the_report_embeds_charts() {
             ("score-vs-cost.json?scorer=nope", "scorer"),
             ("distribution.json?top=0", "top"),
             ("distribution.svg?top=21", "top"),
-            ("sideways.svg", "kind"),
+            ("sideways.svg", "file"),
             ("progress.png", "file"),
             ("progress", "file"),
         ] {

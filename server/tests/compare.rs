@@ -150,6 +150,7 @@ async fn run_lists_filter_and_sort_by_scores() {
             ("sort=sideways", "sort"),
             ("score_by=nope&min_score=0.1", "score_by"),
             ("sort=-score:f1&score_by=short", "score_by"),
+            ("offset=9223372036854775807", "offset"),
         ] {
             let got = server.get(&path(q), Some(&admin)).await;
             assert_error(&got, StatusCode::UNPROCESSABLE_ENTITY, Some(field));
@@ -255,6 +256,10 @@ async fn two_configurations_compare_item_by_item() {
             (format!("a=nope&b={kb}"), "a"),
             (format!("a={zeros}&b={kb}"), "a"),
             (format!("a={ka}&b={kb}&limit=1000"), "limit"),
+            (
+                format!("a={ka}&b={kb}&offset=9223372036854775807"),
+                "offset",
+            ),
         ] {
             let got = server
                 .get(

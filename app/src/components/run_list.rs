@@ -8,7 +8,7 @@ use uuid::Uuid;
 use crate::api::{RateRun, config_choices, list_runs};
 use crate::components::leaderboard::RateButtons;
 use crate::components::runs::num;
-use crate::components::{client_resource, loaded};
+use crate::components::{ErrorNote, action_error, client_resource, loaded};
 use crate::types::{RatingScale, RunListQuery, RunSummary, RunSummaryPage};
 
 /// Runs per page.
@@ -89,6 +89,16 @@ pub fn RunsList(
     };
     let rating = !humans.is_empty();
     let humans = StoredValue::new(humans);
+    let rate_error = action_error(rate);
+    // The score the range, the score sort and the Score column use.
+    let which = move || {
+        let s = score_by.get();
+        if s.is_empty() {
+            "weighted score".to_owned()
+        } else {
+            s
+        }
+    };
     view! {
         <section class="card" data-testid="runs-list">
             <div class="card-head"><h2>"Runs"</h2>
@@ -102,10 +112,11 @@ pub fn RunsList(
                     </select>
                 </label>
                 <label>"Configuration"
-                    <select data-field="config_key" on:change=move |ev| { config.set(event_target_value(&ev)); reset(); }>
+                    <select data-field="config_key" prop:value=move || config.get()
+                        on:change=move |ev| { config.set(event_target_value(&ev)); reset(); }>
                         <option value="">"any"</option>
                         {move || configs.get().and_then(|r| r.ok()).unwrap_or_default().into_iter()
-                            .map(|(k, l)| view! { <option value=k>{l}</option> }).collect_view()}
+                            .map(|(k, l)| { let selected = k == config.get_untracked(); view! { <option value=k selected=selected>{l}</option> } }).collect_view()}
                     </select>
                 </label>
                 <label>"Score of"
@@ -127,12 +138,8 @@ pub fn RunsList(
                         <option value="">"newest first"</option>
                         <option value="created_at">"oldest first"</option>
                         <option value="item">"by item"</option>
-                        <option value="-score">"weighted score, best first"</option>
-                        <option value="score">"weighted score, worst first"</option>
-                        {scorer_names.iter().map(|n| view! {
-                            <option value=format!("-score:{n}")>{format!("{n}, best first")}</option>
-                            <option value=format!("score:{n}")>{format!("{n}, worst first")}</option>
-                        }).collect_view()}
+                        <option value="-score">{move || format!("{}, best first", which())}</option>
+                        <option value="score">{move || format!("{}, worst first", which())}</option>
                         <option value="-duration_ms">"slowest first"</option>
                         <option value="-tokens">"most tokens first"</option>
                         <option value="-cost">"most expensive first"</option>
@@ -140,8 +147,16 @@ pub fn RunsList(
                 </label>
             </form>
             {move || local_error.get().map(|e| view! { <p class="error" role="alert">{e}</p> })}
+            <ErrorNote error=rate_error/>
             {loaded(runs, move |page| {
                 let (total, shown) = (page.total, page.runs.len() as i64);
+                if page.runs.is_empty() && offset.get_untracked() > 0 {
+                    return view! {
+                        <p class="empty">"No runs on this page. "
+                            <button type="button" on:click=move |_| offset.set(0)>"Back to the first page"</button>
+                        </p>
+                    }.into_any();
+                }
                 if page.runs.is_empty() {
                     let filtered = query.with_untracked(|q| q.as_ref().is_ok_and(|q| {
                         !(q.status.is_empty() && q.config_key.is_empty() && q.min_score.is_none() && q.max_score.is_none())
@@ -156,16 +171,18 @@ pub fn RunsList(
                         <thead><tr>
                             <th scope="col"><span class="sr-only">"Pick to compare"</span></th>
                             <th scope="col">"Item"</th><th scope="col">"Status"</th><th scope="col">"Configuration"</th>
-                            <th scope="col">"Tokens"</th><th scope="col">"ms"</th><th scope="col">"Cost"</th><th scope="col">"Score"</th>
+                            <th scope="col">"Tokens"</th><th scope="col">"ms"</th><th scope="col">"Cost"</th><th scope="col">{which()}</th>
                             <th scope="col">"Output"</th>{rating.then(|| view! { <th scope="col">"Rate"</th> })}
                         </tr></thead>
-                        <tbody>{page.runs.into_iter().map(|r| row(r, picked, rating.then(|| humans.get_value()), rate)).collect_view()}</tbody>
+                        <tbody>{page.runs.into_iter().map(|r| row(r, score_by.get_untracked(), picked, rating.then(|| humans.get_value()), rate)).collect_view()}</tbody>
                     </table>
                     </div>
                     <nav class="pager" aria-label="Run pages">
-                        <button type="button" disabled={at == 0} on:click=move |_| offset.update(|o| *o = (*o - PAGE).max(0))>"← newer page"</button>
+                        <button type="button" disabled=move || offset.get() == 0
+                            on:click=move |_| offset.update(|o| *o = (*o - PAGE).max(0))>"← newer page"</button>
                         <span class="muted" data-testid="runs-range">{format!("runs {}–{} of {total}", at + 1, at + shown)}</span>
-                        <button type="button" disabled={at + PAGE >= total} on:click=move |_| offset.update(|o| *o += PAGE)>"next page →"</button>
+                        <button type="button" disabled=move || offset.get() + PAGE >= total
+                            on:click=move |_| offset.update(|o| if *o + PAGE < total { *o += PAGE })>"next page →"</button>
                     </nav>
                 }.into_any()
             })}
@@ -175,6 +192,7 @@ pub fn RunsList(
 
 fn row(
     r: RunSummary,
+    score_by: String,
     picked: RwSignal<Vec<Uuid>>,
     humans: Option<Vec<(String, RatingScale)>>,
     rate: ServerAction<RateRun>,
@@ -214,7 +232,7 @@ fn row(
             <td>{r.run.tokens_in + r.run.tokens_out}</td>
             <td>{r.run.duration_ms.map(|d| d.to_string()).unwrap_or_default()}</td>
             <td>{r.run.cost_estimate.map_or("–".to_owned(), |c| format!("${c:.4}"))}</td>
-            <td title=score_title>{num(r.weighted_score)}</td>
+            <td title=score_title>{num(if score_by.is_empty() { r.weighted_score } else { r.scores.get(&score_by).copied() })}</td>
             <td class="output">{output}</td>
             {humans.map(|h| view! { <td>{rated.then(|| view! { <RateButtons run_id=id scorers=h rate/> })}</td> })}
         </tr>

@@ -40,14 +40,28 @@ pub fn ComparePage() -> impl IntoView {
     let id = id_param();
     let query = use_query_map();
     let param = move |k: &str| query.read().get(k).unwrap_or_default();
-    let offset = move || param("offset").parse::<i64>().unwrap_or(0).max(0);
+    let offset = move || {
+        param("offset")
+            .parse::<i64>()
+            .unwrap_or(0)
+            .clamp(0, 1_000_000_000)
+    };
     let data: Data = crate::components::page_resource(
         move || (id(), param("a"), param("b"), offset()),
         |(id, a, b, offset)| async move {
             let Some(id) = id else { return Ok(None) };
             let experiment = get_experiment(id).await?;
             let compared = match (Uuid::parse_str(&a), Uuid::parse_str(&b)) {
-                (Ok(a), Ok(b)) => Compared::Runs(Box::new(compare_runs(a, b).await?)),
+                (Ok(a), Ok(b)) => {
+                    let c = compare_runs(a, b).await?;
+                    if c.a.run.experiment_id != id {
+                        return Err(crate::error::AppError::Field {
+                            field: "a".into(),
+                            message: "the runs belong to another experiment".into(),
+                        });
+                    }
+                    Compared::Runs(Box::new(c))
+                }
                 _ if is_key(&a) && is_key(&b) => {
                     Compared::Configs(Box::new(compare_configs(id, a, b, PAIRS, offset).await?))
                 }

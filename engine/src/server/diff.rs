@@ -16,11 +16,18 @@ pub const WORD_DIFF_MAX: usize = 200_000;
 /// joining every span's text in order gives back both texts (`Same` + `Removed` = `a`,
 /// `Same` + `Added` = `b`). A diff that takes over a second falls back to a coarser one.
 pub fn words(a: &str, b: &str) -> TextDiff {
+    build(
+        a,
+        b,
+        a.len() + b.len() > WORD_DIFF_MAX,
+        Duration::from_secs(1),
+    )
+}
+
+fn build(a: &str, b: &str, by_lines: bool, timeout: Duration) -> TextDiff {
     let mut config = TextDiffConfig::default();
-    config
-        .algorithm(Algorithm::Patience)
-        .timeout(Duration::from_secs(1));
-    let diff = if a.len() + b.len() > WORD_DIFF_MAX {
+    config.algorithm(Algorithm::Patience).timeout(timeout);
+    let diff = if by_lines {
         config.diff_lines(a, b)
     } else {
         config.diff_words(a, b)
@@ -108,4 +115,35 @@ mod tests {
         assert_eq!(d.added_words, 1);
         assert_eq!(side(&d, DiffOp::Added), b);
     }
+}
+
+/// Several word diffs off the async runtime (a blocking thread), within about `budget` in all:
+/// once it is spent, the rest are diffed line by line (fast), so one request cannot hold a
+/// thread for long.
+pub async fn words_all(pairs: Vec<(String, String)>, budget: Duration) -> Vec<TextDiff> {
+    let n = pairs.len();
+    tokio::task::spawn_blocking(move || {
+        let started = std::time::Instant::now();
+        pairs
+            .iter()
+            .map(|(a, b)| {
+                if started.elapsed() < budget {
+                    words(a, b)
+                } else {
+                    build(a, b, true, Duration::from_millis(50))
+                }
+            })
+            .collect()
+    })
+    .await
+    .unwrap_or_else(|_| {
+        (0..n)
+            .map(|_| TextDiff {
+                spans: Vec::new(),
+                added_words: 0,
+                removed_words: 0,
+                similarity: 0.0,
+            })
+            .collect()
+    })
 }

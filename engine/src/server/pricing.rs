@@ -121,6 +121,7 @@ async fn changes(
 }
 
 /// Prices by model, for estimating a batch of runs.
+#[derive(PartialEq)]
 pub struct PriceBook(HashMap<String, (f64, f64)>);
 
 impl PriceBook {

@@ -36,15 +36,21 @@ pub async fn get_project(core: &Core, actor: &Actor, id: Uuid) -> Result<Project
             summary.progress = Some(sweep.progress());
             summary.sweep_status = Some(sweep.status.clone());
         }
-        if let Some(top) = super::leaderboard::top(core, &e).await? {
-            summary.best_score = top.score;
-            summary.best_label = Some(top.label);
+        // An experiment deleted while this page is read is left out, not an error.
+        match super::leaderboard::top(core, &e).await {
+            Ok(Some(top)) => {
+                summary.best_score = top.score;
+                summary.best_label = Some(top.label);
+            }
+            Ok(None) | Err(Error::NotFound(_)) => {}
+            Err(other) => return Err(other),
         }
-        let marks: Vec<_> = super::sweeps::list_marks(core, actor, e.id)
-            .await?
-            .into_iter()
-            .filter(|m| m.mark == "approved")
-            .collect();
+        let marks = match super::sweeps::list_marks(core, actor, e.id).await {
+            Ok(m) => m,
+            Err(Error::NotFound(_)) => continue,
+            Err(other) => return Err(other),
+        };
+        let marks: Vec<_> = marks.into_iter().filter(|m| m.mark == "approved").collect();
         let keys: Vec<String> = marks.iter().map(|m| m.config_key.clone()).collect();
         let scores: std::collections::HashMap<String, Option<f64>> =
             super::store::leaderboard::full(&core.db, e.id, &keys)

@@ -63,7 +63,11 @@ pub async fn get_chart(
             "must be {kind}.svg or {kind}.json",
         ));
     };
-    let kind = engine::charts::parse_kind(kind)?;
+    // The path segment is the field at fault, whatever the engine calls it.
+    let kind = engine::charts::parse_kind(kind).map_err(|e| match e {
+        engine::Error::Invalid(f) => ApiError::unprocessable("file", f.message),
+        other => ApiError::from(other),
+    })?;
     let options = ChartOptions {
         param: q.param,
         scorer: q.scorer,

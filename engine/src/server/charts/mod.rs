@@ -214,13 +214,14 @@ pub async fn charts(
     kinds: &[ChartKind],
     options: &ChartOptions,
 ) -> Result<Vec<Chart>> {
-    let kinds = if kinds.is_empty() {
-        &ChartKind::ALL[..]
-    } else {
-        kinds
-    };
+    // Each kind once, in the usual order, whatever was asked.
+    let kinds: Vec<ChartKind> = ChartKind::ALL
+        .iter()
+        .copied()
+        .filter(|k| kinds.is_empty() || kinds.contains(k))
+        .collect();
     let mut out = Vec::new();
-    for &kind in kinds {
+    for kind in kinds {
         let data = data(core, actor, experiment_id, kind, options).await?;
         out.push(Chart {
             svg: svg(&data),

@@ -181,22 +181,35 @@ pub async fn compare_configs(
                 (x.run.item_id.clone(), x.run.item_index, x.run.repeat_index);
             let first = brief(x);
             let second = partner.map(&mut brief);
-            let output = second.as_ref().map(|y| {
-                super::super::super::diff::words(
-                    first.output.as_deref().unwrap_or_default(),
-                    y.output.as_deref().unwrap_or_default(),
-                )
-            });
             ItemPair {
                 item_id,
                 item_index,
                 repeat_index,
                 a: first,
                 b: second,
-                output,
+                output: None,
             }
         })
+        .collect::<Vec<_>>();
+    // The word diffs run on a blocking thread, within a time budget for the whole page.
+    let texts: Vec<(String, String)> = pairs
+        .iter()
+        .filter_map(|p| {
+            p.b.as_ref().map(|y| {
+                (
+                    p.a.output.clone().unwrap_or_default(),
+                    y.output.clone().unwrap_or_default(),
+                )
+            })
+        })
         .collect();
+    let mut diffs = crate::server::diff::words_all(texts, DIFF_BUDGET)
+        .await
+        .into_iter();
+    let mut pairs = pairs;
+    for p in pairs.iter_mut().filter(|p| p.b.is_some()) {
+        p.output = diffs.next();
+    }
     Ok(ConfigComparison {
         experiment_id: e.id,
         a: first,
@@ -210,6 +223,9 @@ pub async fn compare_configs(
         offset,
     })
 }
+
+/// Time for a comparison's word diffs in all (the rest are diffed line by line).
+const DIFF_BUDGET: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// `GET /api/v1/runs/compare?a=…&b=…`: two runs of one experiment side by side.
 pub async fn compare_runs(
@@ -239,18 +255,17 @@ pub async fn compare_runs(
             .map(|s| s.response_raw.clone())
             .unwrap_or_default()
     };
-    let output = super::super::diff::words(&last(&first), &last(&second));
-    let prompts = first
-        .stages
-        .iter()
-        .filter_map(|s| {
-            second
-                .stages
-                .iter()
-                .find(|t| t.stage_index == s.stage_index)
-                .map(|t| super::super::diff::words(&s.prompt_sent, &t.prompt_sent))
-        })
-        .collect();
+    let mut texts = vec![(last(&first), last(&second))];
+    texts.extend(first.stages.iter().filter_map(|s| {
+        second
+            .stages
+            .iter()
+            .find(|t| t.stage_index == s.stage_index)
+            .map(|t| (s.prompt_sent.clone(), t.prompt_sent.clone()))
+    }));
+    let mut diffs = crate::server::diff::words_all(texts, DIFF_BUDGET).await;
+    let output = diffs.remove(0);
+    let prompts = diffs;
     let mut names: Vec<&str> = first
         .scores
         .iter()

@@ -141,9 +141,16 @@ pub async fn summary(db: &Db) -> Result<crate::types::CacheStats> {
         Option<DateTime<Utc>>,
         Option<DateTime<Utc>>,
     );
-    let (entries, bytes, tokens, oldest, newest): Totals = on_db!(db, p => sqlx::query_as(
-        "SELECT COUNT(*), CAST(SUM(LENGTH(response)) AS BIGINT), CAST(SUM(tokens_in + tokens_out) AS BIGINT), \
-         MIN(created_at), MAX(created_at) FROM response_cache")
+    // Bytes, not characters, on both backends.
+    let length = match db {
+        Db::Sqlite(_) => "LENGTH(CAST(response AS BLOB))",
+        Db::Postgres(_) => "OCTET_LENGTH(response)",
+    };
+    let sql = format!(
+        "SELECT COUNT(*), CAST(SUM({length}) AS BIGINT), CAST(SUM(tokens_in + tokens_out) AS BIGINT), \
+         MIN(created_at), MAX(created_at) FROM response_cache"
+    );
+    let (entries, bytes, tokens, oldest, newest): Totals = on_db!(db, p => sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
         .fetch_one(p).await)?;
     let by_model: Vec<(String, i64)> = on_db!(db, p => sqlx::query_as(
         "SELECT model, COUNT(*) FROM response_cache GROUP BY model ORDER BY COUNT(*) DESC, model LIMIT 50")

@@ -19,6 +19,9 @@ pub fn lanes_for(pending: usize) -> usize {
     pending.div_ceil(RUNS_PER_LANE).clamp(1, LANES_MAX)
 }
 
+/// How often a lane looks for price changes.
+const PRICE_CHECK: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// A lane: claims the sweep's pending runs (as many as this process has free run slots),
 /// executes them and records them, until none is left to claim or the sweep is no longer
 /// running. Idempotent: a lane for a finished, paused or stopped sweep does nothing.
@@ -36,6 +39,7 @@ pub async fn drive(core: &Core, sweep_id: Uuid) -> Result<()> {
     let _driving = core.driving.hold(sweep_id);
     let mut tasks = tokio::task::JoinSet::new();
     let mut claimed_total = 0;
+    let mut prices_checked = std::time::Instant::now();
     loop {
         if claimed_total >= LANE_QUANTUM {
             // Fair turns: other sweeps' lanes waiting in the queue get a slot now.
@@ -54,6 +58,17 @@ pub async fn drive(core: &Core, sweep_id: Uuid) -> Result<()> {
                 }
             }
             Some(_) => {}
+        }
+        // A price changed (here or in another process): the runs claimed from now on are
+        // priced at it (a change re-prices the runs already recorded).
+        if prices_checked.elapsed() >= PRICE_CHECK {
+            prices_checked = std::time::Instant::now();
+            let prices = crate::server::pricing::PriceBook::load(core).await?;
+            if prices != ctx.prices
+                && let Some(e) = experiments::get(&core.db, sweep.experiment_id).await?
+            {
+                ctx = Arc::new(Context::new(core, e).await?);
+            }
         }
         let claiming = core.claim_lock.lock().await;
         let Ok(first) = core.run_slots.clone().acquire_owned().await else {
