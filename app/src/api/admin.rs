@@ -64,3 +64,71 @@ pub async fn experiment_choices() -> Result<Vec<(Uuid, String)>, AppError> {
             .collect(),
     )
 }
+
+/// Every webhook with its queue and last delivery.
+#[server(prefix = "/sfn")]
+pub async fn list_webhooks() -> Result<Vec<engine::types::Webhook>, AppError> {
+    let (core, actor) = (ssr::core()?, ssr::actor().await?);
+    Ok(engine::webhooks::list_webhooks(&core, &actor).await?)
+}
+
+/// A webhook's newest deliveries.
+#[server(prefix = "/sfn")]
+pub async fn webhook_deliveries(
+    id: Uuid,
+    limit: i64,
+) -> Result<engine::types::DeliveryPage, AppError> {
+    let (core, actor) = (ssr::core()?, ssr::actor().await?);
+    Ok(engine::webhooks::list_deliveries(&core, &actor, id, limit, 0).await?)
+}
+
+/// Adds a webhook (one optional custom header); the answer holds its secret, shown once.
+#[server(prefix = "/sfn")]
+pub async fn create_webhook(
+    name: String,
+    url: String,
+    events: Vec<String>,
+    header_name: String,
+    header_value: String,
+) -> Result<engine::types::CreatedWebhook, AppError> {
+    let (core, actor) = (ssr::core()?, ssr::actor().await?);
+    let mut headers = std::collections::BTreeMap::new();
+    if !header_name.trim().is_empty() {
+        headers.insert(header_name.trim().to_owned(), header_value);
+    }
+    let new = engine::types::NewWebhook {
+        name,
+        url,
+        events,
+        headers,
+        enabled: true,
+    };
+    Ok(engine::webhooks::create_webhook(&core, &actor, new).await?)
+}
+
+/// Turns a webhook on (clearing its failure record) or off.
+#[server(prefix = "/sfn")]
+pub async fn set_webhook_enabled(
+    id: Uuid,
+    enabled: bool,
+) -> Result<engine::types::Webhook, AppError> {
+    let (core, actor) = (ssr::core()?, ssr::actor().await?);
+    let update = engine::types::WebhookUpdate {
+        enabled: Some(enabled),
+        ..Default::default()
+    };
+    Ok(engine::webhooks::update_webhook(&core, &actor, id, update).await?)
+}
+
+#[server(prefix = "/sfn")]
+pub async fn delete_webhook(id: Uuid) -> Result<(), AppError> {
+    let (core, actor) = (ssr::core()?, ssr::actor().await?);
+    Ok(engine::webhooks::delete_webhook(&core, &actor, id).await?)
+}
+
+/// Sends a signed `webhook.test` now.
+#[server(prefix = "/sfn")]
+pub async fn test_webhook(id: Uuid) -> Result<engine::types::WebhookTest, AppError> {
+    let (core, actor) = (ssr::core()?, ssr::actor().await?);
+    Ok(engine::webhooks::test_webhook(&core, &actor, id).await?)
+}

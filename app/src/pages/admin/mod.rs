@@ -1,7 +1,8 @@
-//! `/admin`: system stats, LLM endpoints, model prices, the response cache, settings, users and
-//! API keys (admins only).
+//! `/admin`: system stats, LLM endpoints, model prices, the response cache, webhooks, settings,
+//! users and API keys (admins only).
 
 mod cache;
+mod webhooks;
 
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -36,6 +37,7 @@ fn AdminGate() -> impl IntoView {
             <EndpointsCard/>
             <cache::PricesCard/>
             <cache::CacheCard/>
+            <webhooks::WebhooksCard/>
             <SettingsCard/>
             <UsersCard/>
             <KeysCard/>
