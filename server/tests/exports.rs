@@ -384,6 +384,17 @@ async fn webhook_scorers_retry_keep_their_headers_secret_and_never_fail_a_run() 
             {"kind": "webhook", "name": "remote", "url": format!("{}/score", good.url), "headers": {"Authorization": format!("Bearer {HEADER_SECRET}")}, "retries": 2},
             {"kind": "webhook", "name": "down", "url": format!("{}/broken", broken.url), "timeout_ms": 2000},
         ])).await;
+        // The receivers are on this machine: webhook scorers reach private addresses only
+        // when an admin allows it.
+        let (s, _) = server
+            .call(
+                reqwest::Method::PUT,
+                "/api/v1/admin/settings",
+                Some(&f.admin),
+                Some(json!({"allow_private_webhook_targets": true})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK);
         let base = format!("/api/v1/experiments/{}", f.experiment);
         // An endpoint with a key, so exports have one to leak if they could.
         let (s, _) = post(&server, &f.admin, "/api/v1/endpoints", json!({"name": "keyed", "kind": "openai", "base_url": "http://127.0.0.1:9/v1", "api_key": ENDPOINT_KEY})).await;

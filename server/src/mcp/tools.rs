@@ -87,11 +87,6 @@ fn answer(value: impl Serialize, summary: impl Into<String>) -> CallToolResult {
     }
 }
 
-/// Runs a tool body: `Ok` and `Err` are both answers.
-fn done(r: Result<CallToolResult, CallToolResult>) -> CallToolResult {
-    r.unwrap_or_else(|e| e)
-}
-
 fn score_text(score: Option<f64>) -> String {
     score.map_or_else(|| "no score yet".to_owned(), |s| format!("{s:.3}"))
 }
@@ -107,6 +102,29 @@ impl Tools {
             core,
             stdio,
             tool_router: Self::tool_router(),
+        }
+    }
+
+    /// Runs a tool: who calls, its arguments read as `T` (a bad one is a tool error naming
+    /// it), then `body`; an `Err` from the body is an answer too (a tool error).
+    async fn call<T, F, Fut>(
+        &self,
+        raw: JsonObject,
+        ctx: &RequestContext<RoleServer>,
+        body: F,
+    ) -> CallToolResult
+    where
+        T: DeserializeOwned,
+        F: FnOnce(Actor, T) -> Fut,
+        Fut: std::future::Future<Output = Result<CallToolResult, CallToolResult>>,
+    {
+        let actor = match self.caller(ctx) {
+            Ok(a) => a,
+            Err(r) => return r,
+        };
+        match args::<T>(raw) {
+            Ok(p) => body(actor, p).await.unwrap_or_else(|e| e),
+            Err(r) => r,
         }
     }
 
@@ -140,19 +158,14 @@ impl Tools {
         raw: JsonObject,
         ctx: RequestContext<RoleServer>,
     ) -> CallToolResult {
-        done(
-            async {
-                let actor = self.caller(&ctx)?;
-                let p: Page = args(raw)?;
-                let projects =
-                    engine::projects::list_projects(&self.core, &actor, p.limit, p.offset)
-                        .await
-                        .map_err(failure)?;
-                let summary = format!("{} project(s)", projects.len());
-                Ok(answer(json!({ "projects": projects }), summary))
-            }
-            .await,
-        )
+        self.call(raw, &ctx, |actor, p: Page| async move {
+            let projects = engine::projects::list_projects(&self.core, &actor, p.limit, p.offset)
+                .await
+                .map_err(failure)?;
+            let summary = format!("{} project(s)", projects.len());
+            Ok(answer(json!({ "projects": projects }), summary))
+        })
+        .await
     }
 
     #[tool(
@@ -164,18 +177,18 @@ impl Tools {
         raw: JsonObject,
         ctx: RequestContext<RoleServer>,
     ) -> CallToolResult {
-        done(
-            async {
-                let actor = self.caller(&ctx)?;
-                let new = args(raw)?;
+        self.call(
+            raw,
+            &ctx,
+            |actor, new: engine::types::NewProject| async move {
                 let project = engine::projects::create_project(&self.core, &actor, new)
                     .await
                     .map_err(failure)?;
                 let summary = format!("created project {:?} ({})", project.name, project.id);
                 Ok(answer(project, summary))
-            }
-            .await,
+            },
         )
+        .await
     }
 
     #[tool(
@@ -188,24 +201,20 @@ impl Tools {
         raw: JsonObject,
         ctx: RequestContext<RoleServer>,
     ) -> CallToolResult {
-        done(
-            async {
-                let actor = self.caller(&ctx)?;
-                let p: ListExperiments = args(raw)?;
-                let experiments = engine::experiments::list_experiments(
-                    &self.core,
-                    &actor,
-                    p.project_id,
-                    p.limit,
-                    p.offset,
-                )
-                .await
-                .map_err(failure)?;
-                let summary = format!("{} experiment(s)", experiments.len());
-                Ok(answer(json!({ "experiments": experiments }), summary))
-            }
-            .await,
-        )
+        self.call(raw, &ctx, |actor, p: ListExperiments| async move {
+            let experiments = engine::experiments::list_experiments(
+                &self.core,
+                &actor,
+                p.project_id,
+                p.limit,
+                p.offset,
+            )
+            .await
+            .map_err(failure)?;
+            let summary = format!("{} experiment(s)", experiments.len());
+            Ok(answer(json!({ "experiments": experiments }), summary))
+        })
+        .await
     }
 
     #[tool(
@@ -217,10 +226,10 @@ impl Tools {
         raw: JsonObject,
         ctx: RequestContext<RoleServer>,
     ) -> CallToolResult {
-        done(
-            async {
-                let actor = self.caller(&ctx)?;
-                let new = args(raw)?;
+        self.call(
+            raw,
+            &ctx,
+            |actor, new: engine::types::NewExperiment| async move {
                 let e = engine::experiments::create_experiment(&self.core, &actor, new)
                     .await
                     .map_err(failure)?;
@@ -231,9 +240,9 @@ impl Tools {
                     e.pipeline_stages.len()
                 );
                 Ok(answer(e, summary))
-            }
-            .await,
+            },
         )
+        .await
     }
 
     #[tool(
@@ -245,54 +254,49 @@ impl Tools {
         raw: JsonObject,
         ctx: RequestContext<RoleServer>,
     ) -> CallToolResult {
-        done(
-            async {
-                let actor = self.caller(&ctx)?;
-                let p: ConfigureEndpoint = args(raw)?;
-                let endpoint: Endpoint = match (p.id, p.endpoint, p.changes) {
-                    (None, Some(new), None) => {
-                        engine::endpoints::create_endpoint(&self.core, &actor, new).await
-                    }
-                    (Some(id), None, Some(changes)) => {
-                        engine::endpoints::update_endpoint(&self.core, &actor, id, changes).await
-                    }
-                    (None, _, Some(_)) => {
-                        return Err(refusal(
-                            "invalid",
-                            Some("id".into()),
-                            "`changes` need the `id` of the endpoint to change".into(),
-                        ));
-                    }
-                    (Some(_), Some(_), _) => {
-                        return Err(refusal(
+        self.call(raw, &ctx, |actor, p: ConfigureEndpoint| async move {
+            let endpoint: Endpoint = match (p.id, p.endpoint, p.changes) {
+                (None, Some(new), None) => {
+                    engine::endpoints::create_endpoint(&self.core, &actor, new).await
+                }
+                (Some(id), None, Some(changes)) => {
+                    engine::endpoints::update_endpoint(&self.core, &actor, id, changes).await
+                }
+                (None, _, Some(_)) => {
+                    return Err(refusal(
+                        "invalid",
+                        Some("id".into()),
+                        "`changes` need the `id` of the endpoint to change".into(),
+                    ));
+                }
+                (Some(_), Some(_), _) => {
+                    return Err(refusal(
                         "invalid",
                         Some("endpoint".into()),
                         "give `endpoint` to add one, or `id` with `changes` to change one, not both"
                             .into(),
                     ));
-                    }
-                    (Some(_), None, None) => {
-                        return Err(refusal(
-                            "invalid",
-                            Some("changes".into()),
-                            "say what to change in `changes`".into(),
-                        ));
-                    }
-                    (None, None, None) => {
-                        return Err(refusal(
-                            "invalid",
-                            Some("endpoint".into()),
-                            "give `endpoint` to add one, or `id` with `changes` to change one"
-                                .into(),
-                        ));
-                    }
                 }
-                .map_err(failure)?;
-                let summary = format!("endpoint {:?} ({}) saved", endpoint.name, endpoint.id);
-                Ok(answer(endpoint, summary))
+                (Some(_), None, None) => {
+                    return Err(refusal(
+                        "invalid",
+                        Some("changes".into()),
+                        "say what to change in `changes`".into(),
+                    ));
+                }
+                (None, None, None) => {
+                    return Err(refusal(
+                        "invalid",
+                        Some("endpoint".into()),
+                        "give `endpoint` to add one, or `id` with `changes` to change one".into(),
+                    ));
+                }
             }
-            .await,
-        )
+            .map_err(failure)?;
+            let summary = format!("endpoint {:?} ({}) saved", endpoint.name, endpoint.id);
+            Ok(answer(endpoint, summary))
+        })
+        .await
     }
 
     #[tool(
@@ -305,42 +309,38 @@ impl Tools {
         raw: JsonObject,
         ctx: RequestContext<RoleServer>,
     ) -> CallToolResult {
-        done(
-            async {
-                let actor = self.caller(&ctx)?;
-                let p: ListModels = args(raw)?;
-                let endpoints = match p.endpoint_id {
-                    Some(id) => vec![
-                        engine::endpoints::get_endpoint(&self.core, &actor, id)
-                            .await
-                            .map_err(failure)?,
-                    ],
-                    None => engine::endpoints::list_endpoints(&self.core, &actor)
+        self.call(raw, &ctx, |actor, p: ListModels| async move {
+            let endpoints = match p.endpoint_id {
+                Some(id) => vec![
+                    engine::endpoints::get_endpoint(&self.core, &actor, id)
                         .await
                         .map_err(failure)?,
+                ],
+                None => engine::endpoints::list_endpoints(&self.core, &actor)
+                    .await
+                    .map_err(failure)?,
+            };
+            let mut out = Vec::with_capacity(endpoints.len());
+            let mut models = 0;
+            for ep in endpoints {
+                let listed = engine::endpoints::list_models(&self.core, &actor, ep.id).await;
+                let (list, error) = match listed {
+                    Ok(t) => (t.models, t.error),
+                    Err(e) => (Vec::new(), Some(e.to_string())),
                 };
-                let mut out = Vec::with_capacity(endpoints.len());
-                let mut models = 0;
-                for ep in endpoints {
-                    let listed = engine::endpoints::list_models(&self.core, &actor, ep.id).await;
-                    let (list, error) = match listed {
-                        Ok(t) => (t.models, t.error),
-                        Err(e) => (Vec::new(), Some(e.to_string())),
-                    };
-                    models += list.len();
-                    out.push(json!({
-                        "endpoint_id": ep.id,
-                        "endpoint": ep.name,
-                        "kind": ep.kind,
-                        "models": list,
-                        "error": error,
-                    }));
-                }
-                let summary = format!("{models} model(s) on {} endpoint(s)", out.len());
-                Ok(answer(json!({ "endpoints": out }), summary))
+                models += list.len();
+                out.push(json!({
+                    "endpoint_id": ep.id,
+                    "endpoint": ep.name,
+                    "kind": ep.kind,
+                    "models": list,
+                    "error": error,
+                }));
             }
-            .await,
-        )
+            let summary = format!("{models} model(s) on {} endpoint(s)", out.len());
+            Ok(answer(json!({ "endpoints": out }), summary))
+        })
+        .await
     }
 
     // ---- running ---------------------------------------------------------------------------
@@ -350,25 +350,21 @@ impl Tools {
         input_schema = input::<engine::types::NewRun>()
     )]
     async fn run_single(&self, raw: JsonObject, ctx: RequestContext<RoleServer>) -> CallToolResult {
-        done(
-            async {
-                let actor = self.caller(&ctx)?;
-                let new = args(raw)?;
-                let batch = engine::runs::run_configuration(&self.core, &actor, new)
-                    .await
-                    .map_err(failure)?;
-                let summary = format!(
-                    "{} run(s) of {}: {} completed, {} from the cache, {} failed",
-                    batch.runs.len(),
-                    batch.config_key,
-                    batch.completed,
-                    batch.cached,
-                    batch.failed
-                );
-                Ok(answer(batch, summary))
-            }
-            .await,
-        )
+        self.call(raw, &ctx, |actor, new: engine::types::NewRun| async move {
+            let batch = engine::runs::run_configuration(&self.core, &actor, new)
+                .await
+                .map_err(failure)?;
+            let summary = format!(
+                "{} run(s) of {}: {} completed, {} from the cache, {} failed",
+                batch.runs.len(),
+                batch.config_key,
+                batch.completed,
+                batch.cached,
+                batch.failed
+            );
+            Ok(answer(batch, summary))
+        })
+        .await
     }
 
     #[tool(
@@ -381,18 +377,14 @@ impl Tools {
         raw: JsonObject,
         ctx: RequestContext<RoleServer>,
     ) -> CallToolResult {
-        done(
-            async {
-                let actor = self.caller(&ctx)?;
-                let p: SweepArgs = args(raw)?;
-                let preview = engine::sweeps::preview(&self.core, &actor, p.experiment_id, p.sweep)
-                    .await
-                    .map_err(failure)?;
-                let summary = preview_text(&preview);
-                Ok(answer(preview, summary))
-            }
-            .await,
-        )
+        self.call(raw, &ctx, |actor, p: SweepArgs| async move {
+            let preview = engine::sweeps::preview(&self.core, &actor, p.experiment_id, p.sweep)
+                .await
+                .map_err(failure)?;
+            let summary = preview_text(&preview);
+            Ok(answer(preview, summary))
+        })
+        .await
     }
 
     #[tool(
@@ -400,29 +392,29 @@ impl Tools {
         input_schema = input::<SweepArgs>()
     )]
     async fn run_sweep(&self, raw: JsonObject, ctx: RequestContext<RoleServer>) -> CallToolResult {
-        done(
-            async {
-                let actor = self.caller(&ctx)?;
-                let p: SweepArgs = args(raw)?;
-                actor.require_write().map_err(failure)?;
-                let preview =
-                    engine::sweeps::preview(&self.core, &actor, p.experiment_id, p.sweep.clone())
-                        .await
-                        .map_err(failure)?;
-                let sweep = engine::sweeps::start(&self.core, &actor, p.experiment_id, p.sweep)
+        let progress = ctx
+            .meta
+            .get_progress_token()
+            .map(|token| (token, ctx.peer.clone()));
+        self.call(raw, &ctx, |actor, p: SweepArgs| async move {
+            actor.require_write().map_err(failure)?;
+            let preview =
+                engine::sweeps::preview(&self.core, &actor, p.experiment_id, p.sweep.clone())
                     .await
                     .map_err(failure)?;
-                if let Some(token) = ctx.meta.get_progress_token() {
-                    super::progress::follow(self.core.clone(), ctx.peer.clone(), token, &sweep);
-                }
-                let summary = format!("sweep {} started: {}", sweep.id, preview_text(&preview));
-                Ok(answer(
-                    json!({ "sweep_id": sweep.id, "sweep": sweep, "preview": preview }),
-                    summary,
-                ))
+            let sweep = engine::sweeps::start(&self.core, &actor, p.experiment_id, p.sweep)
+                .await
+                .map_err(failure)?;
+            if let Some((token, peer)) = progress {
+                super::progress::follow(self.core.clone(), peer, token, &sweep);
             }
-            .await,
-        )
+            let summary = format!("sweep {} started: {}", sweep.id, preview_text(&preview));
+            Ok(answer(
+                json!({ "sweep_id": sweep.id, "sweep": sweep, "preview": preview }),
+                summary,
+            ))
+        })
+        .await
     }
 
     #[tool(
@@ -434,18 +426,14 @@ impl Tools {
         raw: JsonObject,
         ctx: RequestContext<RoleServer>,
     ) -> CallToolResult {
-        done(
-            async {
-                let actor = self.caller(&ctx)?;
-                let p: ExperimentRef = args(raw)?;
-                let sweep = engine::sweeps::pause(&self.core, &actor, p.experiment_id)
-                    .await
-                    .map_err(failure)?;
-                let summary = sweep_text(&sweep);
-                Ok(answer(sweep, summary))
-            }
-            .await,
-        )
+        self.call(raw, &ctx, |actor, p: ExperimentRef| async move {
+            let sweep = engine::sweeps::pause(&self.core, &actor, p.experiment_id)
+                .await
+                .map_err(failure)?;
+            let summary = sweep_text(&sweep);
+            Ok(answer(sweep, summary))
+        })
+        .await
     }
 
     #[tool(
@@ -457,18 +445,14 @@ impl Tools {
         raw: JsonObject,
         ctx: RequestContext<RoleServer>,
     ) -> CallToolResult {
-        done(
-            async {
-                let actor = self.caller(&ctx)?;
-                let p: ResumeArgs = args(raw)?;
-                let sweep = engine::sweeps::resume(&self.core, &actor, p.experiment_id, p.budget)
-                    .await
-                    .map_err(failure)?;
-                let summary = sweep_text(&sweep);
-                Ok(answer(sweep, summary))
-            }
-            .await,
-        )
+        self.call(raw, &ctx, |actor, p: ResumeArgs| async move {
+            let sweep = engine::sweeps::resume(&self.core, &actor, p.experiment_id, p.budget)
+                .await
+                .map_err(failure)?;
+            let summary = sweep_text(&sweep);
+            Ok(answer(sweep, summary))
+        })
+        .await
     }
 
     #[tool(
@@ -476,18 +460,14 @@ impl Tools {
         input_schema = input::<ExperimentRef>()
     )]
     async fn stop_sweep(&self, raw: JsonObject, ctx: RequestContext<RoleServer>) -> CallToolResult {
-        done(
-            async {
-                let actor = self.caller(&ctx)?;
-                let p: ExperimentRef = args(raw)?;
-                let sweep = engine::sweeps::stop(&self.core, &actor, p.experiment_id)
-                    .await
-                    .map_err(failure)?;
-                let summary = sweep_text(&sweep);
-                Ok(answer(sweep, summary))
-            }
-            .await,
-        )
+        self.call(raw, &ctx, |actor, p: ExperimentRef| async move {
+            let sweep = engine::sweeps::stop(&self.core, &actor, p.experiment_id)
+                .await
+                .map_err(failure)?;
+            let summary = sweep_text(&sweep);
+            Ok(answer(sweep, summary))
+        })
+        .await
     }
 
     #[tool(
@@ -499,19 +479,14 @@ impl Tools {
         raw: JsonObject,
         ctx: RequestContext<RoleServer>,
     ) -> CallToolResult {
-        done(
-            async {
-                let actor = self.caller(&ctx)?;
-                let p: RedirectArgs = args(raw)?;
-                let sweep =
-                    engine::sweeps::redirect(&self.core, &actor, p.experiment_id, p.redirect)
-                        .await
-                        .map_err(failure)?;
-                let summary = sweep_text(&sweep);
-                Ok(answer(sweep, summary))
-            }
-            .await,
-        )
+        self.call(raw, &ctx, |actor, p: RedirectArgs| async move {
+            let sweep = engine::sweeps::redirect(&self.core, &actor, p.experiment_id, p.redirect)
+                .await
+                .map_err(failure)?;
+            let summary = sweep_text(&sweep);
+            Ok(answer(sweep, summary))
+        })
+        .await
     }
 
     #[tool(
@@ -523,18 +498,14 @@ impl Tools {
         raw: JsonObject,
         ctx: RequestContext<RoleServer>,
     ) -> CallToolResult {
-        done(
-            async {
-                let actor = self.caller(&ctx)?;
-                let p: ForkArgs = args(raw)?;
-                let e = engine::sweeps::fork(&self.core, &actor, p.experiment_id, p.fork)
-                    .await
-                    .map_err(failure)?;
-                let summary = format!("forked into experiment {:?} ({})", e.name, e.id);
-                Ok(answer(e, summary))
-            }
-            .await,
-        )
+        self.call(raw, &ctx, |actor, p: ForkArgs| async move {
+            let e = engine::sweeps::fork(&self.core, &actor, p.experiment_id, p.fork)
+                .await
+                .map_err(failure)?;
+            let summary = format!("forked into experiment {:?} ({})", e.name, e.id);
+            Ok(answer(e, summary))
+        })
+        .await
     }
 
     // ---- reading results -------------------------------------------------------------------
@@ -549,39 +520,35 @@ impl Tools {
         raw: JsonObject,
         ctx: RequestContext<RoleServer>,
     ) -> CallToolResult {
-        done(
-            async {
-                let actor = self.caller(&ctx)?;
-                let p: ExperimentRef = args(raw)?;
-                let e = engine::experiments::get_experiment(&self.core, &actor, p.experiment_id)
-                    .await
-                    .map_err(failure)?;
-                let sweep = match engine::sweeps::current_sweep(&self.core, &actor, e.id).await {
-                    Ok(s) => Some(s),
-                    Err(engine::Error::NotFound(_)) => None,
-                    Err(err) => return Err(failure(err)),
-                };
-                let best = engine::leaderboard::top(&self.core, &e)
-                    .await
-                    .map_err(failure)?;
-                let mut summary = match &sweep {
-                    Some(s) => sweep_text(s),
-                    None => "no sweep yet".to_owned(),
-                };
-                if let Some(b) = &best {
-                    summary.push_str(&format!("; best: {}", entry_text(b)));
-                }
-                Ok(answer(
-                    json!({
-                        "experiment": {"id": e.id, "name": e.name, "project_id": e.project_id},
-                        "sweep": sweep,
-                        "best": best,
-                    }),
-                    summary,
-                ))
+        self.call(raw, &ctx, |actor, p: ExperimentRef| async move {
+            let e = engine::experiments::get_experiment(&self.core, &actor, p.experiment_id)
+                .await
+                .map_err(failure)?;
+            let sweep = match engine::sweeps::current_sweep(&self.core, &actor, e.id).await {
+                Ok(s) => Some(s),
+                Err(engine::Error::NotFound(_)) => None,
+                Err(err) => return Err(failure(err)),
+            };
+            let best = engine::leaderboard::top(&self.core, &e)
+                .await
+                .map_err(failure)?;
+            let mut summary = match &sweep {
+                Some(s) => sweep_text(s),
+                None => "no sweep yet".to_owned(),
+            };
+            if let Some(b) = &best {
+                summary.push_str(&format!("; best: {}", entry_text(b)));
             }
-            .await,
-        )
+            Ok(answer(
+                json!({
+                    "experiment": {"id": e.id, "name": e.name, "project_id": e.project_id},
+                    "sweep": sweep,
+                    "best": best,
+                }),
+                summary,
+            ))
+        })
+        .await
     }
 
     #[tool(
@@ -594,33 +561,29 @@ impl Tools {
         raw: JsonObject,
         ctx: RequestContext<RoleServer>,
     ) -> CallToolResult {
-        done(
-            async {
-                let actor = self.caller(&ctx)?;
-                let p: LeaderboardArgs = args(raw)?;
-                let board: Leaderboard = engine::leaderboard::get_leaderboard(
-                    &self.core,
-                    &actor,
-                    p.experiment_id,
-                    engine::leaderboard::Query {
-                        sort: p.sort.as_deref(),
-                        limit: p.limit,
-                        offset: p.offset,
-                    },
-                )
-                .await
-                .map_err(failure)?;
-                let mut summary = format!("{} configuration(s) ranked", board.total);
-                for e in board.entries.iter().take(3) {
-                    summary.push_str(&format!("\n{}", entry_text(e)));
-                }
-                if let Some(c) = &board.comparison {
-                    summary.push_str(&format!("\n{}", c.verdict));
-                }
-                Ok(answer(board, summary))
+        self.call(raw, &ctx, |actor, p: LeaderboardArgs| async move {
+            let board: Leaderboard = engine::leaderboard::get_leaderboard(
+                &self.core,
+                &actor,
+                p.experiment_id,
+                engine::leaderboard::Query {
+                    sort: p.sort.as_deref(),
+                    limit: p.limit,
+                    offset: p.offset,
+                },
+            )
+            .await
+            .map_err(failure)?;
+            let mut summary = format!("{} configuration(s) ranked", board.total);
+            for e in board.entries.iter().take(3) {
+                summary.push_str(&format!("\n{}", entry_text(e)));
             }
-            .await,
-        )
+            if let Some(c) = &board.comparison {
+                summary.push_str(&format!("\n{}", c.verdict));
+            }
+            Ok(answer(board, summary))
+        })
+        .await
     }
 
     #[tool(
@@ -633,20 +596,16 @@ impl Tools {
         raw: JsonObject,
         ctx: RequestContext<RoleServer>,
     ) -> CallToolResult {
-        done(
-            async {
-                let actor = self.caller(&ctx)?;
-                let p: RunRef = args(raw)?;
-                let run = engine::runs::get_run(&self.core, &actor, p.run_id)
-                    .await
-                    .map_err(failure)?;
-                let value = serde_json::to_value(&run).unwrap_or(Value::Null);
-                let status = value["status"].as_str().unwrap_or("?").to_owned();
-                let summary = format!("run {} {status}", p.run_id);
-                Ok(answer(run, summary))
-            }
-            .await,
-        )
+        self.call(raw, &ctx, |actor, p: RunRef| async move {
+            let run = engine::runs::get_run(&self.core, &actor, p.run_id)
+                .await
+                .map_err(failure)?;
+            let value = serde_json::to_value(&run).unwrap_or(Value::Null);
+            let status = value["status"].as_str().unwrap_or("?").to_owned();
+            let summary = format!("run {} {status}", p.run_id);
+            Ok(answer(run, summary))
+        })
+        .await
     }
 
     #[tool(
@@ -658,39 +617,35 @@ impl Tools {
         raw: JsonObject,
         ctx: RequestContext<RoleServer>,
     ) -> CallToolResult {
-        done(
-            async {
-                let actor = self.caller(&ctx)?;
-                let p: ExportArgs = args(raw)?;
-                let format = match p.format {
-                    ExportFormat::Json => "best",
-                    ExportFormat::Yaml => "yaml",
-                    ExportFormat::Env => "env",
-                    ExportFormat::Report => "report",
-                };
-                let export = engine::exports::export(
-                    &self.core,
-                    &actor,
-                    p.experiment_id,
-                    format,
-                    p.config_key.as_deref(),
-                )
-                .await
-                .map_err(failure)?;
-                let mut r = answer(
-                    json!({
-                        "export_id": export.id,
-                        "filename": export.filename,
-                        "content_type": export.content_type,
-                        "content": export.body,
-                    }),
-                    String::new(),
-                );
-                r.content = vec![ContentBlock::text(export.body)];
-                Ok(r)
-            }
-            .await,
-        )
+        self.call(raw, &ctx, |actor, p: ExportArgs| async move {
+            let format = match p.format {
+                ExportFormat::Json => "best",
+                ExportFormat::Yaml => "yaml",
+                ExportFormat::Env => "env",
+                ExportFormat::Report => "report",
+            };
+            let export = engine::exports::export(
+                &self.core,
+                &actor,
+                p.experiment_id,
+                format,
+                p.config_key.as_deref(),
+            )
+            .await
+            .map_err(failure)?;
+            let mut r = answer(
+                json!({
+                    "export_id": export.id,
+                    "filename": export.filename,
+                    "content_type": export.content_type,
+                    "content": export.body,
+                }),
+                String::new(),
+            );
+            r.content = vec![ContentBlock::text(export.body)];
+            Ok(r)
+        })
+        .await
     }
 
     #[tool(
@@ -703,30 +658,26 @@ impl Tools {
         raw: JsonObject,
         ctx: RequestContext<RoleServer>,
     ) -> CallToolResult {
-        done(
-            async {
-                let actor = self.caller(&ctx)?;
-                let p: CompareArgs = args(raw)?;
-                let c = engine::runs::compare_configs(
-                    &self.core,
-                    &actor,
-                    p.experiment_id,
-                    &p.a,
-                    &p.b,
-                    p.limit,
-                    p.offset,
-                )
-                .await
-                .map_err(failure)?;
-                let value = serde_json::to_value(&c).unwrap_or(Value::Null);
-                let verdict = value["paired"]["verdict"]
-                    .as_str()
-                    .unwrap_or("no items scored by both")
-                    .to_owned();
-                Ok(answer(c, verdict))
-            }
-            .await,
-        )
+        self.call(raw, &ctx, |actor, p: CompareArgs| async move {
+            let c = engine::runs::compare_configs(
+                &self.core,
+                &actor,
+                p.experiment_id,
+                &p.a,
+                &p.b,
+                p.limit,
+                p.offset,
+            )
+            .await
+            .map_err(failure)?;
+            let value = serde_json::to_value(&c).unwrap_or(Value::Null);
+            let verdict = value["paired"]["verdict"]
+                .as_str()
+                .unwrap_or("no items scored by both")
+                .to_owned();
+            Ok(answer(c, verdict))
+        })
+        .await
     }
 
     #[tool(
@@ -735,26 +686,22 @@ impl Tools {
         annotations(read_only_hint = true)
     )]
     async fn get_events(&self, raw: JsonObject, ctx: RequestContext<RoleServer>) -> CallToolResult {
-        done(
-            async {
-                let actor = self.caller(&ctx)?;
-                let p: EventsArgs = args(raw)?;
-                let page = engine::events::list_events(
-                    &self.core,
-                    &actor,
-                    p.experiment_id,
-                    p.types.as_deref(),
-                    p.after,
-                    p.limit,
-                    p.offset,
-                )
-                .await
-                .map_err(failure)?;
-                let summary = format!("{} of {} event(s)", page.events.len(), page.total);
-                Ok(answer(page, summary))
-            }
-            .await,
-        )
+        self.call(raw, &ctx, |actor, p: EventsArgs| async move {
+            let page = engine::events::list_events(
+                &self.core,
+                &actor,
+                p.experiment_id,
+                p.types.as_deref(),
+                p.after,
+                p.limit,
+                p.offset,
+            )
+            .await
+            .map_err(failure)?;
+            let summary = format!("{} of {} event(s)", page.events.len(), page.total);
+            Ok(answer(page, summary))
+        })
+        .await
     }
 
     // ---- people in the loop ----------------------------------------------------------------
@@ -768,17 +715,13 @@ impl Tools {
         raw: JsonObject,
         ctx: RequestContext<RoleServer>,
     ) -> CallToolResult {
-        done(
-            async {
-                let actor = self.caller(&ctx)?;
-                let p: HumanScoreArgs = args(raw)?;
-                let r = engine::scoring::human::rate_run(&self.core, &actor, p.run_id, p.score)
-                    .await
-                    .map_err(failure)?;
-                Ok(answer(r, format!("rated run {}", p.run_id)))
-            }
-            .await,
-        )
+        self.call(raw, &ctx, |actor, p: HumanScoreArgs| async move {
+            let r = engine::scoring::human::rate_run(&self.core, &actor, p.run_id, p.score)
+                .await
+                .map_err(failure)?;
+            Ok(answer(r, format!("rated run {}", p.run_id)))
+        })
+        .await
     }
 
     #[tool(
@@ -814,24 +757,20 @@ impl Tools {
         raw: JsonObject,
         ctx: RequestContext<RoleServer>,
     ) -> CallToolResult {
-        done(
-            async {
-                let actor = self.caller(&ctx)?;
-                let p: RequestHumanArgs = args(raw)?;
-                let HumanNeeded { reason, context } = p.request;
-                let event = engine::events::request_human(
-                    &self.core,
-                    &actor,
-                    p.experiment_id,
-                    HumanNeeded { reason, context },
-                )
-                .await
-                .map_err(failure)?;
-                let summary = format!("human_needed raised (event {})", event.id);
-                Ok(answer(event, summary))
-            }
-            .await,
-        )
+        self.call(raw, &ctx, |actor, p: RequestHumanArgs| async move {
+            let HumanNeeded { reason, context } = p.request;
+            let event = engine::events::request_human(
+                &self.core,
+                &actor,
+                p.experiment_id,
+                HumanNeeded { reason, context },
+            )
+            .await
+            .map_err(failure)?;
+            let summary = format!("human_needed raised (event {})", event.id);
+            Ok(answer(event, summary))
+        })
+        .await
     }
 }
 
@@ -842,24 +781,20 @@ impl Tools {
         ctx: RequestContext<RoleServer>,
         mark: &str,
     ) -> CallToolResult {
-        done(
-            async {
-                let actor = self.caller(&ctx)?;
-                let p: MarkArgs = args(raw)?;
-                let m = engine::sweeps::mark(
-                    &self.core,
-                    &actor,
-                    p.run_id,
-                    mark,
-                    engine::types::MarkRequest { note: p.note },
-                )
-                .await
-                .map_err(failure)?;
-                let summary = format!("configuration {} {mark}", m.config_key);
-                Ok(answer(m, summary))
-            }
-            .await,
-        )
+        self.call(raw, &ctx, |actor, p: MarkArgs| async move {
+            let m = engine::sweeps::mark(
+                &self.core,
+                &actor,
+                p.run_id,
+                mark,
+                engine::types::MarkRequest { note: p.note },
+            )
+            .await
+            .map_err(failure)?;
+            let summary = format!("configuration {} {mark}", m.config_key);
+            Ok(answer(m, summary))
+        })
+        .await
     }
 }
 

@@ -213,7 +213,7 @@ fn WebhookRow(
                         <tbody>{page.deliveries.into_iter().map(delivery_row).collect_view()}</tbody>
                     </table>
                     </div>
-                    <p class="meta">{format!("{} deliveries in all", page.total)}</p>
+                    <p class="meta">{if page.total == 1 { "1 delivery in all".to_owned() } else { format!("{} deliveries in all", page.total) }}</p>
                 }.into_any()
             })}
         </article>

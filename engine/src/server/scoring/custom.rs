@@ -200,7 +200,9 @@ pub(super) struct Webhook {
     headers: Vec<(String, String)>,
     timeout: Duration,
     retries: u32,
-    http: reqwest::Client,
+    db: crate::server::store::Db,
+    /// The admin setting, read once per scorer (per scoring pass).
+    allow_private: tokio::sync::OnceCell<bool>,
 }
 
 impl Webhook {
@@ -220,8 +222,21 @@ impl Webhook {
                     .min(WEBHOOK_TIMEOUT_MAX_MS),
             ),
             retries: retries.unwrap_or(WEBHOOK_RETRIES).min(WEBHOOK_RETRIES_MAX),
-            http: core.providers.http(),
+            db: core.db.clone(),
+            allow_private: tokio::sync::OnceCell::new(),
         })
+    }
+
+    async fn allow_private(&self) -> bool {
+        *self
+            .allow_private
+            .get_or_init(|| async {
+                crate::server::store::settings::load(&self.db)
+                    .await
+                    .map(|s| s.allow_private_webhook_targets)
+                    .unwrap_or(false)
+            })
+            .await
     }
 
     /// Error text without any header value in it (a server may echo them back).
@@ -237,7 +252,14 @@ impl Webhook {
 
     /// One attempt: `Ok(answer)`, or an error and whether trying again may help.
     async fn attempt(&self, body: &Value) -> Result<Value, (String, bool, Option<Duration>)> {
-        let mut request = self.http.post(&self.url).timeout(self.timeout).json(body);
+        // The same outbound rules as webhooks: resolved, checked, pinned, no redirects.
+        use crate::server::outbound;
+        let url = outbound::parse("url", &self.url).map_err(|e| (e.to_string(), false, None))?;
+        let addrs = outbound::resolve(&url, self.allow_private().await)
+            .await
+            .map_err(|e| (e, false, None))?;
+        let http = outbound::client(&url, &addrs, self.timeout).map_err(|e| (e, false, None))?;
+        let mut request = http.post(url).json(body);
         for (name, value) in &self.headers {
             request = request.header(name.as_str(), value.as_str());
         }
