@@ -495,3 +495,123 @@ async fn a_killed_server_loses_no_completed_run_and_leaves_none_stuck() {
     }
     restarted.terminate();
 }
+
+/// A webhook delivery queued before `kill -9` goes out after the restart: with the id it was
+/// queued with, once.
+#[tokio::test]
+async fn a_killed_server_still_delivers_its_queued_webhooks_after_a_restart() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = command(dir.path());
+    cmd.env("SEED_DEMO", "false");
+    let server = start(cmd);
+    let token = setup_admin(&server.url, "correct horse battery").await;
+    let put = reqwest::Client::new()
+        .put(format!("{}/api/v1/admin/settings", server.url))
+        .bearer_auth(&token)
+        .json(&json!({"allow_private_webhook_targets": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), 200);
+    // The receiver is down for now: its port is free but nothing listens yet.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let (s, hook) = post(&server.url, "/api/v1/webhooks", Some(&token), json!({
+        "name": "later", "url": format!("http://127.0.0.1:{port}/hook"), "events": ["human_needed"]
+    })).await;
+    assert_eq!(s, 201, "{hook}");
+    let deliveries = format!(
+        "/api/v1/webhooks/{}/deliveries",
+        hook["id"].as_str().unwrap()
+    );
+    let (_, endpoint) = post(
+        &server.url,
+        "/api/v1/endpoints",
+        Some(&token),
+        json!({"name": "sim", "kind": "simulated"}),
+    )
+    .await;
+    let (_, project) = post(
+        &server.url,
+        "/api/v1/projects",
+        Some(&token),
+        json!({"name": "p"}),
+    )
+    .await;
+    let (_, experiment) = post(&server.url, "/api/v1/experiments", Some(&token), json!({
+        "project_id": project["id"], "name": "e", "sample_data": [{"input": {"text": "x"}}],
+        "pipeline_stages": [{"name": "s", "endpoint_id": endpoint["id"], "model": "sim-small", "user": "{{ input.text }}"}]
+    })).await;
+    let (s, _) = post(
+        &server.url,
+        &format!(
+            "/api/v1/experiments/{}/human-needed",
+            experiment["id"].as_str().unwrap()
+        ),
+        Some(&token),
+        json!({"reason": "survive a crash"}),
+    )
+    .await;
+    assert_eq!(s, 201);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let queued = loop {
+        let (_, page) = get(&server.url, &deliveries, Some(&token)).await;
+        if page["deliveries"][0]["attempts"] == 1 {
+            break page["deliveries"][0].clone();
+        }
+        assert!(Instant::now() < deadline, "no failed attempt: {page}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(queued["status"], "pending");
+    let mut child = server.child;
+    Command::new("kill")
+        .args(["-KILL", &child.id().to_string()])
+        .status()
+        .unwrap();
+    child.wait().unwrap();
+
+    // Now the receiver is up, and the server comes back on the same data.
+    let got: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
+    let sink = got.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |headers: axum::http::HeaderMap, body: String| {
+            let sink = sink.clone();
+            async move {
+                let id = headers["webhook-id"].to_str().unwrap().to_owned();
+                sink.lock().unwrap().push((id, body));
+                axum::http::StatusCode::OK
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let mut cmd = command(dir.path());
+    cmd.env("SEED_DEMO", "false");
+    let restarted = start(cmd);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, page) = get(&restarted.url, &deliveries, Some(&token)).await;
+        if page["deliveries"][0]["status"] == "delivered" {
+            assert_eq!(page["deliveries"][0]["attempts"], 2, "{page}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not delivered after the restart: {page}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let got = got.lock().unwrap().clone();
+    assert_eq!(got.len(), 1, "delivered once");
+    assert_eq!(got[0].0, queued["id"].as_str().unwrap());
+    assert!(got[0].1.contains("survive a crash"));
+    let (code, _) = restarted.terminate();
+    assert_eq!(code, 0);
+}
