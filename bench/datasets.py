@@ -39,7 +39,7 @@ class Server:
         self.tmp = Path(tempfile.mkdtemp(prefix="pl-bench-datasets-"))
         self.port = free_port()
         env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "API_KEY")}
-        env.update(DATA_DIR=str(self.tmp / "data"), HOST="127.0.0.1", PORT=str(self.port), SEED_DEMO="false",
+        env.update(DATA_DIR=str(self.tmp / "data"), HOST="127.0.0.1", PORT=str(self.port), MCP_PORT="0", SEED_DEMO="false",
                    API_KEY=API_KEY, RUST_LOG="warn", MAX_UPLOAD_MB="200",
                    LEPTOS_SITE_ROOT=str(TARGET / "site/release"))
         if database_url:

@@ -52,7 +52,7 @@ def stop(proc):
 
 def start_env(data_dir):
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
-    env.update(DATA_DIR=str(data_dir), HOST="127.0.0.1", PORT=str(free_port()), LEPTOS_SITE_ROOT=str(SITE), RUST_LOG="warn")
+    env.update(DATA_DIR=str(data_dir), HOST="127.0.0.1", PORT=str(free_port()), MCP_PORT="0", LEPTOS_SITE_ROOT=str(SITE), RUST_LOG="warn")
     return env
 
 

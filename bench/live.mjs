@@ -21,7 +21,7 @@ const SITE = join(target, 'site/release');
 async function serve(env) {
   const dataDir = mkdtempSync(join(tmpdir(), 'pl-bench-live-'));
   const child = spawn(BIN, ['serve'], {
-    env: { ...process.env, DATA_DIR: dataDir, PORT: '0', HOST: '127.0.0.1', LEPTOS_SITE_ROOT: SITE, SEED_DEMO: 'false', RUST_LOG: 'warn,server=info', ...env },
+    env: { ...process.env, DATA_DIR: dataDir, PORT: '0', MCP_PORT: '0', HOST: '127.0.0.1', LEPTOS_SITE_ROOT: SITE, SEED_DEMO: 'false', RUST_LOG: 'warn,server=info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let log = '';

@@ -141,7 +141,7 @@ class Stack:
                                 dict(os.environ, RUST_LOG="warn"), self.mock_log)
         self.port = free_port()
         env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "API_KEY")}
-        env.update(DATA_DIR=str(self.tmp / "data"), HOST="127.0.0.1", PORT=str(self.port), SEED_DEMO="false",
+        env.update(DATA_DIR=str(self.tmp / "data"), HOST="127.0.0.1", PORT=str(self.port), MCP_PORT="0", SEED_DEMO="false",
                    API_KEY=API_KEY, MAX_CONCURRENT_RUNS=str(CONCURRENCY), RUST_LOG=rust_log,
                    LEPTOS_SITE_ROOT=str(TARGET / "site/release"))
         if database_url:

@@ -18,6 +18,7 @@ fn command(data_dir: &std::path::Path) -> Command {
         .env("DATA_DIR", data_dir)
         .env("HOST", "127.0.0.1")
         .env("PORT", "0")
+        .env("MCP_PORT", "0")
         .env("LEPTOS_SITE_ROOT", data_dir.join("site"))
         .env(
             "RUST_LOG",

@@ -22,7 +22,7 @@ export async function startServer(extraEnv = {}, opts = {}) {
   const site = process.env.PL_SITE;
   if (!bin || !site) throw new Error('PL_BIN and PL_SITE must name the server binary and the built site');
   const dataDir = opts.dataDir || mkdtempSync(join(tmpdir(), 'pl-browser-'));
-  const env = { ...process.env, DATA_DIR: dataDir, PORT: '0', HOST: '127.0.0.1', LEPTOS_SITE_ROOT: site,
+  const env = { ...process.env, DATA_DIR: dataDir, PORT: '0', MCP_PORT: '0', HOST: '127.0.0.1', LEPTOS_SITE_ROOT: site,
                 RUST_LOG: 'info', SEED_DEMO: 'false', ...extraEnv };
   if (!extraEnv.DATABASE_URL) delete env.DATABASE_URL;
   const child = spawn(bin, ['serve'], {
