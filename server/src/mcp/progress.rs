@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use engine::Core;
 use engine::types::Sweep;
+use engine::{Actor, Core};
 use rmcp::RoleServer;
 use rmcp::model::{ProgressNotificationParam, ProgressToken};
 use rmcp::service::Peer;
@@ -15,11 +15,17 @@ const EVERY: Duration = Duration::from_millis(250);
 /// How often the sweep is read when no event arrives (a paused sweep, another process).
 const TICK: Duration = Duration::from_secs(2);
 
-pub fn follow(core: Core, peer: Peer<RoleServer>, token: ProgressToken, sweep: &Sweep) {
+pub fn follow(
+    core: Core,
+    actor: Actor,
+    peer: Peer<RoleServer>,
+    token: ProgressToken,
+    sweep: &Sweep,
+) {
     let sweep_id = sweep.id;
     let experiment_id = sweep.experiment_id;
     tokio::spawn(async move {
-        if let Err(e) = run(&core, &peer, token, sweep_id, experiment_id).await {
+        if let Err(e) = run(&core, &actor, &peer, token, sweep_id, experiment_id).await {
             tracing::debug!(sweep = %sweep_id, error = %e, "MCP progress ended");
         }
     });
@@ -27,25 +33,23 @@ pub fn follow(core: Core, peer: Peer<RoleServer>, token: ProgressToken, sweep: &
 
 async fn run(
     core: &Core,
+    actor: &Actor,
     peer: &Peer<RoleServer>,
     token: ProgressToken,
     sweep_id: Uuid,
     experiment_id: Uuid,
 ) -> Result<(), String> {
     let mut events = core.hub.subscribe();
-    let experiment = engine::store::experiments::get(&core.db, experiment_id)
+    let experiment = engine::experiments::get_experiment(core, actor, experiment_id)
         .await
-        .map_err(|e| e.to_string())?
-        .ok_or("experiment gone")?;
+        .map_err(|e| e.to_string())?;
     let mut last: Option<(i64, i64, Option<f64>)> = None;
     loop {
-        let Some(row) = engine::store::sweeps::get(&core.db, sweep_id)
-            .await
-            .map_err(|e| e.to_string())?
-        else {
-            return Ok(());
+        let sweep = match engine::sweeps::get_sweep(core, actor, sweep_id).await {
+            Ok(s) => s,
+            Err(engine::Error::NotFound(_)) => return Ok(()),
+            Err(e) => return Err(e.to_string()),
         };
-        let sweep = row.to_sweep();
         let best = engine::leaderboard::top(core, &experiment)
             .await
             .map_err(|e| e.to_string())?;

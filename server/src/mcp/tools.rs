@@ -406,7 +406,7 @@ impl Tools {
                 .await
                 .map_err(failure)?;
             if let Some((token, peer)) = progress {
-                super::progress::follow(self.core.clone(), peer, token, &sweep);
+                super::progress::follow(self.core.clone(), actor.clone(), peer, token, &sweep);
             }
             let summary = format!("sweep {} started: {}", sweep.id, preview_text(&preview));
             Ok(answer(

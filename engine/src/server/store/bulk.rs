@@ -151,6 +151,45 @@ fn config_text(r: &Run) -> String {
     serde_json::to_string(&r.config).unwrap_or_else(|_| "{}".into())
 }
 
+/// The outbox statements: the same SQL on both backends.
+macro_rules! outbox_methods {
+    () => {
+        async fn enabled_webhooks(&mut self) -> sqlx::Result<Vec<(Uuid, String)>> {
+            sqlx::query_as("SELECT id, events FROM webhooks WHERE enabled")
+                .fetch_all(&mut *self)
+                .await
+        }
+
+        async fn insert_deliveries(
+            &mut self,
+            rows: &[(Uuid, Uuid, i64, &str)],
+            now: DateTime<Utc>,
+        ) -> sqlx::Result<()> {
+            if rows.is_empty() {
+                return Ok(());
+            }
+            let mut q = sqlx::QueryBuilder::new(
+                "INSERT INTO webhook_deliveries (id, webhook_id, event_id, event_type, status, attempts, \
+                 next_attempt_at, created_at) ",
+            );
+            q.push_values(rows, |mut b, (id, hook, event, kind)| {
+                b.push_bind(*id)
+                    .push_bind(*hook)
+                    .push_bind(*event)
+                    .push_bind(*kind)
+                    .push_bind("pending")
+                    .push_bind(0i64)
+                    .push_bind(now)
+                    .push_bind(now);
+            });
+            q.push(" ON CONFLICT (webhook_id, event_id) DO NOTHING");
+            q.build().execute(&mut *self).await?;
+            Ok(())
+        }
+
+    };
+}
+
 impl Bulk for SqliteConnection {
     async fn insert_runs(
         &mut self,
@@ -315,38 +354,7 @@ impl Bulk for SqliteConnection {
         Ok(out)
     }
 
-    async fn enabled_webhooks(&mut self) -> sqlx::Result<Vec<(Uuid, String)>> {
-        sqlx::query_as("SELECT id, events FROM webhooks WHERE enabled")
-            .fetch_all(&mut *self)
-            .await
-    }
-
-    async fn insert_deliveries(
-        &mut self,
-        rows: &[(Uuid, Uuid, i64, &str)],
-        now: DateTime<Utc>,
-    ) -> sqlx::Result<()> {
-        if rows.is_empty() {
-            return Ok(());
-        }
-        let mut q = sqlx::QueryBuilder::new(
-            "INSERT INTO webhook_deliveries (id, webhook_id, event_id, event_type, status, attempts, \
-             next_attempt_at, created_at) ",
-        );
-        q.push_values(rows, |mut b, (id, hook, event, kind)| {
-            b.push_bind(*id)
-                .push_bind(*hook)
-                .push_bind(*event)
-                .push_bind(*kind)
-                .push_bind("pending")
-                .push_bind(0i64)
-                .push_bind(now)
-                .push_bind(now);
-        });
-        q.push(" ON CONFLICT (webhook_id, event_id) DO NOTHING");
-        q.build().execute(&mut *self).await?;
-        Ok(())
-    }
+    outbox_methods!();
 }
 
 impl Bulk for PgConnection {
@@ -562,38 +570,7 @@ impl Bulk for PgConnection {
         Ok(ids)
     }
 
-    async fn enabled_webhooks(&mut self) -> sqlx::Result<Vec<(Uuid, String)>> {
-        sqlx::query_as("SELECT id, events FROM webhooks WHERE enabled")
-            .fetch_all(&mut *self)
-            .await
-    }
-
-    async fn insert_deliveries(
-        &mut self,
-        rows: &[(Uuid, Uuid, i64, &str)],
-        now: DateTime<Utc>,
-    ) -> sqlx::Result<()> {
-        if rows.is_empty() {
-            return Ok(());
-        }
-        let mut q = sqlx::QueryBuilder::new(
-            "INSERT INTO webhook_deliveries (id, webhook_id, event_id, event_type, status, attempts, \
-             next_attempt_at, created_at) ",
-        );
-        q.push_values(rows, |mut b, (id, hook, event, kind)| {
-            b.push_bind(*id)
-                .push_bind(*hook)
-                .push_bind(*event)
-                .push_bind(*kind)
-                .push_bind("pending")
-                .push_bind(0i64)
-                .push_bind(now)
-                .push_bind(now);
-        });
-        q.push(" ON CONFLICT (webhook_id, event_id) DO NOTHING");
-        q.build().execute(&mut *self).await?;
-        Ok(())
-    }
+    outbox_methods!();
 }
 
 /// Inserts a plan's runs — pending ones, and ones the cache answered with their stages — with

@@ -98,8 +98,8 @@ macro_rules! bound {
     }};
 }
 
-/// The runs' own filters as SQL on `r` (the experiment is `$1`), adding their parameters.
-fn run_filters(l: &Listing<'_>, binds: &mut Vec<Bind>) -> String {
+/// The runs' own filters as SQL on `alias` (the experiment is `$1`), adding their parameters.
+fn run_filters(l: &Listing<'_>, alias: &str, binds: &mut Vec<Bind>) -> String {
     let mut sql = String::new();
     for (column, value) in [
         ("status", l.status),
@@ -108,7 +108,7 @@ fn run_filters(l: &Listing<'_>, binds: &mut Vec<Bind>) -> String {
     ] {
         if let Some(v) = value {
             binds.push(Bind::Text(v.to_owned()));
-            sql.push_str(&format!(" AND r.{column} = ${}", binds.len()));
+            sql.push_str(&format!(" AND {alias}.{column} = ${}", binds.len()));
         }
     }
     sql
@@ -191,7 +191,7 @@ async fn by_score(
                     filter.push_str(&format!(" AND s.value {op} ${}", binds.len()));
                 }
             }
-            let on_runs = run_filters(l, &mut binds);
+            let on_runs = run_filters(l, "r", &mut binds);
             let from = if on_runs.is_empty() {
                 "scores s"
             } else {
@@ -205,7 +205,7 @@ async fn by_score(
         }
         ScoreExpr::Weighted(scorers) => match weights_case(scorers, &mut binds) {
             Some((case, names)) => {
-                let on_runs = run_filters(l, &mut binds);
+                let on_runs = run_filters(l, "r", &mut binds);
                 let from = if on_runs.is_empty() {
                     "scores s"
                 } else {
@@ -284,7 +284,7 @@ async fn by_score(
     if l.min_score.is_none() && l.max_score.is_none() {
         // The unscored runs: every run matching the filters, less the scored ones.
         let mut binds = vec![Bind::Uuid(experiment_id)];
-        let on_runs = run_filters(l, &mut binds);
+        let on_runs = run_filters(l, "r", &mut binds);
         let all_sql = format!("SELECT COUNT(*) FROM runs r WHERE r.experiment_id = $1{on_runs}");
         let all: i64 = on_db!(db, p => bound!(sqlx::query_scalar(sqlx::AssertSqlSafe(all_sql.clone())), &binds)
             .fetch_one(p).await)?;
@@ -337,17 +337,10 @@ pub async fn list(
         return by_score(db, experiment_id, l, expr, limit, offset).await;
     }
     let mut binds = vec![Bind::Uuid(experiment_id)];
-    let mut base = String::from("runs.experiment_id = $1");
-    for (column, value) in [
-        ("status", l.status),
-        ("config_key", l.config_key),
-        ("item_id", l.item_id),
-    ] {
-        if let Some(v) = value {
-            binds.push(Bind::Text(v.to_owned()));
-            base.push_str(&format!(" AND runs.{column} = ${}", binds.len()));
-        }
-    }
+    let base = format!(
+        "runs.experiment_id = $1{}",
+        run_filters(l, "runs", &mut binds)
+    );
     let by_score = matches!(l.sort, RunSort::ScoreDesc | RunSort::ScoreAsc)
         || l.min_score.is_some()
         || l.max_score.is_some();

@@ -46,8 +46,15 @@ pub struct Sent {
     pub error: Option<String>,
 }
 
-/// One signed POST of `body` to the webhook (resolved, checked and pinned; no redirects).
-pub async fn send(core: &Core, hook: &WebhookRow, id: &str, body: &str) -> Sent {
+/// One signed POST of `body` to the webhook (resolved, checked against `allow_private` and
+/// pinned; no redirects).
+pub async fn send(
+    core: &Core,
+    hook: &WebhookRow,
+    id: &str,
+    body: &str,
+    allow_private: bool,
+) -> Sent {
     let started = Instant::now();
     let failed = |error: String, started: Instant| Sent {
         ok: false,
@@ -57,11 +64,7 @@ pub async fn send(core: &Core, hook: &WebhookRow, id: &str, body: &str) -> Sent 
     };
     let prepared = async {
         let url = outbound::parse("url", &hook.url).map_err(|e| e.to_string())?;
-        let allow = settings::load(&core.db)
-            .await
-            .map_err(|e| e.to_string())?
-            .allow_private_webhook_targets;
-        let addrs = outbound::resolve(&url, allow).await?;
+        let addrs = outbound::resolve(&url, allow_private).await?;
         let client = outbound::client(&url, &addrs, TIMEOUT)?;
         let secret = core.secrets.open(&hook.secret).map_err(|e| e.to_string())?;
         let headers: Vec<(String, String)> = match &hook.headers {
@@ -198,7 +201,7 @@ async fn body_for(core: &Core, event_id: i64) -> Result<Option<String>, String> 
 }
 
 /// Sends one claimed delivery and records what happened.
-async fn attempt(core: &Core, d: DeliveryRow) {
+async fn attempt(core: &Core, d: DeliveryRow, allow_private: bool) {
     let owner = core.node.to_string();
     let hook = match store::get(&core.db, d.webhook_id).await {
         Ok(Some(h)) if h.enabled => h,
@@ -230,7 +233,7 @@ async fn attempt(core: &Core, d: DeliveryRow) {
             }
         },
     };
-    let sent = send(core, &hook, &d.id.to_string(), &body).await;
+    let sent = send(core, &hook, &d.id.to_string(), &body, allow_private).await;
     let now = Utc::now();
     let attempts = d.attempts + 1;
     let (status, next, disable) = next_step(&sent, attempts, d.created_at, hook.failing_since, now);
@@ -306,9 +309,16 @@ pub async fn run(core: Core, mut stopped: tokio::sync::watch::Receiver<bool>) {
             }
         };
         let full = claimed.len() as i64 == BATCH;
-        futures::stream::iter(claimed)
-            .for_each_concurrent(CONCURRENCY, |d| attempt(&core, d))
-            .await;
+        if !claimed.is_empty() {
+            // The admin setting, read once per batch.
+            let allow = settings::load(&core.db)
+                .await
+                .map(|s| s.allow_private_webhook_targets)
+                .unwrap_or(false);
+            futures::stream::iter(claimed)
+                .for_each_concurrent(CONCURRENCY, |d| attempt(&core, d, allow))
+                .await;
+        }
         if full {
             continue;
         }

@@ -148,19 +148,26 @@ async fn url_field(core: &Core, raw: &str) -> Result<String> {
     Ok(url.to_string())
 }
 
-/// A webhook as shown (no secret, no header values).
-async fn shown(core: &Core, row: &WebhookRow) -> Result<Webhook> {
-    let pending = store::pending_counts(&core.db)
+/// Webhooks as shown (no secret, no header values), with their queues and last deliveries.
+async fn shown(core: &Core, rows: &[WebhookRow]) -> Result<Vec<Webhook>> {
+    let pending = store::pending_counts(&core.db).await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        let n = pending
+            .iter()
+            .find(|(id, _)| *id == row.id)
+            .map_or(0, |(_, n)| *n);
+        let (last, _) = store::deliveries(&core.db, row.id, 1, 0).await?;
+        out.push(to_webhook(row, n, last.first().map(|d| d.to_delivery())));
+    }
+    Ok(out)
+}
+
+async fn shown_one(core: &Core, row: WebhookRow) -> Result<Webhook> {
+    shown(core, std::slice::from_ref(&row))
         .await?
-        .into_iter()
-        .find(|(id, _)| *id == row.id)
-        .map_or(0, |(_, n)| n);
-    let (last, _) = store::deliveries(&core.db, row.id, 1, 0).await?;
-    Ok(to_webhook(
-        row,
-        pending,
-        last.first().map(|d| d.to_delivery()),
-    ))
+        .pop()
+        .ok_or(Error::NotFound("webhook"))
 }
 
 fn to_webhook(
@@ -198,18 +205,7 @@ fn to_webhook(
 /// `GET /api/v1/webhooks`: every webhook with its queue and last delivery (members and admins).
 pub async fn list_webhooks(core: &Core, actor: &Actor) -> Result<Vec<Webhook>> {
     actor.require_write()?;
-    let rows = store::list(&core.db).await?;
-    let pending = store::pending_counts(&core.db).await?;
-    let mut out = Vec::with_capacity(rows.len());
-    for row in &rows {
-        let n = pending
-            .iter()
-            .find(|(id, _)| *id == row.id)
-            .map_or(0, |(_, n)| *n);
-        let (last, _) = store::deliveries(&core.db, row.id, 1, 0).await?;
-        out.push(to_webhook(row, n, last.first().map(|d| d.to_delivery())));
-    }
-    Ok(out)
+    shown(core, &store::list(&core.db).await?).await
 }
 
 pub async fn get_webhook(core: &Core, actor: &Actor, id: Uuid) -> Result<Webhook> {
@@ -217,7 +213,7 @@ pub async fn get_webhook(core: &Core, actor: &Actor, id: Uuid) -> Result<Webhook
     let row = store::get(&core.db, id)
         .await?
         .ok_or(Error::NotFound("webhook"))?;
-    shown(core, &row).await
+    shown_one(core, row).await
 }
 
 /// `POST /api/v1/webhooks`: the answer carries the signing secret, once.
@@ -286,7 +282,7 @@ pub async fn update_webhook(
     if !store::update(&core.db, &row).await? {
         return Err(Error::NotFound("webhook"));
     }
-    shown(core, &row).await
+    shown_one(core, row).await
 }
 
 /// `DELETE /api/v1/webhooks/{id}`: with its deliveries and their log.
@@ -335,7 +331,17 @@ pub async fn test_webhook(
         "data": {"webhook_id": row.id, "name": row.name},
     })
     .to_string();
-    let sent = deliver::send(core, &row, &format!("test_{}", Uuid::new_v4()), &body).await;
+    let allow = settings::load(&core.db)
+        .await?
+        .allow_private_webhook_targets;
+    let sent = deliver::send(
+        core,
+        &row,
+        &format!("test_{}", Uuid::new_v4()),
+        &body,
+        allow,
+    )
+    .await;
     Ok(crate::types::WebhookTest {
         ok: sent.ok,
         status: sent.status.map(i64::from),
