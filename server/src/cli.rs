@@ -1,8 +1,9 @@
-//! The subcommands: `serve` (default), `worker`, `migrate`, `admin reset-password`, `mock-llm`.
+//! The subcommands: `serve` (default), `worker`, `migrate`, `admin reset-password`, `mock-llm`,
+//! `mcp`, `run` and `import promptfoo` (the last two in `headless`).
 
 use std::net::SocketAddr;
 
-use crate::config::{AdminCommand, Cli, Command, Config, MockLlmArgs};
+use crate::config::{AdminCommand, Cli, Command, Config, ImportCommand, MockLlmArgs};
 use crate::{StartError, connect, prepare, router, serve, shutdown_signal};
 
 /// Runs the parsed command line; returns the process exit code.
@@ -16,6 +17,10 @@ pub async fn run(cli: Cli) -> i32 {
         }
         Command::MockLlm(args) => run_mock_llm(args).await,
         Command::Mcp => run_mcp(cli.config).await,
+        Command::Run(args) => return crate::headless::run(args, cli.config).await,
+        Command::Import(ImportCommand::Promptfoo { config, output }) => {
+            return crate::headless::promptfoo::command(&config, output.as_deref());
+        }
     };
     match result {
         Ok(()) => 0,

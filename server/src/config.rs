@@ -48,6 +48,50 @@ pub enum Command {
     /// Serve MCP over standard input and output for a desktop agent, as the user whose API key
     /// is in PROMPTLOOPER_API_KEY, on the same database (DATA_DIR / DATABASE_URL).
     Mcp,
+    /// Run an experiment file headless (for CI): make its endpoints and experiment, sweep,
+    /// print the leaderboard, write the exports. Exit 0 when the best score reaches
+    /// --fail-under, 1 below it, 2 on a mistake in the file, 3 when it could not run.
+    Run(RunArgs),
+    /// Turn another tool's configuration into an experiment file.
+    #[command(subcommand)]
+    Import(ImportCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The experiment file (YAML; see README "CLI for CI").
+    pub file: PathBuf,
+    /// Fail (exit 1) when the best weighted score is below this (0 to 1); overrides the
+    /// file's `fail_under`.
+    #[arg(long)]
+    pub fail_under: Option<f64>,
+    /// Write the leaderboard and the exports (best JSON, .env, YAML, markdown report) here.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Print the result as JSON on standard output (progress stays on standard error).
+    #[arg(long)]
+    pub json: bool,
+    /// Run on this PromptLooper server instead of in this process, with the API key in
+    /// PROMPTLOOPER_API_KEY.
+    #[arg(long, env = "PROMPTLOOPER_SERVER")]
+    pub server: Option<String>,
+    /// How many configurations the table shows.
+    #[arg(long, default_value_t = 10)]
+    pub top: usize,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImportCommand {
+    /// Write an experiment file from a promptfoo config (promptfooconfig.yaml): prompts →
+    /// variants, providers → models and parameters, tests → items, assertions → scorers. What
+    /// cannot be mapped is listed on standard error.
+    Promptfoo {
+        /// The promptfoo config.
+        config: PathBuf,
+        /// Where to write the experiment file (default: standard output).
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -179,6 +223,11 @@ pub struct Config {
     /// Log format: text or json.
     #[arg(long, env = "LOG_FORMAT", global = true, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+
+    /// DATA_DIR was given (flag or environment) rather than defaulted: `run` keeps its
+    /// database there instead of in a temporary folder.
+    #[arg(skip)]
+    pub data_dir_given: bool,
 }
 
 impl Config {

@@ -7,6 +7,7 @@ pub mod api;
 pub mod auth_layer;
 pub mod cli;
 pub mod config;
+pub mod headless;
 pub mod mcp;
 pub mod mock_llm;
 pub mod session_store;
