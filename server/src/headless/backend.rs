@@ -299,10 +299,8 @@ impl Backend {
             Backend::Local(l) => {
                 let (source, format) = match data {
                     Data::Items(items) => (
-                        engine::datasets::Source::Text(
-                            serde_json::to_string(items).unwrap_or_default(),
-                        ),
-                        SampleFormat::Json,
+                        engine::datasets::Source::Text(lines(items)),
+                        SampleFormat::Jsonl,
                     ),
                     Data::File { path, format } => {
                         (engine::datasets::Source::File(path.clone()), *format)
@@ -325,10 +323,9 @@ impl Backend {
             Backend::Remote(r) => {
                 let path = format!("/api/v1/experiments/{experiment}/samples");
                 let (body, content_type) = match data {
-                    Data::Items(items) => (
-                        reqwest::Body::from(serde_json::to_vec(items).unwrap_or_default()),
-                        "application/json",
-                    ),
+                    Data::Items(items) => {
+                        (reqwest::Body::from(lines(items)), "application/x-ndjson")
+                    }
                     Data::File { path, format } => {
                         let file = tokio::fs::File::open(path).await.map_err(|e| {
                             Failure::other(format!("cannot read {}: {e}", path.display()))
@@ -461,6 +458,14 @@ impl Backend {
             l.state.core.db.close().await;
         }
     }
+}
+
+/// Inline items as JSON Lines: an import error's "line N" is then item N.
+fn lines(items: &[Value]) -> String {
+    items
+        .iter()
+        .map(|i| serde_json::to_string(i).unwrap_or_default() + "\n")
+        .collect()
 }
 
 impl Remote {

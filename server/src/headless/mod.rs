@@ -226,7 +226,7 @@ fn import_failure(l: &Loaded, f: Failure) -> Stop {
     }
     match &l.data {
         Data::Items(_) => {
-            // Inline items are imported as a JSON array: its "line N" is item N.
+            // Inline items are imported as JSON Lines: its "line N" is item N.
             let index = f
                 .message
                 .strip_prefix("line ")

@@ -301,7 +301,7 @@ fn load_var_files(ctx: &mut Ctx, vars: &mut Map<String, Value>) {
             && s.starts_with("file://")
         {
             let lower = s.to_ascii_lowercase();
-            if [".js", ".py", ".ts"].iter().any(|e| lower.contains(e)) {
+            if [".js", ".py", ".ts"].iter().any(|e| is_code(&lower, e)) {
                 ctx.unmapped.push(format!("var `{name}` computed by {s}"));
                 continue;
             }
@@ -311,6 +311,11 @@ fn load_var_files(ctx: &mut Ctx, vars: &mut Map<String, Value>) {
             }
         }
     }
+}
+
+/// `file://x.py` or `file://x.py:function`: code promptfoo runs, which has no equivalent.
+fn is_code(reference: &str, extension: &str) -> bool {
+    reference.ends_with(extension) || reference.contains(&format!("{extension}:"))
 }
 
 /// Tests from a CSV (`__expected…` columns are assertions), YAML or JSON(L) file.
@@ -508,7 +513,7 @@ fn read_prompts(
             let lower = reference.to_ascii_lowercase();
             if [".js", ".py", ".ts", ".mjs", ".cjs"]
                 .iter()
-                .any(|e| lower.contains(e))
+                .any(|e| is_code(&lower, e))
                 || reference.contains('*')
             {
                 ctx.unmapped
@@ -517,7 +522,10 @@ fn read_prompts(
             }
             let content = ctx.read(&text)?;
             if lower.ends_with(".json") || lower.ends_with(".yaml") || lower.ends_with(".yml") {
-                bodies.push((label.clone(), content));
+                bodies.push((
+                    label.clone().or_else(|| Some(reference.to_owned())),
+                    content,
+                ));
             } else {
                 // promptfoo splits a text file into prompts at lines of `---`.
                 let parts: Vec<&str> = content.split("\n---\n").collect();
@@ -857,12 +865,17 @@ fn parameters(ctx: &mut Ctx, models: &[Model]) -> (Params, BTreeMap<String, Dime
                 None => missing = true,
             }
         }
-        if values.len() == 1 && !missing {
+        if values.len() == 1 {
+            if missing {
+                ctx.notes.push(format!(
+                    "`{k}` is set by some providers only: the stage sets it for every model"
+                ));
+            }
             fixed.insert(k, values.remove(0));
         } else {
             if missing {
                 ctx.notes.push(format!(
-                    "`{k}` is set by some providers only: the providers without it are swept with those values too"
+                    "`{k}` is set by some providers only: the models without it are tried with those values too"
                 ));
             }
             ctx.notes.push(format!(
@@ -1170,7 +1183,7 @@ fn assertions(
         let rubric = match (&global_rubric, any_rubric) {
             (Some(g), true) => format!("{g}\n{{{{ input._rubric }}}}"),
             (Some(g), false) => g.clone(),
-            (None, _) => "{{ input._rubric }}".into(),
+            (None, _) => "{% if input._rubric %}{{ input._rubric }}{% else %}(This item has no rubric: judge whether the output does what the request asked.){% endif %}".into(),
         };
         let prompt = format!(
             "You grade an AI assistant's output against a rubric.\n\nRubric:\n{rubric}\n\nOutput:\n{{{{ output }}}}\n\nReply with a score from {{{{ min }}}} (fails the rubric) to {{{{ max }}}} (fully meets it), as `Score: N`."
