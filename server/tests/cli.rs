@@ -138,10 +138,13 @@ async fn a_run_passes_or_fails_by_its_threshold_and_writes_exports() {
     );
 }
 
+/// A change to the example file's text.
+type Edit = Box<dyn Fn(String) -> String>;
+
 #[tokio::test]
 async fn bad_files_exit_2_naming_the_line_and_the_field() {
     let dir = tempfile::tempdir().unwrap();
-    let cases: Vec<(&str, Box<dyn Fn(String) -> String>, &str, &str)> = vec![
+    let cases: Vec<(&str, Edit, &str, &str)> = vec![
         (
             "unknown-field.yaml",
             Box::new(|t: String| t.replace("    model: sim-medium", "    modle: sim-medium")),
@@ -598,4 +601,66 @@ async fn mock_stats(mock: &Mock) -> Value {
         .json()
         .await
         .unwrap()
+}
+
+#[tokio::test]
+async fn ctrl_c_pauses_and_a_rerun_gets_the_finished_runs_from_the_cache() {
+    use tokio::io::AsyncBufReadExt;
+    let dir = tempfile::tempdir().unwrap();
+    let (file, _) = variant(dir.path(), "slow.yaml", |t| {
+        t.replace("options: {latency_ms: 0}", "options: {latency_ms: 100}")
+    });
+    let data = dir.path().join("data");
+    let mut child = tokio::process::Command::new(BIN)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("DATA_DIR", &data)
+        .args(["run", &file])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut seen = String::new();
+    // Wait until some runs have finished, then interrupt as Ctrl-C would.
+    while let Some(line) = lines.next_line().await.unwrap() {
+        seen.push_str(&line);
+        seen.push('\n');
+        if line.starts_with("progress: ") && !line.starts_with("progress: 0/") {
+            break;
+        }
+    }
+    let pid = child.id().unwrap().to_string();
+    let kill = std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    while let Some(line) = lines.next_line().await.unwrap() {
+        seen.push_str(&line);
+        seen.push('\n');
+    }
+    let status = child.wait().await.unwrap();
+    assert_eq!(status.code(), Some(130), "{seen}");
+    assert!(seen.contains("interrupted: pausing the sweep"), "{seen}");
+
+    let again = cli(
+        &["run", &file, "--json"],
+        &[("DATA_DIR", data.to_str().unwrap())],
+    )
+    .await;
+    assert_eq!(again.code, 0, "{}", again.both());
+    let result: Value = serde_json::from_str(&again.stdout).unwrap();
+    let progress = &result["sweep"]["progress"];
+    let cached = progress["cached"].as_i64().unwrap();
+    assert!(
+        cached > 0 && cached < 90,
+        "the runs finished before the interrupt are reused: {progress}"
+    );
+    assert_eq!(progress["done"], 90);
+    assert_eq!(
+        progress["completed"].as_i64().unwrap() + cached,
+        90,
+        "nothing is asked twice: {progress}"
+    );
 }

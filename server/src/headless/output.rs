@@ -16,6 +16,12 @@ pub struct ProgressView {
     drawn: bool,
 }
 
+impl Default for ProgressView {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl ProgressView {
     pub fn new() -> ProgressView {
         ProgressView {
