@@ -670,7 +670,10 @@ impl LeaderWatch {
                     tracing::warn!(experiment = %n.experiment_id, error = %e, "could not check the leader");
                 }
             }
-            tokio::time::sleep(WATCH_EVERY).await;
+            tokio::select! {
+                _ = tokio::time::sleep(WATCH_EVERY) => {}
+                _ = stopped.wait_for(|s| *s) => return,
+            }
         }
     }
 }

@@ -453,9 +453,16 @@ impl Backend {
     /// Lets sweeps in flight finish their runs and closes the database (local only).
     pub async fn close(self) {
         if let Backend::Local(l) = self {
+            let t = std::time::Instant::now();
             l.state.stop_streams();
             crate::stop_background(&l.state).await;
+            let background = t.elapsed();
             l.state.core.db.close().await;
+            tracing::debug!(
+                background_ms = background.as_millis() as u64,
+                total_ms = t.elapsed().as_millis() as u64,
+                "closed"
+            );
         }
     }
 }
