@@ -576,6 +576,7 @@ async fn openapi_describes_every_route() {
         ("delete", "/api/v1/experiments/{id}"),
         ("post", "/api/v1/experiments/{id}/samples"),
         ("get", "/api/v1/runs/compare"),
+        ("post", "/api/v1/experiments/{id}/sweep/suggestions"),
         ("get", "/api/v1/experiments/{id}/configs/compare"),
         ("get", "/api/v1/datasets"),
         ("post", "/api/v1/datasets"),

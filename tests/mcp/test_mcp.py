@@ -32,7 +32,7 @@ TOOLS = {
     "get_leaderboard", "get_run_detail", "export_best_config", "pause_sweep", "resume_sweep",
     "add_human_score", "get_experiment_status", "list_models", "preview_sweep", "stop_sweep",
     "redirect_sweep", "fork_experiment", "approve_config", "reject_config", "compare_configs",
-    "get_events", "list_projects", "list_experiments", "request_human",
+    "get_events", "list_projects", "list_experiments", "request_human", "suggest_configurations",
 }
 READ_ONLY = {
     "get_leaderboard", "get_run_detail", "get_experiment_status", "list_models", "preview_sweep",

@@ -2,6 +2,7 @@
 
 pub mod charts;
 pub mod editor;
+pub mod guide;
 pub mod icons;
 pub mod leaderboard;
 pub mod progress;

@@ -38,7 +38,8 @@ pub fn tokens(n: i64) -> String {
 }
 
 /// Folds the events of a batch into the sweep they belong to. Returns whether the sweep's
-/// status changed or a new sweep started (the page then re-reads it).
+/// status changed, a new sweep started or a guided sweep planned a round (the page then
+/// re-reads it).
 pub fn apply(sweep: &mut Option<Sweep>, events: &[Event]) -> bool {
     let mut reread = false;
     for e in events {
@@ -51,6 +52,8 @@ pub fn apply(sweep: &mut Option<Sweep>, events: &[Event]) -> bool {
             continue;
         }
         match e.event_type.as_str() {
+            // A guided sweep's round changed its search state: read it again.
+            "sweep.round" => reread = true,
             "run.started" => s.in_flight += 1,
             "run.completed" | "run.failed" | "run.cached" => s.in_flight = (s.in_flight - 1).max(0),
             _ => {}

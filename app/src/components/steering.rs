@@ -31,6 +31,7 @@ pub fn Steering(
     let errors = FieldErrors::new();
     let budget_tokens = RwSignal::new(String::new());
     let budget_cost = RwSignal::new(String::new());
+    let budget_calls = RwSignal::new(String::new());
     let redirecting = RwSignal::new(None::<Vec<SpaceDraft>>);
     for action_value in [steer.value(), resume.value()] {
         Effect::new(move |_| match action_value.get() {
@@ -49,9 +50,11 @@ pub fn Steering(
         let budget = (|| -> Result<Option<Budget>, (String, String)> {
             let t = parse_u64(&budget_tokens.get_untracked(), "budget.max_tokens")?;
             let c = parse_f64(&budget_cost.get_untracked(), "budget.max_cost")?;
-            Ok((t.is_some() || c.is_some()).then(|| Budget {
+            let n = parse_u64(&budget_calls.get_untracked(), "budget.max_calls")?;
+            Ok((t.is_some() || c.is_some() || n.is_some()).then(|| Budget {
                 max_tokens: t.map(|t| t.min(i64::MAX as u64) as i64),
                 max_cost: c,
+                max_calls: n.map(|n| n.min(i64::MAX as u64) as i64),
             }))
         })();
         match budget {
@@ -87,6 +90,7 @@ pub fn Steering(
                     "paused" => view! {
                         <TextField label="New budget: max tokens" value=budget_tokens path="budget.max_tokens" placeholder="unchanged"/>
                         <TextField label="New budget: max cost ($)" value=budget_cost path="budget.max_cost" placeholder="unchanged"/>
+                        <TextField label="New budget: max LLM calls" value=budget_calls path="budget.max_calls" placeholder="unchanged"/>
                         <button type="button" class="primary" on:click=do_resume disabled=busy data-testid="resume">{icon("play")}" Resume"</button>
                     }.into_any(),
                     _ => view! {

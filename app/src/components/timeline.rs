@@ -12,7 +12,7 @@ pub const FILTERS: &[(&str, &str, &str)] = &[
     (
         "",
         "Key events",
-        "run.completed,run.cached,run.failed,new_best_found,budget.exhausted,experiment.started,experiment.paused,experiment.resumed,experiment.redirected,experiment.stopped,experiment.completed,experiment.forked,configuration.approved,configuration.rejected,scoring.started,scoring.completed,scoring.failed,human_needed",
+        "run.completed,run.cached,run.failed,new_best_found,budget.exhausted,experiment.started,experiment.paused,experiment.resumed,experiment.redirected,experiment.stopped,experiment.completed,experiment.forked,configuration.approved,configuration.rejected,scoring.started,scoring.completed,scoring.failed,human_needed,configuration.pruned,prompt.proposed,prompt.proposal_failed",
     ),
     ("all", "Every event", ""),
     ("human", "Requests for a person", "human_needed"),
@@ -29,6 +29,11 @@ pub const FILTERS: &[(&str, &str, &str)] = &[
         "experiment.started,experiment.paused,experiment.resumed,experiment.redirected,experiment.stopped,experiment.completed,experiment.forked",
     ),
     ("budget", "Budget stops", "budget.exhausted"),
+    (
+        "guided",
+        "Guided search",
+        "sweep.round,configuration.pruned,configuration.promoted,prompt.proposed,prompt.proposal_failed",
+    ),
     (
         "scoring",
         "Scoring and marks",
@@ -118,6 +123,22 @@ pub fn describe(e: &Event) -> String {
             p.get("token_count").and_then(Value::as_i64).unwrap_or(0),
             p.get("cost").and_then(Value::as_f64).unwrap_or(0.0)
         ),
+        "experiment.started" if text(p, "strategy").as_deref() == Some("guided") => format!(
+            "Guided sweep started: each configuration first tries {} of {} items (rungs {})",
+            p.get("rungs")
+                .and_then(|r| r.get(0))
+                .and_then(Value::as_i64)
+                .unwrap_or(0),
+            p.get("items").and_then(Value::as_i64).unwrap_or(0),
+            p.get("rungs")
+                .and_then(Value::as_array)
+                .map(|r| r
+                    .iter()
+                    .map(|x| x.to_string())
+                    .collect::<Vec<_>>()
+                    .join(" → "))
+                .unwrap_or_default()
+        ),
         "experiment.started" => format!(
             "Sweep started ({}): {} configurations, {} runs, {} from the cache",
             text(p, "strategy").unwrap_or_default(),
@@ -135,7 +156,23 @@ pub fn describe(e: &Event) -> String {
         "experiment.resumed" => format!("Sweep resumed{}", progress()),
         "experiment.redirected" => format!("Sweep redirected{}", progress()),
         "experiment.stopped" => format!("Sweep stopped{}", progress()),
-        "experiment.completed" => format!("Sweep completed{}", progress()),
+        "experiment.completed" => match text(p, "reason") {
+            Some(reason) => format!("Sweep completed: {reason}{}", progress()),
+            None => format!("Sweep completed{}", progress()),
+        },
+        "configuration.pruned" => format!(
+            "Pruned {}: {}",
+            text(p, "label").unwrap_or_default(),
+            text(p, "message").unwrap_or_default()
+        ),
+        "configuration.promoted" => format!(
+            "Promoted {}: {}",
+            text(p, "label").unwrap_or_default(),
+            text(p, "message").unwrap_or_default()
+        ),
+        "sweep.round" | "prompt.proposed" | "prompt.proposal_failed" => {
+            text(p, "message").unwrap_or_else(|| e.event_type.clone())
+        }
         "experiment.forked" => {
             format!("Forked into “{}”", text(p, "fork_name").unwrap_or_default())
         }
@@ -172,7 +209,8 @@ fn tone(e: &Event) -> &'static str {
     match e.event_type.as_str() {
         "new_best_found" => "event best",
         "run.failed" | "scoring.failed" => "event bad",
-        "budget.exhausted" | "human_needed" => "event warn",
+        "budget.exhausted" | "human_needed" | "prompt.proposal_failed" => "event warn",
+        "prompt.proposed" => "event best",
         t if t.starts_with("experiment.") => "event sweep",
         _ => "event",
     }

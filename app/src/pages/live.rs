@@ -10,6 +10,7 @@ use leptos_router::components::A;
 
 use crate::api::{current_sweep, get_experiment, list_events};
 use crate::components::charts::ProgressChart;
+use crate::components::guide::GuideCard;
 use crate::components::leaderboard::{LeaderboardCard, scorers};
 use crate::components::progress::{ProgressPanel, apply};
 use crate::components::shell::{AppShell, can_write};
@@ -191,6 +192,7 @@ fn Live(experiment: Experiment, events: Vec<Event>, sweep: Option<Sweep>) -> imp
                 <Timeline events=timeline filter/>
             </section>
         </div>
+        <GuideCard sweep/>
         <ProgressChart experiment_id=id changed=Signal::derive(move || chart.get())/>
         <LeaderboardCard experiment_id=id scorer_names changed expandable=true/>
     }

@@ -216,7 +216,8 @@ macro_rules! transitions {
     ($tx:ident, $row:expr, $now:expr) => {{
         let row: &$crate::server::store::sweeps::SweepRow = &$row;
         let mut out: Vec<NewEvent> = Vec::new();
-        if row.done >= row.total && matches!(row.status.as_str(), "running" | "paused") {
+        // A guided sweep between rounds is not done: its next round is decided by a lane.
+        if row.done >= row.total && !row.is_guided() && matches!(row.status.as_str(), "running" | "paused") {
             let n = sqlx::query(
                 "UPDATE sweeps SET status = 'completed', pause_reason = NULL, finished_at = $2, updated_at = $2 \
                  WHERE id = $1 AND status IN ('running', 'paused')")
@@ -228,7 +229,7 @@ macro_rules! transitions {
                 done.status = "completed".into();
                 out.push($crate::server::sweeps::sweep_event("experiment.completed", &done, serde_json::json!({})));
             }
-        } else if row.status == "running" && row.budget_spent() {
+        } else if row.status == "running" && row.pauses_for_budget() {
             let n = sqlx::query(
                 "UPDATE sweeps SET status = 'paused', pause_reason = 'budget', updated_at = $2 \
                  WHERE id = $1 AND status = 'running'")

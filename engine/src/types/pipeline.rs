@@ -407,7 +407,7 @@ pub struct RunConfig {
 }
 
 /// Choices for one stage of an ad-hoc run; absent fields keep the stage's defaults.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "server", derive(ToSchema, schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct StageChoice {

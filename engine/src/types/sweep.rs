@@ -11,6 +11,84 @@ use utoipa::ToSchema;
 
 use super::{ParameterSpace, RunConfig, StageChoice};
 
+/// Where a guided sweep's search stands (stored with the sweep; every round updates it).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(ToSchema, schemars::JsonSchema))]
+pub struct GuideState {
+    /// Rounds planned so far.
+    pub round: u32,
+    /// `tpe`, `random` or `agent`.
+    pub search: String,
+    /// The seed its choices and item order derive from.
+    pub seed: u64,
+    /// Items raced over, and the rungs: how many items a configuration has at each stage of
+    /// the race (the last is every item).
+    pub items: u32,
+    pub rungs: Vec<u32>,
+    /// Every configuration tried, in the order tried.
+    pub configurations: Vec<GuidedConfig>,
+    /// The best configuration evaluated on every item so far.
+    pub best: Option<GuideBest>,
+    /// Rounds since `best` last improved.
+    pub stale_rounds: u32,
+    /// Why no new configurations are tried any more (racing the ones tried goes on).
+    pub finishing: Option<String>,
+    /// Why the sweep ended.
+    pub stop_reason: Option<String>,
+    /// Configurations an agent posted that no round has taken yet.
+    pub suggestions: Vec<Vec<StageChoice>>,
+    /// Prompt variants the proposer wrote.
+    pub proposals: Vec<ProposedVariant>,
+    /// Proposals that failed (the error is on the timeline).
+    pub proposal_failures: u32,
+    /// LLM calls, tokens and cost of the proposer (also counted in the sweep's progress).
+    pub proposer_calls: i64,
+}
+
+/// A configuration a guided sweep tried.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(ToSchema, schemars::JsonSchema))]
+pub struct GuidedConfig {
+    pub config_key: String,
+    pub choice: Vec<StageChoice>,
+    /// `startup` (random, before the model has data), `tpe`, `random`, `agent`.
+    pub origin: String,
+    /// The round that first tried it.
+    pub round: u32,
+    /// Items it has been given.
+    pub items: u32,
+    /// `racing`, `pruned` (it cannot beat the leader) or `finished` (every item).
+    pub state: String,
+    /// Its weighted score over its items when last checked.
+    pub mean: Option<f64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(ToSchema, schemars::JsonSchema))]
+pub struct GuideBest {
+    pub config_key: String,
+    pub score: f64,
+    pub round: u32,
+}
+
+/// A prompt variant an LLM proposed in a guided sweep, with where it came from.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(ToSchema, schemars::JsonSchema))]
+pub struct ProposedVariant {
+    pub name: String,
+    pub stage: u32,
+    pub system: Option<String>,
+    pub user: Option<String>,
+    /// The proposer's model, and the round that asked.
+    pub model: String,
+    pub round: u32,
+    /// The configurations shown to it as best and as worst.
+    pub from_best: Vec<String>,
+    pub from_worst: Vec<String>,
+    /// What it said it changed, if anything.
+    pub rationale: Option<String>,
+}
+
 /// How a sweep chooses configurations. Tagged by `kind`, so new strategies (guided) slot in.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "server", derive(ToSchema, schemars::JsonSchema))]
@@ -25,6 +103,84 @@ pub enum Strategy {
         #[serde(default)]
         seed: Option<u64>,
     },
+    /// Results so far choose what runs next: a Tree-structured Parzen Estimator proposes
+    /// configurations (or an agent does, through `…/sweep/suggestions`), each is raced across
+    /// the items (it earns more items only while it can still beat the leader), and an LLM may
+    /// write new prompt variants. Runs in rounds sized to the run slots until a budget, the
+    /// configuration limit, `patience` or a stop ends it. The same `seed` makes the same
+    /// choices from the same results.
+    Guided {
+        #[serde(default)]
+        seed: Option<u64>,
+        /// Where new configurations come from (default `tpe`).
+        #[serde(default)]
+        search: Option<GuidedSearch>,
+        /// Stop trying new configurations after this many (1 to 100,000).
+        #[serde(default)]
+        max_configurations: Option<u32>,
+        /// Stop trying new configurations after this many rounds without a better fully
+        /// evaluated configuration (default 8; 1 to 1,000).
+        #[serde(default)]
+        patience: Option<u32>,
+        /// Runs started per round (default: this process's run slots; 1 to 1,000).
+        #[serde(default)]
+        batch: Option<u32>,
+        /// Items a new configuration is first tried on (default an eighth of the items, at
+        /// least 2); the item count turns racing off.
+        #[serde(default)]
+        first_items: Option<u32>,
+        /// Each round of racing keeps the best 1/`reduction` of a rung (default 3; 2 to 10).
+        #[serde(default)]
+        reduction: Option<u32>,
+        /// An LLM that writes new prompt variants from the best and worst so far.
+        #[serde(default)]
+        proposer: Option<Proposer>,
+    },
+}
+
+/// How a guided sweep finds new configurations.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(ToSchema, schemars::JsonSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum GuidedSearch {
+    /// Tree-structured Parzen Estimator (random for the first configurations).
+    #[default]
+    Tpe,
+    /// Uniformly at random (still raced): the baseline TPE is measured against.
+    Random,
+    /// Only what an agent posts to `…/sweep/suggestions`; the sweep waits for more.
+    Agent,
+}
+
+impl GuidedSearch {
+    pub fn name(self) -> &'static str {
+        match self {
+            GuidedSearch::Tpe => "tpe",
+            GuidedSearch::Random => "random",
+            GuidedSearch::Agent => "agent",
+        }
+    }
+}
+
+/// The LLM that proposes prompt variants in a guided sweep.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(ToSchema, schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct Proposer {
+    pub endpoint_id: Uuid,
+    pub model: String,
+    /// The stage whose prompt it rewrites (default 0).
+    #[serde(default)]
+    pub stage: Option<u32>,
+    /// Propose after every this many rounds (default 3; 1 to 100).
+    #[serde(default)]
+    pub every: Option<u32>,
+    /// Variants per proposal (default 2; 1 to 5).
+    #[serde(default)]
+    pub count: Option<u32>,
+    /// At most this many proposals in the sweep (default 5; 1 to 50).
+    #[serde(default)]
+    pub max_proposals: Option<u32>,
 }
 
 impl Strategy {
@@ -32,6 +188,7 @@ impl Strategy {
         match self {
             Strategy::Grid => "grid",
             Strategy::Random { .. } => "random",
+            Strategy::Guided { .. } => "guided",
         }
     }
 }
@@ -48,6 +205,9 @@ pub struct Budget {
     /// Estimated cost in dollars.
     #[serde(default)]
     pub max_cost: Option<f64>,
+    /// LLM calls actually made (cache hits are free).
+    #[serde(default)]
+    pub max_calls: Option<i64>,
 }
 
 /// `POST /api/v1/experiments/{id}/sweep` (and `/sweep/preview`).
@@ -85,6 +245,11 @@ pub struct Sweep {
     pub progress: Progress,
     pub max_tokens: Option<i64>,
     pub max_cost: Option<f64>,
+    #[serde(default)]
+    pub max_calls: Option<i64>,
+    /// A guided sweep's search state.
+    #[serde(default)]
+    pub guide: Option<GuideState>,
     /// Runs of this sweep executing right now (reads of one sweep fill it in; 0 elsewhere).
     #[serde(default)]
     pub in_flight: i64,
@@ -138,6 +303,57 @@ pub struct SweepPreview {
     /// Absent when a model has no known price (see `unpriced_models`).
     pub estimated_cost: Option<f64>,
     pub unpriced_models: Vec<String>,
+    /// True for a guided sweep: it decides as it goes, so `configurations`, `runs`, `calls`
+    /// and the estimates are what it expects to spend (at most its budget), not a plan.
+    #[serde(default)]
+    pub estimate: bool,
+    /// The calls budget a guided sweep stops at (`budget.max_calls`).
+    #[serde(default)]
+    pub budget_calls: Option<i64>,
+    /// Configurations in the whole space (absent when a range is continuous).
+    #[serde(default)]
+    pub space_configurations: Option<i64>,
+    /// What a guided sweep will do, in a sentence.
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+/// `POST /api/v1/experiments/{id}/sweep/suggestions`: configurations an agent wants the
+/// running guided sweep to try next.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(ToSchema, schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct SuggestionRequest {
+    /// 1 to 100 configurations, each as per-stage choices from the sweep's space.
+    pub configurations: Vec<SuggestedConfiguration>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(ToSchema, schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct SuggestedConfiguration {
+    /// Per-stage choices (variant, model, endpoint, parameters), index-aligned with stages.
+    pub stages: Vec<StageChoice>,
+}
+
+/// What became of suggestions.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(ToSchema, schemars::JsonSchema))]
+pub struct SuggestionResult {
+    pub sweep_id: Uuid,
+    /// Configuration keys queued for the next rounds.
+    pub accepted: Vec<String>,
+    pub skipped: Vec<SkippedSuggestion>,
+    /// Suggestions waiting now.
+    pub waiting: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(ToSchema, schemars::JsonSchema))]
+pub struct SkippedSuggestion {
+    pub index: u32,
+    pub config_key: String,
+    pub reason: String,
 }
 
 /// `POST /api/v1/experiments/{id}/redirect`: replaces what remains of the running sweep.
@@ -232,6 +448,11 @@ pub const EVENT_TYPES: &[&str] = &[
     "configuration.approved",
     "configuration.rejected",
     "new_best_found",
+    "sweep.round",
+    "configuration.promoted",
+    "configuration.pruned",
+    "prompt.proposed",
+    "prompt.proposal_failed",
     "scoring.started",
     "scoring.completed",
     "scoring.failed",

@@ -144,6 +144,7 @@ pub fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(runs::invalidate_cache))
         .routes(routes!(sweeps::start_sweep, sweeps::current_sweep))
         .routes(routes!(sweeps::preview_sweep))
+        .routes(routes!(sweeps::suggest))
         .routes(routes!(sweeps::list_sweeps))
         .routes(routes!(sweeps::get_sweep))
         .routes(routes!(sweeps::pause))

@@ -6,8 +6,8 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
 use engine::types::{
-    Budget, ConfigMark, EventPage, Experiment, ForkRequest, MarkRequest, Redirect, Sweep,
-    SweepPreview, SweepRequest,
+    Budget, ConfigMark, EventPage, Experiment, ForkRequest, MarkRequest, Redirect,
+    SuggestionRequest, SuggestionResult, Sweep, SweepPreview, SweepRequest,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -16,8 +16,9 @@ use super::error::{ApiResult, ErrorBody};
 use super::extract::{Authed, IdPath, JsonBody, QueryParams, parse_json};
 use crate::state::AppState;
 
-/// Plans a sweep (grid or random) and starts it. Every run is persisted before any call;
-/// runs the cache answers are `cached` at once. Progress arrives as events.
+/// Plans a sweep and starts it. Grid and random: every run is persisted before any call; runs
+/// the cache answers are `cached` at once. Guided: planned round by round from the results so
+/// far. Progress arrives as events.
 #[utoipa::path(post, path = "/api/v1/experiments/{id}/sweep", tag = "sweeps", params(("id" = uuid::Uuid, Path)),
     request_body = SweepRequest,
     responses((status = 201, body = Sweep), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
@@ -46,6 +47,25 @@ pub async fn preview_sweep(
     JsonBody(r): JsonBody<SweepRequest>,
 ) -> ApiResult<Json<SweepPreview>> {
     Ok(Json(engine::sweeps::preview(&s.core, &a, id, r).await?))
+}
+
+/// Ask/tell for a running guided sweep: configurations to try next (before its own search;
+/// with `search: agent` they are all it tries). Each is raced like any other; read results
+/// on the leaderboard and suggest more.
+#[utoipa::path(post, path = "/api/v1/experiments/{id}/sweep/suggestions", tag = "sweeps", params(("id" = uuid::Uuid, Path)),
+    request_body = SuggestionRequest,
+    responses((status = 202, body = SuggestionResult), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+              (status = 422, body = ErrorBody)))]
+pub async fn suggest(
+    State(s): State<AppState>,
+    Authed(a): Authed,
+    IdPath(id): IdPath,
+    JsonBody(r): JsonBody<SuggestionRequest>,
+) -> ApiResult<(StatusCode, Json<SuggestionResult>)> {
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(engine::sweeps::suggest(&s.core, &a, id, r).await?),
+    ))
 }
 
 /// The experiment's current sweep: the running or paused one, else the newest.

@@ -171,6 +171,8 @@ pub struct Loaded {
     pub spec: ExperimentFile,
     pub data: Data,
     pub strategy: Strategy,
+    /// The endpoint a guided strategy's proposer names (`proposer: {endpoint: name, …}`).
+    pub proposer_endpoint: Option<String>,
     /// Endpoint name → API key read from its variable.
     pub keys: HashMap<String, String>,
     locator: Locator,
@@ -271,13 +273,14 @@ pub fn load(path: &Path) -> Result<Loaded, FileError> {
     let mut loaded = Loaded {
         data: Data::Items(Vec::new()),
         strategy: Strategy::Grid,
+        proposer_endpoint: None,
         keys: HashMap::new(),
         locator,
         file,
         spec,
     };
     loaded.data = data(&loaded, path)?;
-    loaded.strategy = strategy(&loaded)?;
+    (loaded.strategy, loaded.proposer_endpoint) = strategy(&loaded)?;
     check_names(&loaded)?;
     for (name, ep) in &loaded.spec.endpoints {
         let Some(var) = &ep.api_key_env else { continue };
@@ -376,24 +379,60 @@ fn data(l: &Loaded, path: &Path) -> Result<Data, FileError> {
     Ok(Data::File { path: full, format })
 }
 
-fn strategy(l: &Loaded) -> Result<Strategy, FileError> {
+/// The strategy, and the endpoint its proposer names (the file names endpoints; the
+/// engine takes ids, filled in once the endpoints exist).
+fn strategy(l: &Loaded) -> Result<(Strategy, Option<String>), FileError> {
     match &l.spec.strategy {
-        None => Ok(Strategy::Grid),
-        Some(Value::String(s)) if s == "grid" => Ok(Strategy::Grid),
+        None => Ok((Strategy::Grid, None)),
+        Some(Value::String(s)) if s == "grid" => Ok((Strategy::Grid, None)),
+        Some(Value::String(s)) if s == "guided" => Ok((
+            serde_json::from_value(serde_json::json!({"kind": "guided"})).expect("a guided strategy"),
+            None,
+        )),
         Some(Value::String(s)) => Err(l.error(
             "strategy",
-            format!("unknown strategy {s:?}: grid, or {{kind: random, samples: N, seed: S}}"),
+            format!(
+                "unknown strategy {s:?}: grid, guided, {{kind: random, samples: N, seed: S}} or {{kind: guided, seed: S, …}}"
+            ),
         )),
-        Some(v) => serde_path_to_error::deserialize::<_, Strategy>(v.clone()).map_err(|e| {
-            let at = e.path().to_string();
-            let field = if at == "." {
-                "strategy".to_owned()
-            } else {
-                format!("strategy.{at}")
-            };
-            l.error(&field, e.into_inner().to_string())
-        }),
+        Some(v) => {
+            let mut v = v.clone();
+            let mut proposer = None;
+            if let Some(p) = v.get_mut("proposer").and_then(Value::as_object_mut) {
+                if p.contains_key("endpoint_id") {
+                    return Err(l.error(
+                        "strategy.proposer.endpoint_id",
+                        "name the endpoint instead: endpoint: <name>",
+                    ));
+                }
+                match p.remove("endpoint") {
+                    Some(Value::String(name)) => {
+                        proposer = Some(name);
+                        p.insert("endpoint_id".into(), Value::String(uuid::Uuid::nil().to_string()));
+                    }
+                    _ => {
+                        return Err(l.error(
+                            "strategy.proposer.endpoint",
+                            "must name an endpoint: endpoint: <name>",
+                        ));
+                    }
+                }
+            }
+            parse_strategy(l, v).map(|s| (s, proposer))
+        }
     }
+}
+
+fn parse_strategy(l: &Loaded, v: Value) -> Result<Strategy, FileError> {
+    serde_path_to_error::deserialize::<_, Strategy>(v).map_err(|e| {
+        let at = e.path().to_string();
+        let field = if at == "." {
+            "strategy".to_owned()
+        } else {
+            format!("strategy.{at}")
+        };
+        l.error(&field, e.into_inner().to_string())
+    })
 }
 
 /// Every endpoint a stage, a model choice or a scorer names is in `endpoints:` (or, checked

@@ -123,8 +123,18 @@ async fn execute(backend: &Backend, l: &Loaded, args: &RunArgs) -> Result<i32, S
                 .await
                 .map_err(|f| import_failure(l, f))?;
         }
+        let mut strategy = l.strategy.clone();
+        if let (
+            Some(name),
+            engine::types::Strategy::Guided {
+                proposer: Some(p), ..
+            },
+        ) = (&l.proposer_endpoint, &mut strategy)
+        {
+            p.endpoint_id = setup::lookup(l, &ids, name, "strategy.proposer.endpoint")?;
+        }
         let request = SweepRequest {
-            strategy: l.strategy.clone(),
+            strategy,
             repeats: spec.repeats,
             items: None,
             budget: spec.budget.clone(),

@@ -47,7 +47,12 @@ pub(super) async fn endpoints(
     Ok(ids)
 }
 
-fn lookup(l: &Loaded, ids: &HashMap<String, Uuid>, name: &str, field: &str) -> Result<Uuid, Stop> {
+pub(super) fn lookup(
+    l: &Loaded,
+    ids: &HashMap<String, Uuid>,
+    name: &str,
+    field: &str,
+) -> Result<Uuid, Stop> {
     ids.get(name).copied().ok_or_else(|| {
         let mut known: Vec<&str> = ids.keys().map(String::as_str).collect();
         known.sort();

@@ -85,9 +85,9 @@ pub struct ListModels {
 #[serde(deny_unknown_fields)]
 pub struct SweepArgs {
     pub experiment_id: Uuid,
-    /// The strategy (`{"kind": "grid"}` or `{"kind": "random", "samples": N, "seed": S}`),
-    /// repeats, items, budget and optionally a parameter space to sweep instead of the
-    /// experiment's own.
+    /// The strategy (`{"kind": "grid"}`, `{"kind": "random", "samples": N, "seed": S}` or
+    /// `{"kind": "guided", "seed": S, …}` with a budget such as `{"max_calls": N}`), repeats,
+    /// items, budget and optionally a parameter space to sweep instead of the experiment's own.
     pub sweep: SweepRequest,
 }
 
@@ -98,6 +98,15 @@ pub struct ResumeArgs {
     /// A new budget (for a sweep paused by `budget.exhausted`); default the sweep's own.
     #[serde(default)]
     pub budget: Option<Budget>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SuggestArgs {
+    pub experiment_id: Uuid,
+    /// 1 to 100 configurations for the running guided sweep to try next, each as per-stage
+    /// choices from its space: `{"stages": [{"variant": "v2", "model": "m", "params": {"temperature": 0.3}}]}`.
+    pub configurations: Vec<engine::types::SuggestedConfiguration>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

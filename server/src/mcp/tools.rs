@@ -388,7 +388,7 @@ impl Tools {
     }
 
     #[tool(
-        description = "Start a sweep over the experiment's parameter space (grid: every combination; random: N samples with a seed) and return at once with the sweep id and its preview; the runs go on in the background (durably: a restart resumes them). Spends what the preview says, up to the budget if you give one (then it pauses with budget.exhausted). With a progress token, progress notifications follow until the sweep ends (done/total, best score so far). Next: get_experiment_status or get_leaderboard; pause_sweep / stop_sweep / redirect_sweep to steer.",
+        description = "Start a sweep over the experiment's parameter space (grid: every combination; random: N samples with a seed; guided: a model-based search that races each configuration across the items and stops at its budget, e.g. {\"strategy\": {\"kind\": \"guided\", \"seed\": 1}, \"budget\": {\"max_calls\": 500}}) and return at once with the sweep id and its preview; the runs go on in the background (durably: a restart resumes them). Spends what the preview says, up to the budget if you give one (then it pauses with budget.exhausted). With a progress token, progress notifications follow until the sweep ends (done/total, best score so far). Next: get_experiment_status or get_leaderboard; pause_sweep / stop_sweep / redirect_sweep to steer.",
         input_schema = input::<SweepArgs>()
     )]
     async fn run_sweep(&self, raw: JsonObject, ctx: RequestContext<RoleServer>) -> CallToolResult {
@@ -485,6 +485,37 @@ impl Tools {
                 .map_err(failure)?;
             let summary = sweep_text(&sweep);
             Ok(answer(sweep, summary))
+        })
+        .await
+    }
+
+    #[tool(
+        description = "Ask/tell for a running guided sweep: configurations you want tried next (before its own search; with strategy search \"agent\" they are all it tries). Each is raced across the items like any other, so a weak one costs only its first few items. Spends LLM calls when a round runs them. Next: get_experiment_status (guide.configurations shows each one's state and mean), get_leaderboard, then suggest more.",
+        input_schema = input::<SuggestArgs>()
+    )]
+    async fn suggest_configurations(
+        &self,
+        raw: JsonObject,
+        ctx: RequestContext<RoleServer>,
+    ) -> CallToolResult {
+        self.call(raw, &ctx, |actor, p: SuggestArgs| async move {
+            let result = engine::sweeps::suggest(
+                &self.core,
+                &actor,
+                p.experiment_id,
+                engine::types::SuggestionRequest {
+                    configurations: p.configurations,
+                },
+            )
+            .await
+            .map_err(failure)?;
+            let summary = format!(
+                "{} configuration(s) queued for the next round, {} skipped; {} waiting",
+                result.accepted.len(),
+                result.skipped.len(),
+                result.waiting
+            );
+            Ok(answer(result, summary))
         })
         .await
     }

@@ -328,7 +328,7 @@ fn Builder(
         {saved_id.map(|id| view! {
             <section class="card" id="launch">
                 <h2>"5. Preview and start a sweep"</h2>
-                <launch::Launch experiment_id=id dirty=dirty.read_only()
+                <launch::Launch experiment_id=id dirty=dirty.read_only() endpoints
                     items=Signal::derive(move || match stored {
                         Some(s) => s.summary.with(|s| s.count as usize),
                         None => draft.items.with(Vec::len),

@@ -22,6 +22,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use serde::Deserialize;
+use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use super::{ChatRequest, ChatResponse, Provider, ProviderError, Role, estimate_tokens};
@@ -214,6 +215,55 @@ pub fn quality(request: &ChatRequest) -> f64 {
     q.clamp(0.05, 0.98)
 }
 
+/// The prompt proposer's answer to a guided sweep's proposal request (laid out as
+/// `sweeps::PROPOSER_HEADER` lays it out), else `None`. It rewrites the best prompt the way
+/// the landscape rewards: drops sentences asking to think aloud, asks for only the answer,
+/// then for a comma-separated list — one more edit per variant. (`sim-small` does not
+/// understand the request and answers it as an extraction task: garbage to the proposer.)
+pub fn proposer_reply(user: &str) -> Option<String> {
+    if !user.starts_with(crate::server::sweeps::PROPOSER_HEADER) {
+        return None;
+    }
+    let best = section(user, "### Best so far\n", "### Worst so far")?;
+    let system = section(best, "SYSTEM:\n", "\nUSER TEMPLATE:").unwrap_or_default();
+    let count: usize = user
+        .split("Write ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1);
+    let kept: Vec<&str> = system
+        .split_inclusive(['.', '!', '?'])
+        .filter(|s| !s.to_ascii_lowercase().contains("think"))
+        .collect();
+    let mut text = kept.concat().trim().to_owned();
+    let mut variants = Vec::new();
+    let edits = [
+        ("only", "Reply with only the answer."),
+        ("comma", "Give it as a comma-separated list."),
+        ("exact", "Be exact."),
+        ("order", "Keep the order they appear in."),
+        ("repeat", "Do not repeat a term."),
+    ];
+    let mut applied = Vec::new();
+    for (word, sentence) in edits {
+        if variants.len() == count {
+            break;
+        }
+        if text.to_ascii_lowercase().contains(word) {
+            continue;
+        }
+        text = format!("{text} {sentence}").trim().to_owned();
+        applied.push(sentence);
+        variants.push(json!({
+            "name": format!("sim-rewrite-{}", variants.len() + 1),
+            "system": text,
+            "rationale": format!("Dropped thinking aloud; added: {}", applied.join(" ")),
+        }));
+    }
+    Some(json!({ "variants": variants }).to_string())
+}
+
 /// The text of `prompt` after `start` up to the next blank line before `end` (or the end).
 fn section<'a>(prompt: &'a str, start: &str, end: &str) -> Option<&'a str> {
     let from = prompt.find(start)? + start.len();
@@ -275,7 +325,10 @@ pub fn complete(request: &ChatRequest) -> ChatResponse {
         .rev()
         .find(|m| m.role == Role::User)
         .map_or("", |m| m.content.as_str());
-    if let Some(content) = judge_reply(user) {
+    let proposal = (!request.model.contains("small"))
+        .then(|| proposer_reply(user))
+        .flatten();
+    if let Some(content) = judge_reply(user).or(proposal) {
         let prompt: String = request
             .messages
             .iter()
@@ -505,5 +558,35 @@ mod tests {
             }
         }
         assert!((80..160).contains(&failed), "{failed} of 400 failed");
+    }
+
+    #[test]
+    fn it_proposes_prompts_the_landscape_rewards() {
+        let request = format!(
+            "{}\nBelow are prompt variants.\n\n### Best so far\n[variant: a] score 0.7 over 2 item(s)\nSYSTEM:\nList the names. Think it through.\nUSER TEMPLATE:\n{{{{ input.text }}}}\nSAMPLE OUTPUT:\nAda\nSCORERS:\n(none)\n\n### Worst so far\n\nWrite 2 new variant(s) of this prompt.",
+            crate::server::sweeps::PROPOSER_HEADER
+        );
+        let reply: serde_json::Value =
+            serde_json::from_str(&proposer_reply(&request).unwrap()).unwrap();
+        let v = reply["variants"].as_array().unwrap();
+        assert_eq!(v.len(), 2);
+        assert_eq!(
+            v[0]["system"],
+            "List the names. Reply with only the answer."
+        );
+        assert!(v[1]["system"].as_str().unwrap().contains("comma-separated"));
+        assert!(proposer_reply("Extract the entities.").is_none());
+        let asked = ChatRequest {
+            model: "sim-small".into(),
+            messages: vec![super::super::Message {
+                role: Role::User,
+                content: request.clone(),
+            }],
+            params: Params::default(),
+        };
+        assert!(
+            !complete(&asked).content.contains("variants"),
+            "sim-small cannot propose"
+        );
     }
 }

@@ -244,6 +244,16 @@ pub async fn after(
     Ok(rows.into_iter().map(Item::from).collect())
 }
 
+/// The ids of a version's items in order (by position), without their inputs.
+pub async fn ids_in_order(db: &Db, dataset_id: Uuid, version: i64) -> Result<Vec<String>> {
+    let sql = concat!(
+        "SELECT item_id FROM dataset_items WHERE ",
+        live!(),
+        " ORDER BY position, item_id"
+    );
+    Ok(on_db!(db, p => sqlx::query_scalar(sql).bind(dataset_id).bind(version).fetch_all(p).await)?)
+}
+
 /// The ids of a version's items (their inputs are not read).
 pub async fn ids(db: &Db, dataset_id: Uuid, version: i64) -> Result<Vec<String>> {
     let sql = concat!("SELECT item_id FROM dataset_items WHERE ", live!());

@@ -12,6 +12,7 @@ pub mod endpoints;
 pub mod events;
 pub mod experiments;
 pub mod exports;
+pub mod guided;
 pub mod leaderboard;
 pub mod pricing;
 pub mod projects;

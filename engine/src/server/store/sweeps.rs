@@ -6,7 +6,9 @@ use uuid::Uuid;
 
 use super::{Db, on_db};
 use crate::server::error::Result;
-use crate::types::{ConfigMark, ParameterSpace, Progress, RunConfig, Sweep, SweepRequest};
+use crate::types::{
+    ConfigMark, GuideState, ParameterSpace, Progress, RunConfig, Sweep, SweepRequest,
+};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct SweepRow {
@@ -29,20 +31,25 @@ pub struct SweepRow {
     pub cache_hits: i64,
     pub max_tokens: Option<i64>,
     pub max_cost: Option<f64>,
+    pub max_calls: Option<i64>,
+    /// A guided sweep's round counter and search state (`None` for grid and random).
+    pub guide_round: i64,
+    pub guide: Option<Json<GuideState>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
 }
 
 pub const COLUMNS: &str = "id, experiment_id, request, space, status, pause_reason, total, done, completed, \
-     cached, failed, skipped, tokens_in, tokens_out, cost, calls, cache_hits, max_tokens, max_cost, created_at, \
-     updated_at, finished_at";
+     cached, failed, skipped, tokens_in, tokens_out, cost, calls, cache_hits, max_tokens, max_cost, max_calls, \
+     guide_round, guide, created_at, updated_at, finished_at";
 
 macro_rules! select_sweeps {
     ($($tail:literal),+) => {
         concat!(
             "SELECT id, experiment_id, request, space, status, pause_reason, total, done, completed, cached, failed, ",
-            "skipped, tokens_in, tokens_out, cost, calls, cache_hits, max_tokens, max_cost, created_at, updated_at, ",
+            "skipped, tokens_in, tokens_out, cost, calls, cache_hits, max_tokens, max_cost, max_calls, guide_round, guide, ",
+            "created_at, updated_at, ",
             "finished_at FROM sweeps ",
             $($tail),+
         )
@@ -85,6 +92,23 @@ impl SweepRow {
         self.max_tokens
             .is_some_and(|m| self.tokens_in + self.tokens_out >= m)
             || self.max_cost.is_some_and(|m| self.cost >= m)
+            || self.max_calls.is_some_and(|m| self.calls >= m)
+    }
+
+    /// Whether the recorder pauses the sweep for its budget: a guided sweep fits each round
+    /// to its calls budget and ends there itself, so only tokens and cost pause it.
+    pub fn pauses_for_budget(&self) -> bool {
+        if self.is_guided() {
+            self.max_tokens
+                .is_some_and(|m| self.tokens_in + self.tokens_out >= m)
+                || self.max_cost.is_some_and(|m| self.cost >= m)
+        } else {
+            self.budget_spent()
+        }
+    }
+
+    pub fn is_guided(&self) -> bool {
+        self.guide.is_some()
     }
 
     pub fn to_sweep(&self) -> Sweep {
@@ -98,6 +122,8 @@ impl SweepRow {
             progress: self.progress(),
             max_tokens: self.max_tokens,
             max_cost: self.max_cost,
+            max_calls: self.max_calls,
+            guide: self.guide.as_ref().map(|g| g.0.clone()),
             in_flight: 0,
             created_at: self.created_at,
             updated_at: self.updated_at,
@@ -174,8 +200,9 @@ pub async fn list(
     Ok((rows, total))
 }
 
-/// Running sweeps with unclaimed runs that no process has driven since `stale_before`; each is
-/// claimed for re-driving (so only one process re-enqueues it).
+/// Running sweeps with unclaimed runs (or guided ones between rounds) that no process has
+/// driven since `stale_before`; each is claimed for re-driving (so only one process
+/// re-enqueues it).
 pub async fn claim_stale(
     db: &Db,
     stale_before: DateTime<Utc>,
@@ -184,7 +211,8 @@ pub async fn claim_stale(
     Ok(on_db!(db, p => sqlx::query_scalar(
         "UPDATE sweeps SET driven_at = $2 WHERE status = 'running' \
          AND (driven_at IS NULL OR driven_at < $1) \
-         AND EXISTS (SELECT 1 FROM runs WHERE runs.sweep_id = sweeps.id AND runs.status = 'pending') \
+         AND (EXISTS (SELECT 1 FROM runs WHERE runs.sweep_id = sweeps.id AND runs.status = 'pending') \
+              OR (guide IS NOT NULL AND done >= total)) \
          RETURNING id")
         .bind(stale_before).bind(now).fetch_all(p).await)?)
 }
@@ -318,10 +346,10 @@ pub async fn create(
         let mut tx = p.begin().await?;
         sqlx::query(
             "INSERT INTO sweeps (id, experiment_id, request, space, status, total, done, cached, cache_hits, \
-             max_tokens, max_cost, driven_at, created_by, created_at, updated_at, finished_at) \
-             VALUES ($1, $2, $3, $4, $5, 0, 0, 0, 0, $6, $7, $8, $9, $8, $8, NULL)")
+             max_tokens, max_cost, driven_at, created_by, created_at, updated_at, finished_at, max_calls, guide) \
+             VALUES ($1, $2, $3, $4, $5, 0, 0, 0, 0, $6, $7, $8, $9, $8, $8, NULL, $10, $11)")
             .bind(row.id).bind(row.experiment_id).bind(&row.request).bind(&row.space).bind(&row.status)
-            .bind(row.max_tokens).bind(row.max_cost).bind(now).bind(created_by)
+            .bind(row.max_tokens).bind(row.max_cost).bind(now).bind(created_by).bind(row.max_calls).bind(&row.guide)
             .execute(&mut *tx).await?;
         let Some(planned) = store_pages!(tx, pages, 0, now) else {
             return Ok(None);
@@ -330,7 +358,8 @@ pub async fn create(
         row.done = planned.cached;
         row.cached = planned.cached;
         row.cache_hits = planned.cache_hits;
-        if planned.pending == 0 {
+        // A guided sweep plans its first round once it exists.
+        if planned.pending == 0 && row.guide.is_none() {
             row.status = "completed".into();
             row.finished_at = Some(now);
         }
@@ -340,7 +369,7 @@ pub async fn create(
             .bind(row.id).bind(&row.status).bind(row.total).bind(row.done).bind(row.cached)
             .bind(row.cache_hits).bind(row.finished_at)
             .execute(&mut *tx).await?;
-        let status = if planned.pending == 0 { "completed" } else { "running" };
+        let status = if row.status == "completed" { "completed" } else { "running" };
         sqlx::query("UPDATE experiments SET status = $2, updated_at = $3 WHERE id = $1")
             .bind(row.experiment_id).bind(status).bind(now).execute(&mut *tx).await?;
         let events = events(&row);
@@ -372,7 +401,7 @@ pub async fn replan(
         };
         let added = planned.pending + planned.cached;
         let sql = format!(
-            "UPDATE sweeps SET space = $2, request = $3, total = total - $4 + $5, skipped = skipped + $4, \
+            "UPDATE sweeps SET space = $2, request = $3, total = total - $4 + $5, skipped = skipped + $4, guide_round = guide_round + 1, \
              done = done + $6, cached = cached + $6, cache_hits = cache_hits + $7, updated_at = $8 WHERE id = $1 RETURNING {COLUMNS}");
         let row = sqlx::query_as::<_, SweepRow>(sqlx::AssertSqlSafe(sql))
             .bind(id).bind(Json(space)).bind(Json(request)).bind(dropped).bind(added).bind(planned.cached)
@@ -391,7 +420,7 @@ pub async fn transition(
     from: &[&str],
     to: &str,
     pause_reason: Option<&str>,
-    budget: Option<(Option<i64>, Option<f64>)>,
+    budget: Option<(Option<i64>, Option<f64>, Option<i64>)>,
 ) -> Result<Option<SweepRow>> {
     let now = Utc::now();
     let from = from.join(",");
@@ -401,20 +430,21 @@ pub async fn transition(
         "paused" => "paused",
         _ => "completed",
     };
-    let (set_budget, max_tokens, max_cost) = match budget {
-        Some((t, c)) => (true, t, c),
-        None => (false, None, None),
+    let (set_budget, max_tokens, max_cost, max_calls) = match budget {
+        Some((t, c, n)) => (true, t, c, n),
+        None => (false, None, None, None),
     };
     Ok(on_db!(db, p => {
         let mut tx = p.begin().await?;
         let sql = format!(
             "UPDATE sweeps SET status = $2, pause_reason = $3, finished_at = COALESCE($4, finished_at), updated_at = $5, \
              driven_at = $5, max_tokens = CASE WHEN $7 THEN $8 ELSE max_tokens END, \
-             max_cost = CASE WHEN $7 THEN $9 ELSE max_cost END \
+             max_cost = CASE WHEN $7 THEN $9 ELSE max_cost END, \
+             max_calls = CASE WHEN $7 THEN $10 ELSE max_calls END \
              WHERE id = $1 AND ',' || CAST($6 AS TEXT) || ',' LIKE '%,' || status || ',%' RETURNING {COLUMNS}");
         let row = sqlx::query_as::<_, SweepRow>(sqlx::AssertSqlSafe(sql))
             .bind(id).bind(to).bind(pause_reason).bind(finished).bind(now).bind(&from)
-            .bind(set_budget).bind(max_tokens).bind(max_cost)
+            .bind(set_budget).bind(max_tokens).bind(max_cost).bind(max_calls)
             .fetch_optional(&mut *tx).await?;
         if let Some(row) = &row {
             sqlx::query("UPDATE experiments SET status = $2, updated_at = $3 WHERE id = $1")

@@ -95,6 +95,15 @@ pub async fn drive(core: &Core, sweep_id: Uuid) -> Result<()> {
         .await?;
         drop(claiming);
         if claimed.is_empty() {
+            if sweep.is_guided() {
+                // Its runs recorded, a guided sweep may be at a round boundary: plan the next
+                // round and go on with it.
+                drop(permits);
+                while tasks.join_next().await.is_some() {}
+                if let guided::Advance::Planned(_) = super::advance(core, sweep_id, true).await? {
+                    continue;
+                }
+            }
             break;
         }
         claimed_total += claimed.len();

@@ -38,9 +38,12 @@ pub const MAX_SWEEP_RUNS: usize = 100_000;
 /// How long a claimed run stays leased without a heartbeat.
 pub const LEASE: Duration = Duration::from_secs(20);
 
+mod guided;
 mod lane;
 mod plan;
 mod steer;
+
+pub use guided::{PROPOSER_HEADER, advance, suggest};
 
 pub use lane::{drive, execute_or_fail, lanes_for, record};
 use plan::{Planner, feed, max_tokens, sweep_experiment, with_seed};
@@ -77,13 +80,16 @@ pub async fn preview(
     let req = with_seed(req);
     let e = sweep_experiment(core, experiment_id, req.parameter_space.as_ref()).await?;
     let ctx = Context::new(core, e).await?;
+    if matches!(req.strategy, Strategy::Guided { .. }) {
+        return guided::preview(&ctx, &req).await;
+    }
     let none = HashSet::new();
     let mut planner = Planner::new(&ctx, &req, Uuid::nil(), &none).await?;
     let averages = run_store::average_output_tokens(&core.db).await?;
     let mut p = SweepPreview {
         strategy: req.strategy.name().into(),
         seed: match req.strategy {
-            Strategy::Random { seed, .. } => seed,
+            Strategy::Random { seed, .. } | Strategy::Guided { seed, .. } => seed,
             Strategy::Grid => None,
         },
         configurations: planner.configurations as i64,
@@ -169,6 +175,9 @@ pub async fn start(
     }
     let space = e.parameter_space.clone();
     let ctx = Context::new(core, e).await?;
+    if matches!(req.strategy, Strategy::Guided { .. }) {
+        return guided::start(core, actor, ctx, req).await;
+    }
     let id = Uuid::new_v4();
     let none = HashSet::new();
     // The whole request is checked before anything is stored.
@@ -197,6 +206,9 @@ pub async fn start(
         cache_hits: 0,
         max_tokens,
         max_cost: budget.max_cost,
+        max_calls: budget.max_calls,
+        guide_round: 0,
+        guide: None,
         created_at: now,
         updated_at: now,
         finished_at: None,

@@ -35,6 +35,7 @@ pub(super) fn check_request(req: &SweepRequest) -> Result<u32> {
     if let Some(b) = &req.budget {
         check_budget(b)?;
     }
+    super::guided::check(req)?;
     Ok(repeats)
 }
 
@@ -55,6 +56,9 @@ pub(super) fn check_budget(b: &Budget) -> Result<()> {
             "budget.max_cost",
             "must be a positive number",
         ));
+    }
+    if b.max_calls.is_some_and(|n| n <= 0) {
+        return Err(Error::invalid("budget.max_calls", "must be positive"));
     }
     Ok(())
 }
@@ -198,6 +202,12 @@ fn configurations(e: &Experiment, req: &SweepRequest) -> Result<Vec<(String, Run
         Strategy::Grid => planner::grid(e)?,
         // Draws extra so that `samples` distinct configurations remain after duplicates are
         // dropped (fewer only when the space has fewer).
+        Strategy::Guided { .. } => {
+            return Err(Error::invalid(
+                "strategy",
+                "a guided sweep plans round by round, not up front",
+            ));
+        }
         Strategy::Random { samples, seed } => {
             let draws = (*samples as usize)
                 .saturating_mul(4)
@@ -364,7 +374,8 @@ pub(super) async fn sweep_experiment(
     Ok(e)
 }
 
-/// A random sweep without a seed gets one now, so the sweep records how to reproduce it.
+/// A random or guided sweep without a seed gets one now, so the sweep records how to
+/// reproduce it.
 pub(super) fn with_seed(mut req: SweepRequest) -> SweepRequest {
     if let Strategy::Random {
         seed: seed @ None, ..
@@ -372,6 +383,7 @@ pub(super) fn with_seed(mut req: SweepRequest) -> SweepRequest {
     {
         *seed = Some(rand::random::<u32>() as u64);
     }
+    super::guided::with_seed(&mut req);
     req
 }
 

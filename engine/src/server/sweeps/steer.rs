@@ -65,24 +65,33 @@ pub async fn resume(
         ));
     }
     let new_budget = match &budget {
+        // A limit left out stays as it was.
         Some(b) => {
             check_budget(b)?;
-            Some((max_tokens(core, b), b.max_cost))
+            Some((
+                b.max_tokens
+                    .map(|_| max_tokens(core, b))
+                    .unwrap_or(sweep.max_tokens),
+                b.max_cost.or(sweep.max_cost),
+                b.max_calls.or(sweep.max_calls),
+            ))
         }
         None => None,
     };
     let mut check = sweep.clone();
-    if let Some((t, c)) = new_budget {
+    if let Some((t, c, n)) = new_budget {
         check.max_tokens = t;
         check.max_cost = c;
+        check.max_calls = n;
     }
     if check.budget_spent() {
         return Err(Error::conflict(
             "budget",
             format!(
-                "the sweep's budget is spent ({} tokens, ${:.4}); resume with a larger budget",
+                "the sweep's budget is spent ({} tokens, ${:.4}, {} calls); resume with a larger budget",
                 sweep.tokens_in + sweep.tokens_out,
-                sweep.cost
+                sweep.cost,
+                sweep.calls
             ),
         ));
     }
@@ -148,6 +157,13 @@ pub(super) async fn complete_if_done(core: &Core, id: Uuid) -> Result<()> {
     let Some(row) = store::get(&core.db, id).await? else {
         return Ok(());
     };
+    if row.is_guided() {
+        // Between rounds a lane decides the next one (or ends the sweep).
+        if row.status == "running" && row.done >= row.total {
+            crate::server::jobs::push_lanes(core, id, 1).await?;
+        }
+        return Ok(());
+    }
     if row.done >= row.total
         && let Some(done) = store::transition(
             &core.db,
@@ -182,8 +198,16 @@ pub async fn redirect(
     let e = sweep_experiment(core, experiment_id, Some(&r.parameter_space)).await?;
     let mut req = sweep.request.0.clone();
     if let Some(s) = r.strategy {
+        let guided = |s: &Strategy| matches!(s, Strategy::Guided { .. });
+        if guided(&s) != guided(&req.strategy) {
+            return Err(Error::invalid(
+                "strategy",
+                "a sweep cannot switch to or from guided; stop it and start a new sweep",
+            ));
+        }
         req.strategy = s;
     }
+    let guided = matches!(req.strategy, Strategy::Guided { .. });
     req.parameter_space = Some(r.parameter_space.clone());
     let req = with_seed(req);
     let ctx = Context::new(core, e).await?;
@@ -191,10 +215,21 @@ pub async fn redirect(
         .await?
         .into_iter()
         .collect();
-    let planner = Planner::new(&ctx, &req, sweep.id, &keep).await?;
     let (pages_tx, pages) = tokio::sync::mpsc::channel(1);
+    let planning = async {
+        if guided {
+            // The next round plans in the new space; the search state carries over.
+            super::guided::check(&req)?;
+            super::guided::Space::new(&ctx.experiment)?;
+            let _ = pages_tx.send(store::PlanPage::Done).await;
+            Ok(None)
+        } else {
+            let planner = Planner::new(&ctx, &req, sweep.id, &keep).await?;
+            Ok::<_, Error>(feed(planner, pages_tx).await)
+        }
+    };
     let (failure, replanned) = tokio::join!(
-        feed(planner, pages_tx),
+        async { planning.await.unwrap_or_else(Some) },
         store::replan(&core.db, sweep.id, &r.parameter_space, &req, pages)
     );
     if let Some(e) = failure {
