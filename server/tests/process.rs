@@ -616,3 +616,155 @@ async fn a_killed_server_still_delivers_its_queued_webhooks_after_a_restart() {
     let (code, _) = restarted.terminate();
     assert_eq!(code, 0);
 }
+
+/// `kill -9` in the middle of a guided sweep: the restarted server goes on with the same
+/// search (the configurations tried so far, then more), runs each (configuration, item)
+/// once, makes no call twice, and stays within the budget.
+#[tokio::test]
+async fn a_killed_guided_sweep_resumes_its_search_without_repeating_a_call() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = command(dir.path());
+    cmd.env("MAX_CONCURRENT_RUNS", "4")
+        .env("SEED_DEMO", "false");
+    let server = start(cmd);
+    let token = setup_admin(&server.url, "correct horse battery").await;
+    let (_, endpoint) = post(
+        &server.url,
+        "/api/v1/endpoints",
+        Some(&token),
+        json!({"name": "slow", "kind": "simulated", "options": {"latency_ms": 60}}),
+    )
+    .await;
+    let (_, project) = post(
+        &server.url,
+        "/api/v1/projects",
+        Some(&token),
+        json!({"name": "p"}),
+    )
+    .await;
+    let texts = [
+        "Ada Lovelace in London",
+        "Grace Hopper at Yale",
+        "Alan Turing at Bletchley",
+        "Katherine Johnson at NASA",
+        "Linus Torvalds in Helsinki",
+        "Barbara Liskov at MIT",
+        "Dennis Ritchie at Bell",
+        "Donald Knuth at Stanford",
+    ];
+    let items: Vec<Value> = texts
+        .iter()
+        .map(|t| {
+            json!({"input": {"text": t},
+        "reference": engine::providers::simulated::ideal_answer(t).join(", ")})
+        })
+        .collect();
+    let (s, experiment) = post(&server.url, "/api/v1/experiments", Some(&token), json!({
+        "project_id": project["id"], "name": "guided", "sample_data": items,
+        "pipeline_stages": [{"name": "one", "endpoint_id": endpoint["id"], "model": "sim-large",
+                             "system": "List the names.", "user": "{{ input.text }}"}],
+        "parameter_space": {"stages": [{
+            "prompts": [{"name": "a", "system": "List the names."}, {"name": "b", "system": "Return only the names."},
+                        {"name": "c", "system": "Think, then list the names."}],
+            "models": [{"model": "sim-large"}, {"model": "sim-medium"}, {"model": "sim-small"}],
+            "params": {"temperature": [0.1, 0.5, 0.9]}}]},
+        "scoring_config": [{"kind": "lexical_similarity", "name": "f1"}]
+    })).await;
+    assert_eq!(s, 201, "{experiment}");
+    let base = format!("/api/v1/experiments/{}", experiment["id"].as_str().unwrap());
+    let (s, sweep) = post(
+        &server.url,
+        &format!("{base}/sweep"),
+        Some(&token),
+        json!({
+        "strategy": {"kind": "guided", "seed": 4}, "budget": {"max_calls": 80}}),
+    )
+    .await;
+    assert_eq!(s, 201, "{sweep}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let before = loop {
+        let (_, sweep) = get(&server.url, &format!("{base}/sweep"), Some(&token)).await;
+        if sweep["guide"]["round"].as_u64().unwrap_or(0) >= 3
+            && sweep["in_flight"].as_i64().unwrap_or(0) > 0
+        {
+            break sweep;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the sweep did not get going: {sweep}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let mut child = server.child;
+    Command::new("kill")
+        .args(["-KILL", &child.id().to_string()])
+        .status()
+        .unwrap();
+    child.wait().unwrap();
+
+    let mut cmd = command(dir.path());
+    cmd.env("MAX_CONCURRENT_RUNS", "4")
+        .env("SEED_DEMO", "false");
+    let restarted = start(cmd);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let after = loop {
+        let (_, sweep) = get(&restarted.url, &format!("{base}/sweep"), Some(&token)).await;
+        if sweep["status"] != "running" {
+            break sweep;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the sweep did not end after the restart: {sweep}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(after["status"], "completed", "{after}");
+    let keys = |s: &Value| -> Vec<String> {
+        s["guide"]["configurations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["config_key"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let (k0, k1) = (keys(&before), keys(&after));
+    assert!(
+        k1.len() > k0.len(),
+        "the search went on: {} then {}",
+        k0.len(),
+        k1.len()
+    );
+    assert_eq!(k1[..k0.len()], k0[..], "the search state survived the kill");
+    assert!(after["guide"]["round"].as_u64() > before["guide"]["round"].as_u64());
+    let (_, page) = get(
+        &restarted.url,
+        &format!("{base}/runs?limit=1000"),
+        Some(&token),
+    )
+    .await;
+    let runs = page["runs"].as_array().unwrap();
+    assert_eq!(
+        runs.len() as i64,
+        after["progress"]["total"].as_i64().unwrap()
+    );
+    let mut seen = std::collections::HashSet::new();
+    for r in runs {
+        assert!(
+            seen.insert((r["config_key"].clone(), r["item_id"].clone())),
+            "ran twice: {r}"
+        );
+        assert!(
+            matches!(r["status"].as_str(), Some("completed" | "cached")),
+            "{r}"
+        );
+    }
+    let completed = runs.iter().filter(|r| r["status"] == "completed").count() as i64;
+    assert_eq!(
+        after["progress"]["calls"].as_i64().unwrap(),
+        completed,
+        "one call per completed run: none repeated"
+    );
+    assert!(completed <= 80, "the budget held: {completed}");
+    restarted.terminate();
+}
