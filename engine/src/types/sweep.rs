@@ -51,7 +51,8 @@ pub struct GuideState {
 pub struct GuidedConfig {
     pub config_key: String,
     pub choice: Vec<StageChoice>,
-    /// `startup` (random, before the model has data), `tpe`, `random`, `agent`.
+    /// `startup` (random, before the model has data), `tpe`, `random`, `agent`, `proposal`,
+    /// `cache` (its first rung was already in the cache).
     pub origin: String,
     /// The round that first tried it.
     pub round: u32,

@@ -14,6 +14,7 @@ use sha2::{Digest, Sha256};
 use super::*;
 use crate::types::{GuideState, GuidedSearch, ItemRef, Proposer, StageChoice};
 
+mod cost;
 mod propose;
 mod racing;
 mod round;

@@ -15,6 +15,9 @@ use crate::server::store::guided::{self as guided_store, Round, Spend};
 use crate::server::store::leaderboard::{self as lb_store, item_key};
 use crate::types::{GuideBest, GuidedConfig, PromptVariant, ProposedVariant, RunConfig};
 
+/// Most configurations the first round takes from the cache (free to score).
+const FREE_MAX: usize = 64;
+
 /// What [`advance`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Advance {
@@ -377,6 +380,24 @@ pub async fn advance(core: &Core, sweep_id: Uuid, from_lane: bool) -> Result<Adv
     // Proposals are tried even past the round's share (they were paid for).
     fresh.extend(forced);
     let searching = opts.search != GuidedSearch::Agent;
+    // The first round also takes what the cache already answers on the first rung (free).
+    let mut free: Vec<(Vec<StageChoice>, &'static str)> = Vec::new();
+    if searching && state.configurations.is_empty() && state.finishing.is_none() {
+        let first: Vec<String> = order[..rungs[0].min(n_items) as usize].to_vec();
+        let items = items_by_id(&ctx, &first).await?;
+        let cap = opts
+            .max_configurations
+            .map_or(FREE_MAX, |m| (m as usize).min(FREE_MAX));
+        for p in cost::cached_points(&ctx, &space, &first, &items, repeats, cap).await? {
+            let choice = space.choice(&p);
+            if let Ok((key, _)) = resolve(&e, &choice, "space") {
+                // Known to the search (it suggests others); planned below, on top of its share.
+                if known.insert(key) {
+                    free.push((choice, "cache"));
+                }
+            }
+        }
+    }
     if searching && (fresh.len() as i64) < want {
         let observations =
             observe(&core.db, &e, &space, &state, &configs, &standings, &ranked).await?;
@@ -400,11 +421,13 @@ pub async fn advance(core: &Core, sweep_id: Uuid, from_lane: bool) -> Result<Adv
             state.finishing = Some("every configuration in the space was tried".into());
         }
     }
-    for (choice, origin) in fresh {
+    let mut taken: HashSet<String> = HashSet::new();
+    for (choice, origin) in fresh.into_iter().chain(free) {
         let Ok((key, config)) = resolve(&e, &choice, "suggestions") else {
             continue;
         };
-        if !known.insert(key.clone()) {
+        // Once per round; not again if tried (free ones were marked known on purpose).
+        if !taken.insert(key.clone()) || (origin != "cache" && !known.insert(key.clone())) {
             continue;
         }
         units.push(Unit {
@@ -430,22 +453,44 @@ pub async fn advance(core: &Core, sweep_id: Uuid, from_lane: bool) -> Result<Adv
         });
     }
 
+    // What each unit costs: its runs, and the calls the cache does not answer.
+    let now = Utc::now();
+    let span = |u: &Unit| &order[u.from as usize..u.to.min(n_items) as usize];
+    let mut needed: Vec<String> = units.iter().flat_map(|u| span(u).iter().cloned()).collect();
+    needed.sort();
+    needed.dedup();
+    let items = items_by_id(&ctx, &needed).await?;
+    let unit_runs: Vec<Vec<Run>> = units
+        .iter()
+        .map(|u| {
+            cost::runs_of(
+                &e,
+                sweep_id,
+                &u.key,
+                &u.config,
+                span(u),
+                &items,
+                repeats,
+                now,
+            )
+        })
+        .collect();
+    let calls =
+        cost::calls_needed(&ctx, unit_runs.iter().flatten().cloned().collect(), &items).await?;
+
     // Fit the budget: promotions first, then new configurations, while calls remain.
-    let stages = e.pipeline_stages.len().max(1) as i64;
-    let mut runs_left = row
-        .max_calls
-        .map(|m| ((m - row.calls - spend.calls) / stages).max(0));
+    let mut calls_left = row.max_calls.map(|m| (m - row.calls - spend.calls).max(0));
     let mut budget_binds = false;
-    let mut planned: Vec<Unit> = Vec::new();
-    for u in units {
-        let runs = (u.to - u.from) as i64 * repeats as i64;
-        match &mut runs_left {
-            Some(left) if runs > *left => budget_binds = true,
+    let mut planned: Vec<(Unit, Vec<Run>)> = Vec::new();
+    for (u, runs) in units.into_iter().zip(unit_runs) {
+        let cost = calls.get(&u.key).copied().unwrap_or(0);
+        match &mut calls_left {
+            Some(left) if cost > *left => budget_binds = true,
             Some(left) => {
-                *left -= runs;
-                planned.push(u);
+                *left -= cost;
+                planned.push((u, runs));
             }
-            None => planned.push(u),
+            None => planned.push((u, runs)),
         }
     }
 
@@ -473,30 +518,11 @@ pub async fn advance(core: &Core, sweep_id: Uuid, from_lane: bool) -> Result<Adv
     }
 
     // Plan the runs.
-    let mut needed: Vec<String> = planned
-        .iter()
-        .flat_map(|u| {
-            order[u.from as usize..u.to.min(n_items) as usize]
-                .iter()
-                .cloned()
-        })
-        .collect();
-    needed.sort();
-    needed.dedup();
-    let items = items_by_id(&ctx, &needed).await?;
-    let now = Utc::now();
     let mut runs: Vec<Run> = Vec::new();
     let mut new_labels = Vec::new();
     let mut promoted = 0;
-    for u in &planned {
-        for id in &order[u.from as usize..u.to.min(n_items) as usize] {
-            let Some(item) = items.get(id) else { continue };
-            for r in 0..repeats {
-                let mut run = new_run(&e, Some(sweep_id), &u.key, &u.config, &item.item, r, now);
-                run.config_hash = config_hash(&u.key, &item.input, r);
-                runs.push(run);
-            }
-        }
+    for (u, unit_runs) in &planned {
+        runs.extend(unit_runs.iter().cloned());
         if let Some(i) = u.promote {
             let c = &mut state.configurations[i];
             notes.push((

@@ -217,6 +217,52 @@ impl Space {
         Some(n)
     }
 
+    /// Every point of a finite space, if it has at most `limit` (else `None`).
+    pub fn all_points(&self, limit: u64) -> Option<Vec<Point>> {
+        if self.size()? > limit {
+            return None;
+        }
+        let mut axes: Vec<Vec<f64>> = Vec::with_capacity(self.dims.len());
+        for (d, dim) in self.dims.iter().enumerate() {
+            let values: Vec<f64> = match &dim.kind {
+                Kind::Categorical(n) => (0..*n).map(|i| i as f64).collect(),
+                Kind::Numeric { grid: Some(g), .. } => g.clone(),
+                Kind::Numeric {
+                    lo,
+                    hi,
+                    step,
+                    integral,
+                    ..
+                } => {
+                    let step =
+                        step.unwrap_or(1.0)
+                            .max(if *integral { 1.0 } else { f64::MIN_POSITIVE });
+                    let count = ((hi - lo) / step + 1e-9).floor() as usize + 1;
+                    let mut v: Vec<f64> = (0..count)
+                        .map(|i| self.snap(d, lo + step * i as f64))
+                        .collect();
+                    v.dedup();
+                    v
+                }
+            };
+            axes.push(values);
+        }
+        let mut points: Vec<Point> = vec![Vec::new()];
+        for values in axes {
+            points = points
+                .into_iter()
+                .flat_map(|p| {
+                    values.iter().map(move |v| {
+                        let mut next = p.clone();
+                        next.push(*v);
+                        next
+                    })
+                })
+                .collect();
+        }
+        Some(points)
+    }
+
     /// Puts a value where the dimension can take it (on its grid or step, in range).
     pub fn snap(&self, d: usize, x: f64) -> f64 {
         match &self.dims[d].kind {
