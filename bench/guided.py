@@ -76,6 +76,9 @@ LANDSCAPES = {"narrow": narrow, "plateau": plateau}
 
 
 class MockHandler(BaseHTTPRequestHandler):
+    # Keep-alive (HTTP/1.0 closes each connection, and a client reusing a closed one retries
+    # after a back-off: seconds of idle time that are the mock's, not the sweep's).
+    protocol_version = "HTTP/1.1"
     landscape = None
     calls = 0
     lock = threading.Lock()

@@ -281,6 +281,43 @@ pub async fn propose(
     }
 }
 
+/// The variants whose text (as it would render, over the stage's own prompt) neither the
+/// stage nor an earlier variant of the list already has.
+pub fn only_new(e: &Experiment, variants: Vec<ProposedVariant>) -> Vec<ProposedVariant> {
+    let mut seen: std::collections::HashSet<(usize, String, String)> =
+        std::collections::HashSet::new();
+    for (k, stage) in e.pipeline_stages.iter().enumerate() {
+        seen.insert((k, stage.system.clone(), stage.user.clone()));
+        for v in e
+            .parameter_space
+            .stages
+            .get(k)
+            .map(|s| s.prompts.as_slice())
+            .unwrap_or_default()
+        {
+            seen.insert((
+                k,
+                v.system.clone().unwrap_or_else(|| stage.system.clone()),
+                v.user.clone().unwrap_or_else(|| stage.user.clone()),
+            ));
+        }
+    }
+    variants
+        .into_iter()
+        .filter(|v| {
+            let k = v.stage as usize;
+            let Some(stage) = e.pipeline_stages.get(k) else {
+                return false;
+            };
+            seen.insert((
+                k,
+                v.system.clone().unwrap_or_else(|| stage.system.clone()),
+                v.user.clone().unwrap_or_else(|| stage.user.clone()),
+            ))
+        })
+        .collect()
+}
+
 /// Reads the proposer's reply: a JSON object with `variants` (name, system and/or user,
 /// rationale). Names are made safe and unique; templates must compile.
 pub fn parse(

@@ -313,8 +313,19 @@ pub async fn advance(core: &Core, sweep_id: Uuid, from_lane: bool) -> Result<Adv
             .into_iter()
             .filter_map(|f| f.best_run_id.map(|r| (f.config_key, r)))
             .collect();
-        let prop = propose::propose(&ctx, p, &state, &configs, &best_runs, round_no).await?;
+        let mut prop = propose::propose(&ctx, p, &state, &configs, &best_runs, round_no).await?;
         spend = prop.spend;
+        if prop.error.is_none() {
+            // A prompt the space already has (under any name) is no proposal.
+            let before = prop.variants.len();
+            prop.variants = propose::only_new(&e, prop.variants);
+            if prop.variants.is_empty() {
+                prop.error = Some((
+                    format!("all {before} proposed prompt(s) repeat prompts the space already has"),
+                    String::new(),
+                ));
+            }
+        }
         match prop.error {
             Some((error, reply)) => {
                 state.proposal_failures += 1;
