@@ -664,3 +664,50 @@ async fn ctrl_c_pauses_and_a_rerun_gets_the_finished_runs_from_the_cache() {
         "nothing is asked twice: {progress}"
     );
 }
+
+/// A guided strategy in the file, its proposer's endpoint by name: the sweep stays within its
+/// calls budget and the JSON says how the search went; an unknown proposer endpoint is a bad
+/// file at its line.
+#[tokio::test]
+async fn a_guided_strategy_runs_from_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, _) = variant(dir.path(), "guided.yaml", |t| {
+        t.replace(
+            "strategy: grid",
+            "strategy: {kind: guided, seed: 3, proposer: {endpoint: sim, model: sim-large, every: 2}}\nbudget: {max_calls: 60}",
+        )
+    });
+    let out = cli(&["run", &path, "--json"], &[]).await;
+    assert_eq!(out.code, 0, "{}", out.both());
+    let result: Value = serde_json::from_str(&out.stdout).unwrap();
+    let sweep = &result["sweep"];
+    assert_eq!(sweep["status"], "completed", "{sweep}");
+    assert_eq!(sweep["request"]["strategy"]["kind"], "guided");
+    assert!(
+        sweep["progress"]["calls"].as_i64().unwrap() <= 60,
+        "{sweep}"
+    );
+    assert!(sweep["guide"]["stop_reason"].is_string(), "{sweep}");
+    assert!(result["best"]["score"].as_f64().unwrap() > 0.5);
+
+    let (bad, text) = variant(dir.path(), "guided-bad.yaml", |t| {
+        t.replace(
+            "strategy: grid",
+            "strategy: {kind: guided, proposer: {endpoint: nope, model: sim-large}}",
+        )
+    });
+    let out = cli(&["run", &bad], &[]).await;
+    assert_eq!(out.code, 2, "{}", out.both());
+    let line = text
+        .lines()
+        .position(|l| l.contains("endpoint: nope"))
+        .unwrap()
+        + 1;
+    assert!(
+        out.stderr.contains(&format!(
+            "guided-bad.yaml:{line}: strategy.proposer.endpoint: no endpoint named \"nope\""
+        )),
+        "{}",
+        out.stderr
+    );
+}
