@@ -253,6 +253,49 @@ class Http(unittest.IsolatedAsyncioTestCase):
             self.assertEqual({e["type"] for e in events["events"]},
                              {"human_needed", "configuration.approved"})
 
+    async def test_an_agent_drives_a_guided_sweep_by_suggestions(self):
+        """Ask/tell: a guided sweep in agent mode waits for suggestions; the agent suggests,
+        reads the race from the status, and a bad suggestion is a tool error naming the field."""
+        http, client = http_client(SERVER.admin_key)
+        async with http, client:
+            project = ok(self, await call(client, "create_project", {"name": "Agent-guided"}))
+            endpoint = ok(self, await call(client, "configure_endpoint", {
+                "endpoint": {"name": "sim for agents", "kind": "simulated"}}))
+            experiment = ok(self, await call(client, "create_experiment", {
+                "project_id": project["id"], "name": "asked and told", "sample_data": ITEMS,
+                "pipeline_stages": [{"name": "s", "endpoint_id": endpoint["id"], "model": "sim-medium",
+                                     "system": "List the names.", "user": "{{ input.text }}"}],
+                "parameter_space": {"stages": [{
+                    "models": [{"model": "sim-large"}, {"model": "sim-small"}],
+                    "params": {"temperature": [0.2, 0.9]}}]},
+                "scoring_config": [{"kind": "lexical_similarity"}],
+            }))
+            eid = experiment["id"]
+            sweep = {"strategy": {"kind": "guided", "search": "agent", "seed": 2}, "budget": {"max_calls": 40}}
+            preview = ok(self, await call(client, "preview_sweep", {"experiment_id": eid, "sweep": sweep}))
+            self.assertTrue(preview["estimate"])
+            self.assertEqual(preview["budget_calls"], 40)
+            ok(self, await call(client, "run_sweep", {"experiment_id": eid, "sweep": sweep}))
+            refused(self, await call(client, "suggest_configurations", {
+                "experiment_id": eid, "configurations": [{"stages": [{"model": "gpt-nope", "params": {"temperature": 7}}]}]}),
+                "configurations[0].stages[0].params.temperature")
+            told = ok(self, await call(client, "suggest_configurations", {
+                "experiment_id": eid, "configurations": [
+                    {"stages": [{"model": "sim-large", "params": {"temperature": 0.2}}]},
+                    {"stages": [{"model": "sim-small", "params": {"temperature": 0.9}}]}]}))
+            self.assertEqual(len(told["accepted"]), 2)
+            deadline = time.time() + 60
+            while True:
+                status = ok(self, await call(client, "get_experiment_status", {"experiment_id": eid}))
+                guide = status["sweep"]["guide"]
+                if len(guide["configurations"]) == 2 and all(c["state"] != "racing" for c in guide["configurations"]):
+                    break
+                self.assertLess(time.time(), deadline, status)
+                await asyncio.sleep(0.2)
+            self.assertEqual(status["sweep"]["status"], "running", "it waits for more suggestions")
+            self.assertLessEqual(status["sweep"]["progress"]["calls"], 40)
+            ok(self, await call(client, "stop_sweep", {"experiment_id": eid}))
+
     async def test_a_guest_key_reads_but_cannot_write(self):
         http, client = http_client(SERVER.guest_key)
         async with http, client:
