@@ -701,7 +701,7 @@ fn proposal_due(state: &GuideState, p: &Proposer, round: u32) -> bool {
     let attempts = rounds.len() as u32 + state.proposal_failures;
     state.finishing.is_none()
         && round > 1
-        && (round - 1) % every == 0
+        && (round - 1).is_multiple_of(every)
         && attempts < p.max_proposals.unwrap_or(5)
         && state
             .configurations

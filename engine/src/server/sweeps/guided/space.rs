@@ -62,19 +62,18 @@ impl Space {
     pub fn new(e: &Experiment) -> Result<Space> {
         let mut dims = Vec::new();
         let mut fixed = vec![StageChoice::default(); e.pipeline_stages.len()];
-        for k in 0..e.pipeline_stages.len() {
+        for (k, (stage, pinned)) in e.pipeline_stages.iter().zip(fixed.iter_mut()).enumerate() {
             let Some(s) = e.parameter_space.stages.get(k) else {
                 continue;
             };
             if let [only] = s.prompts.as_slice() {
-                fixed[k].variant = Some(only.name.clone());
+                pinned.variant = Some(only.name.clone());
             }
             if let [only] = s.models.as_slice() {
-                fixed[k].model = Some(only.model.clone());
-                fixed[k].endpoint_id = only.endpoint_id;
+                pinned.model = Some(only.model.clone());
+                pinned.endpoint_id = only.endpoint_id;
             }
             if s.prompts.len() > 1 {
-                let stage = &e.pipeline_stages[k];
                 dims.push(Dim {
                     stage: k,
                     what: What::Variant,
@@ -112,7 +111,7 @@ impl Space {
                         return Err(Error::invalid(field(), "needs at least one value"));
                     }
                     Dimension::Values(values) if values.len() == 1 => {
-                        fixed[k]
+                        pinned
                             .params
                             .get_or_insert_with(BTreeMap::new)
                             .insert(name.clone(), values[0].clone());
@@ -146,7 +145,7 @@ impl Space {
                             } else {
                                 json!(min)
                             };
-                            fixed[k]
+                            pinned
                                 .params
                                 .get_or_insert_with(BTreeMap::new)
                                 .insert(name.clone(), v);
@@ -376,7 +375,8 @@ impl Space {
         }
     }
 
-    pub fn from_unit(&self, d: usize, u: f64) -> f64 {
+    /// A value in [0, 1] back on the dimension's own scale.
+    pub fn scaled(&self, d: usize, u: f64) -> f64 {
         match &self.dims[d].kind {
             Kind::Numeric { lo, hi, .. } => lo + u * (hi - lo),
             _ => u,

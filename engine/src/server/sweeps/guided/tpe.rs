@@ -28,7 +28,7 @@ pub fn random_point(space: &Space, rng: &mut StdRng) -> Point {
     (0..space.dims.len())
         .map(|d| match space.dims[d].kind {
             Kind::Categorical(n) => rng.random_range(0..n) as f64,
-            Kind::Numeric { .. } => space.snap(d, space.from_unit(d, rng.random::<f64>())),
+            Kind::Numeric { .. } => space.snap(d, space.scaled(d, rng.random::<f64>())),
         })
         .collect()
 }
@@ -149,7 +149,7 @@ impl Model {
                         }
                     }
                     let u = u.unwrap_or_else(|| rng.random());
-                    space.snap(d, space.from_unit(d, u))
+                    space.snap(d, space.scaled(d, u))
                 }
             })
             .collect()
