@@ -187,7 +187,7 @@ def median(xs):
     return statistics.median(xs) if xs else float("nan")
 
 
-def landscape(name, seeds, mock_port):
+def landscape(name, seeds, mock_port, patience=None):
     s = Server()
     try:
         project = s.api.ok("POST", "/api/v1/projects", {"name": name})["id"]
@@ -201,7 +201,10 @@ def landscape(name, seeds, mock_port):
         results = {"guided": [], "random": []}
         for seed in range(1, seeds + 1):
             eid = make_experiment(s, project, endpoint, model, space, f"{name} guided {seed}")
-            sw, _, m = run(s, eid, {"strategy": {"kind": "guided", "seed": seed}, "budget": {"max_calls": budget}})
+            strategy = {"kind": "guided", "seed": seed}
+            if patience:
+                strategy["patience"] = patience
+            sw, _, m = run(s, eid, {"strategy": strategy, "budget": {"max_calls": budget}})
             found = (sw["guide"].get("best") or {}).get("config_key")
             m["score"] = truth.get(found, 0.0)
             m["configs"] = len(sw["guide"]["configurations"])
@@ -221,6 +224,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--seeds", type=int, default=10)
     ap.add_argument("--only", default="simulated,narrow,plateau")
+    ap.add_argument("--patience", type=int, default=None, help="the guided sweeps' patience (default: the sweep's own)")
     args = ap.parse_args()
     if not BIN.exists():
         sys.exit(f"no release binary at {BIN}: cargo build --release -p server")
@@ -234,7 +238,7 @@ def main():
             port = mock.server_address[1]
             threading.Thread(target=mock.serve_forever, daemon=True).start()
         try:
-            configs, best, grid, budget, res = landscape(name, args.seeds, port)
+            configs, best, grid, budget, res = landscape(name, args.seeds, port, args.patience)
         finally:
             if mock:
                 mock.shutdown()

@@ -120,7 +120,7 @@ pub enum Strategy {
         #[serde(default)]
         max_configurations: Option<u32>,
         /// Stop trying new configurations after this many rounds without a better fully
-        /// evaluated configuration (default 8; 1 to 1,000).
+        /// evaluated configuration (default 30; 1 to 1,000).
         #[serde(default)]
         patience: Option<u32>,
         /// Runs started per round (default: this process's run slots; 1 to 1,000).

@@ -207,7 +207,7 @@ pub fn Launch(
                         </select>
                     </label>
                     <TextField label="Max configurations" value=max_configs path="strategy.max_configurations" placeholder="no limit"/>
-                    <TextField label="Patience (rounds)" value=patience path="strategy.patience" placeholder="8"/>
+                    <TextField label="Patience (rounds)" value=patience path="strategy.patience" placeholder="30"/>
                     <TextField label="First items" value=first_items path="strategy.first_items" placeholder="an eighth"/>
                 </div>
                 <div class="row">
