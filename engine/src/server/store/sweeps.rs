@@ -57,6 +57,46 @@ macro_rules! select_sweeps {
 }
 
 impl SweepRow {
+    /// A sweep about to be stored: running, nothing done, its budget from the request.
+    pub fn new(
+        id: Uuid,
+        experiment_id: Uuid,
+        request: SweepRequest,
+        space: ParameterSpace,
+        max_tokens: Option<i64>,
+        guide: Option<GuideState>,
+    ) -> SweepRow {
+        let now = Utc::now();
+        let budget = request.budget.clone().unwrap_or_default();
+        SweepRow {
+            id,
+            experiment_id,
+            request: Json(request),
+            space: Json(space),
+            status: "running".into(),
+            pause_reason: None,
+            total: 0,
+            done: 0,
+            completed: 0,
+            cached: 0,
+            failed: 0,
+            skipped: 0,
+            tokens_in: 0,
+            tokens_out: 0,
+            cost: 0.0,
+            calls: 0,
+            cache_hits: 0,
+            max_tokens,
+            max_cost: budget.max_cost,
+            max_calls: budget.max_calls,
+            guide_round: 0,
+            guide: guide.map(Json),
+            created_at: now,
+            updated_at: now,
+            finished_at: None,
+        }
+    }
+
     pub fn progress(&self) -> Progress {
         let lookups = self.calls + self.cache_hits;
         // Pace: runs that ended by executing (not planned from the cache), since the start.

@@ -183,36 +183,9 @@ pub async fn start(
     // The whole request is checked before anything is stored.
     let planner = Planner::new(&ctx, &req, id, &none).await?;
     let configurations = planner.configurations;
-    let now = Utc::now();
     let budget = req.budget.clone().unwrap_or_default();
     let max_tokens = max_tokens(core, &budget);
-    let row = SweepRow {
-        id,
-        experiment_id,
-        request: Json(req.clone()),
-        space: Json(space),
-        status: "running".into(),
-        pause_reason: None,
-        total: 0,
-        done: 0,
-        completed: 0,
-        cached: 0,
-        failed: 0,
-        skipped: 0,
-        tokens_in: 0,
-        tokens_out: 0,
-        cost: 0.0,
-        calls: 0,
-        cache_hits: 0,
-        max_tokens,
-        max_cost: budget.max_cost,
-        max_calls: budget.max_calls,
-        guide_round: 0,
-        guide: None,
-        created_at: now,
-        updated_at: now,
-        finished_at: None,
-    };
+    let row = SweepRow::new(id, experiment_id, req.clone(), space, max_tokens, None);
     let (pages_tx, pages) = tokio::sync::mpsc::channel(1);
     let (failure, created) = tokio::join!(
         feed(planner, pages_tx),

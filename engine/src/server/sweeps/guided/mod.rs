@@ -230,36 +230,16 @@ pub(super) async fn start(
     plan::check_request(&req)?;
     let space = check_experiment(&ctx, &opts).await?;
     let state = first_state(&ctx, &req, &opts).await?;
-    let now = Utc::now();
     let budget = req.budget.clone().unwrap_or_default();
     let e = &ctx.experiment;
-    let row = SweepRow {
-        id: Uuid::new_v4(),
-        experiment_id: e.id,
-        request: Json(req.clone()),
-        space: Json(e.parameter_space.clone()),
-        status: "running".into(),
-        pause_reason: None,
-        total: 0,
-        done: 0,
-        completed: 0,
-        cached: 0,
-        failed: 0,
-        skipped: 0,
-        tokens_in: 0,
-        tokens_out: 0,
-        cost: 0.0,
-        calls: 0,
-        cache_hits: 0,
-        max_tokens: plan::max_tokens(core, &budget),
-        max_cost: budget.max_cost,
-        max_calls: budget.max_calls,
-        guide_round: 0,
-        guide: Some(Json(state)),
-        created_at: now,
-        updated_at: now,
-        finished_at: None,
-    };
+    let row = SweepRow::new(
+        Uuid::new_v4(),
+        e.id,
+        req.clone(),
+        e.parameter_space.clone(),
+        plan::max_tokens(core, &budget),
+        Some(state),
+    );
     let (pages_tx, pages) = tokio::sync::mpsc::channel(1);
     let _ = pages_tx.send(store::PlanPage::Done).await;
     let size = space.size();

@@ -147,31 +147,19 @@ pub async fn propose(
             .map_or("?", |s| s.name.as_str())
     );
     let mut from_best = Vec::new();
-    for &i in &best {
-        let s = shown(
-            ctx,
-            &state.configurations[i],
-            &configs[i],
-            stage,
-            best_runs.get(&state.configurations[i].config_key).copied(),
-        )
-        .await?;
-        describe(&mut text, &s);
-        from_best.push(s.key);
-    }
-    text.push_str("### Worst so far\n");
     let mut from_worst = Vec::new();
-    for &i in &worst {
-        let s = shown(
-            ctx,
-            &state.configurations[i],
-            &configs[i],
-            stage,
-            best_runs.get(&state.configurations[i].config_key).copied(),
-        )
-        .await?;
-        describe(&mut text, &s);
-        from_worst.push(s.key);
+    for (heading, picked, keys) in [
+        ("", &best, &mut from_best),
+        ("### Worst so far\n", &worst, &mut from_worst),
+    ] {
+        text.push_str(heading);
+        for &i in picked {
+            let c = &state.configurations[i];
+            let run = best_runs.get(&c.config_key).copied();
+            let s = shown(ctx, c, &configs[i], stage, run).await?;
+            describe(&mut text, &s);
+            keys.push(s.key);
+        }
     }
     text.push_str(&format!(
         "Write {count} new variant(s) of this prompt likely to score higher than the best. Keep every {{{{ placeholder }}}} of the user template. Answer with JSON only, as:\n{{\"variants\": [{{\"name\": \"short-name\", \"system\": \"…\", \"user\": \"…\", \"rationale\": \"what you changed and why\"}}]}}\n"
