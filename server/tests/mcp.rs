@@ -118,7 +118,7 @@ async fn mcp_needs_a_bearer_credential_an_allowed_host_and_a_same_host_origin() 
     assert_eq!(res.status(), StatusCode::OK);
     let listed = messages(res).await;
     let tools = listed[0]["result"]["tools"].as_array().unwrap();
-    assert_eq!(tools.len(), 24);
+    assert_eq!(tools.len(), 25);
     let sweep = tools.iter().find(|t| t["name"] == "run_sweep").unwrap();
     assert!(sweep["inputSchema"]["properties"]["sweep"].is_object());
 
