@@ -45,10 +45,14 @@ macro_rules! on_db {
 }
 pub(crate) use on_db;
 
-/// Whether a transaction failed only because it ran into another one (a PostgreSQL deadlock
-/// or serialization failure): running it again is safe.
+/// Whether a transaction failed only because it ran into another one: running it again is
+/// safe.
 pub(crate) fn is_transient(e: &sqlx::Error) -> bool {
-    matches!(e, sqlx::Error::Database(db) if matches!(db.code().as_deref(), Some("40P01" | "40001")))
+    // PostgreSQL: deadlock, serialization failure. SQLite: busy, and busy-snapshot (a deferred
+    // transaction that read, then found another writer had committed before it could write:
+    // SQLite answers that at once, without waiting out the busy timeout).
+    matches!(e, sqlx::Error::Database(db)
+        if matches!(db.code().as_deref(), Some("40P01" | "40001" | "5" | "517")))
 }
 
 /// A connection pool to the one database PromptLooper uses.
