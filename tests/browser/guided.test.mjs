@@ -56,6 +56,13 @@ test('a guided sweep is launched from the builder and its search shows live', as
   assert.match(preview, /Budget: LLM calls120/, preview);
   assert.match(preview, /Configurations \(estimate\)About \d+/, preview);
   await artifact(page, 'builder-guided-1280');
+  assert.deepEqual(await axe(page), []);
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.waitForTimeout(200);
+  const wide = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  assert.ok(wide <= 1, `the builder fits 390 px: ${wide}`);
+  await artifact(page, 'builder-guided-390');
+  await page.setViewportSize({ width: 1280, height: 800 });
   await page.click('[data-testid="start"]');
   await page.waitForURL(`**/experiments/${experiment.id}/live`);
   await hydrated(page);

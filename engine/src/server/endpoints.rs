@@ -15,6 +15,7 @@ use super::auth::Actor;
 use super::core::Core;
 use super::error::{Error, Result};
 use super::providers::{self, EndpointAccess, Provider, simulated::SimulatedOptions};
+use super::store::cache::CachedResponse;
 use super::store::endpoints::{self as store, EndpointFields, EndpointRow};
 use crate::types::{Endpoint, EndpointKind, EndpointTest, EndpointUpdate, NewEndpoint};
 use crate::validate;
@@ -58,6 +59,27 @@ impl Ready {
             )),
             None => Ok(None),
         }
+    }
+
+    /// One chat call in one of the endpoint's slots, retried by `policy`, timed, and answered
+    /// as the response cache keeps answers (`Err` inside: the call failed after its retries).
+    pub async fn call(
+        &self,
+        policy: &super::providers::retry::RetryPolicy,
+        request: &super::providers::ChatRequest,
+    ) -> Result<std::result::Result<CachedResponse, super::providers::ProviderError>> {
+        let _slot = self.slot().await?;
+        let started = std::time::Instant::now();
+        let (result, _attempts) = policy.run(|| self.provider.chat(request)).await;
+        Ok(result.map(|r| CachedResponse {
+            response: r.content,
+            model: request.model.clone(),
+            tokens_in: r.tokens_in,
+            tokens_out: r.tokens_out,
+            latency_ms: started.elapsed().as_millis() as i64,
+            finish_reason: r.finish_reason,
+            usage_estimated: r.usage_estimated,
+        }))
     }
 }
 

@@ -529,20 +529,8 @@ pub async fn execute_known(
                     messages: call.messages.clone(),
                     params: stage.params.clone(),
                 };
-                let _endpoint_slot = ready.slot().await?;
-                let call_started = Instant::now();
-                let (result, _attempts) = ctx.policy.run(|| ready.provider.chat(&request)).await;
-                match result {
-                    Ok(response) => {
-                        let answer = CachedResponse {
-                            response: response.content,
-                            model: stage.model.clone(),
-                            tokens_in: response.tokens_in,
-                            tokens_out: response.tokens_out,
-                            latency_ms: call_started.elapsed().as_millis() as i64,
-                            finish_reason: response.finish_reason,
-                            usage_estimated: response.usage_estimated,
-                        };
+                match ready.call(&ctx.policy, &request).await? {
+                    Ok(answer) => {
                         out.spent_tokens_in += answer.tokens_in;
                         out.spent_tokens_out += answer.tokens_out;
                         out.spent_cost += ctx

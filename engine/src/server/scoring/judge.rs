@@ -148,19 +148,11 @@ pub(super) async fn call_judge(
     request: &ChatRequest,
 ) -> Call {
     cached_call(env, key, true, || async move {
-        let _slot = ready.slot().await.map_err(|e| e.to_string())?;
-        let started = std::time::Instant::now();
-        let (result, _) = policy.run(|| ready.provider.chat(request)).await;
-        let r = result.map_err(|e| format!("the judge call failed: {}", e.message))?;
-        Ok(CachedResponse {
-            response: r.content,
-            model: request.model.clone(),
-            tokens_in: r.tokens_in,
-            tokens_out: r.tokens_out,
-            latency_ms: started.elapsed().as_millis() as i64,
-            finish_reason: r.finish_reason,
-            usage_estimated: r.usage_estimated,
-        })
+        ready
+            .call(policy, request)
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| format!("the judge call failed: {}", e.message))
     })
     .await
 }

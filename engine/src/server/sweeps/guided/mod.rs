@@ -397,3 +397,31 @@ pub(super) async fn items_by_id(
         .map(|i| (i.item.id.clone(), i))
         .collect())
 }
+
+/// A one-stage experiment over `space` (tests of the space and the search).
+#[cfg(test)]
+pub(super) fn test_experiment(space: crate::types::StageSpace) -> Experiment {
+    use crate::types::{ParameterSpace, Params, Stage};
+    Experiment {
+        id: Uuid::nil(),
+        project_id: Uuid::nil(),
+        name: "e".into(),
+        description: String::new(),
+        items: Default::default(),
+        pipeline_stages: vec![Stage {
+            name: "s".into(),
+            endpoint_id: Uuid::nil(),
+            model: "m".into(),
+            system: "base".into(),
+            user: "{{ input.text }}".into(),
+            params: Params::default(),
+        }],
+        parameter_space: ParameterSpace {
+            stages: vec![space],
+        },
+        scoring_config: json!([]),
+        status: "draft".into(),
+        created_at: Utc::now(),
+        updated_at: Utc::now(),
+    }
+}

@@ -10,7 +10,7 @@
 use super::*;
 use crate::server::cache::{self, CallKey};
 use crate::server::providers::ChatRequest;
-use crate::server::store::cache::{self as cache_store, CachedResponse};
+use crate::server::store::cache as cache_store;
 use crate::server::store::guided::Spend;
 use crate::server::store::scores as score_store;
 use crate::types::{GuidedConfig, Params, PromptVariant, ProposedVariant, RunConfig};
@@ -197,11 +197,8 @@ pub async fn propose(
     let answer = match cache_store::get(&ctx.core.db, &key).await? {
         Some(hit) => hit,
         None => {
-            let _slot = ready.slot().await?;
-            let started = std::time::Instant::now();
-            let (result, _) = ctx.policy.run(|| ready.provider.chat(&request)).await;
-            let r = match result {
-                Ok(r) => r,
+            let answer = match ready.call(&ctx.policy, &request).await? {
+                Ok(answer) => answer,
                 Err(e) => {
                     return Ok(Proposal {
                         variants: Vec::new(),
@@ -212,15 +209,6 @@ pub async fn propose(
                         )),
                     });
                 }
-            };
-            let answer = CachedResponse {
-                response: r.content,
-                model: request.model.clone(),
-                tokens_in: r.tokens_in,
-                tokens_out: r.tokens_out,
-                latency_ms: started.elapsed().as_millis() as i64,
-                finish_reason: r.finish_reason,
-                usage_estimated: r.usage_estimated,
             };
             cache_store::put(&ctx.core.db, &key, &answer).await?;
             spend = Spend {

@@ -394,60 +394,39 @@ mod tests {
     use uuid::Uuid;
 
     fn experiment() -> Experiment {
-        Experiment {
-            id: Uuid::nil(),
-            project_id: Uuid::nil(),
-            name: "e".into(),
-            description: String::new(),
-            items: Default::default(),
-            pipeline_stages: vec![Stage {
-                name: "s".into(),
-                endpoint_id: Uuid::nil(),
-                model: "m".into(),
-                system: "base".into(),
-                user: "{{ input.text }}".into(),
-                params: Params::default(),
+        super::super::test_experiment(StageSpace {
+            prompts: ["a", "b", "c"]
+                .iter()
+                .map(|n| PromptVariant {
+                    name: (*n).into(),
+                    system: Some(format!("say {n}")),
+                    user: None,
+                })
+                .collect(),
+            models: vec![ModelChoice {
+                endpoint_id: None,
+                model: "only-model".into(),
             }],
-            parameter_space: ParameterSpace {
-                stages: vec![StageSpace {
-                    prompts: ["a", "b", "c"]
-                        .iter()
-                        .map(|n| PromptVariant {
-                            name: (*n).into(),
-                            system: Some(format!("say {n}")),
-                            user: None,
-                        })
-                        .collect(),
-                    models: vec![ModelChoice {
-                        endpoint_id: None,
-                        model: "only-model".into(),
-                    }],
-                    params: [
-                        (
-                            "temperature".to_owned(),
-                            Dimension::Values(vec![json!(0), json!(0.5), json!(1)]),
-                        ),
-                        (
-                            "max_tokens".to_owned(),
-                            Dimension::Range {
-                                min: 10.0,
-                                max: 50.0,
-                                step: Some(20.0),
-                            },
-                        ),
-                        (
-                            "stop".to_owned(),
-                            Dimension::Values(vec![json!(["x"]), json!(["y"])]),
-                        ),
-                    ]
-                    .into(),
-                }],
-            },
-            scoring_config: json!([]),
-            status: "draft".into(),
-            created_at: Utc::now(),
-            updated_at: Utc::now(),
-        }
+            params: [
+                (
+                    "temperature".to_owned(),
+                    Dimension::Values(vec![json!(0), json!(0.5), json!(1)]),
+                ),
+                (
+                    "max_tokens".to_owned(),
+                    Dimension::Range {
+                        min: 10.0,
+                        max: 50.0,
+                        step: Some(20.0),
+                    },
+                ),
+                (
+                    "stop".to_owned(),
+                    Dimension::Values(vec![json!(["x"]), json!(["y"])]),
+                ),
+            ]
+            .into(),
+        })
     }
 
     #[test]

@@ -281,39 +281,19 @@ mod search {
     /// suggestions sit near it far more often than uniform draws would.
     #[test]
     fn suggestions_concentrate_where_the_scores_are_high() {
-        let e = Experiment {
-            id: Uuid::nil(),
-            project_id: Uuid::nil(),
-            name: "e".into(),
-            description: String::new(),
-            items: Default::default(),
-            pipeline_stages: vec![Stage {
-                name: "s".into(),
-                endpoint_id: Uuid::nil(),
-                model: "m".into(),
-                system: String::new(),
-                user: "u".into(),
-                params: Params::default(),
-            }],
-            parameter_space: ParameterSpace {
-                stages: vec![StageSpace {
-                    params: [(
-                        "temperature".to_owned(),
-                        Dimension::Range {
-                            min: 0.0,
-                            max: 1.0,
-                            step: Some(0.01),
-                        },
-                    )]
-                    .into(),
-                    ..Default::default()
-                }],
-            },
-            scoring_config: json!([]),
-            status: "draft".into(),
-            created_at: Utc::now(),
-            updated_at: Utc::now(),
-        };
+        let e = super::super::test_experiment(StageSpace {
+            params: [(
+                "temperature".to_owned(),
+                Dimension::Range {
+                    min: 0.0,
+                    max: 1.0,
+                    step: Some(0.01),
+                },
+            )]
+            .into(),
+            ..Default::default()
+        });
+
         let space = super::super::space::Space::new(&e).unwrap();
         let f = |x: f64| 1.0 - (x - 0.73).abs();
         let mut rng = StdRng::seed_from_u64(11);
