@@ -114,8 +114,7 @@ async fn run_worker(config: Config) -> Result<(), String> {
     let secrets = crate::load_secrets(&config).map_err(|e| e.to_string())?;
     let mut core =
         engine::Core::with_limits(db.clone(), secrets, config.max_concurrent_runs as usize);
-    core.max_tokens_per_sweep = (config.max_tokens_per_sweep > 0)
-        .then(|| i64::try_from(config.max_tokens_per_sweep).unwrap_or(i64::MAX));
+    crate::apply_limits(&mut core, &config);
     let background = engine::jobs::start(&core, "worker", crate::SWEEP_LANES)
         .await
         .map_err(|e| e.to_string())?;

@@ -180,6 +180,12 @@ pub struct Config {
     #[arg(long, env = "MAX_TOKENS_PER_SWEEP", global = true, default_value_t = 0)]
     pub max_tokens_per_sweep: u64,
 
+    /// Per-run events (`run.*`, `stage.completed`) older than this many days are removed in the
+    /// background; experiment-level events are kept. 0 keeps everything (0 to 36500).
+    #[arg(long, env = "EVENT_RETENTION_DAYS", global = true, default_value_t = 90,
+          value_parser = clap::value_parser!(u32).range(0..=36500))]
+    pub event_retention_days: u32,
+
     /// Largest file the upload routes (sample import) take, in MB (1 to 10240); every other
     /// request body is capped at 2 MiB.
     #[arg(long, env = "MAX_UPLOAD_MB", global = true, default_value_t = 200,
@@ -272,6 +278,7 @@ impl std::fmt::Debug for Config {
             .field("default_endpoint_key", &self.default_endpoint_key)
             .field("max_concurrent_runs", &self.max_concurrent_runs)
             .field("max_tokens_per_sweep", &self.max_tokens_per_sweep)
+            .field("event_retention_days", &self.event_retention_days)
             .field("max_upload_mb", &self.max_upload_mb)
             .field("data_dir", &self.data_dir)
             .field("mcp_enabled", &self.mcp_enabled)

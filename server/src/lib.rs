@@ -70,13 +70,20 @@ pub async fn connect(config: &Config) -> Result<Db, StartError> {
     Ok(db)
 }
 
+/// The limits from configuration that `serve`, `worker` and `run` share.
+pub fn apply_limits(core: &mut Core, config: &Config) {
+    core.max_tokens_per_sweep = (config.max_tokens_per_sweep > 0)
+        .then(|| i64::try_from(config.max_tokens_per_sweep).unwrap_or(i64::MAX));
+    core.event_retention_days =
+        (config.event_retention_days > 0).then_some(config.event_retention_days);
+}
+
 /// Everything `serve` needs, built from configuration.
 pub async fn prepare(config: Config) -> Result<AppState, StartError> {
     let db = connect(&config).await?;
     let secrets = load_secrets(&config)?;
     let mut core = Core::with_limits(db, secrets, config.max_concurrent_runs as usize);
-    core.max_tokens_per_sweep = (config.max_tokens_per_sweep > 0)
-        .then(|| i64::try_from(config.max_tokens_per_sweep).unwrap_or(i64::MAX));
+    crate::apply_limits(&mut core, &config);
     startup(&core, &config).await?;
     let background = engine::jobs::start(&core, "serve", SWEEP_LANES)
         .await

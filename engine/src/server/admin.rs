@@ -121,20 +121,28 @@ pub async fn update_user(core: &Core, actor: &Actor, id: Uuid, update: UserUpdat
     if let Some(p) = &update.password {
         validate::password(p)?;
     }
+    let last_admin = || Error::invalid("role", "the last admin cannot be demoted");
     if let Some(role) = update.role
         && user.role == Role::Admin
         && role != Role::Admin
         && users::count_admins(&core.db).await? <= 1
     {
-        return Err(Error::invalid("role", "the last admin cannot be demoted"));
+        return Err(last_admin());
+    }
+    // The role first: it is the change that can still be refused (another admin demoted at the
+    // same moment), and a refused request changes nothing.
+    if let Some(role) = update.role
+        && role != user.role
+        && !users::set_role(&core.db, id, role).await?
+    {
+        return Err(if users::get(&core.db, id).await?.is_some() {
+            last_admin()
+        } else {
+            Error::NotFound("user")
+        });
     }
     if let Some(p) = &update.password {
         users::set_password(&core.db, id, &auth::hash_password(p).await?).await?;
-    }
-    if let Some(role) = update.role
-        && role != user.role
-    {
-        users::set_role(&core.db, id, role).await?;
     }
     Ok(users::get(&core.db, id)
         .await?
@@ -153,8 +161,14 @@ pub async fn delete_user(core: &Core, actor: &Actor, id: Uuid) -> Result<()> {
     if user.role == Role::Admin && users::count_admins(&core.db).await? <= 1 {
         return Err(Error::invalid("id", "the last admin cannot be deleted"));
     }
-    users::delete(&core.db, id).await?;
-    Ok(())
+    if users::delete(&core.db, id).await? {
+        return Ok(());
+    }
+    Err(if users::get(&core.db, id).await?.is_some() {
+        Error::invalid("id", "the last admin cannot be deleted")
+    } else {
+        Error::NotFound("user")
+    })
 }
 
 /// Sets a user's password from the command line (`promptlooper admin reset-password`); signs

@@ -169,13 +169,16 @@ pub async fn login(core: &Core, username: &str, password: &str) -> Result<users:
     let Ok(username) = validate::username(username) else {
         return Err(Error::BadCredentials);
     };
-    let Some(user) = users::get_by_username(&core.db, &username).await? else {
-        let _ = verify_password(password, &dummy_hash().await?).await;
-        return Err(Error::BadCredentials);
+    let user = users::get_by_username(&core.db, &username).await?;
+    // A username without an account is counted, locked and checked (against a dummy hash)
+    // exactly like one with: the answer and its timing do not tell whether it exists.
+    let who = match &user {
+        Some(u) => users::Signer::Account(u.id),
+        None => users::Signer::Unknown(&username),
     };
     let now = Utc::now();
     let lock_for = |n| lock_after(n).map(Duration::seconds);
-    let attempt = match users::reserve_login_attempt(&core.db, user.id, now, lock_for).await? {
+    let attempt = match users::reserve_login_attempt(&core.db, who, now, lock_for).await? {
         users::Attempt::Allowed(n) => n,
         users::Attempt::Locked(until) => {
             let secs = (until - now).num_seconds().max(1) as u64;
@@ -183,6 +186,15 @@ pub async fn login(core: &Core, username: &str, password: &str) -> Result<users:
                 retry_after_secs: secs,
             });
         }
+    };
+    let Some(user) = user else {
+        let _ = verify_password(password, &dummy_hash().await?).await;
+        tracing::warn!(
+            attempt,
+            locked = lock_after(attempt).is_some(),
+            "failed sign-in for a username with no account"
+        );
+        return Err(Error::BadCredentials);
     };
     if verify_password(password, &user.password_hash).await? {
         users::clear_failed_logins(&core.db, user.id).await?;

@@ -99,6 +99,8 @@ pub struct Core {
     pub max_concurrent_runs: usize,
     /// `MAX_TOKENS_PER_SWEEP` (none: unlimited).
     pub max_tokens_per_sweep: Option<i64>,
+    /// `EVENT_RETENTION_DAYS` (none: per-run events are kept forever).
+    pub event_retention_days: Option<u32>,
     /// This process's identity: owner of the run leases it holds.
     pub node: Arc<str>,
     /// Live event subscribers of this process.
@@ -175,6 +177,7 @@ impl Core {
         );
         Core {
             max_tokens_per_sweep: None,
+            event_retention_days: Some(super::retention::DEFAULT_DAYS),
             node,
             hub,
             recorder,

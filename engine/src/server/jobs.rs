@@ -285,6 +285,10 @@ pub async fn start(core: &Core, role: &str, lanes: usize) -> Result<Background> 
         core.clone(),
         stopped.clone(),
     )));
+    tasks.push(tokio::spawn(super::retention::run(
+        core.clone(),
+        stopped.clone(),
+    )));
 
     if matches!(core.db, Db::Postgres(_)) {
         let core = core.clone();

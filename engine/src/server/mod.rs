@@ -25,6 +25,7 @@ pub mod pricing;
 pub mod projects;
 pub mod providers;
 pub mod recorder;
+pub mod retention;
 pub mod runs;
 pub mod samples;
 pub mod scoring;

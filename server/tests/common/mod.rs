@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod mock;
+pub mod story;
 
 use engine::testing::TestDatabase;
 use reqwest::{Client, Method, StatusCode};

@@ -246,7 +246,49 @@ pub async fn scores(db: &Db, experiment_id: Uuid, keys: &[String]) -> Result<Vec
 }
 
 /// Stores recomputed summaries; one computed from an older version never overwrites a newer.
-pub async fn write(db: &Db, experiment_id: Uuid, rows: &[Summary]) -> Result<()> {
+/// What a summary write does with an entry another transaction holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Locked {
+    /// Leaves it (the holder is bumping it, or writing it too): a refresh never waits on a
+    /// writer in its first pass.
+    Skip,
+    /// Waits for the holder, then writes it if it is still behind.
+    Wait,
+}
+
+/// Of the entries a refresh set out to compute (key, version seen), those still computed for
+/// an older version, with their version now. None on SQLite, where a write never skips.
+pub async fn behind(
+    db: &Db,
+    experiment_id: Uuid,
+    seen: &[(String, i64)],
+) -> Result<Vec<(String, i64)>> {
+    let Db::Postgres(p) = db else {
+        return Ok(Vec::new());
+    };
+    let keys: Vec<String> = seen.iter().map(|(k, _)| k.clone()).collect();
+    let mut now: HashMap<String, (i64, i64)> = HashMap::new();
+    for chunk in keys.chunks(1000) {
+        let rows: Vec<(String, i64, i64)> = sqlx::query_as(
+            "SELECT config_key, version, computed_version FROM leaderboard_entries \
+             WHERE experiment_id = $1 AND config_key = ANY($2)",
+        )
+        .bind(experiment_id)
+        .bind(chunk)
+        .fetch_all(p)
+        .await?;
+        now.extend(rows.into_iter().map(|(k, v, c)| (k, (v, c))));
+    }
+    Ok(seen
+        .iter()
+        .filter_map(|(k, v)| {
+            let (version, computed) = now.get(k)?;
+            (computed < v).then(|| (k.clone(), *version))
+        })
+        .collect())
+}
+
+pub async fn write(db: &Db, experiment_id: Uuid, rows: &[Summary], locked: Locked) -> Result<()> {
     if rows.is_empty() {
         return Ok(());
     }
@@ -330,9 +372,15 @@ pub async fn write(db: &Db, experiment_id: Uuid, rows: &[Summary]) -> Result<()>
                         chunk.iter().map(|(_, s)| s).map($f).collect::<Vec<_>>()
                     };
                 }
-                // A cache fill: rows a writer holds are skipped (they are being bumped and
-                // will be recomputed), so a refresh never waits on, or deadlocks with, a writer.
-                let keys: Vec<String> = sqlx::query_scalar(
+                // A cache fill: in the first pass rows a writer holds are skipped (they are
+                // being bumped and will be recomputed), so a refresh does not wait on a writer;
+                // rows are locked in key order, as every writer locks them, so none deadlock.
+                let skip = if locked == Locked::Skip {
+                    " SKIP LOCKED"
+                } else {
+                    ""
+                };
+                let keys: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
                     "WITH v AS (SELECT * FROM UNNEST($2::text[], $3::bigint[], $4::float8[], $5::float8[], \
                          $6::float8[], $7::float8[], $8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[], \
                          $12::bigint[], $13::bigint[], $14::float8[], $15::float8[], $16::uuid[], $17::text[]) \
@@ -340,15 +388,15 @@ pub async fn write(db: &Db, experiment_id: Uuid, rows: &[Summary]) -> Result<()>
                              tokens_in, tokens_out, cost, latency_ms, best_run_id, scorers)), \
                      locked AS (SELECT l.config_key FROM leaderboard_entries l JOIN v ON v.config_key = l.config_key \
                        WHERE l.experiment_id = $1 AND l.computed_version < v.version \
-                       ORDER BY l.config_key FOR UPDATE OF l SKIP LOCKED) \
+                       ORDER BY l.config_key FOR UPDATE OF l{skip}) \
                      UPDATE leaderboard_entries l SET computed_version = v.version, score = v.score, std = v.std, \
                      ci_low = v.ci_low, ci_high = v.ci_high, items = v.items, samples = v.samples, runs = v.runs, \
                      failed = v.failed, tokens_in = v.tokens_in, tokens_out = v.tokens_out, cost = v.cost, \
                      latency_ms = v.latency_ms, best_run_id = v.best_run_id, scorers = v.scorers::jsonb \
                      FROM v, locked WHERE l.experiment_id = $1 AND l.config_key = v.config_key \
                      AND locked.config_key = v.config_key AND l.computed_version < v.version \
-                     RETURNING l.config_key",
-                )
+                     RETURNING l.config_key"
+                )))
                 .bind(experiment_id)
                 .bind(col!(|s| s.config_key.clone()))
                 .bind(col!(|s| s.version))

@@ -122,16 +122,53 @@ pub async fn set_password(db: &Db, id: Uuid, password_hash: &str) -> Result<bool
 }
 
 /// Changes a role; also bumps the session version so old tokens stop carrying the old role.
+/// Sets a user's role (signing them out everywhere). Refuses, returning `Ok(false)`, to demote
+/// the last admin: see [`unless_last_admin`].
 pub async fn set_role(db: &Db, id: Uuid, role: Role) -> Result<bool> {
-    let r = on_db!(db, p => sqlx::query(
-        "UPDATE users SET role = $2, session_version = session_version + 1, updated_at = $3 WHERE id = $1")
-        .bind(id).bind(role.as_str()).bind(Utc::now()).execute(p).await.map(|r| r.rows_affected()))?;
-    Ok(r == 1)
+    let sql = "UPDATE users SET role = $2, session_version = session_version + 1, updated_at = $3 WHERE id = $1";
+    if role == Role::Admin {
+        let n = on_db!(db, p => sqlx::query(sql).bind(id).bind(role.as_str()).bind(Utc::now())
+            .execute(p).await.map(|r| r.rows_affected()))?;
+        return Ok(n == 1);
+    }
+    unless_last_admin(db, id, sql, Some(role)).await
 }
 
+/// Deletes a user unless they are the last admin (`Ok(false)`).
 pub async fn delete(db: &Db, id: Uuid) -> Result<bool> {
-    let r = on_db!(db, p => sqlx::query("DELETE FROM users WHERE id = $1").bind(id).execute(p).await.map(|r| r.rows_affected()))?;
-    Ok(r == 1)
+    unless_last_admin(db, id, "DELETE FROM users WHERE id = $1", None).await
+}
+
+/// Runs `sql` on user `id` (binding `$2` the role and `$3` the time when a role is given) only
+/// while another admin would remain. On PostgreSQL the admins are locked first, so two admins
+/// demoting each other at the same moment serialize and the second sees the first's change;
+/// on SQLite the check and the write are one statement under its single writer.
+async fn unless_last_admin(db: &Db, id: Uuid, sql: &str, role: Option<Role>) -> Result<bool> {
+    let sql = format!(
+        "{sql} AND (role <> 'admin' OR EXISTS (SELECT 1 FROM users o WHERE o.role = 'admin' AND o.id <> $1))"
+    );
+    macro_rules! run {
+        ($conn:expr) => {{
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql.clone())).bind(id);
+            if let Some(role) = role {
+                q = q.bind(role.as_str()).bind(Utc::now());
+            }
+            q.execute($conn).await.map(|r| r.rows_affected())
+        }};
+    }
+    let n = match db {
+        Db::Sqlite(p) => run!(p)?,
+        Db::Postgres(p) => {
+            let mut tx = p.begin().await?;
+            sqlx::query("SELECT id FROM users WHERE role = 'admin' ORDER BY id FOR UPDATE")
+                .fetch_all(&mut *tx)
+                .await?;
+            let n = run!(&mut *tx)?;
+            tx.commit().await?;
+            n
+        }
+    };
+    Ok(n == 1)
 }
 
 pub async fn count_admins(db: &Db) -> Result<i64> {
@@ -148,33 +185,61 @@ pub enum Attempt {
     Locked(DateTime<Utc>),
 }
 
+/// Whose sign-in attempts are counted: an account, or a username with no account (counted in
+/// `sign_in_failures`, so both answer alike).
+#[derive(Clone, Copy, Debug)]
+pub enum Signer<'a> {
+    Account(Uuid),
+    Unknown(&'a str),
+}
+
 /// Counts a sign-in attempt *before* the password is checked, and locks the account when
 /// `lock_for(n)` says so, in one transaction. Parallel guesses therefore serialize on the row:
 /// no more than the free attempts ever reach the password check. A success clears both.
 pub async fn reserve_login_attempt(
     db: &Db,
-    id: Uuid,
+    who: Signer<'_>,
     now: DateTime<Utc>,
     lock_for: impl Fn(i64) -> Option<chrono::Duration>,
 ) -> Result<Attempt> {
+    let (table, key) = match who {
+        Signer::Account(_) => ("users", "id"),
+        Signer::Unknown(_) => ("sign_in_failures", "username"),
+    };
+    let reserve = format!(
+        "UPDATE {table} SET failed_logins = failed_logins + 1 \
+         WHERE {key} = $1 AND (locked_until IS NULL OR locked_until <= $2) RETURNING failed_logins"
+    );
+    let lock = format!("UPDATE {table} SET locked_until = $2 WHERE {key} = $1");
+    let until = format!("SELECT locked_until FROM {table} WHERE {key} = $1");
+    macro_rules! bind_who {
+        ($q:expr) => {
+            match who {
+                Signer::Account(id) => $q.bind(id),
+                Signer::Unknown(name) => $q.bind(name),
+            }
+        };
+    }
     let attempt = on_db!(db, p => {
         let mut tx = p.begin().await?;
-        let reserved: Option<i64> = sqlx::query_scalar(
-            "UPDATE users SET failed_logins = failed_logins + 1 \
-             WHERE id = $1 AND (locked_until IS NULL OR locked_until <= $2) RETURNING failed_logins")
-            .bind(id).bind(now).fetch_optional(&mut *tx).await?;
+        if let Signer::Unknown(name) = who {
+            sqlx::query(
+                "INSERT INTO sign_in_failures (username, failed_logins, updated_at) VALUES ($1, 0, $2) \
+                 ON CONFLICT (username) DO UPDATE SET updated_at = excluded.updated_at")
+                .bind(name).bind(now).execute(&mut *tx).await?;
+        }
+        let reserved: Option<i64> = bind_who!(sqlx::query_scalar(sqlx::AssertSqlSafe(reserve.clone())))
+            .bind(now).fetch_optional(&mut *tx).await?;
         let attempt = match reserved {
             Some(n) => {
-                if let Some(lock) = lock_for(n) {
-                    sqlx::query("UPDATE users SET locked_until = $2 WHERE id = $1")
-                        .bind(id).bind(now + lock).execute(&mut *tx).await?;
+                if let Some(lock_for) = lock_for(n) {
+                    bind_who!(sqlx::query(sqlx::AssertSqlSafe(lock.clone()))).bind(now + lock_for).execute(&mut *tx).await?;
                 }
                 Attempt::Allowed(n)
             }
             None => {
                 let until: Option<DateTime<Utc>> =
-                    sqlx::query_scalar("SELECT locked_until FROM users WHERE id = $1")
-                        .bind(id).fetch_one(&mut *tx).await?;
+                    bind_who!(sqlx::query_scalar(sqlx::AssertSqlSafe(until.clone()))).fetch_one(&mut *tx).await?;
                 Attempt::Locked(until.unwrap_or(now))
             }
         };
@@ -182,6 +247,13 @@ pub async fn reserve_login_attempt(
         Ok::<_, sqlx::Error>(attempt)
     })?;
     Ok(attempt)
+}
+
+/// Forgets failed sign-ins of usernames without an account not tried since `before`.
+pub async fn forget_sign_in_failures(db: &Db, before: DateTime<Utc>) -> Result<u64> {
+    Ok(on_db!(db, p => sqlx::query(
+        "DELETE FROM sign_in_failures WHERE updated_at < $1 AND (locked_until IS NULL OR locked_until < $1)")
+        .bind(before).execute(p).await.map(|r| r.rows_affected()))?)
 }
 
 pub async fn clear_failed_logins(db: &Db, id: Uuid) -> Result<()> {

@@ -1,0 +1,291 @@
+//! Races and limits found by using the product hard, on SQLite and PostgreSQL: leaderboard
+//! reads racing each other right after a change of weights, two admins demoting each other
+//! at once, sign-ins for usernames that do not exist, and event retention.
+
+mod common;
+
+use std::sync::atomic::AtomicBool;
+
+use common::story::{basics, extraction, post, put, sweep_to_the_end};
+use common::{STATIC_KEY, TestServer, assert_error};
+use engine::DbKind;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+/// Two scorers; only one of them weighs in the score at a time.
+fn scoring(length_weight: u32, year_weight: u32) -> Value {
+    json!([
+        {"kind": "length", "name": "len", "unit": "words", "max": 30, "weight": length_weight},
+        {"kind": "format", "name": "year", "format": "regex", "pattern": "\\d{4}", "weight": year_weight},
+    ])
+}
+
+/// Every entry's score is its `scorer`'s mean (the only scorer with weight).
+fn stale_entries(board: &Value, scorer: &str) -> Vec<String> {
+    board["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| {
+            let mean = e["scorers"][scorer]["mean"].as_f64();
+            let score = e["score"].as_f64();
+            match (mean, score) {
+                (Some(m), Some(s)) => (m - s).abs() > 1e-9,
+                (m, s) => m.is_some() != s.is_some(),
+            }
+        })
+        .map(|e| {
+            format!(
+                "{} score {} vs {scorer} {}",
+                e["label"], e["score"], e["scorers"][scorer]["mean"]
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_leaderboard_read_never_shows_a_summary_older_than_what_was_committed_before_it() {
+    for server in TestServer::all().await {
+        let (admin, endpoint, project) = basics(&server).await;
+        let id = extraction(&server, &admin, &endpoint, &project, scoring(1, 0)).await;
+        sweep_to_the_end(&server, &admin, &id).await;
+        let path = format!("/api/v1/experiments/{id}");
+        let board_path = format!("{path}/leaderboard?limit=100");
+        let (s, board) = server.get(&board_path, Some(&admin)).await;
+        assert_eq!(s, StatusCode::OK);
+        assert_eq!(board["total"], 27, "{board}");
+        // The two scorers must tell configurations apart, or the check below proves nothing.
+        assert!(!stale_entries(&board, "year").is_empty(), "{board}");
+        // Flip the weights, then read from 4 clients at once: each read began after the save
+        // committed, so each must rank by the new weights (PostgreSQL: 50 times).
+        let rounds = if server.database.kind == DbKind::Postgres {
+            50
+        } else {
+            10
+        };
+        for round in 0..rounds {
+            let (weights, scorer) = if round % 2 == 0 {
+                ((0, 1), "year")
+            } else {
+                ((1, 0), "len")
+            };
+            let (s, saved) = put(
+                &server,
+                &admin,
+                &path,
+                json!({"scoring_config": scoring(weights.0, weights.1)}),
+            )
+            .await;
+            assert_eq!(s, StatusCode::OK, "{saved}");
+            let reads = (0..4).map(|_| server.get(&board_path, Some(&admin)));
+            for (s, board) in futures::future::join_all(reads).await {
+                assert_eq!(s, StatusCode::OK, "{board}");
+                let stale = stale_entries(&board, scorer);
+                assert!(
+                    stale.is_empty(),
+                    "round {round} on {:?}: {stale:?}",
+                    server.database.kind
+                );
+            }
+        }
+        server.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn two_admins_demoting_each_other_at_once_leave_one_admin() {
+    for server in TestServer::all().await {
+        let admin = server.setup_admin().await;
+        let (_, me) = server.get("/api/v1/auth/me", Some(&admin)).await;
+        let first = me["id"]
+            .as_str()
+            .or(me["user"]["id"].as_str())
+            .unwrap()
+            .to_owned();
+        let (s, second) = post(
+            &server,
+            &admin,
+            "/api/v1/admin/users",
+            json!({"username": "second", "password": "a long password", "role": "admin"}),
+        )
+        .await;
+        assert_eq!(s, StatusCode::CREATED, "{second}");
+        let second = second["id"].as_str().unwrap().to_owned();
+        for round in 0..20 {
+            let server = &server;
+            let demote = |id: String| async move {
+                server
+                    .call(
+                        Method::PUT,
+                        &format!("/api/v1/admin/users/{id}"),
+                        Some(STATIC_KEY),
+                        Some(json!({"role": "member"})),
+                    )
+                    .await
+            };
+            let (a, b) = tokio::join!(demote(first.clone()), demote(second.clone()));
+            let ok = [&a, &b].iter().filter(|r| r.0 == StatusCode::OK).count();
+            assert_eq!(
+                ok, 1,
+                "round {round}: exactly one demotion goes through: {a:?} {b:?}"
+            );
+            let refused = if a.0 == StatusCode::OK { &b } else { &a };
+            assert_error(refused, StatusCode::UNPROCESSABLE_ENTITY, Some("role"));
+            let (_, users) = server.get("/api/v1/admin/users", Some(STATIC_KEY)).await;
+            let admins = users
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|u| u["role"] == "admin")
+                .count();
+            assert_eq!(admins, 1, "round {round}: {users}");
+            // The last admin cannot be deleted either, and the refusal changes nothing.
+            let last = if a.0 == StatusCode::OK {
+                &second
+            } else {
+                &first
+            };
+            assert_error(
+                &server
+                    .call(
+                        Method::DELETE,
+                        &format!("/api/v1/admin/users/{last}"),
+                        Some(STATIC_KEY),
+                        None,
+                    )
+                    .await,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Some("id"),
+            );
+            // Promote the other one back for the next round.
+            let other = if a.0 == StatusCode::OK {
+                &first
+            } else {
+                &second
+            };
+            let (s, body) = server
+                .call(
+                    Method::PUT,
+                    &format!("/api/v1/admin/users/{other}"),
+                    Some(STATIC_KEY),
+                    Some(json!({"role": "admin"})),
+                )
+                .await;
+            assert_eq!(s, StatusCode::OK, "{body}");
+        }
+        server.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn sign_ins_do_not_tell_whether_an_account_exists() {
+    for server in TestServer::all().await {
+        server.setup_admin().await;
+        let attempt = |username: &'static str, password: &'static str| {
+            TestServer::client()
+                .post(format!("{}/api/v1/auth/login", server.url))
+                .json(&json!({"username": username, "password": password}))
+                .send()
+        };
+        let mut answers: Vec<Vec<(StatusCode, String)>> = Vec::new();
+        for username in ["admin", "nobody"] {
+            let mut seen = Vec::new();
+            for _ in 0..=engine::auth::FREE_ATTEMPTS {
+                let res = attempt(username, "wrong password").await.unwrap();
+                let status = res.status();
+                let retry = res
+                    .headers()
+                    .get("retry-after")
+                    .map(|v| v.to_str().unwrap().to_owned());
+                let body: Value = res.json().await.unwrap();
+                seen.push((
+                    status,
+                    format!("{} retry-after {}", body["error"], retry.is_some()),
+                ));
+            }
+            answers.push(seen);
+        }
+        assert_eq!(
+            answers[0], answers[1],
+            "an account and no account answer alike"
+        );
+        assert_eq!(
+            answers[1].last().unwrap().0,
+            StatusCode::TOO_MANY_REQUESTS,
+            "{answers:?}"
+        );
+        // Locked means locked, for the right password too.
+        let res = attempt("admin", common::ADMIN_PASSWORD).await.unwrap();
+        assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+        server.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn retention_removes_old_per_run_events_and_keeps_experiment_events() {
+    for server in TestServer::all().await {
+        let (admin, endpoint, project) = basics(&server).await;
+        let id = extraction(&server, &admin, &endpoint, &project, scoring(1, 1)).await;
+        sweep_to_the_end(&server, &admin, &id).await;
+        let count = |types: &'static str| {
+            let server = &server;
+            let admin = admin.clone();
+            let id = id.clone();
+            async move {
+                let (s, page) = server
+                    .get(
+                        &format!("/api/v1/experiments/{id}/events?limit=1&type={types}"),
+                        Some(&admin),
+                    )
+                    .await;
+                assert_eq!(s, StatusCode::OK, "{page}");
+                page["total"].as_i64().unwrap()
+            }
+        };
+        let per_run = "run.started,run.completed,run.cached,run.failed,stage.completed";
+        let kept = "experiment.started,experiment.completed,new_best_found";
+        let (runs_before, kept_before) = (count(per_run).await, count(kept).await);
+        assert!(
+            runs_before >= 216 && kept_before >= 2,
+            "{runs_before} {kept_before}"
+        );
+        // Everything is 100 days old; a cut at 90 days removes the per-run events only, in
+        // batches of 100.
+        let old = chrono::Utc::now() - chrono::Duration::days(100);
+        let aged = match &server.state.core.db {
+            engine::Db::Sqlite(p) => sqlx::query("UPDATE events SET created_at = $1")
+                .bind(old)
+                .execute(p)
+                .await
+                .map(|r| r.rows_affected()),
+            engine::Db::Postgres(p) => sqlx::query("UPDATE events SET created_at = $1")
+                .bind(old)
+                .execute(p)
+                .await
+                .map(|r| r.rows_affected()),
+        };
+        assert!(aged.unwrap() > 0);
+        let cut = chrono::Utc::now() - chrono::Duration::days(90);
+        let removed = engine::retention::purge_events(
+            &server.state.core.db,
+            cut,
+            100,
+            &AtomicBool::new(false),
+        )
+        .await
+        .unwrap();
+        assert_eq!(removed as i64, runs_before);
+        assert_eq!((count(per_run).await, count(kept).await), (0, kept_before));
+        // Nothing newer than the cut goes.
+        let removed = engine::retention::purge_events(
+            &server.state.core.db,
+            cut,
+            100,
+            &AtomicBool::new(false),
+        )
+        .await
+        .unwrap();
+        assert_eq!(removed, 0);
+        server.stop().await;
+    }
+}
