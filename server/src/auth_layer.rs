@@ -47,6 +47,11 @@ pub async fn resolve_caller(
                 )
                 .into_response();
             };
+            if crate::api::metrics::is_metrics_token(&state, req.uri().path(), credential) {
+                req.extensions_mut()
+                    .insert(crate::api::metrics::MetricsToken);
+                return next.run(req).await;
+            }
             match engine::auth::authenticate_bearer(core, credential).await {
                 Ok(actor) => Some(actor),
                 Err(engine::Error::Unauthenticated) => {

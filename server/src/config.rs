@@ -180,6 +180,17 @@ pub struct Config {
     #[arg(long, env = "MAX_TOKENS_PER_SWEEP", global = true, default_value_t = 0)]
     pub max_tokens_per_sweep: u64,
 
+    /// Serve Prometheus metrics at `/metrics` (to admins, and to `METRICS_TOKEN`); `false`
+    /// answers 404 there.
+    #[arg(long, env = "METRICS_ENABLED", global = true, default_value_t = true, action = ArgAction::Set,
+          value_parser = parse_bool)]
+    pub metrics_enabled: bool,
+
+    /// A bearer token a Prometheus scraper sends to read `/metrics` (at least 32 characters);
+    /// without it only admins can.
+    #[arg(long, env = "METRICS_TOKEN", global = true, value_parser = parse_metrics_token, hide_env_values = true)]
+    pub metrics_token: Option<Secret>,
+
     /// Per-run events (`run.*`, `stage.completed`) older than this many days are removed in the
     /// background; experiment-level events are kept. 0 keeps everything (0 to 36500).
     #[arg(long, env = "EVENT_RETENTION_DAYS", global = true, default_value_t = 90,
@@ -278,6 +289,8 @@ impl std::fmt::Debug for Config {
             .field("default_endpoint_key", &self.default_endpoint_key)
             .field("max_concurrent_runs", &self.max_concurrent_runs)
             .field("max_tokens_per_sweep", &self.max_tokens_per_sweep)
+            .field("metrics_enabled", &self.metrics_enabled)
+            .field("metrics_token", &self.metrics_token)
             .field("event_retention_days", &self.event_retention_days)
             .field("max_upload_mb", &self.max_upload_mb)
             .field("data_dir", &self.data_dir)
@@ -389,6 +402,13 @@ fn parse_secret(s: &str) -> Result<Secret, String> {
         return Err(
             "JWT_SECRET, API_KEY and ENCRYPTION_KEY must be at least 32 characters long".into(),
         );
+    }
+    Ok(Secret(s.to_owned()))
+}
+
+fn parse_metrics_token(s: &str) -> Result<Secret, String> {
+    if s.len() < 32 {
+        return Err("METRICS_TOKEN must be at least 32 characters long".into());
     }
     Ok(Secret(s.to_owned()))
 }

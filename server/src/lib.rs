@@ -82,6 +82,7 @@ pub fn apply_limits(core: &mut Core, config: &Config) {
 pub async fn prepare(config: Config) -> Result<AppState, StartError> {
     let db = connect(&config).await?;
     let secrets = load_secrets(&config)?;
+    engine::telemetry::install();
     let mut core = Core::with_limits(db, secrets, config.max_concurrent_runs as usize);
     crate::apply_limits(&mut core, &config);
     startup(&core, &config).await?;
@@ -209,7 +210,9 @@ pub fn router(state: AppState) -> Router {
             axum::routing::get(api::live::experiment_ws),
         )
         .route("/ws/dashboard", axum::routing::get(api::live::dashboard_ws))
+        .route("/metrics", axum::routing::get(api::metrics::metrics))
         .merge(ui::routes(&state))
+        .layer(axum::middleware::from_fn(api::metrics::record))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth_layer::resolve_caller,

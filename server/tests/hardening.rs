@@ -289,3 +289,107 @@ async fn retention_removes_old_per_run_events_and_keeps_experiment_events() {
         server.stop().await;
     }
 }
+
+#[tokio::test]
+async fn metrics_are_prometheus_text_for_admins_and_the_metrics_token() {
+    const TOKEN: &str = "metrics-token-for-the-tests-0123456789";
+    for database in engine::testing::TestDatabase::all().await {
+        let server = TestServer::start_with(
+            database,
+            &["--seed-demo", "false", "--metrics-token", TOKEN],
+        )
+        .await;
+        let (admin, endpoint, project) = basics(&server).await;
+        let id = extraction(&server, &admin, &endpoint, &project, scoring(1, 1)).await;
+        sweep_to_the_end(&server, &admin, &id).await;
+        let member = server.user_token(&admin, "mia", "member").await;
+        let scrape = |token: Option<&'static str>| {
+            let mut req = TestServer::client().get(format!("{}/metrics", server.url));
+            if let Some(t) = token {
+                req = req.bearer_auth(t);
+            }
+            async move {
+                let res = req.send().await.unwrap();
+                let status = res.status();
+                let kind = res
+                    .headers()
+                    .get("content-type")
+                    .map(|v| v.to_str().unwrap().to_owned());
+                (status, kind, res.text().await.unwrap())
+            }
+        };
+        assert_eq!(scrape(None).await.0, StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            scrape(Some("not-the-metrics-token-but-long-enough-0000"))
+                .await
+                .0,
+            StatusCode::UNAUTHORIZED
+        );
+        let (s, body) = server.get("/metrics", Some(&member)).await;
+        assert_eq!(s, StatusCode::FORBIDDEN, "{body}");
+        let (s, kind, text) = scrape(Some(TOKEN)).await;
+        assert_eq!(s, StatusCode::OK, "{text}");
+        assert!(kind.unwrap().starts_with("text/plain; version=0.0.4"));
+        let has = |needle: &str| assert!(text.contains(needle), "no {needle} in:\n{text}");
+        has("# TYPE promptlooper_http_requests_total counter");
+        has(
+            "promptlooper_http_requests_total{method=\"GET\",route=\"/api/v1/sweeps/{id}\",status=\"200\"}",
+        );
+        has(
+            "promptlooper_http_request_duration_seconds_bucket{method=\"POST\",route=\"/api/v1/experiments\",le=\"0.5\"}",
+        );
+        has("promptlooper_llm_calls_total{endpoint=\"sim\",model=\"sim-large\",outcome=\"ok\"}");
+        has(
+            "promptlooper_llm_call_duration_seconds_bucket{endpoint=\"sim\",model=\"sim-large\",outcome=\"ok\",le=\"1\"}",
+        );
+        has("promptlooper_llm_tokens_total{endpoint=\"sim\",model=\"sim-large\",kind=\"output\"}");
+        has("promptlooper_cache_misses_total");
+        has("promptlooper_runs_finished_total{status=\"completed\"}");
+        // The database's view is this server's exactly: 216 runs ended, none waiting.
+        has("promptlooper_runs{status=\"pending\"} 0\n");
+        let ended: f64 = ["completed", "cached", "failed"]
+            .iter()
+            .map(|s| {
+                let line = format!("promptlooper_runs{{status=\"{s}\"}} ");
+                let at = text
+                    .find(&line)
+                    .unwrap_or_else(|| panic!("no {line} in:\n{text}"));
+                text[at + line.len()..]
+                    .lines()
+                    .next()
+                    .unwrap()
+                    .parse::<f64>()
+                    .unwrap()
+            })
+            .sum();
+        assert_eq!(ended, 216.0);
+        for gauge in [
+            "promptlooper_run_slots ",
+            "promptlooper_run_slots_in_use ",
+            "promptlooper_run_leases ",
+            "promptlooper_sweeps_driven ",
+            "promptlooper_event_subscribers ",
+            "promptlooper_lane_jobs{",
+        ] {
+            has(gauge);
+        }
+        // Ids never become routes, and no secret is in the text.
+        assert!(!text.contains(&id), "a raw path leaked into the labels");
+        assert!(!text.contains(TOKEN) && !text.contains(common::STATIC_KEY));
+        // An admin reads it too.
+        let (s, _) = server.get("/metrics", Some(&admin)).await;
+        assert_eq!(s, StatusCode::OK);
+        server.stop().await;
+    }
+    // Turned off: 404, whoever asks.
+    let server = TestServer::start_with(
+        engine::testing::TestDatabase::sqlite(),
+        &["--seed-demo", "false", "--metrics-enabled", "false"],
+    )
+    .await;
+    assert_eq!(
+        server.get("/metrics", Some(STATIC_KEY)).await.0,
+        StatusCode::NOT_FOUND
+    );
+    server.stop().await;
+}

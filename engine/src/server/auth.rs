@@ -4,9 +4,6 @@
 //! an API key (`pl_…`, stored as SHA-256), the static `API_KEY`, or, when the admin allows
 //! guest access, nobody at all (a read-only guest).
 
-use argon2::Argon2;
-use argon2::password_hash::phc::PasswordHash;
-use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use chrono::{Duration, Utc};
 use jsonwebtoken::{Algorithm, Header, Validation};
 use rand::RngCore;
@@ -91,43 +88,13 @@ impl Actor {
     }
 }
 
-/// Hashes a password with argon2id (OWASP parameters) off the async runtime.
+/// Hashes a password for storage (argon2id; see `passwords`).
 pub async fn hash_password(password: &str) -> Result<String> {
-    let password = password.to_owned();
-    let _permit = argon2_permit().await?;
-    tokio::task::spawn_blocking(move || {
-        Argon2::default()
-            .hash_password(password.as_bytes())
-            .map(|h| h.to_string())
-            .map_err(|e| Error::Internal(e.to_string()))
-    })
-    .await
-    .map_err(|e| Error::Internal(e.to_string()))?
+    super::passwords::hash(password).await
 }
 
 async fn verify_password(password: &str, hash: &str) -> Result<bool> {
-    let (password, hash) = (password.to_owned(), hash.to_owned());
-    let _permit = argon2_permit().await?;
-    tokio::task::spawn_blocking(move || {
-        let parsed = PasswordHash::new(&hash).map_err(|e| Error::Internal(e.to_string()))?;
-        Ok(Argon2::default()
-            .verify_password(password.as_bytes(), &parsed)
-            .is_ok())
-    })
-    .await
-    .map_err(|e| Error::Internal(e.to_string()))?
-}
-
-/// Each argon2 run takes ~19 MiB and a core for tens of milliseconds: at most one per core runs
-/// at a time, so a flood of sign-in attempts queues instead of exhausting memory.
-async fn argon2_permit() -> Result<tokio::sync::SemaphorePermit<'static>> {
-    static PERMITS: std::sync::LazyLock<tokio::sync::Semaphore> = std::sync::LazyLock::new(|| {
-        tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get()))
-    });
-    PERMITS
-        .acquire()
-        .await
-        .map_err(|e| Error::Internal(e.to_string()))
+    super::passwords::verify(password, hash).await
 }
 
 /// A valid hash of a random password, verified against when the username is unknown so that
@@ -328,6 +295,14 @@ pub fn generate_api_key() -> (String, String, String) {
 
 pub fn hash_api_key(key: &str) -> String {
     hex::encode(Sha256::digest(key.as_bytes()))
+}
+
+/// Whether a given secret equals the expected one, in time that does not depend on where they
+/// differ (both are hashed first, then compared in constant time).
+pub fn same_secret(given: &str, expected: &str) -> bool {
+    let given: [u8; 32] = Sha256::digest(given.as_bytes()).into();
+    let expected: [u8; 32] = Sha256::digest(expected.as_bytes()).into();
+    constant_time_eq(&given, &expected)
 }
 
 fn constant_time_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {

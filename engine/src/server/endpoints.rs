@@ -36,6 +36,7 @@ struct Entry {
     updated_at: DateTime<Utc>,
     provider: Arc<dyn Provider>,
     slots: Option<Arc<Semaphore>>,
+    name: Arc<str>,
 }
 
 /// A provider ready to call, with its endpoint's concurrency limit.
@@ -43,6 +44,8 @@ struct Entry {
 pub struct Ready {
     pub provider: Arc<dyn Provider>,
     pub slots: Option<Arc<Semaphore>>,
+    /// The endpoint's name, as metrics label its calls.
+    pub name: Arc<str>,
 }
 
 impl Ready {
@@ -71,6 +74,12 @@ impl Ready {
         let _slot = self.slot().await?;
         let started = std::time::Instant::now();
         let (result, _attempts) = policy.run(|| self.provider.chat(request)).await;
+        super::telemetry::llm_call(
+            &self.name,
+            &request.model,
+            result.as_ref().map(|r| (r.tokens_in, r.tokens_out)).ok(),
+            started.elapsed(),
+        );
         Ok(result.map(|r| CachedResponse {
             response: r.content,
             model: request.model.clone(),
@@ -129,6 +138,7 @@ impl ProviderRegistry {
             return Ok(Ready {
                 provider: e.provider.clone(),
                 slots: e.slots.clone(),
+                name: e.name.clone(),
             });
         }
         let provider = providers::build(access(core, row)?, self.http())
@@ -140,6 +150,7 @@ impl ProviderRegistry {
             updated_at: row.updated_at,
             provider,
             slots,
+            name: row.name.as_str().into(),
         };
         self.entries
             .write()
@@ -148,6 +159,7 @@ impl ProviderRegistry {
         Ok(Ready {
             provider: entry.provider,
             slots: entry.slots,
+            name: entry.name,
         })
     }
 

@@ -43,6 +43,11 @@ impl Hub {
         self.tx.subscribe()
     }
 
+    /// Live subscribers (event streams served now).
+    pub fn subscribers(&self) -> usize {
+        self.tx.receiver_count()
+    }
+
     pub fn publish(&self, events: impl IntoIterator<Item = Event>) {
         for e in events {
             // No subscribers is fine: the timeline has it.

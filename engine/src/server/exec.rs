@@ -520,10 +520,12 @@ pub async fn execute_known(
         let (answer, cached) = match lookup {
             Some(hit) => {
                 out.hits += 1;
+                super::telemetry::cache_lookup(true);
                 (hit, true)
             }
             None => {
                 out.misses += 1;
+                super::telemetry::cache_lookup(false);
                 let request = ChatRequest {
                     model: stage.model.clone(),
                     messages: call.messages.clone(),
@@ -533,10 +535,12 @@ pub async fn execute_known(
                     Ok(answer) => {
                         out.spent_tokens_in += answer.tokens_in;
                         out.spent_tokens_out += answer.tokens_out;
-                        out.spent_cost += ctx
+                        let spent = ctx
                             .prices
                             .cost(&stage.model, answer.tokens_in, answer.tokens_out)
                             .unwrap_or(0.0);
+                        super::telemetry::llm_cost(&ready.name, &stage.model, spent);
+                        out.spent_cost += spent;
                         // Errors are never cached; successes are, for every later identical call.
                         out.cache_puts.push((call.key.clone(), answer.clone()));
                         (answer, false)

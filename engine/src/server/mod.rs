@@ -20,6 +20,7 @@ pub mod jobs;
 pub mod leaderboard;
 pub mod outbound;
 pub mod overview;
+pub mod passwords;
 pub mod planner;
 pub mod pricing;
 pub mod projects;
@@ -31,6 +32,7 @@ pub mod samples;
 pub mod scoring;
 pub mod store;
 pub mod sweeps;
+pub mod telemetry;
 pub mod templates;
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -59,6 +59,7 @@ impl Recorder {
     /// Records how a run ended; returns when it is committed. `Ok(false)`: the run was no
     /// longer this process's to record (already ended, or its lease was taken over).
     pub async fn record(&self, outcome: Outcome, lease: Option<Arc<str>>) -> Result<bool> {
+        let status = outcome.run.status.clone();
         let (done, wait) = oneshot::channel();
         self.tx
             .send(Job::Outcome {
@@ -68,8 +69,13 @@ impl Recorder {
             })
             .await
             .map_err(|_| Error::Internal("the recorder has stopped".into()))?;
-        wait.await
-            .map_err(|_| Error::Internal("the recorder has stopped".into()))?
+        let recorded = wait
+            .await
+            .map_err(|_| Error::Internal("the recorder has stopped".into()))??;
+        if recorded {
+            super::telemetry::run_finished(&status);
+        }
+        Ok(recorded)
     }
 
     /// Records events with the next group (not waited for).

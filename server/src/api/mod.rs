@@ -12,6 +12,7 @@ pub mod experiments;
 pub mod extract;
 pub mod health;
 pub mod live;
+pub mod metrics;
 pub mod projects;
 pub mod runs;
 pub mod scoring;

@@ -389,9 +389,7 @@ mod tests {
     use super::*;
     use crate::server::planner;
     use crate::server::runs::{config_key, resolve_config};
-    use crate::types::{ModelChoice, ParameterSpace, Params, PromptVariant, Stage, StageSpace};
-    use chrono::Utc;
-    use uuid::Uuid;
+    use crate::types::{ModelChoice, PromptVariant, StageSpace};
 
     fn experiment() -> Experiment {
         super::super::test_experiment(StageSpace {

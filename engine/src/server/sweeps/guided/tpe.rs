@@ -271,11 +271,8 @@ mod tests {
 #[cfg(test)]
 mod search {
     use super::*;
-    use crate::types::{Dimension, Experiment, ParameterSpace, Params, Stage, StageSpace};
-    use chrono::Utc;
+    use crate::types::{Dimension, StageSpace};
     use rand::SeedableRng;
-    use serde_json::json;
-    use uuid::Uuid;
 
     /// A 1-D space (temperature 0–1, step 0.01) and a narrow optimum at 0.73: TPE's later
     /// suggestions sit near it far more often than uniform draws would.
