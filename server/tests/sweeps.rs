@@ -126,10 +126,6 @@ fn count(events: &[Value], t: &str) -> usize {
 
 #[tokio::test]
 async fn a_grid_sweep_runs_every_configuration_once_and_reruns_from_the_cache() {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter("info,sqlx=warn")
-        .with_test_writer()
-        .try_init();
     for server in TestServer::all().await {
         let mock = Mock::start(MockConfig::default()).await;
         let f = fixture(&server, &mock, 5000).await;
@@ -354,10 +350,6 @@ async fn slow_server(
     latency_ms: u64,
     extra: &[&str],
 ) -> (TestServer, Mock, Fixture) {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter("info,sqlx=warn")
-        .with_test_writer()
-        .try_init();
     let mut args = vec!["--seed-demo", "false", "--max-concurrent-runs", "2"];
     args.extend_from_slice(extra);
     let server = TestServer::start_with(database, &args).await;

@@ -93,10 +93,6 @@ pub async fn hash_password(password: &str) -> Result<String> {
     super::passwords::hash(password).await
 }
 
-async fn verify_password(password: &str, hash: &str) -> Result<bool> {
-    super::passwords::verify(password, hash).await
-}
-
 /// A valid hash of a random password, verified against when the username is unknown so that
 /// unknown and known users take the same time to reject.
 static DUMMY_HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
@@ -131,44 +127,54 @@ pub async fn setup_admin(core: &Core, username: &str, password: &str) -> Result<
 }
 
 /// Checks a username and password. Repeated failures lock the account for a growing time;
-/// while locked, the password is not even checked.
+/// while locked, the password is not even checked. The lock is read in the attempt's turn at
+/// the hasher (one per core), so parallel guesses get at most one more try per core than the
+/// free ones. A username without an account is counted, locked and checked (against a dummy
+/// hash) exactly like one with: the answer and its timing do not tell whether it exists.
 pub async fn login(core: &Core, username: &str, password: &str) -> Result<users::UserRow> {
     let Ok(username) = validate::username(username) else {
         return Err(Error::BadCredentials);
     };
     let user = users::get_by_username(&core.db, &username).await?;
-    // A username without an account is counted, locked and checked (against a dummy hash)
-    // exactly like one with: the answer and its timing do not tell whether it exists.
     let who = match &user {
         Some(u) => users::Signer::Account(u.id),
         None => users::Signer::Unknown(&username),
     };
+    let stored = match &user {
+        Some(u) => u.password_hash.clone(),
+        None => dummy_hash().await?,
+    };
+    let turn = super::passwords::turn().await?;
     let now = Utc::now();
-    let lock_for = |n| lock_after(n).map(Duration::seconds);
-    let attempt = match users::reserve_login_attempt(&core.db, who, now, lock_for).await? {
-        users::Attempt::Allowed(n) => n,
-        users::Attempt::Locked(until) => {
-            let secs = (until - now).num_seconds().max(1) as u64;
-            return Err(Error::Locked {
-                retry_after_secs: secs,
-            });
-        }
-    };
-    let Some(user) = user else {
-        let _ = verify_password(password, &dummy_hash().await?).await;
-        tracing::warn!(
-            attempt,
-            locked = lock_after(attempt).is_some(),
-            "failed sign-in for a username with no account"
-        );
-        return Err(Error::BadCredentials);
-    };
-    if verify_password(password, &user.password_hash).await? {
-        users::clear_failed_logins(&core.db, user.id).await?;
-        return Ok(user);
+    if let Some(until) = users::locked_until(&core.db, who, now).await? {
+        return Err(Error::Locked {
+            retry_after_secs: (until - now).num_seconds().max(1) as u64,
+        });
     }
-    tracing::warn!(username = %user.username, attempt, locked = lock_after(attempt).is_some(), "failed sign-in");
-    Err(Error::BadCredentials)
+    let matches = turn.verify(password, &stored).await?;
+    drop(turn);
+    match user {
+        Some(user) if matches => {
+            users::clear_failed_logins(&core.db, user.id).await?;
+            Ok(user)
+        }
+        _ => {
+            let lock_for = |n| lock_after(n).map(Duration::seconds);
+            let failures = users::record_failed_login(&core.db, who, Utc::now(), lock_for).await?;
+            let locked = lock_after(failures).is_some();
+            match &user {
+                Some(u) => {
+                    tracing::warn!(username = %u.username, failures, locked, "failed sign-in")
+                }
+                None => tracing::warn!(
+                    failures,
+                    locked,
+                    "failed sign-in for a username with no account"
+                ),
+            }
+            Err(Error::BadCredentials)
+        }
+    }
 }
 
 /// How long to lock an account once `failures` consecutive sign-in attempts have not succeeded.
@@ -335,7 +341,8 @@ mod tests {
     async fn passwords_verify_only_with_the_right_password() {
         let h = hash_password("correct horse").await.unwrap();
         assert!(h.starts_with("$argon2id$"));
-        assert!(verify_password("correct horse", &h).await.unwrap());
-        assert!(!verify_password("wrong horse", &h).await.unwrap());
+        let turn = crate::server::passwords::turn().await.unwrap();
+        assert!(turn.verify("correct horse", &h).await.unwrap());
+        assert!(!turn.verify("wrong horse", &h).await.unwrap());
     }
 }

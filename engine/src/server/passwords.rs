@@ -7,7 +7,7 @@
 //! server that had a burst of sign-ins held on to 100–200 MB for good. Here the block is
 //! reserved with a capacity above glibc's largest mmap threshold (32 MiB): such an allocation is
 //! always a mapping of its own, only the pages argon2 writes become resident, and dropping it
-//! unmaps it. At most one hash per core runs at a time, so the peak is bounded too.
+//! unmaps it. At most one hash per core runs at a time ([`Turn`]), so the peak is bounded too.
 
 use argon2::password_hash::phc::{Output, PasswordHash, Salt};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
@@ -69,31 +69,40 @@ fn verify_now(password: &[u8], hash: &str) -> Result<bool> {
     Ok(Output::new(&out).map_err(internal)? == *expected)
 }
 
-/// Hashes a password for storage.
-pub async fn hash(password: &str) -> Result<String> {
-    let password = password.to_owned();
-    let _permit = permit().await?;
-    tokio::task::spawn_blocking(move || hash_now(password.as_bytes()))
-        .await
-        .map_err(internal)?
-}
+/// A turn at the hasher: at most one hash per core runs at a time, so a flood of sign-in
+/// attempts queues instead of exhausting memory or starving the other blocking work. Sign-in
+/// checks its lock inside its turn, so a lock being set stops every attempt still queued.
+pub struct Turn(#[allow(dead_code)] tokio::sync::SemaphorePermit<'static>);
 
-/// Checks a password against a stored hash.
-pub async fn verify(password: &str, hash: &str) -> Result<bool> {
-    let (password, hash) = (password.to_owned(), hash.to_owned());
-    let _permit = permit().await?;
-    tokio::task::spawn_blocking(move || verify_now(password.as_bytes(), &hash))
-        .await
-        .map_err(internal)?
-}
-
-/// At most one hash per core at a time: a flood of sign-in attempts queues instead of
-/// exhausting memory or starving the other blocking work.
-async fn permit() -> Result<tokio::sync::SemaphorePermit<'static>> {
+/// Waits for a turn at the hasher.
+pub async fn turn() -> Result<Turn> {
     static PERMITS: std::sync::LazyLock<tokio::sync::Semaphore> = std::sync::LazyLock::new(|| {
         tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get()))
     });
-    PERMITS.acquire().await.map_err(internal)
+    Ok(Turn(PERMITS.acquire().await.map_err(internal)?))
+}
+
+impl Turn {
+    /// Hashes a password for storage.
+    pub async fn hash(&self, password: &str) -> Result<String> {
+        let password = password.to_owned();
+        tokio::task::spawn_blocking(move || hash_now(password.as_bytes()))
+            .await
+            .map_err(internal)?
+    }
+
+    /// Checks a password against a stored hash.
+    pub async fn verify(&self, password: &str, hash: &str) -> Result<bool> {
+        let (password, hash) = (password.to_owned(), hash.to_owned());
+        tokio::task::spawn_blocking(move || verify_now(password.as_bytes(), &hash))
+            .await
+            .map_err(internal)?
+    }
+}
+
+/// Hashes a password for storage, in its turn.
+pub async fn hash(password: &str) -> Result<String> {
+    turn().await?.hash(password).await
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod mock;
+pub mod sentinels;
 pub mod story;
 
 use engine::testing::TestDatabase;
@@ -21,6 +22,8 @@ pub struct TestServer {
 
 pub const STATIC_KEY: &str = "static-api-key-for-tests-0123456789abcdef";
 pub const ADMIN_PASSWORD: &str = "correct horse battery";
+/// The password of the users `user_token` creates.
+pub const USER_PASSWORD: &str = "a long password";
 
 impl TestServer {
     /// Boots the app without the demo project (tests count what they create).
@@ -31,6 +34,7 @@ impl TestServer {
     /// Boots the app with extra command-line arguments.
     pub async fn start_with(database: TestDatabase, extra: &[&str]) -> TestServer {
         let _ = rustls::crypto::ring::default_provider().install_default();
+        sentinels::capture_logs();
         let data_dir = tempfile::tempdir().unwrap();
         let site = data_dir.path().join("site");
         let mut args = vec![
@@ -86,6 +90,8 @@ impl TestServer {
         }
         server::stop_background(&self.state).await;
         self.state.core.db.close().await;
+        let leaked = sentinels::leaked_log_lines();
+        assert!(leaked.is_empty(), "secrets in log lines: {leaked:#?}");
     }
 
     pub fn client() -> Client {
@@ -110,6 +116,7 @@ impl TestServer {
         let res = req.send().await.unwrap();
         let status = res.status();
         let text = res.text().await.unwrap();
+        sentinels::assert_absent(&text, path);
         (status, serde_json::from_str(&text).unwrap_or(Value::Null))
     }
 
@@ -138,7 +145,7 @@ impl TestServer {
                 Method::POST,
                 "/api/v1/admin/users",
                 Some(admin),
-                Some(json!({"username": username, "password": "a long password", "role": role})),
+                Some(json!({"username": username, "password": USER_PASSWORD, "role": role})),
             )
             .await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
@@ -147,7 +154,7 @@ impl TestServer {
                 Method::POST,
                 "/api/v1/auth/login",
                 None,
-                Some(json!({"username": username, "password": "a long password"})),
+                Some(json!({"username": username, "password": USER_PASSWORD})),
             )
             .await;
         assert_eq!(status, StatusCode::OK, "{body}");

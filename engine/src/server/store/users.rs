@@ -177,14 +177,6 @@ pub async fn count_admins(db: &Db) -> Result<i64> {
     )
 }
 
-/// The outcome of reserving a sign-in attempt.
-pub enum Attempt {
-    /// The attempt may check the password; it is attempt number `n` since the last success.
-    Allowed(i64),
-    /// The account is locked until then.
-    Locked(DateTime<Utc>),
-}
-
 /// Whose sign-in attempts are counted: an account, or a username with no account (counted in
 /// `sign_in_failures`, so both answer alike).
 #[derive(Clone, Copy, Debug)]
@@ -193,60 +185,65 @@ pub enum Signer<'a> {
     Unknown(&'a str),
 }
 
-/// Counts a sign-in attempt *before* the password is checked, and locks the account when
-/// `lock_for(n)` says so, in one transaction. Parallel guesses therefore serialize on the row:
-/// no more than the free attempts ever reach the password check. A success clears both.
-pub async fn reserve_login_attempt(
+impl Signer<'_> {
+    /// (table, key column) holding its count and lock.
+    fn table(&self) -> (&'static str, &'static str) {
+        match self {
+            Signer::Account(_) => ("users", "id"),
+            Signer::Unknown(_) => ("sign_in_failures", "username"),
+        }
+    }
+}
+
+macro_rules! bind_signer {
+    ($q:expr, $who:expr) => {
+        match $who {
+            Signer::Account(id) => $q.bind(id),
+            Signer::Unknown(name) => $q.bind(name),
+        }
+    };
+}
+
+/// Until when sign-ins are locked for `who`, if they are now.
+pub async fn locked_until(
+    db: &Db,
+    who: Signer<'_>,
+    now: DateTime<Utc>,
+) -> Result<Option<DateTime<Utc>>> {
+    let (table, key) = who.table();
+    let sql = format!("SELECT locked_until FROM {table} WHERE {key} = $1");
+    let until: Option<Option<DateTime<Utc>>> = on_db!(db, p =>
+        bind_signer!(sqlx::query_scalar(sqlx::AssertSqlSafe(sql.clone())), who).fetch_optional(p).await)?;
+    Ok(until.flatten().filter(|u| *u > now))
+}
+
+/// Counts a failed sign-in and locks `who` when `lock_for(failures)` says so; returns the
+/// consecutive failures.
+pub async fn record_failed_login(
     db: &Db,
     who: Signer<'_>,
     now: DateTime<Utc>,
     lock_for: impl Fn(i64) -> Option<chrono::Duration>,
-) -> Result<Attempt> {
-    let (table, key) = match who {
-        Signer::Account(_) => ("users", "id"),
-        Signer::Unknown(_) => ("sign_in_failures", "username"),
+) -> Result<i64> {
+    let (table, key) = who.table();
+    let count = match who {
+        Signer::Account(_) => format!(
+            "UPDATE {table} SET failed_logins = failed_logins + 1, updated_at = $2 WHERE {key} = $1 \
+             RETURNING failed_logins"
+        ),
+        Signer::Unknown(_) => "INSERT INTO sign_in_failures (username, failed_logins, updated_at) VALUES ($1, 1, $2) \
+             ON CONFLICT (username) DO UPDATE SET failed_logins = sign_in_failures.failed_logins + 1, \
+             updated_at = excluded.updated_at RETURNING failed_logins"
+            .to_owned(),
     };
-    let reserve = format!(
-        "UPDATE {table} SET failed_logins = failed_logins + 1 \
-         WHERE {key} = $1 AND (locked_until IS NULL OR locked_until <= $2) RETURNING failed_logins"
-    );
     let lock = format!("UPDATE {table} SET locked_until = $2 WHERE {key} = $1");
-    let until = format!("SELECT locked_until FROM {table} WHERE {key} = $1");
-    macro_rules! bind_who {
-        ($q:expr) => {
-            match who {
-                Signer::Account(id) => $q.bind(id),
-                Signer::Unknown(name) => $q.bind(name),
-            }
-        };
+    let n: i64 = on_db!(db, p =>
+        bind_signer!(sqlx::query_scalar(sqlx::AssertSqlSafe(count.clone())), who).bind(now).fetch_one(p).await)?;
+    if let Some(lock_for) = lock_for(n) {
+        on_db!(db, p => bind_signer!(sqlx::query(sqlx::AssertSqlSafe(lock.clone())), who)
+            .bind(now + lock_for).execute(p).await.map(|r| r.rows_affected()))?;
     }
-    let attempt = on_db!(db, p => {
-        let mut tx = p.begin().await?;
-        if let Signer::Unknown(name) = who {
-            sqlx::query(
-                "INSERT INTO sign_in_failures (username, failed_logins, updated_at) VALUES ($1, 0, $2) \
-                 ON CONFLICT (username) DO UPDATE SET updated_at = excluded.updated_at")
-                .bind(name).bind(now).execute(&mut *tx).await?;
-        }
-        let reserved: Option<i64> = bind_who!(sqlx::query_scalar(sqlx::AssertSqlSafe(reserve.clone())))
-            .bind(now).fetch_optional(&mut *tx).await?;
-        let attempt = match reserved {
-            Some(n) => {
-                if let Some(lock_for) = lock_for(n) {
-                    bind_who!(sqlx::query(sqlx::AssertSqlSafe(lock.clone()))).bind(now + lock_for).execute(&mut *tx).await?;
-                }
-                Attempt::Allowed(n)
-            }
-            None => {
-                let until: Option<DateTime<Utc>> =
-                    bind_who!(sqlx::query_scalar(sqlx::AssertSqlSafe(until.clone()))).fetch_one(&mut *tx).await?;
-                Attempt::Locked(until.unwrap_or(now))
-            }
-        };
-        tx.commit().await?;
-        Ok::<_, sqlx::Error>(attempt)
-    })?;
-    Ok(attempt)
+    Ok(n)
 }
 
 /// Forgets failed sign-ins of usernames without an account not tried since `before`.
