@@ -711,6 +711,110 @@ async fn serve_and_two_workers_on_postgres_execute_2000_runs_exactly_once() {
     );
 }
 
+/// A worker killed with SIGKILL mid-sweep: the serve notices it is gone within seconds (its
+/// database session ended), long before its 20 s leases would expire, and takes its runs over;
+/// each run still ends once.
+#[tokio::test]
+async fn a_killed_worker_s_runs_move_on_within_seconds_each_still_once() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let Some(database) = engine::testing::TestDatabase::postgres().await else {
+        return;
+    };
+    let mut mock = start_mock(100);
+    let mock_url = mock.url();
+    let dirs: Vec<tempfile::TempDir> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let cmd = |dir: &tempfile::TempDir| {
+        let mut c = command(dir.path());
+        c.env("DATABASE_URL", &database.url)
+            .env("JWT_SECRET", JWT_SECRET)
+            .env("ENCRYPTION_KEY", ENCRYPTION_KEY)
+            .env("MAX_CONCURRENT_RUNS", "4");
+        c
+    };
+    let mut serve = Proc::start("serve", cmd(&dirs[0]), "listening on http://");
+    let mut worker = {
+        let mut c = cmd(&dirs[1]);
+        c.arg("worker");
+        Proc::start("worker", c, "worker ready")
+    };
+    let api = Api::new(serve.url());
+    let experiment = api.experiment(&mock_url, 20, 20).await;
+    let (s, sweep) = api
+        .post(
+            &format!("/api/v1/experiments/{experiment}/sweep"),
+            json!({"strategy": {"kind": "grid"}}),
+        )
+        .await;
+    assert_eq!(s, 201, "{sweep}");
+    let pool = sqlx::PgPool::connect(&database.url).await.unwrap();
+    let worker_node: String = sqlx::query_scalar("SELECT id FROM processes WHERE role = 'worker'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let held = || {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT COUNT(*) FROM runs WHERE status = 'running' AND lease_owner = $1",
+        )
+        .bind(&worker_node)
+        .fetch_one(&pool)
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while held().await.unwrap() == 0 {
+        assert!(Instant::now() < deadline, "the worker never leased a run");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    worker.kill();
+    let killed = Instant::now();
+    while held().await.unwrap() > 0 {
+        assert!(
+            killed.elapsed() < Duration::from_secs(15),
+            "the dead worker's runs stayed leased"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let moved = killed.elapsed();
+    assert!(
+        moved < Duration::from_secs(10),
+        "the dead worker's runs moved on after {moved:?}"
+    );
+    let sweep = api
+        .wait_sweep(
+            &experiment,
+            Duration::from_secs(120),
+            "completion",
+            &serve,
+            |s| s["status"] == "completed",
+        )
+        .await;
+    assert_eq!(
+        (
+            sweep["progress"]["done"].as_i64(),
+            sweep["progress"]["completed"].as_i64()
+        ),
+        (Some(400), Some(400)),
+        "{sweep}"
+    );
+    let runs = api.all_runs(&experiment).await;
+    assert_eq!((runs.len(), count_by(&runs, "id")), (400, 400));
+    assert_eq!(
+        api.event_total(&experiment, "run.completed").await,
+        400,
+        "each run ended once"
+    );
+    pool.close().await;
+    let (code, log) = serve.terminate();
+    assert_eq!(code, 0, "serve: {log}");
+    assert!(
+        log.contains("reclaimed the runs of processes that died"),
+        "{log}"
+    );
+    mock.terminate();
+    eprintln!(
+        "the killed worker's runs moved on {:.2} s after the kill",
+        moved.as_secs_f64()
+    );
+}
+
 #[test]
 fn a_worker_refuses_sqlite() {
     let dir = tempfile::tempdir().unwrap();

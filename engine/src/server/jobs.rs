@@ -191,6 +191,8 @@ impl Background {
 /// Starts this process's background work. `role` is `serve` or `worker`. Before anything
 /// else it recovers what a previous process left behind.
 pub async fn start(core: &Core, role: &str, lanes: usize) -> Result<Background> {
+    // The session that says this process is alive, before it leases anything.
+    let session = super::presence::open(core).await?;
     register(core, role).await?;
     recover(core).await?;
     let (stop, stopped) = tokio::sync::watch::channel(false);
@@ -285,6 +287,13 @@ pub async fn start(core: &Core, role: &str, lanes: usize) -> Result<Background> 
         core.clone(),
         stopped.clone(),
     )));
+    if let Some(session) = session {
+        tasks.push(tokio::spawn(super::presence::run(
+            core.clone(),
+            session,
+            stopped.clone(),
+        )));
+    }
     tasks.push(tokio::spawn(super::retention::run(
         core.clone(),
         stopped.clone(),

@@ -22,6 +22,7 @@ pub mod outbound;
 pub mod overview;
 pub mod passwords;
 pub mod planner;
+pub mod presence;
 pub mod pricing;
 pub mod projects;
 pub mod providers;
