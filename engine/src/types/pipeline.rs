@@ -246,8 +246,8 @@ pub struct Experiment {
     pub items: super::ItemsSummary,
     pub pipeline_stages: Vec<Stage>,
     pub parameter_space: ParameterSpace,
-    /// Scorers and weights (used by scoring).
-    #[cfg_attr(feature = "server", schema(value_type = Object))]
+    /// The scorers, each `{kind, name, weight, …}` (see the scorer kinds), in order.
+    #[cfg_attr(feature = "server", schema(value_type = Vec<Object>))]
     pub scoring_config: Value,
     /// draft, running, paused or completed.
     pub status: String,
@@ -278,8 +278,9 @@ pub struct NewExperiment {
     pub pipeline_stages: Vec<Stage>,
     #[serde(default)]
     pub parameter_space: ParameterSpace,
+    /// The scorers, each `{kind, name, weight, …}` (see the scorer kinds); none by default.
     #[serde(default = "empty_array")]
-    #[cfg_attr(feature = "server", schema(value_type = Object))]
+    #[cfg_attr(feature = "server", schema(value_type = Vec<Object>))]
     pub scoring_config: Value,
 }
 
@@ -304,7 +305,8 @@ pub struct ExperimentUpdate {
     pub dataset_version: Option<i64>,
     pub pipeline_stages: Option<Vec<Stage>>,
     pub parameter_space: Option<ParameterSpace>,
-    #[cfg_attr(feature = "server", schema(value_type = Option<Object>))]
+    /// Replaces the scorers (a list, as `NewExperiment` takes it).
+    #[cfg_attr(feature = "server", schema(value_type = Option<Vec<Object>>))]
     pub scoring_config: Option<Value>,
 }
 

@@ -8,6 +8,7 @@ pub mod charts;
 pub mod datasets;
 pub mod endpoints;
 pub mod error;
+mod errors_doc;
 pub mod experiments;
 pub mod extract;
 pub mod health;
@@ -187,6 +188,7 @@ pub fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(openapi_json))
         .split_for_parts();
     doc.info.version = engine::VERSION.to_owned();
+    errors_doc::declare(&mut doc);
     (router.layer(DefaultBodyLimit::max(BODY_LIMIT)), doc)
 }
 
