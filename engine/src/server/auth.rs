@@ -127,9 +127,9 @@ pub async fn setup_admin(core: &Core, username: &str, password: &str) -> Result<
 }
 
 /// Checks a username and password. Repeated failures lock the account for a growing time;
-/// while locked, the password is not even checked. The lock is read in the attempt's turn at
-/// the hasher (one per core), so parallel guesses get at most one more try per core than the
-/// free ones. A username without an account is counted, locked and checked (against a dummy
+/// while locked, the password is not even checked. The lock is read, and a failure counted,
+/// in the attempt's turn at the hasher (one per core), so parallel guesses get at most one
+/// more try per core than the free ones. A username without an account is counted, locked and checked (against a dummy
 /// hash) exactly like one with: the answer and its timing do not tell whether it exists.
 pub async fn login(core: &Core, username: &str, password: &str) -> Result<users::UserRow> {
     let Ok(username) = validate::username(username) else {
@@ -152,8 +152,8 @@ pub async fn login(core: &Core, username: &str, password: &str) -> Result<users:
         });
     }
     let matches = turn.verify(password, &stored).await?;
-    drop(turn);
-    match user {
+    // The failure is counted before the turn passes on, so the next attempt in line sees it.
+    let outcome = match user {
         Some(user) if matches => {
             users::clear_failed_logins(&core.db, user.id).await?;
             Ok(user)
@@ -174,7 +174,9 @@ pub async fn login(core: &Core, username: &str, password: &str) -> Result<users:
             }
             Err(Error::BadCredentials)
         }
-    }
+    };
+    drop(turn);
+    outcome
 }
 
 /// How long to lock an account once `failures` consecutive sign-in attempts have not succeeded.
