@@ -7,8 +7,7 @@ use super::core::Core;
 use super::error::{Error, Result};
 use super::store::{api_keys, settings, stats, users};
 use crate::types::{
-    ApiKey, CreatedApiKey, NewApiKey, NewUser, Role, Settings, SettingsUpdate, Stats, User,
-    UserUpdate,
+    ApiKey, CreatedApiKey, NewApiKey, NewUser, Settings, SettingsUpdate, Stats, User, UserUpdate,
 };
 use crate::validate;
 
@@ -121,22 +120,14 @@ pub async fn update_user(core: &Core, actor: &Actor, id: Uuid, update: UserUpdat
     if let Some(p) = &update.password {
         validate::password(p)?;
     }
-    let last_admin = || Error::invalid("role", "the last admin cannot be demoted");
-    if let Some(role) = update.role
-        && user.role == Role::Admin
-        && role != Role::Admin
-        && users::count_admins(&core.db).await? <= 1
-    {
-        return Err(last_admin());
-    }
-    // The role first: it is the change that can still be refused (another admin demoted at the
-    // same moment), and a refused request changes nothing.
+    // The role first: it is the change that can be refused (the last admin is never demoted,
+    // checked in the same statement as the write), and a refused request changes nothing.
     if let Some(role) = update.role
         && role != user.role
         && !users::set_role(&core.db, id, role).await?
     {
         return Err(if users::get(&core.db, id).await?.is_some() {
-            last_admin()
+            Error::invalid("role", "the last admin cannot be demoted")
         } else {
             Error::NotFound("user")
         });
@@ -152,15 +143,13 @@ pub async fn update_user(core: &Core, actor: &Actor, id: Uuid, update: UserUpdat
 
 pub async fn delete_user(core: &Core, actor: &Actor, id: Uuid) -> Result<()> {
     actor.require_admin()?;
-    let user = users::get(&core.db, id)
+    users::get(&core.db, id)
         .await?
         .ok_or(Error::NotFound("user"))?;
     if actor.user_id() == Some(id) {
         return Err(Error::invalid("id", "you cannot delete your own account"));
     }
-    if user.role == Role::Admin && users::count_admins(&core.db).await? <= 1 {
-        return Err(Error::invalid("id", "the last admin cannot be deleted"));
-    }
+    // The last admin is never deleted: checked in the same statement as the delete.
     if users::delete(&core.db, id).await? {
         return Ok(());
     }

@@ -171,12 +171,6 @@ async fn unless_last_admin(db: &Db, id: Uuid, sql: &str, role: Option<Role>) -> 
     Ok(n == 1)
 }
 
-pub async fn count_admins(db: &Db) -> Result<i64> {
-    Ok(
-        on_db!(db, p => sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE role = 'admin'").fetch_one(p).await)?,
-    )
-}
-
 /// Whose sign-in attempts are counted: an account, or a username with no account (counted in
 /// `sign_in_failures`, so both answer alike).
 #[derive(Clone, Copy, Debug)]
