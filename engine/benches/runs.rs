@@ -141,6 +141,8 @@ async fn bench_runs(database: &TestDatabase, rows: &mut Vec<(String, String)>) {
             api_key: None,
             options: None,
             max_concurrency: None,
+            rpm: None,
+            tpm: None,
             timeout_ms: None,
         },
     )

@@ -55,6 +55,8 @@ async fn bench(database: &TestDatabase, rows: &mut Vec<(String, String)>) {
             api_key: None,
             options: None,
             max_concurrency: None,
+            rpm: None,
+            tpm: None,
             timeout_ms: None,
         },
     )

@@ -200,6 +200,8 @@ async fn run_mock_llm(args: MockLlmArgs) -> Result<(), String> {
         fail_rate: args.fail_rate,
         api_key: args.require_key,
         omit_usage: false,
+        rate_limit: args.rate_limit,
+        rate_window_ms: args.rate_window_ms,
     });
     crate::mock_llm::serve(listener, state, shutdown_signal())
         .await

@@ -108,6 +108,12 @@ pub struct MockLlmArgs {
     /// Require this API key (Bearer or x-api-key).
     #[arg(long, env = "MOCK_LLM_API_KEY", hide_env_values = true)]
     pub require_key: Option<String>,
+    /// Answer 429 past this many requests in any window (a provider's rate limit).
+    #[arg(long)]
+    pub rate_limit: Option<u64>,
+    /// The rate limit's window in milliseconds.
+    #[arg(long, default_value_t = 60_000)]
+    pub rate_window_ms: u64,
 }
 
 #[derive(Debug, Subcommand)]

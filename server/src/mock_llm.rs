@@ -1,7 +1,9 @@
 //! A local mock LLM server (`promptlooper mock-llm`): OpenAI-compatible chat completions,
 //! models and embeddings, and Anthropic Messages, answering with the simulated model. For
 //! tests and benchmarks: latency, random failures, a script of exact failures to return next,
-//! an optional required API key, and request counters at `/mock/stats`.
+//! an optional required API key, a provider-style rate limit (429 past N requests in any
+//! window), and counters at `/mock/stats` (requests, the most at once, the most in a window,
+//! 429s for the rate limit).
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -28,6 +30,10 @@ pub struct MockConfig {
     pub api_key: Option<String>,
     /// Leave `usage` out of chat completions (clients must estimate).
     pub omit_usage: bool,
+    /// Answer 429 (with `Retry-After`) to requests past this many in any `rate_window_ms`.
+    pub rate_limit: Option<u64>,
+    /// The rate limit's window (60,000 when 0: a per-minute limit).
+    pub rate_window_ms: u64,
 }
 
 /// One scripted reply, returned instead of a normal answer.
@@ -71,6 +77,12 @@ pub struct MockState {
 
 #[derive(Default)]
 struct Counters {
+    in_flight: AtomicU64,
+    in_flight_max: AtomicU64,
+    /// Requests let through the rate limit in the last window, and the most there ever were.
+    window: Mutex<VecDeque<std::time::Instant>>,
+    window_max: AtomicU64,
+    throttled: AtomicU64,
     requests: AtomicU64,
     chat: AtomicU64,
     messages: AtomicU64,
@@ -211,9 +223,47 @@ async fn gate(state: &MockState, headers: &HeaderMap) -> Option<Response> {
             }
         });
     }
+    if let Some(limit) = state.config.rate_limit {
+        let window = Duration::from_millis(match state.config.rate_window_ms {
+            0 => 60_000,
+            ms => ms,
+        });
+        let now = std::time::Instant::now();
+        let mut sent = state
+            .counters
+            .window
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        while sent
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= window)
+        {
+            sent.pop_front();
+        }
+        if sent.len() as u64 >= limit {
+            state.counters.throttled.fetch_add(1, Ordering::Relaxed);
+            let free_in = sent.front().map_or(Duration::ZERO, |t| {
+                window.saturating_sub(now.duration_since(*t))
+            });
+            let mut response = error(429, "rate limit reached for requests");
+            response
+                .headers_mut()
+                .insert("retry-after-ms", (free_in.as_millis() as u64).into());
+            return Some(response);
+        }
+        sent.push_back(now);
+        state
+            .counters
+            .window_max
+            .fetch_max(sent.len() as u64, Ordering::Relaxed);
+    }
+    let c = &state.counters;
+    let now_in_flight = c.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
+    c.in_flight_max.fetch_max(now_in_flight, Ordering::Relaxed);
     if state.config.latency_ms > 0 {
         tokio::time::sleep(Duration::from_millis(state.config.latency_ms)).await;
     }
+    c.in_flight.fetch_sub(1, Ordering::Relaxed);
     None
 }
 
@@ -373,6 +423,9 @@ async fn stats(State(state): State<MockState>) -> Json<Value> {
         "messages": c.messages.load(Ordering::Relaxed),
         "embeddings": c.embeddings.load(Ordering::Relaxed),
         "models": c.models.load(Ordering::Relaxed),
+        "in_flight_max": c.in_flight_max.load(Ordering::Relaxed),
+        "window_max": c.window_max.load(Ordering::Relaxed),
+        "throttled": c.throttled.load(Ordering::Relaxed),
     }))
 }
 

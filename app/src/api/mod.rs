@@ -285,16 +285,35 @@ pub async fn create_endpoint(
     kind: engine::types::EndpointKind,
     base_url: String,
     api_key: String,
+    max_concurrency: String,
+    rpm: String,
+    tpm: String,
 ) -> Result<engine::types::Endpoint, AppError> {
     let (core, actor) = (ssr::core()?, ssr::actor().await?);
     let api_key = (!api_key.is_empty()).then_some(api_key);
+    // An empty box is no limit; digits may be grouped (`40,000`, `40 000`, `40_000`).
+    let limit = |field: &str, text: &str| -> Result<Option<i64>, AppError> {
+        let digits: String = text
+            .chars()
+            .filter(|c| !matches!(c, ',' | '_' | ' '))
+            .collect();
+        if digits.is_empty() {
+            return Ok(None);
+        }
+        digits.parse().map(Some).map_err(|_| AppError::Field {
+            field: field.to_owned(),
+            message: format!("{field} must be a whole number"),
+        })
+    };
     let new = engine::types::NewEndpoint {
         name,
         kind,
         base_url,
         api_key,
         options: None,
-        max_concurrency: None,
+        max_concurrency: limit("max_concurrency", &max_concurrency)?,
+        rpm: limit("rpm", &rpm)?,
+        tpm: limit("tpm", &tpm)?,
         timeout_ms: None,
     };
     Ok(engine::endpoints::create_endpoint(&core, &actor, new).await?)

@@ -82,7 +82,7 @@ pub async fn seed_once(core: &Core) -> Result<bool> {
                     api_key_enc: None,
                     api_key_hint: None,
                     options: &json!({"latency_ms": 20, "jitter_ms": 30}),
-                    max_concurrency: None,
+                    limits: Default::default(),
                     timeout_ms: 30_000,
                 },
             )

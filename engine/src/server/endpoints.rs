@@ -8,12 +8,12 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
-use tokio::sync::Semaphore;
 use uuid::Uuid;
 
 use super::auth::Actor;
 use super::core::Core;
 use super::error::{Error, Result};
+use super::pacing::{Limits, Pace};
 use super::providers::{self, EndpointAccess, Provider, simulated::SimulatedOptions};
 use super::store::cache::CachedResponse;
 use super::store::endpoints::{self as store, EndpointFields, EndpointRow};
@@ -23,6 +23,8 @@ use crate::validate;
 pub const DEFAULT_TIMEOUT_MS: i64 = 60_000;
 const TIMEOUT_RANGE: std::ops::RangeInclusive<i64> = 100..=600_000;
 const CONCURRENCY_RANGE: std::ops::RangeInclusive<i64> = 1..=1024;
+const RPM_RANGE: std::ops::RangeInclusive<i64> = 1..=1_000_000;
+const TPM_RANGE: std::ops::RangeInclusive<i64> = 100..=1_000_000_000;
 
 /// Built providers, rebuilt when their endpoint changes.
 pub struct ProviderRegistry {
@@ -34,46 +36,50 @@ pub struct ProviderRegistry {
 #[derive(Clone)]
 struct Entry {
     updated_at: DateTime<Utc>,
-    provider: Arc<dyn Provider>,
-    slots: Option<Arc<Semaphore>>,
-    name: Arc<str>,
+    ready: Ready,
 }
 
-/// A provider ready to call, with its endpoint's concurrency limit.
+/// A provider ready to call, with its endpoint's limits.
 #[derive(Clone)]
 pub struct Ready {
     pub provider: Arc<dyn Provider>,
-    pub slots: Option<Arc<Semaphore>>,
+    /// The endpoint's limits, shared by every process: each attempt at a call is admitted by it.
+    pub pace: Arc<Pace>,
     /// The endpoint's name, as metrics label its calls.
     pub name: Arc<str>,
 }
 
-impl Ready {
-    /// Waits for one of the endpoint's call slots (none to wait for without a limit); the
-    /// slot is held until the permit is dropped.
-    pub async fn slot(&self) -> Result<Option<tokio::sync::OwnedSemaphorePermit>> {
-        match &self.slots {
-            Some(slots) => Ok(Some(
-                slots
-                    .clone()
-                    .acquire_owned()
-                    .await
-                    .map_err(|e| Error::Internal(e.to_string()))?,
-            )),
-            None => Ok(None),
-        }
-    }
+/// What a chat request is expected to cost in tokens before it is sent: its text, and the
+/// answer it allows (256 when it sets no `max_tokens`). The call settles the difference.
+fn estimate(request: &super::providers::ChatRequest) -> f64 {
+    let input: i64 = request
+        .messages
+        .iter()
+        .map(|m| providers::estimate_tokens(&m.content))
+        .sum();
+    (input + i64::from(request.params.max_tokens.unwrap_or(256))) as f64
+}
 
-    /// One chat call in one of the endpoint's slots, retried by `policy`, timed, and answered
-    /// as the response cache keeps answers (`Err` inside: the call failed after its retries).
+impl Ready {
+    /// One chat call, each attempt admitted by the endpoint's pace, retried by `policy`, timed,
+    /// and answered as the response cache keeps answers (`Err` inside: the call failed after
+    /// its retries).
     pub async fn call(
         &self,
         policy: &super::providers::retry::RetryPolicy,
         request: &super::providers::ChatRequest,
     ) -> Result<std::result::Result<CachedResponse, super::providers::ProviderError>> {
-        let _slot = self.slot().await?;
         let started = std::time::Instant::now();
-        let (result, _attempts) = policy.run(|| self.provider.chat(request)).await;
+        let cost = estimate(request);
+        let (result, _attempts) = policy
+            .run(|| {
+                self.pace.attempt(
+                    cost,
+                    |r: &super::providers::ChatResponse| r.tokens_in + r.tokens_out,
+                    || self.provider.chat(request),
+                )
+            })
+            .await;
         super::telemetry::llm_call(
             &self.name,
             &request.model,
@@ -135,32 +141,26 @@ impl ProviderRegistry {
             .get(&row.id)
             && e.updated_at == row.updated_at
         {
-            return Ok(Ready {
-                provider: e.provider.clone(),
-                slots: e.slots.clone(),
-                name: e.name.clone(),
-            });
+            return Ok(e.ready.clone());
         }
         let provider = providers::build(access(core, row)?, self.http())
             .map_err(|e| Error::invalid("options", e.message))?;
-        let slots = row
-            .max_concurrency
-            .map(|n| Arc::new(Semaphore::new(n.max(1) as usize)));
-        let entry = Entry {
-            updated_at: row.updated_at,
+        let ready = Ready {
             provider,
-            slots,
+            pace: Arc::new(Pace::new(&core.db, core.node.clone(), row)),
             name: row.name.as_str().into(),
         };
         self.entries
             .write()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(row.id, entry.clone());
-        Ok(Ready {
-            provider: entry.provider,
-            slots: entry.slots,
-            name: entry.name,
-        })
+            .insert(
+                row.id,
+                Entry {
+                    updated_at: row.updated_at,
+                    ready: ready.clone(),
+                },
+            );
+        Ok(ready)
     }
 
     pub fn forget(&self, id: Uuid) {
@@ -225,7 +225,7 @@ fn check(
     base_url: &str,
     options: &Value,
     timeout_ms: i64,
-    max_concurrency: Option<i64>,
+    limits: &Limits,
 ) -> Result<()> {
     match kind {
         EndpointKind::Simulated => {
@@ -261,13 +261,19 @@ fn check(
             "must be between 100 and 600000",
         ));
     }
-    if let Some(n) = max_concurrency
-        && !CONCURRENCY_RANGE.contains(&n)
-    {
-        return Err(Error::invalid(
+    for (field, value, range, words) in [
+        (
             "max_concurrency",
-            "must be between 1 and 1024",
-        ));
+            limits.max_concurrency,
+            CONCURRENCY_RANGE,
+            "1 and 1024",
+        ),
+        ("rpm", limits.rpm, RPM_RANGE, "1 and 1000000"),
+        ("tpm", limits.tpm, TPM_RANGE, "100 and 1000000000"),
+    ] {
+        if value.is_some_and(|n| !range.contains(&n)) {
+            return Err(Error::invalid(field, format!("must be between {words}")));
+        }
     }
     Ok(())
 }
@@ -288,13 +294,12 @@ pub async fn create_endpoint(core: &Core, actor: &Actor, new: NewEndpoint) -> Re
     let options = new.options.unwrap_or_else(|| json!({}));
     let base_url = new.base_url.trim().to_owned();
     let timeout_ms = new.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS);
-    check(
-        new.kind,
-        &base_url,
-        &options,
-        timeout_ms,
-        new.max_concurrency,
-    )?;
+    let limits = Limits {
+        max_concurrency: new.max_concurrency,
+        rpm: new.rpm,
+        tpm: new.tpm,
+    };
+    check(new.kind, &base_url, &options, timeout_ms, &limits)?;
     let (sealed, hint) = match new.api_key.as_deref() {
         Some(key) => {
             check_key(key)?;
@@ -311,7 +316,7 @@ pub async fn create_endpoint(core: &Core, actor: &Actor, new: NewEndpoint) -> Re
             api_key_enc: sealed.as_deref(),
             api_key_hint: hint.as_deref(),
             options: &options,
-            max_concurrency: new.max_concurrency,
+            limits,
             timeout_ms,
         },
     )
@@ -340,8 +345,12 @@ pub async fn update_endpoint(
         .unwrap_or(row.base_url.clone());
     let options = update.options.unwrap_or(row.options.0.clone());
     let timeout_ms = update.timeout_ms.unwrap_or(row.timeout_ms);
-    let max_concurrency = update.max_concurrency.unwrap_or(row.max_concurrency);
-    check(row.kind, &base_url, &options, timeout_ms, max_concurrency)?;
+    let limits = Limits {
+        max_concurrency: update.max_concurrency.unwrap_or(row.max_concurrency),
+        rpm: update.rpm.unwrap_or(row.rpm),
+        tpm: update.tpm.unwrap_or(row.tpm),
+    };
+    check(row.kind, &base_url, &options, timeout_ms, &limits)?;
     // A stored key only ever goes to the origin it was entered for.
     let origin = |u: &str| {
         url::Url::parse(u).ok().map(|u| {
@@ -379,7 +388,7 @@ pub async fn update_endpoint(
             api_key_enc: sealed.as_deref(),
             api_key_hint: hint.as_deref(),
             options: &options,
-            max_concurrency,
+            limits,
             timeout_ms,
         },
     )
@@ -467,7 +476,7 @@ pub async fn seed_default_endpoint(core: &Core, url: &str, key: Option<&str>) ->
         url,
         &json!({}),
         DEFAULT_TIMEOUT_MS,
-        None,
+        &Limits::default(),
     )?;
     let (sealed, hint) = match key {
         Some(k) => (Some(core.secrets.seal(k)?), Some(mask_key(k))),
@@ -482,7 +491,7 @@ pub async fn seed_default_endpoint(core: &Core, url: &str, key: Option<&str>) ->
             api_key_enc: sealed.as_deref(),
             api_key_hint: hint.as_deref(),
             options: &json!({}),
-            max_concurrency: None,
+            limits: Limits::default(),
             timeout_ms: DEFAULT_TIMEOUT_MS,
         },
     )

@@ -20,6 +20,7 @@ pub mod jobs;
 pub mod leaderboard;
 pub mod outbound;
 pub mod overview;
+pub mod pacing;
 pub mod passwords;
 pub mod planner;
 pub mod presence;

@@ -7,7 +7,8 @@
 //! owner missing at two looks in a row (so a database restart, which ends every session at
 //! once, gives everyone time to reconnect) is dead: its sweep runs go back to pending and get
 //! lanes at once, its single runs fail. A process that was only cut off cannot record the runs
-//! it loses this way (its lease is gone), so each run still ends exactly once.
+//! it loses this way (its lease is gone), so each run still ends exactly once. Its calls in
+//! flight stop holding their endpoints' `max_concurrency` slots at the same moment.
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -83,8 +84,9 @@ async fn sweep(core: &Core, missing_before: &HashSet<String>) -> Result<HashSet<
         return Ok(HashSet::new());
     };
     let missing: Vec<String> = sqlx::query_scalar(
-        "SELECT DISTINCT r.lease_owner FROM runs r WHERE r.status = 'running' AND r.lease_owner IS NOT NULL \
-         AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.application_name = left(r.lease_owner, $1))",
+        "SELECT DISTINCT o.owner FROM (SELECT lease_owner AS owner FROM runs WHERE status = 'running' \
+         AND lease_owner IS NOT NULL UNION SELECT node FROM endpoint_flights) o \
+         WHERE NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.application_name = left(o.owner, $1))",
     )
     .bind(NAME_MAX as i32)
     .fetch_all(pool)
@@ -94,6 +96,8 @@ async fn sweep(core: &Core, missing_before: &HashSet<String>) -> Result<HashSet<
     if dead.is_empty() {
         return Ok(missing);
     }
+    // Its calls in flight no longer hold their endpoints' slots.
+    super::pacing::forget_nodes(pool, &dead).await?;
     let requeued: Vec<Uuid> = sqlx::query_scalar(
         "UPDATE runs SET status = 'pending', lease_owner = NULL, lease_until = NULL \
          WHERE status = 'running' AND sweep_id IS NOT NULL AND lease_owner = ANY($1) RETURNING sweep_id",

@@ -62,6 +62,14 @@ fn describe() {
         "Time an LLM call took including retries, by endpoint, model and outcome."
     );
     describe_counter!(
+        "promptlooper_llm_throttled_total",
+        "LLM call attempts the provider answered 429 (rate limited), by endpoint."
+    );
+    describe_gauge!(
+        "promptlooper_endpoint_learned_rpm",
+        "The rate an endpoint is paced at since its last 429 (requests per minute; 0 when not throttled lately), as this process last saw it."
+    );
+    describe_counter!(
         "promptlooper_llm_tokens_total",
         "Tokens of LLM calls made, by endpoint, model and kind (input or output)."
     );
@@ -139,6 +147,14 @@ pub fn llm_call(endpoint: &str, model: &str, tokens: Option<(i64, i64)>, took: D
             counter!("promptlooper_llm_tokens_total", "endpoint" => endpoint.to_owned(), "model" => model.to_owned(), "kind" => kind)
                 .increment(n.max(0) as u64);
         }
+    }
+}
+
+/// A call attempt was answered 429; `learned_rpm` is the rate the endpoint is paced at now.
+pub fn llm_throttled(endpoint: &str, learned_rpm: Option<f64>) {
+    counter!("promptlooper_llm_throttled_total", "endpoint" => endpoint.to_owned()).increment(1);
+    if let Some(rpm) = learned_rpm {
+        gauge!("promptlooper_endpoint_learned_rpm", "endpoint" => endpoint.to_owned()).set(rpm);
     }
 }
 

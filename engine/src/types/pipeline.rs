@@ -60,8 +60,14 @@ pub struct Endpoint {
     /// Kind-specific options (for `simulated`: latency, failure injection).
     #[cfg_attr(feature = "server", schema(value_type = Object))]
     pub options: Value,
-    /// At most this many calls to this endpoint at once (none: only the global limit).
+    /// At most this many calls to this endpoint at once, across every process (none: only the
+    /// global limit).
     pub max_concurrency: Option<i64>,
+    /// At most this many requests per minute, across every process (none: unlimited until the
+    /// provider answers 429).
+    pub rpm: Option<i64>,
+    /// At most this many tokens (input and output) per minute, across every process.
+    pub tpm: Option<i64>,
     /// Per-call timeout in milliseconds.
     pub timeout_ms: i64,
     pub created_at: DateTime<Utc>,
@@ -84,8 +90,15 @@ pub struct NewEndpoint {
     #[serde(default)]
     #[cfg_attr(feature = "server", schema(value_type = Option<Object>))]
     pub options: Option<Value>,
+    /// At most this many calls at once, across every process (1–1024).
     #[serde(default)]
     pub max_concurrency: Option<i64>,
+    /// Requests per minute, across every process (1–1,000,000).
+    #[serde(default)]
+    pub rpm: Option<i64>,
+    /// Tokens per minute, across every process (100–1,000,000,000).
+    #[serde(default)]
+    pub tpm: Option<i64>,
     #[serde(default)]
     pub timeout_ms: Option<i64>,
 }
@@ -97,14 +110,36 @@ pub struct NewEndpoint {
 pub struct EndpointUpdate {
     pub name: Option<String>,
     pub base_url: Option<String>,
-    #[serde(default, deserialize_with = "super::double_option")]
+    #[serde(
+        default,
+        deserialize_with = "super::double_option",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[cfg_attr(feature = "server", schema(value_type = Option<String>))]
     pub api_key: Option<Option<String>>,
     #[cfg_attr(feature = "server", schema(value_type = Option<Object>))]
     pub options: Option<Value>,
-    #[serde(default, deserialize_with = "super::double_option")]
+    #[serde(
+        default,
+        deserialize_with = "super::double_option",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[cfg_attr(feature = "server", schema(value_type = Option<i64>))]
     pub max_concurrency: Option<Option<i64>>,
+    #[serde(
+        default,
+        deserialize_with = "super::double_option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[cfg_attr(feature = "server", schema(value_type = Option<i64>))]
+    pub rpm: Option<Option<i64>>,
+    #[serde(
+        default,
+        deserialize_with = "super::double_option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[cfg_attr(feature = "server", schema(value_type = Option<i64>))]
+    pub tpm: Option<Option<i64>>,
     pub timeout_ms: Option<i64>,
 }
 

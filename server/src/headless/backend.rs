@@ -216,12 +216,16 @@ impl Backend {
                 options: spec.options.clone().filter(|o| *o != ep.options),
                 max_concurrency: (ep.max_concurrency != spec.max_concurrency)
                     .then_some(spec.max_concurrency),
+                rpm: (ep.rpm != spec.rpm).then_some(spec.rpm),
+                tpm: (ep.tpm != spec.tpm).then_some(spec.tpm),
                 timeout_ms: spec.timeout_ms.filter(|t| *t != ep.timeout_ms),
             };
             if changes.base_url.is_none()
                 && changes.api_key.is_none()
                 && changes.options.is_none()
                 && changes.max_concurrency.is_none()
+                && changes.rpm.is_none()
+                && changes.tpm.is_none()
                 && changes.timeout_ms.is_none()
             {
                 return Ok(ep.id);
@@ -246,6 +250,8 @@ impl Backend {
             api_key: key,
             options: spec.options.clone(),
             max_concurrency: spec.max_concurrency,
+            rpm: spec.rpm,
+            tpm: spec.tpm,
             timeout_ms: spec.timeout_ms,
         };
         match self {

@@ -64,6 +64,12 @@ pub struct EndpointSpec {
     pub options: Option<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_concurrency: Option<i64>,
+    /// Requests per minute, across every process.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rpm: Option<i64>,
+    /// Tokens per minute, across every process.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tpm: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout_ms: Option<i64>,
 }

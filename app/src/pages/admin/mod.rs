@@ -262,6 +262,34 @@ fn StatsCard() -> impl IntoView {
     }
 }
 
+/// An endpoint's limits as a person reads them: `4 at once · 120 rpm · 40,000 tpm`.
+fn limits_text(e: &crate::types::Endpoint) -> String {
+    let group = |n: i64| {
+        let digits = n.to_string();
+        let mut out = String::new();
+        for (i, c) in digits.chars().enumerate() {
+            if i > 0 && (digits.len() - i) % 3 == 0 {
+                out.push(',');
+            }
+            out.push(c);
+        }
+        out
+    };
+    let parts: Vec<String> = [
+        e.max_concurrency.map(|n| format!("{} at once", group(n))),
+        e.rpm.map(|n| format!("{} rpm", group(n))),
+        e.tpm.map(|n| format!("{} tpm", group(n))),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if parts.is_empty() {
+        "none".to_owned()
+    } else {
+        parts.join(" · ")
+    }
+}
+
 /// LLM endpoints: list, add (the key is write-only), test connectivity, delete.
 #[component]
 fn EndpointsCard() -> impl IntoView {
@@ -295,7 +323,7 @@ fn EndpointsCard() -> impl IntoView {
                     Some(result) => match result {
                         Ok(list) => view! {
                             <table tabindex="0" class="table" data-testid="endpoints">
-                                <thead><tr><th>"Name"</th><th>"Kind"</th><th>"Base URL"</th><th>"Key"</th><th>"Check"</th><th></th></tr></thead>
+                                <thead><tr><th>"Name"</th><th>"Kind"</th><th>"Base URL"</th><th>"Key"</th><th>"Limits"</th><th>"Check"</th><th></th></tr></thead>
                                 <tbody>
                                     {list.into_iter().map(|e| {
                                         let id = e.id;
@@ -306,6 +334,7 @@ fn EndpointsCard() -> impl IntoView {
                                                 <td>{e.kind.as_str()}</td>
                                                 <td class="small">{if e.base_url.is_empty() { "built in".to_owned() } else { e.base_url.clone() }}</td>
                                                 <td><code>{e.api_key_hint.clone().unwrap_or_else(|| "none".into())}</code></td>
+                                                <td class="small" data-testid="limits">{limits_text(&e)}</td>
                                                 <td>
                                                     <button on:click=move |_| { tested.set(Some(id)); test.dispatch(TestEndpoint { id }); }>"Test"</button>
                                                     <span class="small test-result">{move || test_result(id)}</span>
@@ -330,6 +359,9 @@ fn EndpointsCard() -> impl IntoView {
                 </select>
                 <input name="base_url" placeholder="https://api.openai.com/v1" aria-label="Base URL"/>
                 <input type="password" name="api_key" placeholder="API key (optional)" autocomplete="off" aria-label="API key"/>
+                <input name="max_concurrency" inputmode="numeric" placeholder="calls at once" size="8" aria-label="At most this many calls at once (optional)"/>
+                <input name="rpm" inputmode="numeric" placeholder="requests/min" size="9" aria-label="Requests per minute (optional)"/>
+                <input name="tpm" inputmode="numeric" placeholder="tokens/min" size="9" aria-label="Tokens per minute (optional)"/>
                 <button type="submit" class="primary">"Add endpoint"</button>
                 <ErrorNote error=create_error/>
             </ActionForm>

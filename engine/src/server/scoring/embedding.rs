@@ -76,12 +76,18 @@ impl Embedding {
         let key = self.key(text);
         let call = cached_call(env, &key, memoize, || async {
             let ready = &self.target.ready;
-            let _slot = ready.slot().await.map_err(|e| e.to_string())?;
             let inputs = [text.to_owned()];
+            let tokens = estimate_tokens(text);
             let started = std::time::Instant::now();
             let (result, _) = self
                 .policy
-                .run(|| ready.provider.embed(&self.model, &inputs))
+                .run(|| {
+                    ready.pace.attempt(
+                        tokens as f64,
+                        |_: &Vec<Vec<f32>>| tokens,
+                        || ready.provider.embed(&self.model, &inputs),
+                    )
+                })
                 .await;
             let vector = result
                 .map_err(|e| format!("the embeddings call failed: {}", e.message))?

@@ -7,6 +7,7 @@ use uuid::Uuid;
 
 use super::{Db, on_db};
 use crate::server::error::{Result, unique_violation};
+use crate::server::pacing::Limits;
 use crate::types::{Endpoint, EndpointKind};
 
 #[derive(Clone, Debug, sqlx::FromRow)]
@@ -20,6 +21,8 @@ pub struct EndpointRow {
     pub api_key_hint: Option<String>,
     pub options: Json<Value>,
     pub max_concurrency: Option<i64>,
+    pub rpm: Option<i64>,
+    pub tpm: Option<i64>,
     pub timeout_ms: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -36,6 +39,8 @@ impl EndpointRow {
             api_key_hint: self.api_key_hint.clone(),
             options: self.options.0.clone(),
             max_concurrency: self.max_concurrency,
+            rpm: self.rpm,
+            tpm: self.tpm,
             timeout_ms: self.timeout_ms,
             created_at: self.created_at,
             updated_at: self.updated_at,
@@ -47,7 +52,7 @@ macro_rules! select_endpoints {
     ($tail:literal) => {
         concat!(
             "SELECT id, name, kind, base_url, api_key_enc, api_key_hint, options, max_concurrency, ",
-            "timeout_ms, created_at, updated_at FROM llm_endpoints ",
+            "rpm, tpm, timeout_ms, created_at, updated_at FROM llm_endpoints ",
             $tail
         )
     };
@@ -63,7 +68,7 @@ pub struct EndpointFields<'a> {
     pub api_key_enc: Option<&'a str>,
     pub api_key_hint: Option<&'a str>,
     pub options: &'a Value,
-    pub max_concurrency: Option<i64>,
+    pub limits: Limits,
     pub timeout_ms: i64,
 }
 
@@ -71,9 +76,11 @@ pub async fn insert(db: &Db, f: &EndpointFields<'_>) -> Result<EndpointRow> {
     let (id, now) = (Uuid::new_v4(), Utc::now());
     on_db!(db, p => sqlx::query(
         "INSERT INTO llm_endpoints (id, name, kind, base_url, api_key_enc, api_key_hint, options, \
-         max_concurrency, timeout_ms, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)")
+         max_concurrency, timeout_ms, created_at, updated_at, rpm, tpm) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11, $12)")
         .bind(id).bind(f.name).bind(f.kind.as_str()).bind(f.base_url).bind(f.api_key_enc).bind(f.api_key_hint)
-        .bind(Json(f.options)).bind(f.max_concurrency).bind(f.timeout_ms).bind(now)
+        .bind(Json(f.options)).bind(f.limits.max_concurrency).bind(f.timeout_ms).bind(now)
+        .bind(f.limits.rpm).bind(f.limits.tpm)
         .execute(p).await.map(|r| r.rows_affected()))
     .map_err(unique_violation("name", NAME_TAKEN))?;
     get(db, id).await?.ok_or(crate::Error::NotFound("endpoint"))
@@ -82,9 +89,9 @@ pub async fn insert(db: &Db, f: &EndpointFields<'_>) -> Result<EndpointRow> {
 pub async fn update(db: &Db, id: Uuid, f: &EndpointFields<'_>) -> Result<bool> {
     let n = on_db!(db, p => sqlx::query(
         "UPDATE llm_endpoints SET name = $2, base_url = $3, api_key_enc = $4, api_key_hint = $5, options = $6, \
-         max_concurrency = $7, timeout_ms = $8, updated_at = $9 WHERE id = $1")
+         max_concurrency = $7, timeout_ms = $8, updated_at = $9, rpm = $10, tpm = $11 WHERE id = $1")
         .bind(id).bind(f.name).bind(f.base_url).bind(f.api_key_enc).bind(f.api_key_hint).bind(Json(f.options))
-        .bind(f.max_concurrency).bind(f.timeout_ms).bind(Utc::now())
+        .bind(f.limits.max_concurrency).bind(f.timeout_ms).bind(Utc::now()).bind(f.limits.rpm).bind(f.limits.tpm)
         .execute(p).await.map(|r| r.rows_affected()))
     .map_err(unique_violation("name", NAME_TAKEN))?;
     Ok(n == 1)

@@ -312,6 +312,8 @@ pub(super) fn assertions(
                     api_key_env: Some("OPENAI_API_KEY".into()),
                     options: None,
                     max_concurrency: None,
+                    rpm: None,
+                    tpm: None,
                     timeout_ms: None,
                 };
                 extra_endpoint = Some(("openai".to_owned(), spec));

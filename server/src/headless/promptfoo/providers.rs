@@ -116,6 +116,8 @@ pub(super) fn read_providers(ctx: &mut Ctx, providers: &Value) -> Result<Vec<Mod
                 api_key_env: key_env,
                 options: None,
                 max_concurrency: None,
+                rpm: None,
+                tpm: None,
                 timeout_ms: None,
             },
             model,
