@@ -25,7 +25,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET = Path(os.environ.get("CARGO_TARGET_DIR", Path.home() / ".cache/promptlooper/target"))
-BIN = TARGET / "release/promptlooper"
+BIN = Path(os.environ["PL_BIN"]) if os.environ.get("PL_BIN") else TARGET / "release/promptlooper"
 API_KEY = "bench-static-api-key-" + "x" * 24
 CONCURRENCY = 16
 POLL = 0.005
@@ -128,7 +128,7 @@ def tail(path, n=30):
 class Stack:
     """A mock LLM and a `serve` process on a fresh DATA_DIR (and optionally a database URL)."""
 
-    def __init__(self, latency_ms, database_url=None, rust_log="warn", keep_logs=None, label="run"):
+    def __init__(self, latency_ms, database_url=None, rust_log="warn", keep_logs=None, label="run", mock_args=()):
         self.tmp = Path(tempfile.mkdtemp(prefix="pl-bench-sweeps-"))
         self.postgres = bool(database_url)
         self.procs = []
@@ -137,7 +137,7 @@ class Stack:
         self.mock_log = self.tmp / "mock.log"
         self.server_log = self.tmp / "serve.log"
         self.mock = self._spawn([str(BIN), "mock-llm", "--bind", f"127.0.0.1:{self.mock_port}",
-                                 "--latency-ms", str(latency_ms)],
+                                 "--latency-ms", str(latency_ms), *mock_args],
                                 dict(os.environ, RUST_LOG="warn"), self.mock_log)
         self.port = free_port()
         env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "API_KEY")}

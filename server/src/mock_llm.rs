@@ -82,6 +82,9 @@ struct Counters {
     /// Requests let through the rate limit in the last window, and the most there ever were.
     window: Mutex<VecDeque<std::time::Instant>>,
     window_max: AtomicU64,
+    /// Every request that reached the rate limit in the last window, let through or not.
+    seen: Mutex<VecDeque<std::time::Instant>>,
+    seen_max: AtomicU64,
     throttled: AtomicU64,
     requests: AtomicU64,
     chat: AtomicU64,
@@ -229,6 +232,24 @@ async fn gate(state: &MockState, headers: &HeaderMap) -> Option<Response> {
             ms => ms,
         });
         let now = std::time::Instant::now();
+        {
+            let mut seen = state
+                .counters
+                .seen
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            while seen
+                .front()
+                .is_some_and(|t| now.duration_since(*t) >= window)
+            {
+                seen.pop_front();
+            }
+            seen.push_back(now);
+            state
+                .counters
+                .seen_max
+                .fetch_max(seen.len() as u64, Ordering::Relaxed);
+        }
         let mut sent = state
             .counters
             .window
@@ -425,6 +446,7 @@ async fn stats(State(state): State<MockState>) -> Json<Value> {
         "models": c.models.load(Ordering::Relaxed),
         "in_flight_max": c.in_flight_max.load(Ordering::Relaxed),
         "window_max": c.window_max.load(Ordering::Relaxed),
+        "seen_window_max": c.seen_max.load(Ordering::Relaxed),
         "throttled": c.throttled.load(Ordering::Relaxed),
     }))
 }

@@ -212,7 +212,10 @@ async fn concurrency_and_rate_hold_across_processes_on_postgres() {
         waited.elapsed() >= Duration::from_millis(500),
         "its slots were held until noticed"
     );
-    procs[1].pace.finish(pass, Some(1), false).await;
+    procs[1]
+        .pace
+        .finish(pass, Some(1), engine::pacing::Throttled::No)
+        .await;
     server.stop().await;
 }
 

@@ -37,6 +37,8 @@ const CUT: f64 = 0.9;
 const CUT_BLIND: f64 = 0.5;
 /// It falls at most once in this long.
 const CUT_EVERY_MS: i64 = 1_000;
+/// Successful calls counted this long after a cut still count towards it.
+const LATE_COUNTS_MS: i64 = 2_000;
 /// It climbs back by the rate it fell to once every this many seconds (10 % a minute).
 const CLIMB_SECS: f64 = 600.0;
 /// A learned rate is forgotten this long after the last 429.
@@ -121,7 +123,8 @@ impl Bucket {
         self.at_ms = self.at_ms.max(now_ms);
     }
 
-    /// Counts `calls` that succeeded by now.
+    /// Counts `calls` that succeeded by now. Counts that arrive within two seconds of a cut
+    /// (other processes report theirs once a second) still raise the rate it fell to.
     pub fn count(&mut self, calls: i64, now_ms: i64) {
         let minutes = (now_ms - self.window_start_ms) / WINDOW_MS;
         if minutes >= 1 {
@@ -130,6 +133,16 @@ impl Bucket {
             self.window_start_ms += minutes * WINDOW_MS;
         }
         self.window_calls += calls;
+        if let Some(rate) = self.learned_rpm
+            && calls > 0
+            && now_ms - self.cut_at_ms <= LATE_COUNTS_MS
+        {
+            let counted = self.observed_rpm(now_ms) * CUT;
+            if counted > rate {
+                self.learned_rpm = Some(counted);
+                self.cut_to_rpm = counted;
+            }
+        }
     }
 
     /// The rate of successful calls over the last minute, requests per minute (the minute
@@ -171,10 +184,26 @@ impl Bucket {
         }
     }
 
-    /// A call sent at `sent_ms` was answered 429: the rate falls, unless it fell less than a
-    /// second before the call was sent. Returns the new rate when it fell.
-    pub fn throttled(&mut self, limits: &Limits, sent_ms: i64, now_ms: i64) -> Option<f64> {
+    /// A call sent at `sent_ms` was answered 429, asking to come back after `retry_after`:
+    /// nobody calls before then, and the rate falls, unless it fell less than a second before
+    /// the call was sent. Returns the new rate when it fell.
+    pub fn throttled(
+        &mut self,
+        limits: &Limits,
+        sent_ms: i64,
+        now_ms: i64,
+        retry_after: Option<Duration>,
+    ) -> Option<f64> {
         self.refresh(limits, now_ms);
+        let to = self.cut(limits, sent_ms, now_ms);
+        if let (Some(wait), Some(rpm)) = (retry_after, self.rpm(limits)) {
+            let owed = wait.as_secs_f64().min(MAX_WAIT_SECS) * shape(rpm).1;
+            self.requests = self.requests.min(-owed);
+        }
+        to
+    }
+
+    fn cut(&mut self, limits: &Limits, sent_ms: i64, now_ms: i64) -> Option<f64> {
         if self.cut_at_ms > 0 && sent_ms < self.cut_at_ms + CUT_EVERY_MS {
             return None;
         }
@@ -265,9 +294,9 @@ mod tests {
         let mut b = Bucket::fresh(&l, 0);
         b.count(150, 30_000);
         // 150 went through this minute: the rate falls to 135.
-        assert_eq!(b.throttled(&l, 30_000, 30_000), Some(135.0));
+        assert_eq!(b.throttled(&l, 30_000, 30_000, None), Some(135.0));
         // 429s for calls sent within a second of the cut change nothing.
-        assert_eq!(b.throttled(&l, 30_500, 31_000), None);
+        assert_eq!(b.throttled(&l, 30_500, 31_000, None), None);
         assert!(
             (b.rpm(&l).unwrap() - 135.225).abs() < 1e-9,
             "it climbed a second's worth"
@@ -279,11 +308,41 @@ mod tests {
         assert_eq!((b.learned_rpm, b.rpm(&l)), (None, Some(200.0)));
         // Nothing got through: half the current rate.
         let mut b = Bucket::fresh(&l, 0);
-        assert_eq!(b.throttled(&l, 0, 1_000), Some(100.0));
+        assert_eq!(b.throttled(&l, 0, 1_000, None), Some(100.0));
         assert!(
             b.take(&l, 0.0, 1_000) > Duration::ZERO,
             "the burst is spent after a cut"
         );
+    }
+
+    #[test]
+    fn counts_that_arrive_just_after_a_cut_still_count() {
+        let l = limits(None, None);
+        let mut b = Bucket::fresh(&l, 0);
+        b.count(40, 1_000);
+        assert_eq!(b.throttled(&l, 1_000, 1_000, None), Some(36.0));
+        // Another process reports its 80 a second later: 120 got through.
+        b.count(80, 2_000);
+        assert_eq!(b.learned_rpm, Some(108.0));
+        // Later counts (made at the paced rate) change nothing.
+        b.count(5, 4_000);
+        assert!(b.learned_rpm.unwrap() < 109.0);
+    }
+
+    #[test]
+    fn retry_after_holds_every_call_back() {
+        let l = limits(None, None);
+        let mut b = Bucket::fresh(&l, 0);
+        b.count(120, 1_000);
+        let to = b.throttled(&l, 1_000, 1_000, Some(Duration::from_secs(30)));
+        assert_eq!(to, Some(108.0));
+        // No call goes before the 30 s are up, even one sent after the cut.
+        assert!(b.take(&l, 0.0, 1_000) >= Duration::from_secs(30));
+        assert_eq!(
+            b.throttled(&l, 1_200, 1_500, Some(Duration::from_secs(50))),
+            None
+        );
+        assert!(b.take(&l, 0.0, 1_500) >= Duration::from_secs(50));
     }
 
     #[test]
@@ -301,7 +360,7 @@ mod tests {
         // An unpaced endpoint falls from what got through, and forgets it after 5 minutes.
         let mut b = Bucket::fresh(&l, 0);
         b.count(300, 15_000);
-        assert_eq!(b.throttled(&l, 15_000, 15_000), Some(270.0));
+        assert_eq!(b.throttled(&l, 15_000, 15_000, None), Some(270.0));
         b.refresh(&l, 15_000 + FORGET_MS + 1);
         assert_eq!(b.rpm(&l), None);
     }

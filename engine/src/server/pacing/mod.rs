@@ -61,6 +61,13 @@ struct Look {
     throttled: bool,
 }
 
+/// Whether the provider answered a call 429, and when it asked to be called again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Throttled {
+    No,
+    Yes(Option<Duration>),
+}
+
 /// A call's admission; its concurrency slot is held until `Pace::finish` (or drop).
 pub struct Pass {
     _local: Option<OwnedSemaphorePermit>,
@@ -218,8 +225,12 @@ impl Pace {
     }
 
     /// The call is over: it used `used` tokens (`None`: it failed), or the provider answered
-    /// 429 (`throttled`), which slows the endpoint down for every process.
-    pub async fn finish(&self, mut pass: Pass, used: Option<i64>, throttled: bool) {
+    /// 429 (`throttled`, with its `Retry-After`), which slows the endpoint down for every process.
+    pub async fn finish(&self, mut pass: Pass, used: Option<i64>, throttled: Throttled) {
+        let (throttled, retry_after) = match throttled {
+            Throttled::No => (false, None),
+            Throttled::Yes(retry_after) => (true, retry_after),
+        };
         let used_known = used.is_some();
         let used = match (throttled, used) {
             (true, _) => 0.0,
@@ -234,7 +245,7 @@ impl Pace {
                     b.count(1, now_ms());
                 }
                 throttled
-                    .then(|| b.throttled(&self.limits, pass.sent_ms, now_ms()))
+                    .then(|| b.throttled(&self.limits, pass.sent_ms, now_ms(), retry_after))
                     .flatten()
             }
             Shared::Postgres {
@@ -259,9 +270,8 @@ impl Pace {
                 }
                 if throttled {
                     let calls = std::mem::take(&mut lock(look).unflushed);
-                    match store::throttled(pool, self.endpoint, &self.limits, pass.sent_ms, calls)
-                        .await
-                    {
+                    let sent = (pass.sent_ms, retry_after);
+                    match store::throttled(pool, self.endpoint, &self.limits, sent, calls).await {
                         Ok(to) => {
                             lock(look).throttled = true;
                             learned = to;
@@ -297,7 +307,10 @@ impl Pace {
             ProviderError::retryable(None, None, format!("could not pace the call: {e}"))
         })?;
         let result = call().await;
-        let throttled = matches!(&result, Err(e) if e.status == Some(429));
+        let throttled = match &result {
+            Err(e) if e.status == Some(429) => Throttled::Yes(e.retry_after),
+            _ => Throttled::No,
+        };
         self.finish(pass, result.as_ref().ok().map(&used), throttled)
             .await;
         result

@@ -181,19 +181,20 @@ pub async fn flush(pool: &PgPool, endpoint: Uuid, limits: &Limits, calls: i64) -
     Ok(b.learned_rpm.is_some())
 }
 
-/// A call sent at `sent_ms` was answered 429: the endpoint's rate falls for every process.
+/// A call sent at `sent_ms` was answered 429 (asking to wait `retry_after`): the endpoint's
+/// rate falls for every process.
 pub async fn throttled(
     pool: &PgPool,
     endpoint: Uuid,
     limits: &Limits,
-    sent_ms: i64,
+    (sent_ms, retry_after): (i64, Option<Duration>),
     calls: i64,
 ) -> Result<Option<f64>> {
     let mut tx = pool.begin().await?;
     let (mut b, _) = locked(&mut tx, endpoint, limits, None).await?;
     let now = now_ms();
     b.count(calls, now);
-    let to = b.throttled(limits, sent_ms, now);
+    let to = b.throttled(limits, sent_ms, now, retry_after);
     save(&mut tx, endpoint, &b).await?;
     tx.commit().await?;
     Ok(to)
