@@ -87,6 +87,26 @@ async fn endpoint_limits_are_checked_kept_and_changed() {
             ),
             (json!(4), Value::Null, json!(90_000))
         );
+        // A client's update (the CLI's remote mode) leaves out what it does not change: a
+        // `null` there would remove the key or the limit.
+        let partial = engine::types::EndpointUpdate {
+            timeout_ms: Some(5_000),
+            ..Default::default()
+        };
+        let sent = serde_json::to_value(&partial).unwrap();
+        for field in ["api_key", "max_concurrency", "rpm", "tpm"] {
+            assert!(sent.get(field).is_none(), "{field} sent as {sent}");
+        }
+        let (s, after) = put(&server, &admin, &path, sent).await;
+        assert_eq!(s, StatusCode::OK, "{after}");
+        assert_eq!(
+            (
+                after["max_concurrency"].clone(),
+                after["tpm"].clone(),
+                after["timeout_ms"].clone()
+            ),
+            (json!(4), json!(90_000), json!(5_000))
+        );
         server.stop().await;
     }
 }

@@ -46,14 +46,36 @@ test('admin manages keys, users and guest access', async () => {
   await sim.waitFor();
   await sim.locator('button:has-text("Test")').click();
   await sim.locator('.test-result:has-text("ok · 4 models")').waitFor();
+  assert.equal(await sim.locator('[data-testid="limits"]').textContent(), 'none');
+  // Limits shared by every process: a bad one is named and nothing is added.
   await page.fill('input[aria-label="Endpoint name"]', 'paid');
   await page.selectOption('select[aria-label="Kind"]', 'openai');
   await page.fill('input[aria-label="Base URL"]', 'http://127.0.0.1:9/v1');
   await page.fill('input[aria-label="API key"]', 'sk-browser-secret-abcdef123456');
+  await page.fill('input[aria-label^="At most this many calls"]', '4');
+  await page.fill('input[aria-label^="Requests per minute"]', 'fast');
+  await page.click('button:has-text("Add endpoint")');
+  await page.locator('[data-testid="endpoint-form"] .error:has-text("rpm: must be a whole number")').waitFor();
+  await page.fill('input[aria-label^="Requests per minute"]', '0');
+  await page.click('button:has-text("Add endpoint")');
+  await page.locator('[data-testid="endpoint-form"] .error:has-text("rpm: must be between 1 and 1000000")').waitFor();
+  assert.equal(await page.locator('tr[data-endpoint="paid"]').count(), 0);
+  await page.fill('input[aria-label^="Requests per minute"]', '1,200');
+  await page.fill('input[aria-label^="Tokens per minute"]', '40000');
   await page.click('button:has-text("Add endpoint")');
   const paid = page.locator('tr[data-endpoint="paid"]');
   await paid.waitFor();
   assert.equal(await paid.locator('code').textContent(), 'sk-…3456');
+  assert.equal(await paid.locator('[data-testid="limits"]').textContent(), '4 at once · 1,200 rpm · 40,000 tpm');
+  assert.equal(await page.inputValue('input[aria-label^="Requests per minute"]'), '', 'the form is cleared');
+  if (process.env.PL_SHOTS) {
+    for (const [w, h] of [[1280, 800], [390, 844]]) {
+      await page.setViewportSize({ width: w, height: h });
+      await page.locator('[data-testid="endpoint-form"]').scrollIntoViewIfNeeded();
+      await page.screenshot({ path: `${process.env.PL_SHOTS}/admin-endpoints-${w}.png` });
+    }
+    await page.setViewportSize({ width: 1280, height: 800 });
+  }
   assert.equal(await page.inputValue('input[aria-label="API key"]'), '', 'the key field is cleared');
   await paid.locator('button:has-text("Test")').click();
   await paid.locator('.test-result:has-text("failed: could not connect")').waitFor();
@@ -115,6 +137,8 @@ test('admin manages keys, users and guest access', async () => {
   assert.equal((await api('/api/v1/projects')).status, 401);
 
   await anon.close();
-  assert.deepEqual(problems, [], 'browser reported problems');
+  // The two refused endpoints answered 422 (shown in the form); nothing else went wrong.
+  assert.deepEqual(problems.filter((p) => !p.includes('status of 422')), [], 'browser reported problems');
+  assert.equal(problems.length, 2, 'exactly the two refused endpoints');
   await page.close();
 });

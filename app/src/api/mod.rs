@@ -300,10 +300,11 @@ pub async fn create_endpoint(
         if digits.is_empty() {
             return Ok(None);
         }
-        digits.parse().map(Some).map_err(|_| AppError::Field {
-            field: field.to_owned(),
-            message: format!("{field} must be a whole number"),
-        })
+        // Through engine::Error, so the answer carries the 422 every invalid field gets.
+        digits
+            .parse()
+            .map(Some)
+            .map_err(|_| engine::Error::invalid(field, "must be a whole number").into())
     };
     let new = engine::types::NewEndpoint {
         name,
