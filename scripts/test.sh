@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite (`make test`): Rust unit, story, HTTP and process tests on SQLite and on
-# PostgreSQL, then the dashboard journey in headless Chromium. Installs what is missing first.
+# PostgreSQL, the MCP tests, schemathesis over the REST API, then the dashboard journey in
+# headless Chromium. Installs what is missing first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/promptlooper/target}"
@@ -54,6 +55,16 @@ else
   echo "build for the MCP tests failed" | tee -a "$log"
   status=1
 fi
+
+echo "==> schemathesis (the REST API against its OpenAPI document; needs root for its network namespace)"
+# Uses the debug server the MCP step built; the script prints its own cargo-style result line.
+st_out=$(mktemp)
+scripts/schemathesis.sh 2>&1 | tee "$st_out" || status=1
+if ! grep '^test result: schemathesis\.' "$st_out" | tail -n 1 >>"$log"; then
+  echo "test result: schemathesis. 0 passed; 1 failed" | tee -a "$log"
+  status=1
+fi
+rm -f "$st_out"
 
 echo "==> browser tests (headless Chromium)"
 if cargo build -p server && scripts/build-site.sh debug; then

@@ -17,7 +17,9 @@ CREATE TABLE endpoint_pace (
     cut_to_rpm      DOUBLE PRECISION NOT NULL DEFAULT 0,
     window_start_ms BIGINT NOT NULL,
     window_calls    BIGINT NOT NULL DEFAULT 0,
-    prev_calls      BIGINT NOT NULL DEFAULT 0
+    prev_calls      BIGINT NOT NULL DEFAULT 0,
+    -- When counting began: a rate is what got through per minute of the time since.
+    since_ms        BIGINT NOT NULL
 );
 
 -- Calls in flight to an endpoint with a max_concurrency, one row each, by the process (node)

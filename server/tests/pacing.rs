@@ -273,14 +273,15 @@ async fn a_429_slows_every_process_down() {
             ..RetryPolicy::default()
         };
 
-        // 30 calls go through unpaced, then the provider answers one 429.
+        // 30 calls go through unpaced, then the provider answers one 429 asking to wait 5 s:
+        // a minute's quota, so 30 is what it lets through a minute.
         for _ in 0..30 {
             a.call(&policy, &request()).await.unwrap().unwrap();
         }
         mock.state.script([Scripted::Status {
             status: 429,
             retry_after: None,
-            retry_after_ms: Some(10),
+            retry_after_ms: Some(5_000),
             body: None,
         }]);
         a.call(&policy, &request()).await.unwrap().unwrap();

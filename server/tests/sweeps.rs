@@ -76,7 +76,8 @@ async fn wait_sweep(
     what: &str,
     done: impl Fn(&Value) -> bool,
 ) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(60);
+    // Generous: a flaky endpoint's 429s slow its sweep down (the pace learns from them).
+    let deadline = Instant::now() + Duration::from_secs(180);
     loop {
         let (s, sweep) = server
             .get(

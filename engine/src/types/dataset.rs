@@ -65,6 +65,7 @@ pub struct ItemPage {
 #[cfg_attr(feature = "server", derive(ToSchema, schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct NewItems {
+    #[cfg_attr(feature = "server", schema(min_items = 1))]
     pub items: Vec<super::SampleItem>,
 }
 
@@ -73,14 +74,15 @@ pub struct NewItems {
 #[cfg_attr(feature = "server", derive(ToSchema, schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ItemUpdate {
-    #[cfg_attr(feature = "server", schema(value_type = Option<Object>))]
+    #[cfg_attr(feature = "server", schema(value_type = Option<super::schema::ItemInput>))]
     pub input: Option<BTreeMap<String, Value>>,
     #[serde(default, deserialize_with = "super::double_option")]
     #[cfg_attr(feature = "server", schema(value_type = Option<String>))]
     pub reference: Option<Option<String>>,
+    #[cfg_attr(feature = "server", schema(value_type = Option<Vec<super::schema::ItemText>>, max_items = 32))]
     pub tags: Option<Vec<String>>,
     #[serde(default, deserialize_with = "super::double_option")]
-    #[cfg_attr(feature = "server", schema(value_type = Option<String>))]
+    #[cfg_attr(feature = "server", schema(value_type = Option<super::schema::ItemText>))]
     pub split: Option<Option<String>>,
 }
 
@@ -92,9 +94,10 @@ pub struct ItemsChanged {
     pub summary: ItemsSummary,
 }
 
-/// An item named in a request: its id, or its 0-based place in the current order.
+/// An item named in a request: its id, or its 0-based place in the current order. (Its OpenAPI
+/// schema is written out in `schema`.)
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[cfg_attr(feature = "server", derive(ToSchema, schemars::JsonSchema))]
+#[cfg_attr(feature = "server", derive(schemars::JsonSchema))]
 #[serde(untagged)]
 pub enum ItemRef {
     Index(usize),
@@ -139,10 +142,13 @@ pub struct Dataset {
 #[serde(deny_unknown_fields)]
 pub struct NewDataset {
     pub project_id: Uuid,
+    #[cfg_attr(feature = "server", schema(value_type = super::schema::Name))]
     pub name: String,
     #[serde(default)]
+    #[cfg_attr(feature = "server", schema(max_length = 10000))]
     pub description: String,
     #[serde(default)]
+    #[cfg_attr(feature = "server", schema(max_items = 10000))]
     pub sample_data: Vec<super::SampleItem>,
     #[serde(default)]
     pub from_experiment: Option<Uuid>,
@@ -153,7 +159,9 @@ pub struct NewDataset {
 #[cfg_attr(feature = "server", derive(ToSchema, schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct DatasetUpdate {
+    #[cfg_attr(feature = "server", schema(value_type = Option<super::schema::Name>))]
     pub name: Option<String>,
+    #[cfg_attr(feature = "server", schema(max_length = 10000))]
     pub description: Option<String>,
 }
 

@@ -5,6 +5,8 @@ mod charts;
 mod dashboard;
 mod dataset;
 mod pipeline;
+#[cfg(feature = "server")]
+pub mod schema;
 mod scoring;
 mod sweep;
 mod webhooks;
@@ -106,7 +108,9 @@ pub struct Me {
 #[cfg_attr(feature = "server", derive(ToSchema, schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Credentials {
+    #[cfg_attr(feature = "server", schema(value_type = schema::Username))]
     pub username: String,
+    #[cfg_attr(feature = "server", schema(min_length = 8, max_length = 256))]
     pub password: String,
 }
 
@@ -125,7 +129,9 @@ pub struct TokenResponse {
 #[cfg_attr(feature = "server", derive(ToSchema, schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct NewUser {
+    #[cfg_attr(feature = "server", schema(value_type = schema::Username))]
     pub username: String,
+    #[cfg_attr(feature = "server", schema(min_length = 8, max_length = 256))]
     pub password: String,
     #[serde(default = "default_member")]
     pub role: Role,
@@ -136,6 +142,7 @@ pub struct NewUser {
 #[cfg_attr(feature = "server", derive(ToSchema, schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct UserUpdate {
+    #[cfg_attr(feature = "server", schema(min_length = 8, max_length = 256))]
     pub password: Option<String>,
     pub role: Option<Role>,
 }
@@ -163,6 +170,7 @@ pub struct ApiKey {
 #[cfg_attr(feature = "server", derive(ToSchema, schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct NewApiKey {
+    #[cfg_attr(feature = "server", schema(value_type = schema::Name))]
     pub name: String,
     #[serde(default = "default_member")]
     pub role: Role,
@@ -249,10 +257,13 @@ pub struct ExperimentSummary {
 #[cfg_attr(feature = "server", derive(ToSchema, schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct NewProject {
+    #[cfg_attr(feature = "server", schema(value_type = schema::Name))]
     pub name: String,
     #[serde(default)]
+    #[cfg_attr(feature = "server", schema(max_length = 10000))]
     pub description: String,
     #[serde(default)]
+    #[cfg_attr(feature = "server", schema(max_length = 200000))]
     pub notes: String,
 }
 
@@ -261,8 +272,11 @@ pub struct NewProject {
 #[cfg_attr(feature = "server", derive(ToSchema, schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ProjectUpdate {
+    #[cfg_attr(feature = "server", schema(value_type = Option<schema::Name>))]
     pub name: Option<String>,
+    #[cfg_attr(feature = "server", schema(max_length = 10000))]
     pub description: Option<String>,
+    #[cfg_attr(feature = "server", schema(max_length = 200000))]
     pub notes: Option<String>,
 }
 
@@ -306,9 +320,11 @@ impl Default for Settings {
 pub struct SettingsUpdate {
     pub allow_guest_access: Option<bool>,
     #[serde(default, deserialize_with = "double_option")]
-    #[cfg_attr(feature = "server", schema(value_type = Option<String>))]
+    #[cfg_attr(feature = "server", schema(value_type = Option<schema::Name>))]
     pub default_model: Option<Option<String>>,
+    #[cfg_attr(feature = "server", schema(value_type = Option<schema::Name>))]
     pub instance_name: Option<String>,
+    #[cfg_attr(feature = "server", schema(minimum = 5, maximum = 43200))]
     pub token_ttl_minutes: Option<i64>,
     pub allow_python_scorers: Option<bool>,
     pub allow_private_webhook_targets: Option<bool>,

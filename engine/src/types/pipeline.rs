@@ -78,6 +78,7 @@ pub struct Endpoint {
 #[cfg_attr(feature = "server", derive(ToSchema, schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct NewEndpoint {
+    #[cfg_attr(feature = "server", schema(value_type = super::schema::Name))]
     pub name: String,
     pub kind: EndpointKind,
     /// Base URL, e.g. `https://api.openai.com/v1` or `http://localhost:11434/v1`. Not used by
@@ -86,20 +87,25 @@ pub struct NewEndpoint {
     pub base_url: String,
     /// Write-only: stored encrypted, never returned.
     #[serde(default)]
+    #[cfg_attr(feature = "server", schema(value_type = Option<super::schema::Secret>))]
     pub api_key: Option<String>,
     #[serde(default)]
     #[cfg_attr(feature = "server", schema(value_type = Option<Object>))]
     pub options: Option<Value>,
     /// At most this many calls at once, across every process (1–1024).
     #[serde(default)]
+    #[cfg_attr(feature = "server", schema(minimum = 1, maximum = 1024))]
     pub max_concurrency: Option<i64>,
     /// Requests per minute, across every process (1–1,000,000).
     #[serde(default)]
+    #[cfg_attr(feature = "server", schema(minimum = 1, maximum = 1000000))]
     pub rpm: Option<i64>,
     /// Tokens per minute, across every process (100–1,000,000,000).
     #[serde(default)]
+    #[cfg_attr(feature = "server", schema(minimum = 100, maximum = 1000000000))]
     pub tpm: Option<i64>,
     #[serde(default)]
+    #[cfg_attr(feature = "server", schema(minimum = 100, maximum = 600000))]
     pub timeout_ms: Option<i64>,
 }
 
@@ -108,6 +114,7 @@ pub struct NewEndpoint {
 #[cfg_attr(feature = "server", derive(ToSchema, schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct EndpointUpdate {
+    #[cfg_attr(feature = "server", schema(value_type = Option<super::schema::Name>))]
     pub name: Option<String>,
     pub base_url: Option<String>,
     #[serde(
@@ -115,7 +122,7 @@ pub struct EndpointUpdate {
         deserialize_with = "super::double_option",
         skip_serializing_if = "Option::is_none"
     )]
-    #[cfg_attr(feature = "server", schema(value_type = Option<String>))]
+    #[cfg_attr(feature = "server", schema(value_type = Option<super::schema::Secret>))]
     pub api_key: Option<Option<String>>,
     #[cfg_attr(feature = "server", schema(value_type = Option<Object>))]
     pub options: Option<Value>,
@@ -124,22 +131,23 @@ pub struct EndpointUpdate {
         deserialize_with = "super::double_option",
         skip_serializing_if = "Option::is_none"
     )]
-    #[cfg_attr(feature = "server", schema(value_type = Option<i64>))]
+    #[cfg_attr(feature = "server", schema(value_type = Option<i64>, minimum = 1, maximum = 1024))]
     pub max_concurrency: Option<Option<i64>>,
     #[serde(
         default,
         deserialize_with = "super::double_option",
         skip_serializing_if = "Option::is_none"
     )]
-    #[cfg_attr(feature = "server", schema(value_type = Option<i64>))]
+    #[cfg_attr(feature = "server", schema(value_type = Option<i64>, minimum = 1, maximum = 1000000))]
     pub rpm: Option<Option<i64>>,
     #[serde(
         default,
         deserialize_with = "super::double_option",
         skip_serializing_if = "Option::is_none"
     )]
-    #[cfg_attr(feature = "server", schema(value_type = Option<i64>))]
+    #[cfg_attr(feature = "server", schema(value_type = Option<i64>, minimum = 100, maximum = 1000000000))]
     pub tpm: Option<Option<i64>>,
+    #[cfg_attr(feature = "server", schema(minimum = 100, maximum = 600000))]
     pub timeout_ms: Option<i64>,
 }
 
@@ -160,14 +168,17 @@ pub struct EndpointTest {
 #[serde(deny_unknown_fields)]
 pub struct SampleItem {
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "server", schema(value_type = Option<super::schema::ItemText>))]
     pub id: Option<String>,
-    #[cfg_attr(feature = "server", schema(value_type = Object))]
+    #[cfg_attr(feature = "server", schema(value_type = super::schema::ItemInput))]
     pub input: BTreeMap<String, Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reference: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[cfg_attr(feature = "server", schema(value_type = Vec<super::schema::ItemText>, max_items = 32))]
     pub tags: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "server", schema(value_type = Option<super::schema::ItemText>))]
     pub split: Option<String>,
 }
 
@@ -177,18 +188,22 @@ pub struct SampleItem {
 #[serde(deny_unknown_fields)]
 pub struct Params {
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "server", schema(minimum = 0, maximum = 2))]
     pub temperature: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "server", schema(exclusive_minimum = 0, maximum = 1))]
     pub top_p: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "server", schema(minimum = 1, maximum = 1000000))]
     pub max_tokens: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "server", schema(value_type = Option<Vec<super::schema::NonEmpty>>, max_items = 16))]
     pub stop: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seed: Option<i64>,
     /// Any other provider parameter, passed through as given (e.g. `presence_penalty`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    #[cfg_attr(feature = "server", schema(value_type = Object))]
+    #[cfg_attr(feature = "server", schema(value_type = super::schema::ExtraParams))]
     pub extra: BTreeMap<String, Value>,
 }
 
@@ -198,11 +213,15 @@ pub struct Params {
 #[cfg_attr(feature = "server", derive(ToSchema, schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Stage {
+    #[cfg_attr(feature = "server", schema(value_type = super::schema::Name))]
     pub name: String,
     pub endpoint_id: Uuid,
+    #[cfg_attr(feature = "server", schema(value_type = super::schema::ModelName))]
     pub model: String,
     #[serde(default)]
+    #[cfg_attr(feature = "server", schema(max_length = 100000))]
     pub system: String,
+    #[cfg_attr(feature = "server", schema(value_type = super::schema::UserTemplate))]
     pub user: String,
     #[serde(default)]
     pub params: Params,
@@ -221,7 +240,6 @@ pub struct StageSpace {
     pub models: Vec<ModelChoice>,
     /// Parameter name → values (grid) or a range (random).
     #[serde(default)]
-    #[cfg_attr(feature = "server", schema(value_type = Object))]
     pub params: BTreeMap<String, Dimension>,
 }
 
@@ -229,10 +247,13 @@ pub struct StageSpace {
 #[cfg_attr(feature = "server", derive(ToSchema, schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct PromptVariant {
+    #[cfg_attr(feature = "server", schema(value_type = super::schema::Name))]
     pub name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "server", schema(max_length = 100000))]
     pub system: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "server", schema(value_type = Option<super::schema::UserTemplate>))]
     pub user: Option<String>,
 }
 
@@ -242,6 +263,7 @@ pub struct PromptVariant {
 pub struct ModelChoice {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub endpoint_id: Option<Uuid>,
+    #[cfg_attr(feature = "server", schema(value_type = super::schema::ModelName))]
     pub model: String,
 }
 
@@ -282,7 +304,7 @@ pub struct Experiment {
     pub pipeline_stages: Vec<Stage>,
     pub parameter_space: ParameterSpace,
     /// The scorers, each `{kind, name, weight, …}` (see the scorer kinds), in order.
-    #[cfg_attr(feature = "server", schema(value_type = Vec<Object>))]
+    #[cfg_attr(feature = "server", schema(value_type = super::schema::ScoringConfig))]
     pub scoring_config: Value,
     /// draft, running, paused or completed.
     pub status: String,
@@ -295,11 +317,14 @@ pub struct Experiment {
 #[serde(deny_unknown_fields)]
 pub struct NewExperiment {
     pub project_id: Uuid,
+    #[cfg_attr(feature = "server", schema(value_type = super::schema::Name))]
     pub name: String,
     #[serde(default)]
+    #[cfg_attr(feature = "server", schema(max_length = 10000))]
     pub description: String,
     /// The experiment's own items (or import them later, or name a shared dataset instead).
     #[serde(default)]
+    #[cfg_attr(feature = "server", schema(max_items = 10000))]
     pub sample_data: Vec<SampleItem>,
     /// Use this shared dataset of the project instead of items of its own.
     #[serde(default)]
@@ -309,13 +334,15 @@ pub struct NewExperiment {
     pub dataset: Option<String>,
     /// Which version of it (default: the newest).
     #[serde(default)]
+    #[cfg_attr(feature = "server", schema(minimum = 1))]
     pub dataset_version: Option<i64>,
+    #[cfg_attr(feature = "server", schema(min_items = 1, max_items = 20))]
     pub pipeline_stages: Vec<Stage>,
     #[serde(default)]
     pub parameter_space: ParameterSpace,
     /// The scorers, each `{kind, name, weight, …}` (see the scorer kinds); none by default.
     #[serde(default = "empty_array")]
-    #[cfg_attr(feature = "server", schema(value_type = Vec<Object>))]
+    #[cfg_attr(feature = "server", schema(value_type = super::schema::ScoringConfig))]
     pub scoring_config: Value,
 }
 
@@ -328,20 +355,25 @@ fn empty_array() -> Value {
 #[cfg_attr(feature = "server", derive(ToSchema, schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ExperimentUpdate {
+    #[cfg_attr(feature = "server", schema(value_type = Option<super::schema::Name>))]
     pub name: Option<String>,
+    #[cfg_attr(feature = "server", schema(max_length = 10000))]
     pub description: Option<String>,
     /// Replaces every item (a new version of the experiment's dataset).
+    #[cfg_attr(feature = "server", schema(max_items = 10000))]
     pub sample_data: Option<Vec<SampleItem>>,
     /// Use this shared dataset (at `dataset_version`, default its newest).
     pub dataset_id: Option<Uuid>,
     /// …or the shared dataset of the project with this name.
     pub dataset: Option<String>,
     /// Move to this version of the dataset in use.
+    #[cfg_attr(feature = "server", schema(minimum = 1))]
     pub dataset_version: Option<i64>,
+    #[cfg_attr(feature = "server", schema(min_items = 1, max_items = 20))]
     pub pipeline_stages: Option<Vec<Stage>>,
     pub parameter_space: Option<ParameterSpace>,
     /// Replaces the scorers (a list, as `NewExperiment` takes it).
-    #[cfg_attr(feature = "server", schema(value_type = Option<Vec<Object>>))]
+    #[cfg_attr(feature = "server", schema(value_type = Option<super::schema::ScoringConfig>))]
     pub scoring_config: Option<Value>,
 }
 
@@ -471,6 +503,7 @@ pub struct NewRun {
     pub items: Option<Vec<super::ItemRef>>,
     /// How many samples of each item (1 to 100); repeats are distinct cache entries.
     #[serde(default)]
+    #[cfg_attr(feature = "server", schema(minimum = 1, maximum = 100))]
     pub repeats: Option<u32>,
 }
 
@@ -577,7 +610,10 @@ pub struct RunBatch {
 #[cfg_attr(feature = "server", derive(ToSchema, schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ModelPrice {
+    #[cfg_attr(feature = "server", schema(value_type = super::schema::ModelName))]
     pub model: String,
+    #[cfg_attr(feature = "server", schema(minimum = 0, maximum = 1000000))]
     pub input_per_million: f64,
+    #[cfg_attr(feature = "server", schema(minimum = 0, maximum = 1000000))]
     pub output_per_million: f64,
 }

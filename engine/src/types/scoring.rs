@@ -347,11 +347,13 @@ pub struct HumanScore {
     pub thumbs: Option<Thumb>,
     /// 1 to 5.
     #[serde(default)]
+    #[cfg_attr(feature = "server", schema(minimum = 1, maximum = 5))]
     pub stars: Option<i64>,
     /// Which `human_rating` scorer (needed only when the experiment has several).
     #[serde(default)]
     pub scorer: Option<String>,
     #[serde(default)]
+    #[cfg_attr(feature = "server", schema(max_length = 2000))]
     pub comment: Option<String>,
 }
 
@@ -478,6 +480,7 @@ pub struct Leaderboard {
 pub struct RescoreRequest {
     /// Only these scorers (default: every configured one).
     #[serde(default)]
+    #[cfg_attr(feature = "server", schema(min_items = 1))]
     pub scorers: Option<Vec<String>>,
     /// Score again even where a score from the same scorer settings exists (default: only
     /// missing, outdated and failed scores).
@@ -530,6 +533,7 @@ pub struct PairwiseRequest {
     pub first: String,
     pub second: String,
     pub endpoint_id: Uuid,
+    #[cfg_attr(feature = "server", schema(value_type = super::schema::ModelName))]
     pub model: String,
     /// The judge's prompt template: it sees `input`, `reference`, `a`, `b` and `item`, and
     /// should ask for "Winner: A", "Winner: B" or "Winner: tie".
@@ -542,9 +546,14 @@ pub struct PairwiseRequest {
     pub params: Option<Params>,
     /// Changes which answer is shown first for each item (default 0: reproducible).
     #[serde(default)]
+    #[cfg_attr(
+        feature = "server",
+        schema(format = "uint64", maximum = 18446744073709551615u64)
+    )]
     pub seed: Option<u64>,
     /// Only these items (0-based); default every item both have.
     #[serde(default)]
+    #[cfg_attr(feature = "server", schema(value_type = Option<Vec<super::schema::Index>>))]
     pub items: Option<Vec<usize>>,
 }
 

@@ -20,6 +20,10 @@ pub struct GuideState {
     /// `tpe`, `random` or `agent`.
     pub search: String,
     /// The seed its choices and item order derive from.
+    #[cfg_attr(
+        feature = "server",
+        schema(format = "uint64", maximum = 18446744073709551615u64)
+    )]
     pub seed: u64,
     /// Items raced over, and the rungs: how many items a configuration has at each stage of
     /// the race (the last is every item).
@@ -100,8 +104,13 @@ pub enum Strategy {
     /// `samples` configurations drawn from the space's ranges and choices; the same `seed`
     /// draws the same ones.
     Random {
+        #[cfg_attr(feature = "server", schema(minimum = 1, maximum = 100000))]
         samples: u32,
         #[serde(default)]
+        #[cfg_attr(
+            feature = "server",
+            schema(format = "uint64", maximum = 18446744073709551615u64)
+        )]
         seed: Option<u64>,
     },
     /// Results so far choose what runs next: a Tree-structured Parzen Estimator proposes
@@ -112,26 +121,35 @@ pub enum Strategy {
     /// choices from the same results.
     Guided {
         #[serde(default)]
+        #[cfg_attr(
+            feature = "server",
+            schema(format = "uint64", maximum = 18446744073709551615u64)
+        )]
         seed: Option<u64>,
         /// Where new configurations come from (default `tpe`).
         #[serde(default)]
         search: Option<GuidedSearch>,
         /// Stop trying new configurations after this many (1 to 100,000).
         #[serde(default)]
+        #[cfg_attr(feature = "server", schema(minimum = 1, maximum = 100000))]
         max_configurations: Option<u32>,
         /// Stop trying new configurations after this many rounds without a better fully
         /// evaluated configuration (default 30; 1 to 1,000).
         #[serde(default)]
+        #[cfg_attr(feature = "server", schema(minimum = 1, maximum = 1000))]
         patience: Option<u32>,
         /// Runs started per round (default: this process's run slots; 1 to 1,000).
         #[serde(default)]
+        #[cfg_attr(feature = "server", schema(minimum = 1, maximum = 1000))]
         batch: Option<u32>,
         /// Items a new configuration is first tried on (default an eighth of the items, at
         /// least 2); the item count turns racing off.
         #[serde(default)]
+        #[cfg_attr(feature = "server", schema(minimum = 1, maximum = 100000))]
         first_items: Option<u32>,
         /// Each round of racing keeps the best 1/`reduction` of a rung (default 3; 2 to 10).
         #[serde(default)]
+        #[cfg_attr(feature = "server", schema(minimum = 2, maximum = 10))]
         reduction: Option<u32>,
         /// An LLM that writes new prompt variants from the best and worst so far.
         #[serde(default)]
@@ -169,18 +187,22 @@ impl GuidedSearch {
 #[serde(deny_unknown_fields)]
 pub struct Proposer {
     pub endpoint_id: Uuid,
+    #[cfg_attr(feature = "server", schema(value_type = super::schema::NotBlank))]
     pub model: String,
     /// The stage whose prompt it rewrites (default 0).
     #[serde(default)]
     pub stage: Option<u32>,
     /// Propose after every this many rounds (default 3; 1 to 100).
     #[serde(default)]
+    #[cfg_attr(feature = "server", schema(minimum = 1, maximum = 100))]
     pub every: Option<u32>,
     /// Variants per proposal (default 2; 1 to 5).
     #[serde(default)]
+    #[cfg_attr(feature = "server", schema(minimum = 1, maximum = 5))]
     pub count: Option<u32>,
     /// At most this many proposals in the sweep (default 5; 1 to 50).
     #[serde(default)]
+    #[cfg_attr(feature = "server", schema(minimum = 1, maximum = 50))]
     pub max_proposals: Option<u32>,
 }
 
@@ -202,12 +224,15 @@ impl Strategy {
 pub struct Budget {
     /// Input + output tokens.
     #[serde(default)]
+    #[cfg_attr(feature = "server", schema(minimum = 1))]
     pub max_tokens: Option<i64>,
     /// Estimated cost in dollars.
     #[serde(default)]
+    #[cfg_attr(feature = "server", schema(exclusive_minimum = 0))]
     pub max_cost: Option<f64>,
     /// LLM calls actually made (cache hits are free).
     #[serde(default)]
+    #[cfg_attr(feature = "server", schema(minimum = 1))]
     pub max_calls: Option<i64>,
 }
 
@@ -219,6 +244,7 @@ pub struct SweepRequest {
     pub strategy: Strategy,
     /// Samples of each configuration × item (1 to 100, default 1); repeats are distinct calls.
     #[serde(default)]
+    #[cfg_attr(feature = "server", schema(minimum = 1, maximum = 100))]
     pub repeats: Option<u32>,
     /// Which items, by id or 0-based place; default all.
     #[serde(default)]
@@ -289,6 +315,10 @@ pub struct Progress {
 pub struct SweepPreview {
     pub strategy: String,
     /// The seed a random sweep draws with: pass it to the sweep to run exactly this draw.
+    #[cfg_attr(
+        feature = "server",
+        schema(format = "uint64", maximum = 18446744073709551615u64)
+    )]
     pub seed: Option<u64>,
     pub configurations: i64,
     pub runs: i64,
@@ -326,6 +356,7 @@ pub struct SweepPreview {
 #[serde(deny_unknown_fields)]
 pub struct SuggestionRequest {
     /// 1 to 100 configurations, each as per-stage choices from the sweep's space.
+    #[cfg_attr(feature = "server", schema(min_items = 1, max_items = 100))]
     pub configurations: Vec<SuggestedConfiguration>,
 }
 
@@ -376,6 +407,7 @@ pub struct ForkRequest {
     pub run_id: Uuid,
     /// Default: "<experiment> (fork)".
     #[serde(default)]
+    #[cfg_attr(feature = "server", schema(value_type = Option<super::schema::Name>))]
     pub name: Option<String>,
     /// Modifications per stage (variant, model, endpoint, parameters) on top of the run's.
     #[serde(default)]
@@ -391,6 +423,7 @@ pub struct ForkRequest {
 #[serde(deny_unknown_fields)]
 pub struct MarkRequest {
     #[serde(default)]
+    #[cfg_attr(feature = "server", schema(max_length = 2000))]
     pub note: Option<String>,
 }
 
@@ -467,9 +500,9 @@ pub const EVENT_TYPES: &[&str] = &[
 #[serde(deny_unknown_fields)]
 pub struct HumanNeeded {
     /// What a person should look at and why (1 to 2,000 characters).
+    #[cfg_attr(feature = "server", schema(value_type = super::schema::Reason))]
     pub reason: String,
     /// Anything that helps them (run ids, configurations, numbers); at most 64 KB as JSON.
     #[serde(default)]
-    #[cfg_attr(feature = "server", schema(value_type = Option<Object>))]
     pub context: Option<Value>,
 }

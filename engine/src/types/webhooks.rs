@@ -50,14 +50,17 @@ pub struct Webhook {
 #[cfg_attr(feature = "server", derive(ToSchema, schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct NewWebhook {
+    #[cfg_attr(feature = "server", schema(value_type = super::schema::Name))]
     pub name: String,
     /// http(s) URL that receives a POST per event.
     pub url: String,
     /// Event types to receive; absent or empty: all of them.
     #[serde(default)]
+    #[cfg_attr(feature = "server", schema(value_type = Vec<super::schema::WebhookEvent>))]
     pub events: Vec<String>,
     /// Extra headers sent with every delivery (e.g. an authorization token); write-only.
     #[serde(default)]
+    #[cfg_attr(feature = "server", schema(value_type = super::schema::WebhookHeaders))]
     pub headers: BTreeMap<String, String>,
     #[serde(default = "yes")]
     pub enabled: bool,
@@ -72,10 +75,13 @@ fn yes() -> bool {
 #[cfg_attr(feature = "server", derive(ToSchema, schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct WebhookUpdate {
+    #[cfg_attr(feature = "server", schema(value_type = Option<super::schema::Name>))]
     pub name: Option<String>,
     pub url: Option<String>,
     /// Empty: all events.
+    #[cfg_attr(feature = "server", schema(value_type = Option<Vec<super::schema::WebhookEvent>>))]
     pub events: Option<Vec<String>>,
+    #[cfg_attr(feature = "server", schema(value_type = Option<super::schema::WebhookHeaders>))]
     pub headers: Option<BTreeMap<String, String>>,
     /// Turning a webhook back on clears its failure record.
     pub enabled: Option<bool>,

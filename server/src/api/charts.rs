@@ -17,14 +17,15 @@ use crate::state::AppState;
 #[into_params(parameter_in = Query)]
 pub struct ChartQuery {
     /// score-vs-param: the varied parameter on the x axis (default: the first numeric one),
-    /// e.g. `temperature`, `stage 2 temperature`, `prompt`, `model`.
+    /// e.g. `temperature`, `stage 2 temperature`, `prompt`, `model`: one the experiment varies.
     #[serde(default)]
     pub param: Option<String>,
-    /// Plot this scorer's mean instead of the weighted score.
+    /// Plot this scorer's mean instead of the weighted score: one of the experiment's scorers.
     #[serde(default)]
     pub scorer: Option<String>,
     /// distribution: how many top configurations, 1 to 20 (default 5).
     #[serde(default)]
+    #[param(minimum = 1, maximum = 20)]
     pub top: Option<i64>,
 }
 
@@ -46,7 +47,8 @@ pub async fn list_charts(
 /// `progress`. An experiment without data gives a chart that says so.
 #[utoipa::path(get, path = "/api/v1/experiments/{id}/charts/{file}", tag = "charts",
     params(("id" = uuid::Uuid, Path),
-           ("file" = String, Path, description = "`{kind}.svg` or `{kind}.json`, e.g. `score-vs-cost.svg`"),
+           ("file" = String, Path, description = "`{kind}.svg` or `{kind}.json`, e.g. `score-vs-cost.svg`",
+            pattern = "^(?:score-vs-param|score-vs-cost|score-vs-latency|distribution|progress)\\.(?:svg|json)$"),
            ChartQuery),
     responses((status = 200, description = "The chart as SVG, or its data as JSON",
                content((ChartData = "application/json"), (String = "image/svg+xml"))),

@@ -19,13 +19,18 @@ use crate::state::AppState;
 
 #[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct DatasetQuery {
     /// Only this project's datasets.
+    #[param(nullable = false)]
     pub project_id: Option<Uuid>,
-    /// 1 to 500 (default 100).
+    /// How many to return (1 to 500, default 100).
     #[serde(default = "super::extract::default_limit")]
+    #[param(minimum = 1, maximum = 500)]
     pub limit: i64,
+    /// How many to skip (0 to 1,000,000,000).
     #[serde(default)]
+    #[param(minimum = 0, maximum = 1000000000)]
     pub offset: i64,
 }
 
@@ -110,15 +115,24 @@ pub async fn dataset_versions(
 
 #[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct DatasetItemQuery {
-    /// Which version (default the newest).
+    /// Which version (default the newest): one the dataset has.
+    #[param(nullable = false, minimum = 1)]
     pub version: Option<i64>,
-    /// 1 to 1000 (default 100).
+    /// How many to return (1 to 1000, default 100).
     #[serde(default = "super::extract::default_limit")]
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: i64,
+    /// How many to skip (0 to 1,000,000,000).
     #[serde(default)]
+    #[param(minimum = 0, maximum = 1000000000)]
     pub offset: i64,
+    /// Only items with this tag.
+    #[param(nullable = false)]
     pub tag: Option<String>,
+    /// Only items in this split (e.g. `test`).
+    #[param(nullable = false)]
     pub split: Option<String>,
 }
 
@@ -147,7 +161,11 @@ pub async fn dataset_items(
 /// as the experiment import does. Experiments keep the version they use until moved.
 #[utoipa::path(post, path = "/api/v1/datasets/{id}/samples", tag = "datasets",
     params(("id" = Uuid, Path), ImportQuery),
-    request_body(content((String = "text/csv"), (String = "application/x-ndjson"), (String = "application/json"))),
+    request_body(content(
+        (super::experiments::JsonImport = "application/json"),
+        (String = "text/csv"),
+        (String = "application/x-ndjson"),
+    )),
     responses((status = 200, body = ImportReport), (status = 404, body = ErrorBody), (status = 413, body = ErrorBody),
               (status = 422, body = ErrorBody)))]
 pub async fn import_dataset(
@@ -168,17 +186,22 @@ pub async fn import_dataset(
 
 #[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct DatasetExportQuery {
     /// csv (default), jsonl or json.
+    #[param(nullable = false)]
     pub format: Option<SampleFormat>,
-    /// Which version (default the newest).
+    /// Which version (default the newest): one the dataset has.
+    #[param(nullable = false, minimum = 1)]
     pub version: Option<i64>,
 }
 
 /// One version's items as a file, streamed.
 #[utoipa::path(get, path = "/api/v1/datasets/{id}/items/export", tag = "datasets",
     params(("id" = Uuid, Path), DatasetExportQuery),
-    responses((status = 200, content_type = "text/csv", body = String), (status = 404, body = ErrorBody)))]
+    responses((status = 200, description = "The items as CSV (the default), JSON lines or a JSON array, by `format`",
+               content((String = "text/csv"), (String = "application/x-ndjson"), (Vec<Object> = "application/json"))),
+              (status = 404, body = ErrorBody)))]
 pub async fn export_dataset(
     State(s): State<AppState>,
     Authed(a): Authed,

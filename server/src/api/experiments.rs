@@ -18,13 +18,18 @@ use crate::state::AppState;
 
 #[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ExperimentQuery {
     /// Only this project's experiments.
+    #[param(nullable = false)]
     pub project_id: Option<Uuid>,
-    /// 1 to 500 (default 100).
+    /// How many to return (1 to 500, default 100).
     #[serde(default = "super::extract::default_limit")]
+    #[param(minimum = 1, maximum = 500)]
     pub limit: i64,
+    /// How many to skip (0 to 1,000,000,000).
     #[serde(default)]
+    #[param(minimum = 0, maximum = 1000000000)]
     pub offset: i64,
 }
 
@@ -96,6 +101,7 @@ pub async fn delete_experiment(
 
 #[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ImportQuery {
     /// For uploaded files: add to the current items instead of replacing them.
     #[serde(default)]
@@ -114,7 +120,7 @@ pub struct ImportQuery {
 #[utoipa::path(post, path = "/api/v1/experiments/{id}/samples", tag = "items",
     params(("id" = Uuid, Path), ImportQuery),
     request_body(content(
-        (SampleImport = "application/json"),
+        (JsonImport = "application/json"),
         (String = "text/csv"),
         (String = "application/x-ndjson"),
     )),
@@ -134,6 +140,17 @@ pub async fn import_samples(
     Ok(Json(
         engine::datasets::import(&s.core, &a, id, source, opts).await?,
     ))
+}
+
+/// What an import takes as `application/json`: the `{format, content, append}` wrapper (at most
+/// 2 MiB), or the items themselves as a JSON array of objects (each `{"input": {…},
+/// "reference": …}` or a flat object), streamed like the other files.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)] // Only documents the body; `read_import` reads it.
+pub enum JsonImport {
+    Wrapper(SampleImport),
+    Items(Vec<std::collections::BTreeMap<String, serde_json::Value>>),
 }
 
 /// An import's text and options from an upload request: a file (`text/csv`,
@@ -215,28 +232,55 @@ pub async fn read_import(
 
 #[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct RunQuery {
-    /// pending, running, completed, failed or cached.
+    /// Only runs with this status.
+    #[param(nullable = false, value_type = Option<RunStatus>, inline)]
     pub status: Option<String>,
-    /// Only this configuration's runs (its `config_key`).
+    /// Only this configuration's runs (its `config_key`: 64 hex digits).
+    #[param(nullable = false, pattern = "^[0-9A-Fa-f]{64}$")]
     pub config_key: Option<String>,
-    /// Only this item's runs (its id).
+    /// Only this item's runs (its id: 1 to 200 bytes).
+    #[param(nullable = false, min_length = 1, max_length = 200)]
     pub item_id: Option<String>,
     /// Runs whose score is at least this (0 to 1; unscored runs are left out).
+    #[param(nullable = false, minimum = 0, maximum = 1)]
     pub min_score: Option<f64>,
-    /// Runs whose score is at most this (0 to 1).
+    /// Runs whose score is at most this (0 to 1, not below `min_score`).
+    #[param(nullable = false, minimum = 0, maximum = 1)]
     pub max_score: Option<f64>,
-    /// The scorer `min_score`/`max_score` use (default: the weighted score).
+    /// The scorer `min_score`/`max_score` use (default: the weighted score): one of the
+    /// experiment's scorers.
+    #[param(nullable = false)]
     pub score_by: Option<String>,
     /// created_at, -created_at (default), duration_ms, -duration_ms, -tokens, -cost, item,
-    /// score, -score (the weighted score), score:<scorer>, -score:<scorer>.
+    /// score, -score (the weighted score), score:<scorer>, -score:<scorer> (one of the
+    /// experiment's scorers).
     #[serde(default)]
+    #[param(
+        pattern = "^(?:|-?created_at|-?duration_ms|-tokens|-cost|item|-?score|-?score:[\\s\\S]*)$"
+    )]
     pub sort: String,
-    /// 1 to 1000 (default 100).
+    /// How many to return (1 to 1000, default 100).
     #[serde(default = "super::extract::default_limit")]
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: i64,
+    /// How many to skip (0 to 1,000,000,000).
     #[serde(default)]
+    #[param(minimum = 0, maximum = 1000000000)]
     pub offset: i64,
+}
+
+/// A run's status.
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)] // Only documents the values `RunQuery::status` takes.
+pub enum RunStatus {
+    Pending,
+    Running,
+    Completed,
+    Failed,
+    Cached,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -337,15 +381,21 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ItemPath {
 
 #[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ItemQuery {
-    /// 1 to 1000 (default 100).
+    /// How many to return (1 to 1000, default 100).
     #[serde(default = "super::extract::default_limit")]
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: i64,
+    /// How many to skip (0 to 1,000,000,000).
     #[serde(default)]
+    #[param(minimum = 0, maximum = 1000000000)]
     pub offset: i64,
     /// Only items with this tag.
+    #[param(nullable = false)]
     pub tag: Option<String>,
     /// Only items in this split (e.g. `test`).
+    #[param(nullable = false)]
     pub split: Option<String>,
 }
 
@@ -389,16 +439,20 @@ pub async fn add_items(
 
 #[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ExportQuery {
     /// csv (default), jsonl or json.
     #[serde(default)]
+    #[param(nullable = false)]
     pub format: Option<SampleFormat>,
 }
 
 /// The items as a file: CSV (id, the fields, reference, split, tags), JSON lines or JSON.
 #[utoipa::path(get, path = "/api/v1/experiments/{id}/items/export", tag = "items",
     params(("id" = Uuid, Path), ExportQuery),
-    responses((status = 200, content_type = "text/csv", body = String), (status = 404, body = ErrorBody)))]
+    responses((status = 200, description = "The items as CSV (the default), JSON lines or a JSON array, by `format`",
+               content((String = "text/csv"), (String = "application/x-ndjson"), (Vec<Object> = "application/json"))),
+              (status = 404, body = ErrorBody)))]
 pub async fn export_items(
     State(s): State<AppState>,
     Authed(a): Authed,
@@ -411,7 +465,7 @@ pub async fn export_items(
 }
 
 /// An items export as a download, streamed a page at a time (memory does not grow with the
-/// items).
+/// items). The stream is fused: a compressing layer polls it again after its end.
 pub fn stream_export(
     s: &AppState,
     export: engine::datasets::ItemExport,
@@ -443,7 +497,7 @@ pub fn stream_export(
                 format!("attachment; filename=\"{name}.{ext}\""),
             ),
         ],
-        axum::body::Body::from_stream(chunks),
+        axum::body::Body::from_stream(futures::StreamExt::fuse(chunks)),
     )
         .into_response()
 }

@@ -32,6 +32,9 @@ use crate::state::AppState;
 pub struct StreamQuery {
     /// Comma-separated event types to receive (default all).
     #[serde(default, rename = "type")]
+    #[param(
+        pattern = "^[\\t-\\r \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*(?:experiment\\.started|experiment\\.paused|experiment\\.resumed|experiment\\.redirected|experiment\\.stopped|experiment\\.completed|experiment\\.forked|run\\.started|run\\.completed|run\\.cached|run\\.failed|stage\\.completed|budget\\.exhausted|configuration\\.approved|configuration\\.rejected|new_best_found|sweep\\.round|configuration\\.promoted|configuration\\.pruned|prompt\\.proposed|prompt\\.proposal_failed|scoring\\.started|scoring\\.completed|scoring\\.failed|human_needed)?[\\t-\\r \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*(?:,[\\t-\\r \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*(?:experiment\\.started|experiment\\.paused|experiment\\.resumed|experiment\\.redirected|experiment\\.stopped|experiment\\.completed|experiment\\.forked|run\\.started|run\\.completed|run\\.cached|run\\.failed|stage\\.completed|budget\\.exhausted|configuration\\.approved|configuration\\.rejected|new_best_found|sweep\\.round|configuration\\.promoted|configuration\\.pruned|prompt\\.proposed|prompt\\.proposal_failed|scoring\\.started|scoring\\.completed|scoring\\.failed|human_needed)?[\\t-\\r \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*)*$"
+    )]
     pub event_type: Option<String>,
     /// Replay events after this id first.
     #[serde(default)]

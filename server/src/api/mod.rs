@@ -189,7 +189,31 @@ pub fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
         .split_for_parts();
     doc.info.version = engine::VERSION.to_owned();
     errors_doc::declare(&mut doc);
+    close_variants(&mut doc, &["Strategy"]);
     (router.layer(DefaultBodyLimit::max(BODY_LIMIT)), doc)
+}
+
+/// Internally tagged enums with `deny_unknown_fields` refuse fields their variant does not
+/// have, which utoipa does not say of the variants' objects: the document does.
+fn close_variants(doc: &mut utoipa::openapi::OpenApi, names: &[&str]) {
+    use utoipa::openapi::RefOr;
+    use utoipa::openapi::schema::{AdditionalProperties, Schema};
+    let Some(components) = doc.components.as_mut() else {
+        return;
+    };
+    for name in names {
+        if let Some(RefOr::T(Schema::OneOf(one_of))) = components.schemas.get_mut(*name) {
+            for item in &mut one_of.items {
+                // serde takes any field beside the tag of a variant without fields.
+                if let RefOr::T(Schema::Object(object)) = item
+                    && object.properties.len() > 1
+                {
+                    object.additional_properties =
+                        Some(Box::new(AdditionalProperties::FreeForm(false)));
+                }
+            }
+        }
+    }
 }
 
 /// This document.
@@ -271,4 +295,123 @@ pub async fn json_payload_too_large(
         .into_response();
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::Value;
+
+    /// The pattern the document gives `name` of `method path`.
+    fn param_pattern(doc: &Value, method: &str, path: &str, name: &str) -> regex::Regex {
+        let params = doc["paths"][path][method]["parameters"].as_array().unwrap();
+        let param = params.iter().find(|p| p["name"] == name).unwrap();
+        regex::Regex::new(param["schema"]["pattern"].as_str().unwrap()).unwrap()
+    }
+
+    fn doc() -> Value {
+        serde_json::to_value(super::router().1).unwrap()
+    }
+
+    /// The patterns written out in parameter attributes say what the checks behind them take.
+    #[test]
+    fn parameter_patterns_are_the_rules() {
+        let doc = doc();
+        let types = engine::types::EVENT_TYPES;
+        let mut lists: Vec<String> = vec![
+            String::new(),
+            " ".into(),
+            ",".into(),
+            "x".into(),
+            "run".into(),
+            "run.failed.".into(),
+            format!("{},nope", types[0]),
+            format!(" {} ,\t{},, ", types[1], types[2]),
+            format!("{}\u{3000}", types[3]),
+            format!("{}\u{feff}", types[3]),
+        ];
+        lists.extend(types.iter().map(|t| (*t).to_owned()));
+        for (method, path) in [
+            ("get", "/api/v1/events"),
+            ("get", "/api/v1/events/stream"),
+            ("get", "/api/v1/experiments/{id}/events"),
+            ("get", "/api/v1/experiments/{id}/events/stream"),
+        ] {
+            let re = param_pattern(&doc, method, path, "type");
+            for list in &lists {
+                let ok = engine::events::parse_types(Some(list)).is_ok();
+                assert_eq!(re.is_match(list), ok, "{path} type={list:?}");
+            }
+        }
+
+        let re = param_pattern(&doc, "get", "/api/v1/experiments/{id}/leaderboard", "sort");
+        for sort in [
+            "",
+            " score ",
+            "cost",
+            "latency",
+            "runs",
+            "scorer:",
+            "scorer:a b",
+            "\tscorer:x\n",
+            "scorer",
+            "Score",
+            "runs x",
+            "-score",
+            "score\u{feff}",
+        ] {
+            let t = sort.trim();
+            let ok =
+                ["", "score", "cost", "latency", "runs"].contains(&t) || t.starts_with("scorer:");
+            assert_eq!(re.is_match(sort), ok, "sort={sort:?}");
+        }
+
+        let re = param_pattern(
+            &doc,
+            "get",
+            "/api/v1/experiments/{id}/charts/{file}",
+            "file",
+        );
+        let mut files = vec!["x.svg".to_owned(), "progress".into(), "progress.png".into()];
+        for kind in engine::types::ChartKind::ALL {
+            for ext in ["svg", "json", "svgx"] {
+                files.push(format!("{kind}.{ext}"));
+            }
+            files.push(format!("{kind}.svg.json.x"));
+        }
+        for file in &files {
+            let ok = file.rsplit_once('.').is_some_and(|(k, e)| {
+                ["svg", "json"].contains(&e) && engine::charts::parse_kind(k).is_ok()
+            });
+            assert_eq!(re.is_match(file), ok, "file={file:?}");
+        }
+
+        let export = &doc["paths"]["/api/v1/experiments/{id}/export/{format}"]["get"]["parameters"];
+        let format = export
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == "format")
+            .unwrap();
+        let listed: Vec<&str> = format["schema"]["enum"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        assert_eq!(listed, engine::types::EXPORT_FORMATS);
+    }
+
+    /// Variants with fields are closed objects, as serde's `deny_unknown_fields` makes them.
+    #[test]
+    fn strategy_variants_with_fields_are_closed() {
+        let doc = doc();
+        for variant in doc["components"]["schemas"]["Strategy"]["oneOf"]
+            .as_array()
+            .unwrap()
+        {
+            let fields = variant["properties"].as_object().unwrap().len();
+            let closed = variant["additionalProperties"] == Value::Bool(false);
+            assert_eq!(closed, fields > 1, "{variant}");
+        }
+    }
 }

@@ -13,12 +13,15 @@ use crate::state::AppState;
 
 #[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct Page {
     /// How many to return (1 to 500, default 100).
     #[serde(default = "super::extract::default_limit")]
+    #[param(minimum = 1, maximum = 500)]
     pub limit: i64,
-    /// How many to skip.
+    /// How many to skip (0 to 1,000,000,000).
     #[serde(default)]
+    #[param(minimum = 0, maximum = 1000000000)]
     pub offset: i64,
 }
 

@@ -40,6 +40,7 @@ pub async fn get_run(
 
 #[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct CompareQuery {
     /// The first run (before).
     pub a: uuid::Uuid,
@@ -63,15 +64,21 @@ pub async fn compare_runs(
 
 #[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ConfigCompareQuery {
-    /// The first configuration's `config_key`.
+    /// The first configuration's `config_key` (64 hex digits).
+    #[param(pattern = "^[0-9A-Fa-f]{64}$")]
     pub a: String,
-    /// The second configuration's `config_key`, in the same experiment.
+    /// The second configuration's `config_key`, another one of the same experiment.
+    #[param(pattern = "^[0-9A-Fa-f]{64}$")]
     pub b: String,
     /// Item pairs per page, 1 to 100 (default 20).
     #[serde(default = "twenty")]
+    #[param(minimum = 1, maximum = 100)]
     pub limit: i64,
+    /// How many to skip (0 to 1,000,000,000).
     #[serde(default)]
+    #[param(minimum = 0, maximum = 1000000000)]
     pub offset: i64,
 }
 

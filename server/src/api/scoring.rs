@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::error::{ApiResult, ErrorBody};
-use super::extract::{Authed, IdAndSegment, IdPath, JsonBody, QueryParams, parse_json};
+use super::extract::{Authed, IdAndSegment, IdPath, JsonBody, QueryParams, parse_optional_json};
 use super::sweeps::PageQuery;
 use crate::state::AppState;
 
@@ -20,13 +20,20 @@ use crate::state::AppState;
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct LeaderboardQuery {
-    /// `score` (default), `scorer:<name>`, `cost`, `latency` or `runs`.
+    /// `score` (default), `scorer:<name>` (one of the experiment's scorers), `cost`,
+    /// `latency` or `runs`; surrounding whitespace is ignored.
     #[serde(default)]
+    #[param(
+        pattern = "^[\\t-\\r \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*(?:score|cost|latency|runs|scorer:[\\s\\S]*)?[\\t-\\r \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*$"
+    )]
     pub sort: Option<String>,
-    /// 1 to 500 (default 50).
+    /// How many to return (1 to 500, default 50).
     #[serde(default = "default_board_limit")]
+    #[param(minimum = 1, maximum = 500)]
     pub limit: i64,
+    /// How many to skip (0 to 1,000,000,000).
     #[serde(default)]
+    #[param(minimum = 0, maximum = 1000000000)]
     pub offset: i64,
 }
 
@@ -98,7 +105,7 @@ pub async fn withdraw_rating(
 
 /// Re-scores the experiment's runs in the background: missing, outdated and failed scores
 /// (all with `force`), for every scorer or the ones named. No LLM calls but the scorers' own
-/// (judges, embeddings), which go through the cache. The body may be empty.
+/// (judges, embeddings), which go through the cache. The body may be empty or `null`.
 #[utoipa::path(post, path = "/api/v1/experiments/{id}/rescore", tag = "scoring", params(("id" = uuid::Uuid, Path)),
     request_body(content = Option<RescoreRequest>),
     responses((status = 202, body = ScoringJob), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
@@ -109,11 +116,7 @@ pub async fn rescore(
     IdPath(id): IdPath,
     body: Bytes,
 ) -> ApiResult<(StatusCode, Json<ScoringJob>)> {
-    let r: RescoreRequest = if body.iter().all(u8::is_ascii_whitespace) {
-        RescoreRequest::default()
-    } else {
-        parse_json(&body)?
-    };
+    let r: RescoreRequest = parse_optional_json(&body)?;
     Ok((
         StatusCode::ACCEPTED,
         Json(engine::scoring::jobs::request(&s.core, &a, id, r).await?),
@@ -155,9 +158,21 @@ pub async fn get_scoring_job(
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct ExportQuery {
-    /// Export this configuration instead of the best one.
+    /// Export this configuration instead of the best one: the `config_key` of one with runs in
+    /// the experiment.
     #[serde(default)]
     pub config_key: Option<String>,
+}
+
+/// What an export is: `best` (JSON), `env` (a .env snippet), `yaml`, or `report` (markdown).
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)] // Only documents the values the `{format}` segment takes.
+pub enum ExportFormat {
+    Best,
+    Env,
+    Yaml,
+    Report,
 }
 
 fn download(export: engine::exports::Export) -> Response {
@@ -181,7 +196,7 @@ fn download(export: engine::exports::Export) -> Response {
 /// cost and tokens, the winning prompts). The best is the highest-scoring approved
 /// configuration, else the leader. Recorded in the export history; never contains secrets.
 #[utoipa::path(get, path = "/api/v1/experiments/{id}/export/{format}", tag = "scoring",
-    params(("id" = uuid::Uuid, Path), ("format" = String, Path, description = "best, env, yaml or report"), ExportQuery),
+    params(("id" = uuid::Uuid, Path), ("format" = inline(ExportFormat), Path), ExportQuery),
     responses((status = 200, description = "The export (JSON, text, YAML or markdown)", content_type = "text/plain"),
               (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn export(

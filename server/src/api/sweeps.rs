@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::error::{ApiResult, ErrorBody};
-use super::extract::{Authed, IdPath, JsonBody, QueryParams, parse_json};
+use super::extract::{Authed, IdPath, JsonBody, QueryParams, parse_optional_json};
 use crate::state::AppState;
 
 /// Plans a sweep and starts it. Grid and random: every run is persisted before any call; runs
@@ -83,10 +83,13 @@ pub async fn current_sweep(
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct PageQuery {
-    /// 1 to 1000 (default 100).
+    /// How many to return (1 to 1000, default 100).
     #[serde(default = "super::extract::default_limit")]
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: i64,
+    /// How many to skip (0 to 1,000,000,000).
     #[serde(default)]
+    #[param(minimum = 0, maximum = 1000000000)]
     pub offset: i64,
 }
 
@@ -130,7 +133,7 @@ pub async fn pause(
     Ok(Json(engine::sweeps::pause(&s.core, &a, id).await?))
 }
 
-#[derive(Deserialize, ToSchema, Default)]
+#[derive(Serialize, Deserialize, ToSchema, Default)]
 #[serde(deny_unknown_fields)]
 pub struct ResumeRequest {
     /// A new budget (for a sweep paused because its budget was spent).
@@ -138,7 +141,7 @@ pub struct ResumeRequest {
     pub budget: Option<Budget>,
 }
 
-/// Resumes a paused sweep (optionally with a larger budget). The body may be empty.
+/// Resumes a paused sweep (optionally with a larger budget). The body may be empty or `null`.
 #[utoipa::path(post, path = "/api/v1/experiments/{id}/resume", tag = "sweeps", params(("id" = uuid::Uuid, Path)),
     request_body(content = Option<ResumeRequest>),
     responses((status = 200, body = Sweep), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
@@ -149,11 +152,7 @@ pub async fn resume(
     IdPath(id): IdPath,
     body: Bytes,
 ) -> ApiResult<Json<Sweep>> {
-    let r: ResumeRequest = if body.iter().all(u8::is_ascii_whitespace) {
-        ResumeRequest::default()
-    } else {
-        parse_json(&body)?
-    };
+    let r: ResumeRequest = parse_optional_json(&body)?;
     Ok(Json(
         engine::sweeps::resume(&s.core, &a, id, r.budget).await?,
     ))
@@ -203,14 +202,11 @@ pub async fn fork(
 }
 
 fn mark_body(body: &Bytes) -> Result<MarkRequest, super::error::ApiError> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        Ok(MarkRequest::default())
-    } else {
-        parse_json(body)
-    }
+    parse_optional_json(body)
 }
 
-/// Approves the run's configuration as good enough. The body (`{"note": …}`) may be empty.
+/// Approves the run's configuration as good enough. The body (`{"note": …}`) may be empty or
+/// `null`.
 #[utoipa::path(post, path = "/api/v1/runs/{id}/approve", tag = "sweeps", params(("id" = uuid::Uuid, Path)),
     request_body(content = Option<MarkRequest>),
     responses((status = 200, body = ConfigMark), (status = 404, body = ErrorBody)))]
@@ -271,14 +267,20 @@ pub async fn list_marks(
 pub struct EventQuery {
     /// Comma-separated event types (e.g. `run.failed,budget.exhausted`).
     #[serde(default, rename = "type")]
+    #[param(
+        pattern = "^[\\t-\\r \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*(?:experiment\\.started|experiment\\.paused|experiment\\.resumed|experiment\\.redirected|experiment\\.stopped|experiment\\.completed|experiment\\.forked|run\\.started|run\\.completed|run\\.cached|run\\.failed|stage\\.completed|budget\\.exhausted|configuration\\.approved|configuration\\.rejected|new_best_found|sweep\\.round|configuration\\.promoted|configuration\\.pruned|prompt\\.proposed|prompt\\.proposal_failed|scoring\\.started|scoring\\.completed|scoring\\.failed|human_needed)?[\\t-\\r \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*(?:,[\\t-\\r \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*(?:experiment\\.started|experiment\\.paused|experiment\\.resumed|experiment\\.redirected|experiment\\.stopped|experiment\\.completed|experiment\\.forked|run\\.started|run\\.completed|run\\.cached|run\\.failed|stage\\.completed|budget\\.exhausted|configuration\\.approved|configuration\\.rejected|new_best_found|sweep\\.round|configuration\\.promoted|configuration\\.pruned|prompt\\.proposed|prompt\\.proposal_failed|scoring\\.started|scoring\\.completed|scoring\\.failed|human_needed)?[\\t-\\r \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*)*$"
+    )]
     pub event_type: Option<String>,
     /// Only events after this id, oldest first; otherwise newest first.
     #[serde(default)]
     pub after: Option<i64>,
-    /// 1 to 1000 (default 100).
+    /// How many to return (1 to 1000, default 100).
     #[serde(default = "super::extract::default_limit")]
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: i64,
+    /// How many to skip (0 to 1,000,000,000).
     #[serde(default)]
+    #[param(minimum = 0, maximum = 1000000000)]
     pub offset: i64,
 }
 

@@ -36,7 +36,9 @@ const CUT: f64 = 0.9;
 /// ...or, when it let nothing through, to this share of the current rate.
 const CUT_BLIND: f64 = 0.5;
 /// It falls at most once in this long.
-const CUT_EVERY_MS: i64 = 1_000;
+const CUT_EVERY_MS: i64 = 2_000;
+/// A Retry-After this long says the provider counts a quota over a window (a minute).
+const QUOTA_HINT: Duration = Duration::from_secs(5);
 /// Successful calls counted this long after a cut still count towards it.
 const LATE_COUNTS_MS: i64 = 2_000;
 /// It climbs back by the rate it fell to once every this many seconds (10 % a minute).
@@ -70,6 +72,8 @@ pub struct Bucket {
     pub window_start_ms: i64,
     pub window_calls: i64,
     pub prev_calls: i64,
+    /// When counting began (the endpoint's first use).
+    pub since_ms: i64,
 }
 
 /// Burst and refill (per second) for a per-minute limit: no 60 s window sees more than it.
@@ -92,6 +96,7 @@ impl Bucket {
             window_start_ms: now_ms,
             window_calls: 0,
             prev_calls: 0,
+            since_ms: now_ms,
         }
     }
 
@@ -195,7 +200,7 @@ impl Bucket {
         retry_after: Option<Duration>,
     ) -> Option<f64> {
         self.refresh(limits, now_ms);
-        let to = self.cut(limits, sent_ms, now_ms);
+        let to = self.cut(limits, sent_ms, now_ms, retry_after);
         if let (Some(wait), Some(rpm)) = (retry_after, self.rpm(limits)) {
             let owed = wait.as_secs_f64().min(MAX_WAIT_SECS) * shape(rpm).1;
             self.requests = self.requests.min(-owed);
@@ -203,11 +208,25 @@ impl Bucket {
         to
     }
 
-    fn cut(&mut self, limits: &Limits, sent_ms: i64, now_ms: i64) -> Option<f64> {
+    fn cut(
+        &mut self,
+        limits: &Limits,
+        sent_ms: i64,
+        now_ms: i64,
+        retry_after: Option<Duration>,
+    ) -> Option<f64> {
         if self.cut_at_ms > 0 && sent_ms < self.cut_at_ms + CUT_EVERY_MS {
             return None;
         }
-        let through = self.observed_rpm(now_ms);
+        // A long Retry-After means the provider counts over a long window (a minute): what got
+        // through in it is the limit. Otherwise it limits a rate: what got through per minute
+        // of the time the endpoint has been used.
+        let minute_quota = retry_after.is_some_and(|w| w >= QUOTA_HINT);
+        let used_secs = ((now_ms - self.since_ms) as f64 / 1000.0).clamp(1.0, 60.0);
+        let through = match minute_quota {
+            true => self.observed_rpm(now_ms),
+            false => self.observed_rpm(now_ms) * 60.0 / used_secs,
+        };
         let to = if through >= 1.0 {
             through * CUT
         } else {
@@ -293,9 +312,10 @@ mod tests {
         let l = limits(Some(200), None);
         let mut b = Bucket::fresh(&l, 0);
         b.count(150, 30_000);
-        // 150 went through this minute: the rate falls to 135.
-        assert_eq!(b.throttled(&l, 30_000, 30_000, None), Some(135.0));
-        // 429s for calls sent within a second of the cut change nothing.
+        // A minute's quota (a long Retry-After): 150 went through this minute, so 135.
+        let quota = Some(Duration::from_secs(30));
+        assert_eq!(b.throttled(&l, 30_000, 30_000, quota), Some(135.0));
+        // 429s for calls sent within two seconds of the cut change nothing.
         assert_eq!(b.throttled(&l, 30_500, 31_000, None), None);
         assert!(
             (b.rpm(&l).unwrap() - 135.225).abs() < 1e-9,
@@ -320,7 +340,8 @@ mod tests {
         let l = limits(None, None);
         let mut b = Bucket::fresh(&l, 0);
         b.count(40, 1_000);
-        assert_eq!(b.throttled(&l, 1_000, 1_000, None), Some(36.0));
+        let quota = Some(Duration::from_secs(59));
+        assert_eq!(b.throttled(&l, 1_000, 1_000, quota), Some(36.0));
         // Another process reports its 80 a second later: 120 got through.
         b.count(80, 2_000);
         assert_eq!(b.learned_rpm, Some(108.0));
@@ -360,7 +381,8 @@ mod tests {
         // An unpaced endpoint falls from what got through, and forgets it after 5 minutes.
         let mut b = Bucket::fresh(&l, 0);
         b.count(300, 15_000);
-        assert_eq!(b.throttled(&l, 15_000, 15_000, None), Some(270.0));
+        // No long Retry-After: a rate limit. 300 in the 15 s it has been used is 1,200 a minute.
+        assert_eq!(b.throttled(&l, 15_000, 15_000, None), Some(1080.0));
         b.refresh(&l, 15_000 + FORGET_MS + 1);
         assert_eq!(b.rpm(&l), None);
     }

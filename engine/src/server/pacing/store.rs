@@ -32,6 +32,7 @@ struct Row {
     window_start_ms: i64,
     window_calls: i64,
     prev_calls: i64,
+    since_ms: i64,
 }
 
 /// The endpoint's row, locked until the transaction ends (made first if it is missing), and,
@@ -43,7 +44,7 @@ async fn locked(
     flights: Option<Duration>,
 ) -> Result<(Bucket, i64)> {
     const SELECT: &str = "SELECT requests, tokens, at_ms, learned_rpm, cut_at_ms, cut_to_rpm, \
-        window_start_ms, window_calls, prev_calls FROM endpoint_pace WHERE endpoint_id = $1 FOR UPDATE";
+        window_start_ms, window_calls, prev_calls, since_ms FROM endpoint_pace WHERE endpoint_id = $1 FOR UPDATE";
     let mut row: Option<Row> = sqlx::query_as(SELECT)
         .bind(endpoint)
         .fetch_optional(&mut **tx)
@@ -51,8 +52,8 @@ async fn locked(
     if row.is_none() {
         let b = Bucket::fresh(limits, now_ms());
         sqlx::query(
-            "INSERT INTO endpoint_pace (endpoint_id, requests, tokens, at_ms, window_start_ms) \
-             VALUES ($1, $2, $3, $4, $4) ON CONFLICT (endpoint_id) DO NOTHING",
+            "INSERT INTO endpoint_pace (endpoint_id, requests, tokens, at_ms, window_start_ms, since_ms) \
+             VALUES ($1, $2, $3, $4, $4, $4) ON CONFLICT (endpoint_id) DO NOTHING",
         )
         .bind(endpoint)
         .bind(b.requests)
@@ -92,6 +93,7 @@ async fn locked(
             window_start_ms: r.window_start_ms,
             window_calls: r.window_calls,
             prev_calls: r.prev_calls,
+            since_ms: r.since_ms,
         },
         in_flight,
     ))
