@@ -190,7 +190,7 @@ impl Bucket {
     }
 
     /// A call sent at `sent_ms` was answered 429, asking to come back after `retry_after`:
-    /// nobody calls before then, and the rate falls, unless it fell less than a second before
+    /// nobody calls before then, and the rate falls, unless it fell less than two seconds before
     /// the call was sent. Returns the new rate when it fell.
     pub fn throttled(
         &mut self,

@@ -25,18 +25,9 @@ use crate::validate;
 pub const PAGE_MAX: i64 = 500;
 const MAX_HEADERS: usize = 20;
 const MAX_HEADER_BYTES: usize = 8 * 1024;
-/// Headers a webhook cannot set: the transport's and the signature's.
-const RESERVED: &[&str] = &[
-    "host",
-    "content-type",
-    "content-length",
-    "transfer-encoding",
-    "connection",
-    "user-agent",
-    "webhook-id",
-    "webhook-timestamp",
-    "webhook-signature",
-];
+// Headers a webhook cannot set: the transport's and the signature's (the API document
+// states the same list).
+use crate::types::schema::RESERVED_WEBHOOK_HEADERS as RESERVED;
 
 /// Whether a webhook's stored subscription (`*` or `,a,b,`) includes `event_type`.
 pub fn subscribes(stored: &str, event_type: &str) -> bool {
