@@ -70,7 +70,12 @@ impl Ready {
         request: &super::providers::ChatRequest,
     ) -> Result<std::result::Result<CachedResponse, super::providers::ProviderError>> {
         let started = std::time::Instant::now();
-        let cost = estimate(request);
+        // Only a `tpm` limit needs the estimate: no per-call text scan for the rest.
+        let cost = if self.pace.counts_tokens() {
+            estimate(request)
+        } else {
+            0.0
+        };
         let (result, _attempts) = policy
             .run(|| {
                 self.pace.attempt(

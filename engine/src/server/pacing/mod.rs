@@ -125,6 +125,11 @@ impl Pace {
         }
     }
 
+    /// Whether calls' token estimates matter (the endpoint has a `tpm`).
+    pub fn counts_tokens(&self) -> bool {
+        self.limits.tpm.is_some()
+    }
+
     /// Waits until a call estimated at `estimate` tokens may go.
     pub async fn admit(&self, estimate: f64) -> Result<Pass> {
         let local = match &self.local {
