@@ -181,6 +181,17 @@ async fn a_grid_sweep_runs_every_configuration_once_and_reruns_from_the_cache() 
         assert_eq!(mock.state.chat_requests(), 24, "one call per run");
         let all = runs(&server, &f).await;
         assert_eq!(all.len(), 24);
+        // Run ids are time-ordered (UUIDv7) in planning order: by id, each configuration's runs
+        // follow its items (index pages keyed by run id then fill in order).
+        let mut by_id = all.clone();
+        by_id.sort_by_key(|r| r["id"].as_str().unwrap().to_owned());
+        let mut last: std::collections::HashMap<String, i64> = Default::default();
+        for r in &by_id {
+            assert_eq!(&r["id"].as_str().unwrap()[14..15], "7", "a UUIDv7: {r}");
+            let item = r["item_index"].as_i64().unwrap();
+            let prev = last.insert(r["config_key"].as_str().unwrap().to_owned(), item);
+            assert!(prev.is_none_or(|p| p < item), "planning order: {by_id:?}");
+        }
         assert!(
             all.iter()
                 .all(|r| r["status"] == "completed" && r["sweep_id"] == sweep["id"]),

@@ -286,15 +286,22 @@ async fn save(
             .scorers
             .iter()
             .any(|c| !old.contains(&(c.name.clone(), scoring::fingerprint(&c.spec))));
+        let mut rescoring = false;
         if !checked.scorers.is_empty() && changed {
             // Saved either way: a job that cannot start now is started by the next save or
             // `POST …/rescore`; the save itself is not undone.
-            if let Err(err) = scoring::jobs::start(core, &saved, None, false, actor.user_id()).await
-            {
-                tracing::warn!(experiment = %saved.id, error = %err, "could not start re-scoring after a save");
+            match scoring::jobs::start(core, &saved, None, false, actor.user_id()).await {
+                Ok(_) => rescoring = true,
+                Err(err) => {
+                    tracing::warn!(experiment = %saved.id, error = %err, "could not start re-scoring after a save")
+                }
             }
         }
-        core.leader_watch.notice(saved.id, None, "scoring_config");
+        // A re-scoring job looks for a new leader when its scores are in; looking now would
+        // recompute every summary from scores about to be replaced, while the job writes them.
+        if !rescoring {
+            core.leader_watch.notice(saved.id, None, "scoring_config");
+        }
     }
     // Moved to other items (another version or dataset): references may differ under runs.
     let moved = before.items.dataset_id != saved.items.dataset_id

@@ -202,6 +202,7 @@ pub async fn refresh(core: &Core, e: &Experiment) -> Result<()> {
     if stale.is_empty() {
         return Ok(());
     }
+    let looked = t.elapsed();
     // The scorers as they are now, read after which entries are stale: a save in between
     // bumps its entries again, so nothing is marked current with the older scorers.
     let Some(fresh) = experiments::get(&core.db, e.id).await? else {
@@ -214,29 +215,37 @@ pub async fn refresh(core: &Core, e: &Experiment) -> Result<()> {
         let again = recompute(core, e.id, &behind, &current, store::Locked::Wait).await?;
         took.0 += again.0;
         took.1 += again.1;
+        took.2 += again.2;
     }
     tracing::debug!(
         stale = stale.len(),
         behind = behind.len(),
+        stale_us = looked.as_micros() as u64,
         read_us = took.0.as_micros() as u64,
         compute_us = took.1.as_micros() as u64,
+        write_us = took.2.as_micros() as u64,
         total_us = t.elapsed().as_micros() as u64,
         "refreshed leaderboard entries"
     );
     Ok(())
 }
 
-/// Recomputes and writes the given entries (key, version); returns the time spent reading and
-/// computing.
+/// Recomputes and writes the given entries (key, version); returns the time spent reading,
+/// computing and writing.
 async fn recompute(
     core: &Core,
     experiment_id: Uuid,
     entries: &[(String, i64)],
     current: &Current,
     locked: store::Locked,
-) -> Result<(std::time::Duration, std::time::Duration)> {
+) -> Result<(
+    std::time::Duration,
+    std::time::Duration,
+    std::time::Duration,
+)> {
     let mut read = std::time::Duration::ZERO;
     let mut computed = std::time::Duration::ZERO;
+    let mut written = std::time::Duration::ZERO;
     for chunk in entries.chunks(REFRESH_CHUNK) {
         let keys: Vec<String> = chunk.iter().map(|(k, _)| k.clone()).collect();
         let r = std::time::Instant::now();
@@ -263,9 +272,11 @@ async fn recompute(
             })
             .collect();
         computed += c.elapsed();
+        let w = std::time::Instant::now();
         store::write(&core.db, experiment_id, &summaries, locked).await?;
+        written += w.elapsed();
     }
-    Ok((read, computed))
+    Ok((read, computed, written))
 }
 
 /// [`refresh`] by experiment id.

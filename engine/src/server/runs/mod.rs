@@ -102,7 +102,9 @@ pub(crate) fn new_run(
     now: chrono::DateTime<Utc>,
 ) -> Run {
     Run {
-        id: Uuid::new_v4(),
+        // Time-ordered: runs, their stage results and scores are written and walked in
+        // planning order, so index pages keyed by run id fill in order instead of at random.
+        id: Uuid::now_v7(),
         experiment_id: e.id,
         sweep_id,
         config_hash: String::new(),

@@ -399,22 +399,22 @@ async fn fetch(
                 .collect::<std::collections::BTreeSet<_>>()
                 .into_iter()
                 .collect();
-            (
-                scores::brief_for_runs(&core.db, &ids).await?,
-                if humans {
-                    scores::ratings_for_runs(&core.db, &ids).await?
-                } else {
-                    HashMap::new()
+            // Independent reads, on as many connections at once (PostgreSQL runs them in
+            // parallel; right after a sweep, before autovacuum has been through, each is slow).
+            let (existing, ratings, outputs, configs, items) = tokio::try_join!(
+                scores::brief_for_runs(&core.db, &ids),
+                async {
+                    match humans {
+                        true => scores::ratings_for_runs(&core.db, &ids).await,
+                        false => Ok(HashMap::new()),
+                    }
                 },
-                store::stage_outputs(&core.db, &ids).await?,
-                crate::server::store::leaderboard::configs(&core.db, experiment_id, &missing)
-                    .await?,
-                crate::server::store::datasets::by_ids(&core.db, dataset, version, &item_ids)
-                    .await?
-                    .into_iter()
-                    .map(|i| (i.id.clone(), i))
-                    .collect(),
-            )
+                store::stage_outputs(&core.db, &ids),
+                crate::server::store::leaderboard::configs(&core.db, experiment_id, &missing),
+                crate::server::store::datasets::by_ids(&core.db, dataset, version, &item_ids),
+            )?;
+            let items = items.into_iter().map(|i| (i.id.clone(), i)).collect();
+            (existing, ratings, outputs, configs, items)
         }
     };
     Ok(Fetched {

@@ -242,7 +242,7 @@ impl Bulk for SqliteConnection {
                  cost_estimate, cache_key, created_at) ",
             );
             q.push_values(chunk, |mut b, (run_id, s)| {
-                b.push_bind(Uuid::new_v4())
+                b.push_bind(Uuid::now_v7())
                     .push_bind(*run_id)
                     .push_bind(s.stage_index)
                     .push_bind(s.prompt_sent.clone())
@@ -442,7 +442,7 @@ impl Bulk for PgConnection {
                      tokens_out, latency_ms, cached, finish_reason, usage_estimated, cost_estimate, cache_key) \
              ON CONFLICT (run_id, stage_index) DO NOTHING",
         )
-        .bind(col!(|_| Uuid::new_v4()))
+        .bind(col!(|_| Uuid::now_v7()))
         .bind(col!(|(r, _)| *r))
         .bind(col!(|(_, s)| s.stage_index))
         .bind(col!(|(_, s)| s.prompt_sent.clone()))
