@@ -430,9 +430,9 @@ async fn fetch(
     })
 }
 
-/// Scores what needs scoring in one batch of runs: missing, outdated and failed scores (all,
-/// when forced), for the job's scorers. Returns the rows, what scorers spent and how many
-/// runs were looked at.
+/// Scores what needs scoring in one batch of runs: missing, outdated and (in a first pass)
+/// failed scores (all, when forced), for the job's scorers. Returns the rows, what scorers
+/// spent and how many runs were looked at.
 async fn score_batch(
     core: &Core,
     pass: &Pass,
@@ -443,6 +443,7 @@ async fn score_batch(
 ) -> Batch {
     let runs: Vec<&BatchRun> = store::scoreable(&batch.runs).collect();
     let (existing, ratings, outputs) = (&batch.existing, &batch.ratings, &batch.outputs);
+    let late = batch.since.is_some();
     let wanted = |name: &str| {
         job.scorers
             .as_ref()
@@ -472,8 +473,10 @@ async fn score_batch(
                     match current {
                         _ if job.force => true,
                         None => true,
-                        // A failed score is tried again (a judge reply already paid for is cached).
-                        Some((_, _, value, failed)) => value.is_none() && *failed,
+                        // A failed score is tried again (a judge reply already paid for is
+                        // cached), but not in a pass over runs that ended during the job: those
+                        // were scored as they were recorded, with these very settings.
+                        Some((_, _, value, failed)) => !late && value.is_none() && *failed,
                     }
                 };
                 if !pass.scoring.scorers.iter().any(&needs) {
