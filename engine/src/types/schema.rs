@@ -23,6 +23,17 @@ fn text(pattern: &str, max_length: Option<usize>, description: &str) -> RefOr<Sc
         .into()
 }
 
+/// `ToSchema` for types whose schema is written by hand: the name the document lists it under.
+macro_rules! named {
+    ($($ty:ty => $name:expr),+ $(,)?) => {
+        $(impl ToSchema for $ty {
+            fn name() -> Cow<'static, str> {
+                Cow::Borrowed($name)
+            }
+        })+
+    };
+}
+
 macro_rules! text_schema {
     ($(#[doc = $doc:literal])+ $ty:ident, $pattern:expr, $max:expr) => {
         $(#[doc = $doc])+
@@ -36,11 +47,7 @@ macro_rules! text_schema {
             }
         }
 
-        impl ToSchema for $ty {
-            fn name() -> Cow<'static, str> {
-                Cow::Borrowed(stringify!($ty))
-            }
-        }
+        named!($ty => stringify!($ty));
     };
 }
 
@@ -117,12 +124,6 @@ impl PartialSchema for NonEmpty {
     }
 }
 
-impl ToSchema for NonEmpty {
-    fn name() -> Cow<'static, str> {
-        Cow::Borrowed("NonEmpty")
-    }
-}
-
 /// A sample item's input: variable name → value. Names are identifiers (ASCII letters, digits
 /// and `_`, not starting with a digit); the values of one item are at most 1 MiB together.
 pub struct ItemInput;
@@ -142,12 +143,6 @@ impl PartialSchema for ItemInput {
                  not starting with a digit); an item's values are at most 1 MiB together.",
             ))
             .into()
-    }
-}
-
-impl ToSchema for ItemInput {
-    fn name() -> Cow<'static, str> {
-        Cow::Borrowed("ItemInput")
     }
 }
 
@@ -237,12 +232,6 @@ impl PartialSchema for ExtraParams {
     }
 }
 
-impl ToSchema for ExtraParams {
-    fn name() -> Cow<'static, str> {
-        Cow::Borrowed("ExtraParams")
-    }
-}
-
 /// Headers a webhook cannot set (any case): the transport's and the signature's.
 pub const RESERVED_WEBHOOK_HEADERS: &[&str] = &[
     "host",
@@ -287,12 +276,6 @@ impl PartialSchema for WebhookHeaders {
     }
 }
 
-impl ToSchema for WebhookHeaders {
-    fn name() -> Cow<'static, str> {
-        Cow::Borrowed("WebhookHeaders")
-    }
-}
-
 /// An event type a webhook subscribes to: one of `WEBHOOK_EVENTS` (surrounding whitespace is
 /// ignored).
 pub struct WebhookEvent;
@@ -315,12 +298,6 @@ impl PartialSchema for WebhookEvent {
     }
 }
 
-impl ToSchema for WebhookEvent {
-    fn name() -> Cow<'static, str> {
-        Cow::Borrowed("WebhookEvent")
-    }
-}
-
 /// An item's 0-based place in the current order (`usize`).
 pub struct Index;
 
@@ -333,12 +310,6 @@ impl PartialSchema for Index {
             .maximum(Some(u64::MAX))
             .description(Some("An item's 0-based place in the current order."))
             .into()
-    }
-}
-
-impl ToSchema for Index {
-    fn name() -> Cow<'static, str> {
-        Cow::Borrowed("Index")
     }
 }
 
@@ -392,12 +363,6 @@ impl PartialSchema for ScoringConfig {
     }
 }
 
-impl ToSchema for ScoringConfig {
-    fn name() -> Cow<'static, str> {
-        Cow::Borrowed("ScoringConfig")
-    }
-}
-
 impl PartialSchema for super::Dimension {
     fn schema() -> RefOr<Schema> {
         let values = ArrayBuilder::new()
@@ -441,11 +406,16 @@ impl PartialSchema for super::Dimension {
     }
 }
 
-impl ToSchema for super::Dimension {
-    fn name() -> Cow<'static, str> {
-        Cow::Borrowed("Dimension")
-    }
-}
+named!(
+    NonEmpty => "NonEmpty",
+    ItemInput => "ItemInput",
+    ExtraParams => "ExtraParams",
+    WebhookHeaders => "WebhookHeaders",
+    WebhookEvent => "WebhookEvent",
+    Index => "Index",
+    ScoringConfig => "ScoringConfig",
+    super::Dimension => "Dimension",
+);
 
 #[cfg(test)]
 mod tests {

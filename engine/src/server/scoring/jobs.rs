@@ -404,9 +404,10 @@ async fn fetch(
             let (existing, ratings, outputs, configs, items) = tokio::try_join!(
                 scores::brief_for_runs(&core.db, &ids),
                 async {
-                    match humans {
-                        true => scores::ratings_for_runs(&core.db, &ids).await,
-                        false => Ok(HashMap::new()),
+                    if humans {
+                        scores::ratings_for_runs(&core.db, &ids).await
+                    } else {
+                        Ok(HashMap::new())
                     }
                 },
                 store::stage_outputs(&core.db, &ids),
