@@ -101,7 +101,7 @@ async fn overview_follows_sweeps_and_steering_reports_runs_in_flight() {
         assert_eq!(empty["sweeps"], json!([]));
         assert_eq!(empty["totals"]["cache_hit_rate"], Value::Null);
 
-        let (_, experiment) = fixture(&server, &admin, 150).await;
+        let (_, experiment) = fixture(&server, &admin, 400).await;
         let sweep = start_grid(&server, &admin, &experiment).await;
 
         // While it runs: the overview lists it with progress; calls are in flight.
@@ -119,6 +119,17 @@ async fn overview_follows_sweeps_and_steering_reports_runs_in_flight() {
             "the overview carries no plans"
         );
         assert_eq!(overview["experiments"][0]["name"], "Watched");
+        // The experiment's current sweep and the sweep itself show its calls in flight too.
+        for path in [
+            format!("/api/v1/experiments/{experiment}/sweep"),
+            format!("/api/v1/sweeps/{}", sweep["id"].as_str().unwrap()),
+        ] {
+            let current = wait_for(&server, &admin, &path, |s| {
+                s["in_flight"].as_i64().unwrap_or(0) > 0
+            })
+            .await;
+            assert_eq!(current["id"], sweep["id"], "{path}");
+        }
 
         // Pausing answers with the calls still in flight (they finish); then none remain.
         let (s, paused) = server

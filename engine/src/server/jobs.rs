@@ -195,6 +195,17 @@ pub async fn start(core: &Core, role: &str, lanes: usize) -> Result<Background> 
     let session = super::presence::open(core).await?;
     register(core, role).await?;
     recover(core).await?;
+    // The client for LLM calls loads the system's TLS roots when built:
+    // built now, off the runtime's threads, not in the middle of the first sweep's first calls.
+    let providers = core.providers.clone();
+    tokio::task::spawn_blocking(move || {
+        let started = std::time::Instant::now();
+        drop(providers.http());
+        tracing::debug!(
+            took_ms = started.elapsed().as_millis() as u64,
+            "HTTP client for LLM calls ready"
+        );
+    });
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let mut tasks = Vec::new();
 

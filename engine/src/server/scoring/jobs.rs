@@ -205,6 +205,9 @@ pub async fn running(core: &Core, experiment_id: Uuid) -> Result<Option<ScoringJ
         .map(JobRow::to_job))
 }
 
+/// Jobs over at least this many runs refresh stale planner statistics first (PostgreSQL).
+const ANALYZE_FROM: i64 = 1000;
+
 async fn drive(core: &Core, id: Uuid) -> Result<()> {
     let started = std::time::Instant::now();
     let Some(job) = store::get(&core.db, id).await? else {
@@ -221,6 +224,17 @@ async fn drive(core: &Core, id: Uuid) -> Result<()> {
     let mut since = None;
     let mut context: Option<(serde_json::Value, Arc<Pass>, Arc<Experiment>)> = None;
     let mut ahead: Option<Fetched> = None;
+    if job.total >= ANALYZE_FROM {
+        let t = std::time::Instant::now();
+        let tables = crate::server::store::stats::analyze_stale(
+            &core.db,
+            &crate::server::store::stats::RUN_TABLES,
+        )
+        .await?;
+        if !tables.is_empty() {
+            tracing::debug!(job = %id, ?tables, took_ms = t.elapsed().as_millis() as u64, "statistics refreshed before re-scoring");
+        }
+    }
     crate::server::store::leaderboard::ensure_entries(&core.db, job.experiment_id).await?;
     // Every configuration at once (a thousand, typically): batches then need none.
     let mut configs: HashMap<String, RunConfig> =

@@ -40,19 +40,21 @@ pub struct SweepRow {
     pub finished_at: Option<DateTime<Utc>>,
 }
 
-pub const COLUMNS: &str = "id, experiment_id, request, space, status, pause_reason, total, done, completed, \
-     cached, failed, skipped, tokens_in, tokens_out, cost, calls, cache_hits, max_tokens, max_cost, max_calls, \
-     guide_round, guide, created_at, updated_at, finished_at";
+macro_rules! sweep_columns {
+    () => {
+        concat!(
+            "id, experiment_id, request, space, status, pause_reason, total, done, completed, cached, failed, ",
+            "skipped, tokens_in, tokens_out, cost, calls, cache_hits, max_tokens, max_cost, max_calls, guide_round, guide, ",
+            "created_at, updated_at, finished_at"
+        )
+    };
+}
+
+pub const COLUMNS: &str = sweep_columns!();
 
 macro_rules! select_sweeps {
     ($($tail:literal),+) => {
-        concat!(
-            "SELECT id, experiment_id, request, space, status, pause_reason, total, done, completed, cached, failed, ",
-            "skipped, tokens_in, tokens_out, cost, calls, cache_hits, max_tokens, max_cost, max_calls, guide_round, guide, ",
-            "created_at, updated_at, ",
-            "finished_at FROM sweeps ",
-            $($tail),+
-        )
+        concat!("SELECT ", sweep_columns!(), " FROM sweeps ", $($tail),+)
     };
 }
 
@@ -177,6 +179,44 @@ pub async fn get(db: &Db, id: Uuid) -> Result<Option<SweepRow>> {
         on_db!(db, p => sqlx::query_as::<_, SweepRow>(select_sweeps!("WHERE id = $1"))
         .bind(id).fetch_optional(p).await)?,
     )
+}
+
+/// A running or paused sweep's count of runs executing now (0 for a sweep that ended).
+macro_rules! with_in_flight {
+    ($($tail:literal),+) => {
+        concat!(
+            "SELECT ", sweep_columns!(), ", f.in_flight FROM sweeps ",
+            "CROSS JOIN LATERAL (SELECT CASE WHEN sweeps.status IN ('running', 'paused') THEN ",
+            "(SELECT COUNT(*) FROM runs WHERE runs.sweep_id = sweeps.id AND runs.status = 'running') ",
+            "ELSE 0 END AS in_flight) f ",
+            $($tail),+
+        )
+    };
+}
+
+/// A sweep row with the count of its runs executing now.
+#[derive(sqlx::FromRow)]
+pub struct Flying {
+    #[sqlx(flatten)]
+    pub row: SweepRow,
+    pub in_flight: i64,
+}
+
+/// A sweep and its runs executing now, in one statement (the dashboard and clients poll it).
+pub async fn get_flying(db: &Db, id: Uuid) -> Result<Option<Flying>> {
+    Ok(
+        on_db!(db, p => sqlx::query_as::<_, Flying>(with_in_flight!("WHERE id = $1"))
+        .bind(id).fetch_optional(p).await)?,
+    )
+}
+
+/// The experiment's current sweep (the running or paused one, else the newest) and its runs
+/// executing now, in one statement.
+pub async fn current_flying(db: &Db, experiment_id: Uuid) -> Result<Option<Flying>> {
+    Ok(on_db!(db, p => sqlx::query_as::<_, Flying>(with_in_flight!(
+        "WHERE experiment_id = $1 ",
+        "ORDER BY CASE WHEN status IN ('running', 'paused') THEN 0 ELSE 1 END, created_at DESC LIMIT 1"))
+        .bind(experiment_id).fetch_optional(p).await)?)
 }
 
 /// The experiment's sweep that is running or paused, if any.

@@ -241,24 +241,28 @@ pub async fn start(
 }
 
 pub async fn get_sweep(core: &Core, _actor: &Actor, id: Uuid) -> Result<Sweep> {
-    let row = store::get(&core.db, id)
+    let f = store::get_flying(&core.db, id)
         .await?
         .ok_or(Error::NotFound("sweep"))?;
-    read_sweep(core, &row).await
+    Ok(flying(f))
 }
 
 /// The experiment's current sweep: the active one, else the newest.
 pub async fn current_sweep(core: &Core, _actor: &Actor, experiment_id: Uuid) -> Result<Sweep> {
-    if experiments::get(&core.db, experiment_id).await?.is_none() {
-        return Err(Error::NotFound("experiment"));
+    match store::current_flying(&core.db, experiment_id).await? {
+        Some(f) => Ok(flying(f)),
+        // An experiment's sweeps go with it, so only now does it matter which is missing.
+        None if experiments::get(&core.db, experiment_id).await?.is_none() => {
+            Err(Error::NotFound("experiment"))
+        }
+        None => Err(Error::NotFound("sweep")),
     }
-    let row = match store::active(&core.db, experiment_id).await? {
-        Some(s) => s,
-        None => store::latest(&core.db, experiment_id)
-            .await?
-            .ok_or(Error::NotFound("sweep"))?,
-    };
-    read_sweep(core, &row).await
+}
+
+fn flying(f: store::Flying) -> Sweep {
+    let mut sweep = f.row.to_sweep();
+    sweep.in_flight = f.in_flight;
+    sweep
 }
 
 /// A sweep as reads of one sweep show it: with the runs it is executing now.
