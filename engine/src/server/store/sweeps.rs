@@ -185,10 +185,9 @@ pub async fn get(db: &Db, id: Uuid) -> Result<Option<SweepRow>> {
 macro_rules! with_in_flight {
     ($($tail:literal),+) => {
         concat!(
-            "SELECT ", sweep_columns!(), ", f.in_flight FROM sweeps ",
-            "CROSS JOIN LATERAL (SELECT CASE WHEN sweeps.status IN ('running', 'paused') THEN ",
+            "SELECT ", sweep_columns!(), ", CASE WHEN sweeps.status IN ('running', 'paused') THEN ",
             "(SELECT COUNT(*) FROM runs WHERE runs.sweep_id = sweeps.id AND runs.status = 'running') ",
-            "ELSE 0 END AS in_flight) f ",
+            "ELSE 0 END AS in_flight FROM sweeps ",
             $($tail),+
         )
     };
