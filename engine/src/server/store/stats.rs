@@ -57,13 +57,12 @@ pub async fn analyze_stale(db: &Db, tables: &[&'static str]) -> Result<Vec<&'sta
     let Db::Postgres(p) = db else {
         return Ok(Vec::new());
     };
-    let names: Vec<&str> = tables.to_vec();
     let stale: Vec<String> = sqlx::query_scalar(
         "SELECT relname::text FROM pg_stat_user_tables \
          WHERE relid IN (SELECT to_regclass(t)::oid FROM UNNEST($1::text[]) t) \
          AND n_mod_since_analyze > 50 + 0.1 * n_live_tup",
     )
-    .bind(&names)
+    .bind(tables)
     .fetch_all(p)
     .await?;
     let stale: Vec<&'static str> = tables

@@ -201,6 +201,15 @@ pub struct Flying {
     pub in_flight: i64,
 }
 
+impl Flying {
+    pub fn to_sweep(&self) -> Sweep {
+        Sweep {
+            in_flight: self.in_flight,
+            ..self.row.to_sweep()
+        }
+    }
+}
+
 /// A sweep and its runs executing now, in one statement (the dashboard and clients poll it).
 pub async fn get_flying(db: &Db, id: Uuid) -> Result<Option<Flying>> {
     Ok(

@@ -244,25 +244,19 @@ pub async fn get_sweep(core: &Core, _actor: &Actor, id: Uuid) -> Result<Sweep> {
     let f = store::get_flying(&core.db, id)
         .await?
         .ok_or(Error::NotFound("sweep"))?;
-    Ok(flying(f))
+    Ok(f.to_sweep())
 }
 
 /// The experiment's current sweep: the active one, else the newest.
 pub async fn current_sweep(core: &Core, _actor: &Actor, experiment_id: Uuid) -> Result<Sweep> {
     match store::current_flying(&core.db, experiment_id).await? {
-        Some(f) => Ok(flying(f)),
+        Some(f) => Ok(f.to_sweep()),
         // An experiment's sweeps go with it, so only now does it matter which is missing.
         None if experiments::get(&core.db, experiment_id).await?.is_none() => {
             Err(Error::NotFound("experiment"))
         }
         None => Err(Error::NotFound("sweep")),
     }
-}
-
-fn flying(f: store::Flying) -> Sweep {
-    let mut sweep = f.row.to_sweep();
-    sweep.in_flight = f.in_flight;
-    sweep
 }
 
 /// A sweep as reads of one sweep show it: with the runs it is executing now.
